@@ -1,0 +1,335 @@
+"""The arithmetic contract: 8-bit fixed-point formats, rounding, saturation and layer configs.
+
+Everything that produces or consumes the network's integers (training export, the numpy
+reference, the gateware, the board) reads the definitions in this module. The prose version,
+with the reasons, is ``docs/fixed-point.md``.
+"""
+
+from dataclasses import dataclass
+import numpy as np
+
+__all__ = [
+    "WIDTH", "Format", "round_shift", "saturate", "requantize", "signed_width",
+    "Conv2DConfig", "MaxPool2DConfig", "DenseConfig", "LayerConfig",
+]
+
+#: Every tensor of the network is stored in this many bits.
+WIDTH = 8
+
+# Fraction bits are bounded so that shifts stay small and every scale ``2**-frac`` is exact in
+# float32 (the training framework's type).
+FRAC_MIN, FRAC_MAX = -8, 24
+
+
+@dataclass(frozen=True)
+class Format:
+    """An 8-bit power-of-two fixed-point format: ``value = q * 2**-frac``.
+
+    Parameters
+    ----------
+    signed : bool
+        Two's complement, ``q`` in [-128, 127]; else unsigned, ``q`` in [0, 255].
+    frac : int
+        Fraction bits. May be negative (a scale above 1) or above 7 (a scale below 1/128).
+    """
+
+    signed: bool
+    frac: int
+
+    def __post_init__(self):
+        if not isinstance(self.signed, bool):
+            raise TypeError(f"signed must be a bool, not {self.signed!r}")
+        if not isinstance(self.frac, int) or isinstance(self.frac, bool) \
+                or not FRAC_MIN <= self.frac <= FRAC_MAX:
+            raise ValueError(f"frac must be an integer in [{FRAC_MIN}, {FRAC_MAX}], "
+                             f"not {self.frac!r}")
+
+    @property
+    def min(self):
+        """The smallest integer code."""
+        return -(1 << (WIDTH - 1)) if self.signed else 0
+
+    @property
+    def max(self):
+        """The largest integer code."""
+        return (1 << (WIDTH - 1)) - 1 if self.signed else (1 << WIDTH) - 1
+
+    @property
+    def dtype(self):
+        """The numpy dtype that holds a code of this format."""
+        return np.dtype(np.int8 if self.signed else np.uint8)
+
+    def quantize(self, x):
+        """Quantize real values: round half up, then saturate.
+
+        The arithmetic is done in float32, the training framework's type, so that a weight
+        exported here gets the same code as the one the trained model used.
+        """
+        x = np.asarray(x, dtype=np.float32)
+        q = np.floor(x * np.float32(2.0 ** self.frac) + np.float32(0.5))
+        return np.clip(q, self.min, self.max).astype(self.dtype)
+
+    def dequantize(self, q):
+        """The real value of integer codes, as float64 (exact)."""
+        return np.asarray(q, dtype=np.float64) * 2.0 ** -self.frac
+
+    def to_json(self):
+        return {"signed": self.signed, "frac": self.frac}
+
+    @classmethod
+    def from_json(cls, obj):
+        if not isinstance(obj, dict) or set(obj) != {"signed", "frac"}:
+            raise ValueError(f"a format must be an object with keys 'signed' and 'frac', "
+                             f"not {obj!r}")
+        return cls(signed=obj["signed"], frac=obj["frac"])
+
+    def __str__(self):
+        # Q notation: integer bits (sign excluded) . fraction bits
+        ints = WIDTH - self.frac - (1 if self.signed else 0)
+        return f"{'s' if self.signed else 'u'}{WIDTH} Q{ints}.{self.frac}"
+
+
+def round_shift(acc, shift):
+    """Divide integers by ``2**shift``, rounding halves up (towards +infinity).
+
+    ``shift > 0``: ``(acc + 2**(shift-1)) >> shift`` with an arithmetic (flooring) shift.
+    ``shift <= 0``: ``acc << -shift``, which is exact.
+    """
+    acc = np.asarray(acc, dtype=np.int64)
+    if shift > 0:
+        return (acc + (1 << (shift - 1))) >> shift
+    return acc << -shift
+
+
+def saturate(x, fmt):
+    """Clamp integers to the codes of ``fmt`` (never wrap) and store them in its dtype."""
+    return np.clip(x, fmt.min, fmt.max).astype(fmt.dtype)
+
+
+def requantize(acc, shift, fmt):
+    """Round an accumulator down to ``fmt``: :func:`round_shift` then :func:`saturate`.
+
+    With an unsigned ``fmt`` this is also the ReLU: negative sums saturate to 0.
+    """
+    return saturate(round_shift(acc, shift), fmt)
+
+
+def signed_width(lo, hi):
+    """The fewest two's complement bits that hold every integer in ``[lo, hi]``."""
+    if lo > hi:
+        raise ValueError(f"empty range [{lo}, {hi}]")
+    width = 1
+    while not (-(1 << (width - 1)) <= lo and hi <= (1 << (width - 1)) - 1):
+        width += 1
+    return width
+
+
+def _check_shape(name, value, length):
+    if not (isinstance(value, tuple) and len(value) == length
+            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
+        raise ValueError(f"{name} must be a tuple of {length} positive integers, not {value!r}")
+
+
+def _check_count(name, value):
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, not {value!r}")
+
+
+@dataclass(frozen=True)
+class _MacLayer:
+    """What a convolution and a dense layer share: a sum of products, a bias, a requantisation.
+
+    ``acc = sum(x * w) + (b << bias_shift)`` in the accumulator format ``2**-acc_frac`` with
+    ``acc_frac = input.frac + weight.frac``; then ``y = requantize(acc, out_shift, output)``.
+    """
+
+    name: str
+    input: Format
+    weight: Format
+    bias: Format
+    output: Format
+    relu: bool
+
+    def _check_mac(self):
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise ValueError(f"name must be an identifier, not {self.name!r}")
+        for field in ("input", "weight", "bias", "output"):
+            if not isinstance(getattr(self, field), Format):
+                raise TypeError(f"{self.name}: {field} must be a Format, "
+                                f"not {getattr(self, field)!r}")
+        if not self.weight.signed or not self.bias.signed:
+            raise ValueError(f"{self.name}: weights and biases must be signed formats")
+        if not isinstance(self.relu, bool):
+            raise TypeError(f"{self.name}: relu must be a bool, not {self.relu!r}")
+        # ReLU is the saturation of an unsigned output at 0; a linear output keeps its sign.
+        if self.output.signed == self.relu:
+            raise ValueError(f"{self.name}: the output format must be unsigned with ReLU and "
+                             f"signed without, not {self.output} with relu={self.relu}")
+        if self.bias.frac > self.acc_frac:
+            raise ValueError(f"{self.name}: bias frac {self.bias.frac} exceeds the accumulator's "
+                             f"{self.acc_frac} (input {self.input.frac} + weight "
+                             f"{self.weight.frac}); the bias must align by a left shift")
+
+    @property
+    def acc_frac(self):
+        """Fraction bits of the accumulator: ``input.frac + weight.frac``."""
+        return self.input.frac + self.weight.frac
+
+    @property
+    def bias_shift(self):
+        """Left shift that aligns a bias code to the accumulator (never negative)."""
+        return self.acc_frac - self.bias.frac
+
+    @property
+    def out_shift(self):
+        """Right shift (negative: left) from the accumulator to the output format."""
+        return self.acc_frac - self.output.frac
+
+    @property
+    def acc_range(self):
+        """Worst-case accumulator range over every input code, weight code and bias code,
+        including the rounding constant added before the output shift."""
+        products = [a * b for a in (self.input.min, self.input.max)
+                    for b in (self.weight.min, self.weight.max)]
+        lo = self.fan_in * min(products) + (self.bias.min << self.bias_shift)
+        hi = self.fan_in * max(products) + (self.bias.max << self.bias_shift)
+        if self.out_shift > 0:
+            hi += 1 << (self.out_shift - 1)
+        return lo, hi
+
+    @property
+    def acc_width(self):
+        """Accumulator bits: the fewest that no 8-bit input, weight or bias can overflow."""
+        return signed_width(*self.acc_range)
+
+
+@dataclass(frozen=True)
+class Conv2DConfig(_MacLayer):
+    """2-D convolution, valid padding, stride 1, then bias and requantisation.
+
+    Parameters
+    ----------
+    name : str
+    in_shape : tuple of int
+        ``(height, width, channels)`` of the input.
+    kernel : tuple of int
+        ``(kh, kw)``.
+    out_channels : int
+    input, weight, bias, output : Format
+    relu : bool
+
+    The weight array has shape ``(kh, kw, channels, out_channels)`` (Keras' layout) and the
+    bias ``(out_channels,)``.
+    """
+
+    in_shape: tuple = None
+    kernel: tuple = None
+    out_channels: int = None
+
+    kind = "conv2d"
+
+    def __post_init__(self):
+        _check_shape(f"{self.name}: in_shape", self.in_shape, 3)
+        _check_shape(f"{self.name}: kernel", self.kernel, 2)
+        _check_count(f"{self.name}: out_channels", self.out_channels)
+        if self.kernel[0] > self.in_shape[0] or self.kernel[1] > self.in_shape[1]:
+            raise ValueError(f"{self.name}: kernel {self.kernel} is larger than the input "
+                             f"{self.in_shape[:2]}")
+        self._check_mac()
+
+    @property
+    def fan_in(self):
+        return self.kernel[0] * self.kernel[1] * self.in_shape[2]
+
+    @property
+    def out_shape(self):
+        return (self.in_shape[0] - self.kernel[0] + 1, self.in_shape[1] - self.kernel[1] + 1,
+                self.out_channels)
+
+    @property
+    def weight_shape(self):
+        return (*self.kernel, self.in_shape[2], self.out_channels)
+
+    @property
+    def bias_shape(self):
+        return (self.out_channels,)
+
+
+@dataclass(frozen=True)
+class DenseConfig(_MacLayer):
+    """Fully connected layer over the flattened input, then bias and requantisation.
+
+    The input is flattened in row-major ``(row, column, channel)`` order, as Keras' ``Flatten``
+    does. The weight array has shape ``(in_features, out_features)``, the bias
+    ``(out_features,)``.
+    """
+
+    in_features: int = None
+    out_features: int = None
+
+    kind = "dense"
+
+    def __post_init__(self):
+        _check_count(f"{self.name}: in_features", self.in_features)
+        _check_count(f"{self.name}: out_features", self.out_features)
+        self._check_mac()
+
+    @property
+    def fan_in(self):
+        return self.in_features
+
+    @property
+    def in_shape(self):
+        return (self.in_features,)
+
+    @property
+    def out_shape(self):
+        return (self.out_features,)
+
+    @property
+    def weight_shape(self):
+        return (self.in_features, self.out_features)
+
+    @property
+    def bias_shape(self):
+        return (self.out_features,)
+
+
+@dataclass(frozen=True)
+class MaxPool2DConfig:
+    """Max pooling with a ``pool x pool`` window and the same stride; leftover rows and columns
+    are dropped (Keras' ``padding="valid"``). Codes keep their format: the maximum commutes with
+    the monotone requantisation, so no arithmetic is needed."""
+
+    name: str
+    in_shape: tuple
+    pool: tuple
+    format: Format
+
+    kind = "maxpool2d"
+
+    def __post_init__(self):
+        _check_shape(f"{self.name}: in_shape", self.in_shape, 3)
+        _check_shape(f"{self.name}: pool", self.pool, 2)
+        if not isinstance(self.format, Format):
+            raise TypeError(f"{self.name}: format must be a Format, not {self.format!r}")
+        if self.pool[0] > self.in_shape[0] or self.pool[1] > self.in_shape[1]:
+            raise ValueError(f"{self.name}: pool {self.pool} is larger than the input "
+                             f"{self.in_shape[:2]}")
+
+    @property
+    def input(self):
+        return self.format
+
+    @property
+    def output(self):
+        return self.format
+
+    @property
+    def out_shape(self):
+        return (self.in_shape[0] // self.pool[0], self.in_shape[1] // self.pool[1],
+                self.in_shape[2])
+
+
+LayerConfig = Conv2DConfig | MaxPool2DConfig | DenseConfig
+

@@ -1,0 +1,106 @@
+"""``python -m sim.evaluate``: accuracy of a backend on the MNIST test images, and its agreement
+with the integer reference.
+
+Backends: ``reference`` (the numpy integer model) and ``keras`` (the trained Keras QAT model
+saved beside the weights file as ``.keras``).
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from . import mnist, reference
+from .progress import Progress
+from .weights import DEFAULT_WEIGHTS, WeightsError, load
+
+__all__ = ["BACKENDS", "evaluate", "main"]
+
+CHUNK = 1000
+
+
+def _reference_backend(net, args):
+    return lambda images: (reference.run(net, images).logits, {})
+
+
+def _keras_backend(net, args):
+    keras_path = os.path.splitext(args.weights)[0] + ".keras"
+    if not os.path.exists(keras_path):
+        raise BackendError(f"no Keras model at {keras_path}; `python -m train --out "
+                           f"{args.weights}` writes it beside the weights file")
+    from train.model import load_keras_model, logits_codes, to_network
+    model = load_keras_model(keras_path)
+    exported = to_network(model)
+    same = exported.layers == net.layers and all(
+        np.array_equal(exported.params[n][k], net.params[n][k])
+        for n in net.params for k in ("weight", "bias"))
+    if not same:
+        raise BackendError(f"{keras_path} does not hold the network of {args.weights}: "
+                           f"they come from different training runs")
+    return lambda images: (logits_codes(model, images), {})
+
+
+class BackendError(RuntimeError):
+    """A backend that cannot run with what it was given."""
+
+
+#: name -> function(net, args) that prepares the backend and returns a function of a chunk of
+#: images, returning (int8 logits (N, classes), extra JSON fields).
+BACKENDS = {"reference": _reference_backend, "keras": _keras_backend}
+
+
+def evaluate(backend, net, images, labels, args, *, progress=True):
+    """Run ``backend`` over ``images`` in chunks with a progress bar; compare with the reference
+    and the labels."""
+    run = BACKENDS[backend](net, args)
+    bar = Progress(len(images), label=f"{backend}", enabled=progress)
+    start = time.time()
+    logits, extra = [], {}
+    for i in range(0, len(images), CHUNK):
+        chunk_logits, extra = run(images[i:i + CHUNK])
+        logits.append(chunk_logits)
+        bar.update(len(chunk_logits))
+    seconds = time.time() - start
+    logits = np.concatenate(logits)
+    classes = reference.argmax(logits)
+    ref = reference.run(net, images)
+    return {"backend": backend, "weights": args.weights, "images": int(len(images)),
+            "correct": int(np.sum(classes == labels)),
+            "accuracy": float(np.mean(classes == labels)) if len(images) else 0.0,
+            "agree_with_reference": int(np.sum(classes == ref.classes)),
+            "logits_agree_with_reference": int(np.sum(np.all(logits == ref.logits, axis=1))),
+            "seconds": round(seconds, 3), **extra}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m sim.evaluate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--backend", default="reference", choices=sorted(BACKENDS))
+    p.add_argument("--weights", default=DEFAULT_WEIGHTS, help="weights file (.npz)")
+    p.add_argument("--limit", type=int, default=None, help="evaluate the first N test images")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    args = p.parse_args(argv)
+    if args.limit is not None and not 1 <= args.limit <= 10000:
+        p.error(f"--limit must be between 1 and 10000, not {args.limit}")
+    try:
+        net = load(args.weights)
+        data = mnist.load()
+        images, labels = data.x_test[:args.limit], data.y_test[:args.limit]
+        result = evaluate(args.backend, net, images, labels, args)
+    except (WeightsError, mnist.MnistError, BackendError) as e:
+        p.exit(2, f"error: {e}\n")
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{result['backend']}: {result['correct']}/{result['images']} correct = "
+              f"{100 * result['accuracy']:.2f} % accuracy; agrees with the reference on "
+              f"{result['agree_with_reference']}/{result['images']} classes and "
+              f"{result['logits_agree_with_reference']}/{result['images']} logit vectors "
+              f"({result['seconds']:.1f} s)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

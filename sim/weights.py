@@ -1,0 +1,224 @@
+"""The weights file: one versioned ``.npz`` with int8 arrays and a JSON manifest.
+
+Layout (``docs/weights-format.md`` has the full description):
+
+``manifest``
+    UTF-8 JSON as a uint8 array: ``schema``, ``version``, the input shape and format, the
+    layers in order (kind, sizes, formats) and the training provenance.
+``<layer>.weight``, ``<layer>.bias``
+    int8 arrays for every convolution and dense layer, in Keras' layouts.
+
+Loading checks everything a consumer relies on and raises :class:`WeightsError` naming the
+file, the problem and the fix.
+"""
+
+from dataclasses import dataclass, field
+import json
+import os
+import zipfile
+
+import numpy as np
+
+from .contract import Format, Conv2DConfig, DenseConfig, MaxPool2DConfig
+
+__all__ = ["SCHEMA", "VERSION", "WeightsError", "Network", "build_layers", "load", "save",
+           "DEFAULT_WEIGHTS"]
+
+SCHEMA = "mnist-q8-fpga/weights"
+VERSION = 1
+
+#: The trained weights shipped with the project.
+DEFAULT_WEIGHTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                               "weights", "mnist_q8.npz")
+
+_FIX = "re-export it with `python -m train` or use the shipped weights/mnist_q8.npz"
+
+
+class WeightsError(ValueError):
+    """A weights file or manifest that does not describe a network this project can run."""
+
+
+def _layer_from_spec(spec, in_shape, in_format):
+    """One layer config from its manifest entry and the shape and format that flow into it."""
+    if not isinstance(spec, dict):
+        raise WeightsError(f"a layer must be a JSON object, not {spec!r}")
+    kind, name = spec.get("kind"), spec.get("name")
+    known = {
+        "conv2d": {"name", "kind", "kernel", "out_channels", "relu", "weight", "bias", "output"},
+        "maxpool2d": {"name", "kind", "pool"},
+        "dense": {"name", "kind", "out_features", "relu", "weight", "bias", "output"},
+    }
+    if kind not in known:
+        raise WeightsError(f"layer {name!r}: unknown kind {kind!r}; "
+                           f"the kinds are {', '.join(sorted(known))}")
+    if set(spec) != known[kind]:
+        raise WeightsError(f"layer {name!r} ({kind}) must have exactly the keys "
+                           f"{sorted(known[kind])}, not {sorted(spec)}")
+    try:
+        if kind == "maxpool2d":
+            return MaxPool2DConfig(name=name, in_shape=in_shape, pool=tuple(spec["pool"]),
+                                   format=in_format)
+        formats = {k: Format.from_json(spec[k]) for k in ("weight", "bias", "output")}
+        if kind == "conv2d":
+            if len(in_shape) != 3:
+                raise WeightsError(f"layer {name!r}: conv2d needs a (height, width, channels) "
+                                   f"input, not {in_shape}")
+            return Conv2DConfig(name=name, in_shape=in_shape, kernel=tuple(spec["kernel"]),
+                                out_channels=spec["out_channels"], relu=spec["relu"],
+                                input=in_format, **formats)
+        return DenseConfig(name=name, in_features=int(np.prod(in_shape)),
+                           out_features=spec["out_features"], relu=spec["relu"],
+                           input=in_format, **formats)
+    except (TypeError, ValueError) as e:
+        if isinstance(e, WeightsError):
+            raise
+        raise WeightsError(f"layer {name!r}: {e}") from None
+
+
+def build_layers(input_shape, input_format, specs):
+    """Chain manifest layer entries into configs, each taking its input from the one before."""
+    if not isinstance(specs, list) or not specs:
+        raise WeightsError(f"layers must be a non-empty list, not {specs!r}")
+    layers, shape, fmt = [], tuple(input_shape), input_format
+    for spec in specs:
+        layer = _layer_from_spec(spec, shape, fmt)
+        if layer.name in {l.name for l in layers}:
+            raise WeightsError(f"layer name {layer.name!r} is used twice")
+        layers.append(layer)
+        shape, fmt = layer.out_shape, layer.output
+    last = layers[-1]
+    if not (isinstance(last, DenseConfig) and last.output.signed):
+        raise WeightsError("the last layer must be a dense layer without ReLU: its signed "
+                           "outputs are the logits")
+    return tuple(layers)
+
+
+def _spec_of(layer):
+    if isinstance(layer, MaxPool2DConfig):
+        return {"name": layer.name, "kind": layer.kind, "pool": list(layer.pool)}
+    spec = {"name": layer.name, "kind": layer.kind, "relu": layer.relu,
+            "weight": layer.weight.to_json(), "bias": layer.bias.to_json(),
+            "output": layer.output.to_json()}
+    if isinstance(layer, Conv2DConfig):
+        spec.update(kernel=list(layer.kernel), out_channels=layer.out_channels)
+    else:
+        spec.update(out_features=layer.out_features)
+    return spec
+
+
+@dataclass(frozen=True)
+class Network:
+    """A quantized network: input format, layer configs and their integer parameters.
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        ``(height, width, channels)``.
+    input : Format
+        The input pixels' format (the contract fixes ``u8 Q0.8``: value = byte / 256).
+    layers : tuple of layer configs
+    params : dict
+        ``{layer name: {"weight": int8 array, "bias": int8 array}}`` for every MAC layer.
+    provenance : dict
+        Free-form facts about how the weights were made (seed, epochs, accuracy).
+    """
+
+    input_shape: tuple
+    input: Format
+    layers: tuple
+    params: dict
+    provenance: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        for layer in self.mac_layers:
+            p = self.params.get(layer.name)
+            if not isinstance(p, dict) or set(p) != {"weight", "bias"}:
+                raise WeightsError(f"{layer.name}.weight and {layer.name}.bias are required")
+            for part, shape in (("weight", layer.weight_shape), ("bias", layer.bias_shape)):
+                a = p[part]
+                if not isinstance(a, np.ndarray) or a.dtype != np.int8:
+                    raise WeightsError(f"{layer.name}.{part} must be an int8 array, not "
+                                       f"{getattr(a, 'dtype', type(a).__name__)}")
+                if a.shape != shape:
+                    raise WeightsError(f"{layer.name}.{part} has shape {a.shape}, but the "
+                                       f"manifest implies {shape}")
+        extra = set(self.params) - {l.name for l in self.mac_layers}
+        if extra:
+            raise WeightsError(f"parameters for unknown layers: {sorted(extra)}")
+
+    @property
+    def mac_layers(self):
+        """The layers with weights and biases."""
+        return tuple(l for l in self.layers if not isinstance(l, MaxPool2DConfig))
+
+    @property
+    def classes(self):
+        return self.layers[-1].out_features
+
+    def manifest(self):
+        return {"schema": SCHEMA, "version": VERSION,
+                "input": {"shape": list(self.input_shape), "format": self.input.to_json()},
+                "layers": [_spec_of(l) for l in self.layers],
+                "provenance": self.provenance}
+
+    @classmethod
+    def from_manifest(cls, manifest, params):
+        """Build from a parsed manifest and ``{"<layer>.weight": array, ...}``."""
+        if not isinstance(manifest, dict):
+            raise WeightsError(f"the manifest must be a JSON object, not {manifest!r}")
+        if manifest.get("schema") != SCHEMA:
+            raise WeightsError(f"the manifest's schema is {manifest.get('schema')!r}, "
+                               f"expected {SCHEMA!r}: this is not a weights file of this project")
+        if manifest.get("version") != VERSION:
+            raise WeightsError(f"weights format version {manifest.get('version')!r} is not "
+                               f"supported; this version reads version {VERSION}")
+        try:
+            inp = manifest["input"]
+            shape = tuple(inp["shape"])
+            fmt = Format.from_json(inp["format"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise WeightsError(f"the manifest's input entry is malformed: {e}") from None
+        if len(shape) != 3 or not all(isinstance(s, int) and s > 0 for s in shape):
+            raise WeightsError(f"the input shape must be (height, width, channels), not {shape}")
+        if fmt != Format(signed=False, frac=8):
+            raise WeightsError(f"the input format must be u8 Q0.8 (raw pixel bytes), not {fmt}")
+        layers = build_layers(shape, fmt, manifest.get("layers"))
+        nested = {}
+        for key, value in params.items():
+            name, _, part = key.rpartition(".")
+            if part not in ("weight", "bias"):
+                raise WeightsError(f"unexpected array {key!r}")
+            nested.setdefault(name, {})[part] = value
+        return cls(input_shape=shape, input=fmt, layers=layers, params=nested,
+                   provenance=manifest.get("provenance", {}))
+
+
+def save(net, path):
+    """Write ``net`` as a weights file."""
+    arrays = {f"{name}.{part}": a for name, p in net.params.items() for part, a in p.items()}
+    manifest = json.dumps(net.manifest(), indent=1, sort_keys=True).encode()
+    with open(path, "wb") as f:
+        np.savez_compressed(f, manifest=np.frombuffer(manifest, dtype=np.uint8), **arrays)
+
+
+def load(path=DEFAULT_WEIGHTS):
+    """Read and validate a weights file; raise :class:`WeightsError` on any problem."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise WeightsError(f"{path}: no such weights file; {_FIX}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise WeightsError(f"{path}: not a readable .npz weights file ({e}); {_FIX}") from None
+    if "manifest" not in arrays:
+        raise WeightsError(f"{path}: the file has no 'manifest' entry; {_FIX}")
+    raw = arrays.pop("manifest")
+    try:
+        manifest = json.loads(raw.astype(np.uint8).tobytes().decode())
+    except (UnicodeDecodeError, ValueError) as e:
+        raise WeightsError(f"{path}: the manifest is not valid JSON ({e}); {_FIX}") from None
+    try:
+        return Network.from_manifest(manifest, arrays)
+    except WeightsError as e:
+        raise WeightsError(f"{path}: {e}; {_FIX}") from None

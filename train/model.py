@@ -1,0 +1,166 @@
+"""The user's network in Keras 3, its format calibration, training phases and export."""
+
+import math
+
+import numpy as np
+
+from . import quant  # sets KERAS_BACKEND before keras is imported
+import keras
+
+from sim.contract import FRAC_MAX, FRAC_MIN, Format
+from sim.weights import SCHEMA, VERSION, Network
+
+__all__ = ["build_model", "mac_layers", "set_quantized", "calibrate", "set_uniform_formats",
+           "to_network", "from_network", "load_keras_model", "logits_codes"]
+
+INPUT_FORMAT = Format(signed=False, frac=8)  # raw pixel bytes: value = byte / 256
+
+
+def build_model(*, filters=2, dense=128, dropout=0.5, classes=10, input_shape=(28, 28, 1)):
+    """The user's architecture with quantizable layers (float until calibrated).
+
+    Conv2D(filters, 3x3, relu) -> MaxPooling2D(2x2) -> Flatten -> Dense(dense, relu) ->
+    Dropout -> Dense(classes). The softmax is left to the loss: it does not change the argmax.
+    """
+    inputs = keras.Input(input_shape, name="pixels")  # raw bytes 0..255 as float32
+    x = keras.layers.Rescaling(2.0 ** -INPUT_FORMAT.frac, name="input_scale")(inputs)
+    x = quant.QuantConv2D(filters, (3, 3), relu=True, name="conv")(x)
+    x = keras.layers.MaxPooling2D((2, 2), name="pool")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = quant.QuantDense(dense, relu=True, name="dense1")(x)
+    x = keras.layers.Dropout(dropout, name="dropout")(x)
+    x = quant.QuantDense(classes, relu=False, name="dense2")(x)
+    return keras.Model(inputs, x, name="mnist_q8")
+
+
+def mac_layers(model):
+    return [l for l in model.layers if isinstance(l, quant._QuantMac)]
+
+
+def set_quantized(model, quantized):
+    for layer in mac_layers(model):
+        layer.quantized = quantized
+
+
+def _clamp_frac(f):
+    return max(FRAC_MIN, min(FRAC_MAX, f))
+
+
+def choose_frac(values, *, signed, search=True):
+    """The power-of-two format for a tensor, from its values.
+
+    Starts at the largest ``frac`` that represents the largest magnitude without saturating;
+    with ``search``, also tries up to three more fraction bits (saturating the rare largest
+    values for finer steps) and keeps the one with the least squared error.
+    """
+    values = np.asarray(values, dtype=np.float32).ravel()
+    peak = float(np.max(np.abs(values))) if values.size else 0.0
+    top = 127 if signed else 255
+    if peak == 0.0:
+        return FRAC_MAX
+    base = _clamp_frac(math.floor(math.log2(top / peak)))
+    if not search:
+        return base
+    candidates = sorted({_clamp_frac(base + k) for k in range(4)})
+
+    def error(f):
+        fmt = Format(signed=signed, frac=f)
+        return float(np.sum((fmt.dequantize(fmt.quantize(values)) - values) ** 2))
+
+    return min(candidates, key=error)
+
+
+def calibrate(model, images):
+    """Choose every layer's formats from the float model and calibration ``images``.
+
+    Weights and ReLU outputs by least squared error, logits without saturation, each bias at
+    most as fine as its accumulator so that it aligns by a left shift.
+    """
+    layers = mac_layers(model)
+    probe = keras.Model(model.inputs, [l.output for l in layers])
+    set_quantized(model, False)
+    activations = probe.predict(images, batch_size=1000, verbose=0)
+    input_frac = INPUT_FORMAT.frac
+    for layer, act in zip(layers, activations):
+        layer.input_frac = input_frac
+        layer.weight_frac = choose_frac(keras.ops.convert_to_numpy(layer.kernel), signed=True)
+        acc_frac = input_frac + layer.weight_frac
+        layer.bias_frac = min(choose_frac(keras.ops.convert_to_numpy(layer.bias), signed=True),
+                              acc_frac)
+        layer.output_frac = choose_frac(act, signed=not layer.relu, search=layer.relu)
+        input_frac = layer.output_frac
+
+
+def set_uniform_formats(model, frac):
+    """Give every weight, bias and activation ``frac`` fraction bits (a baseline)."""
+    input_frac = INPUT_FORMAT.frac
+    for layer in mac_layers(model):
+        layer.input_frac = input_frac
+        layer.weight_frac = layer.bias_frac = layer.output_frac = frac
+        input_frac = frac
+
+
+def to_network(model, provenance=None):
+    """Export a calibrated model to the integer ``Network`` that the reference and the
+    gateware read. Rounding uses ``Format.quantize``, the same float32 arithmetic as
+    ``quant.fake_quant``."""
+    specs, params = [], {}
+    for layer in model.layers:
+        if isinstance(layer, quant._QuantMac):
+            f = layer.formats
+            kind = "conv2d" if isinstance(layer, quant.QuantConv2D) else "dense"
+            spec = {"name": layer.name, "kind": kind, "relu": layer.relu,
+                    "weight": f["weight"].to_json(), "bias": f["bias"].to_json(),
+                    "output": f["output"].to_json()}
+            if kind == "conv2d":
+                spec.update(kernel=list(layer.kernel_size), out_channels=layer.filters)
+            else:
+                spec.update(out_features=layer.units)
+            specs.append(spec)
+            params[f"{layer.name}.weight"] = f["weight"].quantize(
+                keras.ops.convert_to_numpy(layer.kernel))
+            params[f"{layer.name}.bias"] = f["bias"].quantize(
+                keras.ops.convert_to_numpy(layer.bias))
+        elif isinstance(layer, keras.layers.MaxPooling2D):
+            specs.append({"name": layer.name, "kind": "maxpool2d",
+                          "pool": list(layer.pool_size)})
+    manifest = {"schema": SCHEMA, "version": VERSION,
+                "input": {"shape": list(model.input_shape[1:]),
+                          "format": INPUT_FORMAT.to_json()},
+                "layers": specs, "provenance": provenance or {}}
+    return Network.from_manifest(manifest, params)
+
+
+def from_network(net):
+    """A quantized Keras model whose weights are the codes of ``net`` (exact: the quantizer
+    returns codes that are already on its grid unchanged)."""
+    kinds = [l.kind for l in net.layers]
+    if kinds != ["conv2d", "maxpool2d", "dense", "dense"] or net.layers[1].pool != (2, 2):
+        raise ValueError(f"only the conv2d -> maxpool2d 2x2 -> dense -> dense architecture has "
+                         f"a Keras model here, not {kinds}")
+    conv, _, dense1, dense2 = net.layers
+    model = build_model(filters=conv.out_channels, dense=dense1.out_features,
+                        classes=dense2.out_features, input_shape=net.input_shape)
+    for layer, cfg in zip(mac_layers(model), (conv, dense1, dense2)):
+        p = net.params[cfg.name]
+        layer.kernel.assign(cfg.weight.dequantize(p["weight"]).astype(np.float32))
+        layer.bias.assign(cfg.bias.dequantize(p["bias"]).astype(np.float32))
+        layer.input_frac, layer.weight_frac = cfg.input.frac, cfg.weight.frac
+        layer.bias_frac, layer.output_frac = cfg.bias.frac, cfg.output.frac
+        layer.quantized = True
+    return model
+
+
+def load_keras_model(path):
+    return keras.saving.load_model(path, compile=False)
+
+
+def logits_codes(model, images, batch_size=1000):
+    """Run the quantized Keras model on uint8 images; return the int8 logit codes."""
+    last = mac_layers(model)[-1]
+    x = np.asarray(images, dtype=np.float32)[..., None]
+    real = model.predict(x, batch_size=batch_size, verbose=0)
+    codes = np.asarray(real, dtype=np.float64) * 2.0 ** last.output_frac
+    if not np.array_equal(codes, np.round(codes)):
+        raise AssertionError("the Keras model's logits are not on their format's grid")
+    return codes.astype(np.int8)

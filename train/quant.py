@@ -1,0 +1,131 @@
+"""Keras 3 layers that train in the arithmetic contract's 8-bit fixed point.
+
+Each quantized layer rounds its weights, its bias and its output exactly as ``sim.contract``
+does (round half up, saturate), so that its inference equals the integer reference bit for bit;
+gradients pass the rounding straight through (the straight-through estimator) and stop where a
+value saturates. Why this is exact in float32 is argued in ``docs/fixed-point.md``.
+"""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+import keras
+from keras import ops
+
+from sim.contract import Format
+
+__all__ = ["fake_quant", "QuantConv2D", "QuantDense", "PACKAGE"]
+
+PACKAGE = "mnist_q8"
+
+
+def fake_quant(x, fmt):
+    """``x`` rounded to the codes of ``fmt`` and returned as real values (float32).
+
+    Forward: ``clip(floor(x * 2**frac + 0.5), min, max) * 2**-frac``, exactly the contract's
+    rounding. Backward: the gradient of ``x * 2**frac`` through the rounding (straight-through),
+    zero where the clip saturates.
+    """
+    scale = 2.0 ** fmt.frac
+    xs = x * scale
+    # floor(xs + 0.5) + (xs - xs): the forward value is the rounded one exactly (xs - xs == 0),
+    # and the gradient is that of xs.
+    rounded = ops.stop_gradient(ops.floor(xs + 0.5)) + (xs - ops.stop_gradient(xs))
+    return ops.clip(rounded, fmt.min, fmt.max) * (1.0 / scale)
+
+
+class _QuantMac(keras.layers.Layer):
+    """What QuantConv2D and QuantDense share: formats, the quantized flag and the output step.
+
+    With ``quantized=False`` the layer is an ordinary float layer (the first training phase);
+    with ``quantized=True`` weights, bias and output are rounded to their formats. The formats
+    are plain integers set by calibration (``train.calibrate``) between training phases.
+    """
+
+    def __init__(self, *, relu, quantized=False, input_frac=None, weight_frac=None,
+                 bias_frac=None, output_frac=None, **kwargs):
+        super().__init__(**kwargs)
+        self.relu = bool(relu)
+        self.quantized = bool(quantized)
+        self.input_frac = input_frac
+        self.weight_frac = weight_frac
+        self.bias_frac = bias_frac
+        self.output_frac = output_frac
+
+    @property
+    def formats(self):
+        """The layer's formats as ``sim.contract.Format`` objects."""
+        return {"input": Format(signed=False, frac=self.input_frac),
+                "weight": Format(signed=True, frac=self.weight_frac),
+                "bias": Format(signed=True, frac=self.bias_frac),
+                "output": Format(signed=not self.relu, frac=self.output_frac)}
+
+    def quantized_params(self):
+        """Kernel and bias as the layer uses them (rounded when quantized)."""
+        if not self.quantized:
+            return self.kernel, self.bias
+        f = self.formats
+        return fake_quant(self.kernel, f["weight"]), fake_quant(self.bias, f["bias"])
+
+    def _finish(self, acc):
+        if self.quantized:
+            # An unsigned output format saturates negative sums to zero: that is the ReLU.
+            return fake_quant(acc, self.formats["output"])
+        return ops.relu(acc) if self.relu else acc
+
+    def get_config(self):
+        return {**super().get_config(), "relu": self.relu, "quantized": self.quantized,
+                "input_frac": self.input_frac, "weight_frac": self.weight_frac,
+                "bias_frac": self.bias_frac, "output_frac": self.output_frac}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class QuantConv2D(_QuantMac):
+    """Conv2D, valid padding, stride 1, in the contract's fixed point."""
+
+    def __init__(self, filters, kernel_size, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.kernel_size = tuple(kernel_size)
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(*self.kernel_size, input_shape[-1], self.filters),
+                                      initializer="glorot_uniform", name="kernel")
+        self.bias = self.add_weight(shape=(self.filters,), initializer="zeros", name="bias")
+
+    def call(self, x):
+        kernel, bias = self.quantized_params()
+        return self._finish(ops.conv(x, kernel, strides=1, padding="valid") + bias)
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, _ = input_shape
+        return (n, h - self.kernel_size[0] + 1, w - self.kernel_size[1] + 1, self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters,
+                "kernel_size": list(self.kernel_size)}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class QuantDense(_QuantMac):
+    """Dense in the contract's fixed point."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = int(units)
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], self.units),
+                                      initializer="glorot_uniform", name="kernel")
+        self.bias = self.add_weight(shape=(self.units,), initializer="zeros", name="bias")
+
+    def call(self, x):
+        kernel, bias = self.quantized_params()
+        return self._finish(ops.matmul(x, kernel) + bias)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.units)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
