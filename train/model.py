@@ -73,8 +73,9 @@ def choose_frac(values, *, signed, search=True):
 def calibrate(model, images):
     """Choose every layer's formats from the float model and calibration ``images``.
 
-    Weights and ReLU outputs by least squared error, logits without saturation, each bias at
-    most as fine as its accumulator so that it aligns by a left shift.
+    Weights and ReLU outputs by least squared error, logits so that the largest positive one
+    does not saturate, each bias at most as fine as its accumulator so that it aligns by a
+    left shift.
     """
     layers = mac_layers(model)
     probe = keras.Model(model.inputs, [l.output for l in layers])
@@ -83,11 +84,14 @@ def calibrate(model, images):
     input_frac = INPUT_FORMAT.frac
     for layer, act in zip(layers, activations):
         layer.input_frac = input_frac
-        layer.weight_frac = choose_frac(keras.ops.convert_to_numpy(layer.kernel), signed=True)
+        layer.weight_frac = choose_frac(np.asarray(layer.kernel.value), signed=True)
         acc_frac = input_frac + layer.weight_frac
-        layer.bias_frac = min(choose_frac(keras.ops.convert_to_numpy(layer.bias), signed=True),
+        layer.bias_frac = min(choose_frac(np.asarray(layer.bias.value), signed=True),
                               acc_frac)
-        layer.output_frac = choose_frac(act, signed=not layer.relu, search=layer.relu)
+        # The class depends on the largest logits only: size the logits' format to the
+        # largest positive one and let very negative logits saturate at -128.
+        layer.output_frac = choose_frac(act if layer.relu else np.maximum(act, 0),
+                                        signed=not layer.relu, search=layer.relu)
         input_frac = layer.output_frac
 
 
@@ -118,9 +122,9 @@ def to_network(model, provenance=None):
                 spec.update(out_features=layer.units)
             specs.append(spec)
             params[f"{layer.name}.weight"] = f["weight"].quantize(
-                keras.ops.convert_to_numpy(layer.kernel))
+                np.asarray(layer.kernel.value))
             params[f"{layer.name}.bias"] = f["bias"].quantize(
-                keras.ops.convert_to_numpy(layer.bias))
+                np.asarray(layer.bias.value))
         elif isinstance(layer, keras.layers.MaxPooling2D):
             specs.append({"name": layer.name, "kind": "maxpool2d",
                           "pool": list(layer.pool_size)})

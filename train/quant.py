@@ -29,10 +29,12 @@ def fake_quant(x, fmt):
     """
     scale = 2.0 ** fmt.frac
     xs = x * scale
-    # floor(xs + 0.5) + (xs - xs): the forward value is the rounded one exactly (xs - xs == 0),
-    # and the gradient is that of xs.
-    rounded = ops.stop_gradient(ops.floor(xs + 0.5)) + (xs - ops.stop_gradient(xs))
-    return ops.clip(rounded, fmt.min, fmt.max) * (1.0 / scale)
+    codes = ops.clip(ops.floor(xs + 0.5), fmt.min, fmt.max)
+    # codes + (xs - xs): the forward value is the code exactly (xs - xs == 0) and the gradient
+    # that of xs, wherever xs rounds to a code inside the range; zero where it saturates.
+    inside = ops.logical_and(xs >= fmt.min - 0.5, xs < fmt.max + 0.5)
+    straight = ops.where(inside, xs - ops.stop_gradient(xs), ops.zeros_like(xs))
+    return (ops.stop_gradient(codes) + straight) * (1.0 / scale)
 
 
 class _QuantMac(keras.layers.Layer):

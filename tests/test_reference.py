@@ -1,0 +1,111 @@
+"""The integer reference against hand-computed values and an independent scalar model."""
+
+import numpy as np
+import pytest
+
+from sim import reference
+from sim.contract import Format, Conv2DConfig, DenseConfig, MaxPool2DConfig, requantize
+from tests.netgen import random_network
+
+U8 = Format(signed=False, frac=8)
+
+
+def test_conv_by_hand():
+    layer = Conv2DConfig(name="c", in_shape=(3, 3, 1), kernel=(2, 2), out_channels=1,
+                         input=U8, weight=Format(signed=True, frac=7),
+                         bias=Format(signed=True, frac=7), output=Format(signed=False, frac=6),
+                         relu=True)
+    x = np.array([[1, 2, 3], [4, 5, 6], [7, 8, 9]], np.uint8).reshape(1, 3, 3, 1)
+    w = np.array([[1, -1], [2, 0]], np.int8).reshape(2, 2, 1, 1)
+    b = np.array([3], np.int8)
+    acc = reference.conv2d_acc(layer, x, w, b)
+    # window (0,0): 1 - 2 + 8 = 7; bias 3 << 8 = 768 -> 775, and so on
+    assert acc[0, :, :, 0].tolist() == [[775, 777], [781, 783]]
+    # acc frac 15 -> output frac 6: (775 + 256) >> 9 = 2 for all four
+    assert layer.out_shift == 9
+    assert requantize(acc, layer.out_shift, layer.output).ravel().tolist() == [2, 2, 2, 2]
+
+
+def test_dense_rounding_relu_and_saturation_by_hand():
+    layer = DenseConfig(name="d", in_features=2, out_features=4, input=U8,
+                        weight=Format(signed=True, frac=0), bias=Format(signed=True, frac=8),
+                        output=Format(signed=False, frac=7), relu=True)
+    x = np.array([[2, 1]], np.uint8)
+    # columns: 2*1+1*1=3, 2*-1+1*0=-2, 2*127+1*127=381, 2*64+1*-127=1
+    w = np.array([[1, -1, 127, 64], [1, 0, 127, -127]], np.int8)
+    b = np.array([-2, 0, 127, 0], np.int8)
+    acc = reference.dense_acc(layer, x, w, b)
+    assert acc.tolist() == [[1, -2, 508, 1]]
+    # out shift 1: (1+1)>>1 = 1, ReLU of -1 -> 0, 254.5 rounds up to 255 (saturation edge), 1
+    assert requantize(acc, layer.out_shift, layer.output).tolist() == [[1, 0, 254, 1]]
+    assert requantize(acc + np.array([[0, 0, 100, 0]]), 1, layer.output).tolist()[0][2] == 255
+
+
+def test_maxpool_by_hand():
+    layer = MaxPool2DConfig(name="p", in_shape=(5, 5, 1), pool=(2, 2), format=U8)
+    x = np.arange(25, dtype=np.uint8).reshape(1, 5, 5, 1)
+    # row 4 and column 4 are dropped
+    assert reference.maxpool2d(layer, x)[0, :, :, 0].tolist() == [[6, 8], [16, 18]]
+
+
+def test_argmax_ties_pick_the_lowest_index():
+    logits = np.array([[3, 7, 7, 1], [-128, -128, -128, -128], [0, 0, 5, 5]], np.int8)
+    assert reference.argmax(logits).tolist() == [1, 0, 2]
+
+
+def _scalar_model(net, image):
+    """The contract written out with Python integers, one multiply at a time."""
+    h, w, _ = net.input_shape
+    x = [[[int(image[r][c])] for c in range(w)] for r in range(h)]
+
+    def requant(acc, layer):
+        s = layer.out_shift
+        v = (acc + (1 << (s - 1))) >> s if s > 0 else acc << -s
+        return max(layer.output.min, min(layer.output.max, v))
+
+    for layer in net.layers:
+        p = net.params.get(layer.name)
+        if layer.kind == "conv2d":
+            kh, kw = layer.kernel
+            oh, ow, oc = layer.out_shape
+            x = [[[requant(sum(x[r + i][c + j][k] * int(p["weight"][i, j, k, o])
+                               for i in range(kh) for j in range(kw)
+                               for k in range(layer.in_shape[2]))
+                           + (int(p["bias"][o]) << layer.bias_shift), layer)
+                   for o in range(oc)] for c in range(ow)] for r in range(oh)]
+        elif layer.kind == "maxpool2d":
+            oh, ow, oc = layer.out_shape
+            x = [[[max(x[2 * r + i][2 * c + j][o] for i in range(2) for j in range(2))
+                   for o in range(oc)] for c in range(ow)] for r in range(oh)]
+        else:
+            flat = [v for row in x for col in row for v in col] if isinstance(x[0], list) \
+                else x
+            x = [requant(sum(flat[i] * int(p["weight"][i, o]) for i in range(len(flat)))
+                         + (int(p["bias"][o]) << layer.bias_shift), layer)
+                 for o in range(layer.out_features)]
+    return x
+
+
+@pytest.mark.parametrize("extreme", [False, True])
+def test_reference_equals_scalar_model(extreme):
+    rng = np.random.default_rng(1 + extreme)
+    net = random_network(rng, size=10, filters=3, dense=16, extreme=extreme)
+    images = rng.integers(0, 256, (4, 10, 10), dtype=np.uint8)
+    images[0] = 255  # all-255 input drives the largest sums
+    result = reference.run(net, images, intermediates=True)
+    for image, logits in zip(images, result.logits):
+        assert logits.tolist() == _scalar_model(net, image)
+    if extreme:  # the extremes really saturate somewhere
+        assert np.any(np.isin(result.logits, [-128, 127]))
+    assert result.layers["conv"].shape == (4, 8, 8, 3)
+    assert result.layers["pool"].shape == (4, 4, 4, 3)
+    assert result.layers["dense1"].dtype == np.uint8
+
+
+def test_reference_rejects_malformed_images():
+    net = random_network(np.random.default_rng(0), size=28)
+    with pytest.raises(ValueError, match=r"images must have shape \(N, 28, 28\)"):
+        reference.run(net, np.zeros((2, 27, 28), np.uint8))
+    with pytest.raises(ValueError, match="images must be uint8 pixel bytes"):
+        reference.run(net, np.full((1, 28, 28), 300))
+    assert reference.run(net, np.zeros((28, 28), np.uint8)).classes.shape == (1,)

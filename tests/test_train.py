@@ -1,0 +1,38 @@
+"""A reduced quantization-aware training run through the CLI (well under a minute)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from sim import weights
+from sim.evaluate import main as evaluate_main
+from train.__main__ import main as train_main
+
+
+def test_reduced_training_run(tmp_path, capsys):
+    out = tmp_path / "small.npz"
+    train_main(["--out", str(out), "--train-limit", "30000", "--float-epochs", "2",
+                "--qat-epochs", "3", "--eval-limit", "2000", "--seed", "3", "--json"])
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["accuracy"]["reference"] > 0.90
+    assert report["accuracy"]["qat_keras"] == report["accuracy"]["reference"]
+    assert report["agree"] == {"images": 2000, "classes": 2000, "logits": 2000}
+
+    net = weights.load(out)
+    assert net.provenance["recipe"]["seed"] == 3
+    assert all(p[k].dtype == np.int8 for p in net.params.values() for k in p)
+
+    evaluate_main(["--backend", "keras", "--weights", str(out), "--limit", "300", "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert result["backend"] == "keras" and result["images"] == 300
+    assert result["agree_with_reference"] == 300
+    assert result["logits_agree_with_reference"] == 300
+
+
+def test_recipe_validation():
+    from train.qat import Recipe
+    with pytest.raises(ValueError, match="qat_epochs must be a non-negative integer, not -1"):
+        Recipe(qat_epochs=-1)
+    with pytest.raises(ValueError, match="train_limit must be a positive integer or None"):
+        Recipe(train_limit=0)

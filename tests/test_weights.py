@@ -1,0 +1,123 @@
+"""The weights file: round trip, and a clear error for every kind of malformed file."""
+
+import json
+
+import numpy as np
+import pytest
+
+from sim import weights
+from sim.weights import WeightsError
+from tests.netgen import random_network
+
+
+@pytest.fixture
+def net():
+    return random_network(np.random.default_rng(7))
+
+
+def _write(path, manifest, arrays):
+    raw = np.frombuffer(json.dumps(manifest).encode(), np.uint8)
+    np.savez(path, manifest=raw, **arrays)
+
+
+def _parts(net):
+    return net.manifest(), {f"{n}.{k}": a for n, p in net.params.items() for k, a in p.items()}
+
+
+def test_round_trip(tmp_path, net):
+    path = tmp_path / "w.npz"
+    weights.save(net, path)
+    back = weights.load(path)
+    assert back.layers == net.layers and back.input == net.input
+    for name in net.params:
+        for part in ("weight", "bias"):
+            assert np.array_equal(back.params[name][part], net.params[name][part])
+            assert back.params[name][part].dtype == np.int8
+    assert back.provenance == {"made by": "tests"}
+
+
+def test_shipped_weights_load():
+    net = weights.load()
+    assert [l.kind for l in net.layers] == ["conv2d", "maxpool2d", "dense", "dense"]
+    assert net.params["dense1"]["weight"].shape == (338, 128)
+
+
+def _expect(tmp_path, manifest, arrays, match):
+    path = tmp_path / "bad.npz"
+    _write(path, manifest, arrays)
+    with pytest.raises(WeightsError, match=match) as info:
+        weights.load(path)
+    assert str(path) in str(info.value) and "python -m train" in str(info.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(WeightsError, match="no such weights file"):
+        weights.load(tmp_path / "nope.npz")
+
+
+def test_not_an_npz(tmp_path):
+    path = tmp_path / "garbage.npz"
+    path.write_bytes(b"this is not a zip file")
+    with pytest.raises(WeightsError, match="not a readable .npz weights file"):
+        weights.load(path)
+
+
+def test_no_manifest(tmp_path, net):
+    path = tmp_path / "bad.npz"
+    np.savez(path, **_parts(net)[1])
+    with pytest.raises(WeightsError, match="no 'manifest' entry"):
+        weights.load(path)
+
+
+def test_wrong_schema_and_version(tmp_path, net):
+    manifest, arrays = _parts(net)
+    _expect(tmp_path, {**manifest, "schema": "something/else"}, arrays,
+            "not a weights file of this project")
+    _expect(tmp_path, {**manifest, "version": 99}, arrays, "version 99 is not supported")
+
+
+def test_wrong_shape(tmp_path, net):
+    manifest, arrays = _parts(net)
+    arrays["dense1.weight"] = arrays["dense1.weight"][:, :64]
+    _expect(tmp_path, manifest, arrays,
+            r"dense1.weight has shape \(338, 64\), but the manifest implies \(338, 128\)")
+
+
+def test_wrong_dtype(tmp_path, net):
+    manifest, arrays = _parts(net)
+    arrays["conv.bias"] = arrays["conv.bias"].astype(np.float32)
+    _expect(tmp_path, manifest, arrays, "conv.bias must be an int8 array, not float32")
+
+
+def test_missing_array(tmp_path, net):
+    manifest, arrays = _parts(net)
+    del arrays["dense2.bias"]
+    _expect(tmp_path, manifest, arrays, "dense2.weight and dense2.bias are required")
+
+
+def test_bad_format(tmp_path, net):
+    manifest, arrays = _parts(net)
+    manifest["layers"][0]["weight"] = {"signed": True, "frac": 40}
+    _expect(tmp_path, manifest, arrays, r"layer 'conv': frac must be an integer in \[-8, 24\]")
+    manifest, arrays = _parts(net)
+    manifest["layers"][2]["bias"]["frac"] = 30 - 8 + 24  # beyond any accumulator
+    _expect(tmp_path, manifest, arrays, "layer 'dense1'")
+
+
+def test_unknown_layer_kind(tmp_path, net):
+    manifest, arrays = _parts(net)
+    manifest["layers"][1] = {"name": "pool", "kind": "avgpool2d", "pool": [2, 2]}
+    _expect(tmp_path, manifest, arrays, "unknown kind 'avgpool2d'")
+
+
+def test_last_layer_must_give_logits(tmp_path, net):
+    manifest, arrays = _parts(net)
+    manifest["layers"][3]["relu"] = True
+    manifest["layers"][3]["output"]["signed"] = False
+    _expect(tmp_path, manifest, arrays, "the last layer must be a dense layer without ReLU")
+
+
+def test_input_format_is_raw_bytes(tmp_path, net):
+    manifest, arrays = _parts(net)
+    manifest["input"]["format"] = {"signed": True, "frac": 7}
+    _expect(tmp_path, manifest, arrays, "the input format must be u8 Q0.8")
