@@ -1,0 +1,85 @@
+"""The class: the index of the largest logit, the lowest index on a tie."""
+
+from amaranth.hdl import Array, Module, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from sim.contract import Format
+from .layouts import element_layout, result_layout
+from .params import check_count
+
+__all__ = ["ArgmaxStage"]
+
+
+class ArgmaxStage(wiring.Component):
+    """Collects an image's logit codes, scans them one per cycle, and sends the class with
+    all the logits.
+
+    A sequential scan (one comparator, ``classes`` cycles) rather than a comparison tree: it
+    costs a few cycles against thousands in the dense layer, and keeps the logic small and
+    fast. ``>`` (strictly greater) keeps the first of equal maxima: the lowest index wins.
+
+    Parameters
+    ----------
+    classes : int
+    in_width : int
+        Logit codes per input transfer (the last dense layer's lanes);
+        ``ceil(classes / in_width)`` transfers make an image, codes past ``classes`` ignored.
+
+    Members
+    -------
+    i : In(stream.Signature(element_layout(in_width, signed 8-bit)))
+    o : Out(stream.Signature(result_layout(classes)))
+    """
+
+    def __init__(self, *, classes, in_width):
+        check_count("classes", classes, minimum=2)
+        check_count("in_width", in_width)
+        self._classes, self._in_width = classes, in_width
+        super().__init__({
+            "i": In(stream.Signature(element_layout(in_width, Format(signed=True, frac=0)))),
+            "o": Out(stream.Signature(result_layout(classes))),
+        })
+
+    def elaborate(self, platform):
+        classes, width = self._classes, self._in_width
+        transfers = -(-classes // width)
+        m = Module()
+
+        logits = Signal(data.ArrayLayout(signed(8), transfers * width))
+        received = Signal(range(transfers + 1))
+        index = Signal(range(classes + 1))
+        best = Signal(range(classes))
+        best_value = Signal(signed(8))
+
+        with m.FSM():
+            with m.State("Collect"):
+                m.d.comb += self.i.ready.eq(1)
+                with m.If(self.i.valid):
+                    for t in range(transfers):
+                        with m.If(received == t):
+                            for c in range(width):
+                                m.d.sync += logits[t * width + c].eq(self.i.payload.data[c])
+                    with m.If(received == transfers - 1):
+                        m.d.sync += [received.eq(0), index.eq(1), best.eq(0),
+                                     best_value.eq(self.i.payload.data[0] if transfers == 1
+                                                   else logits[0])]
+                        m.next = "Scan"
+                    with m.Else():
+                        m.d.sync += received.eq(received + 1)
+            with m.State("Scan"):
+                candidate = Array(logits[c] for c in range(classes))[index]
+                with m.If(index == classes):
+                    m.d.sync += [self.o.valid.eq(1), self.o.payload.cls.eq(best)]
+                    for c in range(classes):
+                        m.d.sync += self.o.payload.logits[c].eq(logits[c])
+                    m.next = "Send"
+                with m.Else():
+                    with m.If(candidate > best_value):
+                        m.d.sync += [best.eq(index), best_value.eq(candidate)]
+                    m.d.sync += index.eq(index + 1)
+            with m.State("Send"):
+                with m.If(self.o.ready):
+                    m.d.sync += self.o.valid.eq(0)
+                    m.next = "Collect"
+        return m

@@ -1,0 +1,142 @@
+"""Streaming 2-D convolution: line buffers in block RAM, a sliding window, every output channel
+computed in parallel with the weights as constants in logic."""
+
+import numpy as np
+from amaranth.hdl import Const, Module, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from sim.contract import Conv2DConfig
+from .arith import requantize
+from .layouts import element_layout
+from .params import check_params
+
+__all__ = ["Conv2DStage"]
+
+
+class Conv2DStage(wiring.Component):
+    """Conv2D (valid padding, stride 1), bias, requantisation and ReLU, one pixel per cycle.
+
+    Pixels arrive row-major, one per transfer with all their input channels; one output
+    transfer (all output channels) leaves for every pixel that completes a window. The
+    ``kh - 1`` previous rows wait in one block-RAM line buffer; the window is a register array.
+    A transfer with ``last`` set ends the image: the position counters restart there, so a
+    stream that lost or gained pixels resynchronises at the next image.
+
+    Parameters
+    ----------
+    config : sim.contract.Conv2DConfig
+    weight : numpy int8 array, shape ``config.weight_shape``
+    bias : numpy int8 array, shape ``config.bias_shape``
+
+    Members
+    -------
+    i : In(stream.Signature(element_layout(in_channels, config.input)))
+    o : Out(stream.Signature(element_layout(out_channels, config.output)))
+    """
+
+    LATENCY = 3  # register stages from an accepted pixel to its output
+
+    def __init__(self, *, config, weight, bias):
+        if not isinstance(config, Conv2DConfig):
+            raise TypeError(f"config must be a Conv2DConfig, not {config!r}")
+        check_params(config, weight, bias)
+        self._config = config
+        self._weight = weight.astype(np.int64)
+        self._bias = bias.astype(np.int64)
+        super().__init__({
+            "i": In(stream.Signature(element_layout(config.in_shape[2], config.input))),
+            "o": Out(stream.Signature(element_layout(config.out_channels, config.output))),
+        })
+
+    @property
+    def config(self):
+        return self._config
+
+    def elaborate(self, platform):
+        cfg = self._config
+        height, width, channels = cfg.in_shape
+        kh, kw = cfg.kernel
+        code = unsigned(8)  # inputs of a MAC layer are always unsigned (pixels or ReLU outputs)
+        column_layout = data.ArrayLayout(data.ArrayLayout(code, channels), kh)
+
+        m = Module()
+        # Every register stage moves together when the output register is free: a stall-all
+        # pipeline, three stages deep.
+        advance = Signal()
+        m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
+        accept = self.i.valid & advance
+
+        row = Signal(range(height))
+        col = Signal(range(width))
+        end_of_image = self.i.payload.last | ((row == height - 1) & (col == width - 1))
+        with m.If(accept):
+            with m.If(end_of_image):
+                m.d.sync += [row.eq(0), col.eq(0)]
+            with m.Elif(col == width - 1):
+                m.d.sync += [row.eq(row + 1), col.eq(0)]
+            with m.Else():
+                m.d.sync += col.eq(col + 1)
+
+        # Stage A: the accepted pixel and its position; the line buffer read for its column
+        # arrives at the same time.
+        a_valid = Signal()
+        a_pixel = Signal(data.ArrayLayout(code, channels))
+        a_row = Signal.like(row)
+        a_col = Signal.like(col)
+        with m.If(advance):
+            m.d.sync += [a_valid.eq(accept), a_pixel.eq(self.i.payload.data),
+                         a_row.eq(row), a_col.eq(col)]
+
+        column = Signal(column_layout)  # rows r-kh+1 .. r of the current column
+        if kh > 1:
+            line_layout = data.ArrayLayout(data.ArrayLayout(code, channels), kh - 1)
+            lines = m.submodules.lines = Memory(shape=line_layout, depth=width, init=[])
+            wr = lines.write_port()
+            rd = lines.read_port(transparent_for=(wr,))
+            m.d.comb += [rd.addr.eq(col), rd.en.eq(advance)]
+            for k in range(kh - 1):
+                m.d.comb += column[k].eq(rd.data[k])
+            # the column moves up by one row: the oldest row leaves, the new pixel enters
+            m.d.comb += [wr.addr.eq(a_col), wr.en.eq(advance & a_valid)]
+            for k in range(kh - 2):
+                m.d.comb += wr.data[k].eq(rd.data[k + 1])
+            m.d.comb += wr.data[kh - 2].eq(a_pixel)
+        m.d.comb += column[kh - 1].eq(a_pixel)
+
+        # Stage B: the window, columns oldest first.
+        window = [Signal(column_layout, name=f"window_{j}") for j in range(kw)]
+        b_valid = Signal()
+        b_last = Signal()
+        with m.If(advance):
+            m.d.sync += [b_valid.eq(a_valid & (a_row >= kh - 1) & (a_col >= kw - 1)),
+                         b_last.eq(a_valid & (a_row == height - 1) & (a_col == width - 1))]
+            with m.If(a_valid):
+                for j in range(kw - 1):
+                    m.d.sync += window[j].eq(window[j + 1])
+                m.d.sync += window[kw - 1].eq(column)
+
+        # Stage C: the accumulators, one per output channel.
+        c_valid = Signal()
+        c_last = Signal()
+        accs = [Signal(signed(cfg.acc_width), name=f"acc_{o}") for o in range(cfg.out_channels)]
+        with m.If(advance):
+            m.d.sync += [c_valid.eq(b_valid), c_last.eq(b_last)]
+            for o, acc in enumerate(accs):
+                total = Const(int(self._bias[o]) << cfg.bias_shift, signed(cfg.acc_width))
+                for r in range(kh):
+                    for c in range(kw):
+                        for ch in range(channels):
+                            w = int(self._weight[r, c, ch, o])
+                            if w:  # zero weights cost nothing
+                                total = total + window[c][r][ch] * Const(w, signed(8))
+                m.d.sync += acc.eq(total)
+
+        # Output register: requantised codes.
+        with m.If(advance):
+            m.d.sync += [self.o.valid.eq(c_valid), self.o.payload.last.eq(c_last)]
+            for o, acc in enumerate(accs):
+                m.d.sync += self.o.payload.data[o].eq(
+                    requantize(acc, shift=cfg.out_shift, fmt=cfg.output))
+        return m

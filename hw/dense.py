@@ -1,0 +1,292 @@
+"""Dense layer: a MAC array of ``lanes`` output neurons fed one weight word per cycle."""
+
+import math
+
+import numpy as np
+from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from sim.contract import DenseConfig
+from .arith import requantize
+from .ice40 import MultiplierPair
+from .layouts import element_layout
+from .params import check_count
+
+__all__ = ["WeightPort", "WeightMemory", "DenseStage", "dense_weight_words"]
+
+
+class WeightPort(wiring.Signature):
+    """A weight store's read port, seen from the layer: ``addr`` in, ``data`` one cycle later.
+
+    A word holds ``lanes`` signed 8-bit weights, lane ``l`` in bits ``8l .. 8l+7``.
+    """
+
+    def __init__(self, *, depth, lanes):
+        check_count("depth", depth)
+        check_count("lanes", lanes)
+        self._depth, self._lanes = depth, lanes
+        super().__init__({"addr": Out(range(depth)), "data": In(unsigned(8 * lanes))})
+
+    @property
+    def depth(self):
+        return self._depth
+
+    @property
+    def lanes(self):
+        return self._lanes
+
+    def __eq__(self, other):
+        return (isinstance(other, WeightPort) and other.depth == self.depth
+                and other.lanes == self.lanes)
+
+    def __repr__(self):
+        return f"WeightPort(depth={self.depth}, lanes={self.lanes})"
+
+
+def dense_weight_words(weight, lanes):
+    """The weight store's contents for a ``(in_features, out_features)`` int8 weight array:
+    word ``g * in_features + i`` holds ``weight[i, g*lanes : (g+1)*lanes]``, zeros past the last
+    output. The gateware's memories and the board's flash image both use this layout."""
+    n, out = weight.shape
+    groups = math.ceil(out / lanes)
+    padded = np.zeros((n, groups * lanes), np.int64)
+    padded[:, :out] = weight
+    codes = (padded & 0xFF).reshape(n, groups, lanes).transpose(1, 0, 2)  # (g, i, lane)
+    shifts = np.arange(lanes, dtype=object) * 8
+    return [int(sum(int(c) << int(s) for c, s in zip(word, shifts)))
+            for word in codes.reshape(-1, lanes)]
+
+
+class WeightMemory(wiring.Component):
+    """A weight store in block RAM (or in the simulator's memory), initialised with ``words``.
+
+    Members
+    -------
+    read : In(WeightPort(depth=len(words), lanes=lanes))
+    """
+
+    def __init__(self, *, words, lanes):
+        self._words = list(words)
+        super().__init__({"read": In(WeightPort(depth=len(self._words), lanes=lanes))})
+
+    def elaborate(self, platform):
+        m = Module()
+        mem = m.submodules.mem = Memory(shape=unsigned(8 * self.read.signature.lanes),
+                                        depth=len(self._words), init=self._words)
+        rd = mem.read_port()
+        m.d.comb += [rd.addr.eq(self.read.addr), self.read.data.eq(rd.data)]
+        return m
+
+
+class DenseStage(wiring.Component):
+    """Dense layer, bias, requantisation (and ReLU by saturation), ``lanes`` outputs at a time.
+
+    Schedule: the outputs are cut into ``groups`` of ``lanes`` neurons. A *pass* computes
+    ``groups_per_pass`` groups: for each input code ``i`` in order, and each group of the pass,
+    one cycle multiplies the code by that group's weight word (``lanes`` weights, read from the
+    ``weights`` port) and accumulates. With one group per pass the layer reads exactly one
+    weight word per cycle (the weight-bandwidth limit of the 338x128 layer); with all groups in
+    one pass it consumes its inputs as they arrive and needs no second pass (for small layers
+    behind a slow producer).
+
+    Inputs are kept in a two-bank buffer, so the next image can arrive while this one is
+    computed, and a pass starts on the first inputs before the rest have arrived.
+
+    Parameters
+    ----------
+    config : sim.contract.DenseConfig
+    bias : numpy int8 array, shape ``(out_features,)``
+        Biases are constants in logic; weights come through the ``weights`` port
+        (see :func:`dense_weight_words`).
+    in_width : int
+        Input codes per input transfer (the producer's element width).
+    lanes : int
+        Multipliers, and output codes per output transfer.
+    groups_per_pass : int
+        Must divide the number of groups, ``ceil(out_features / lanes)``.
+
+    Members
+    -------
+    i : In(stream.Signature(element_layout(in_width, config.input)))
+        ``ceil(in_features / in_width)`` transfers per image, codes in flattening order.
+    o : Out(stream.Signature(element_layout(lanes, config.output)))
+        ``groups`` transfers per image; codes past ``out_features`` in the last one are 0.
+    weights : Out(WeightPort(depth=groups * in_features, lanes=lanes))
+    """
+
+    def __init__(self, *, config, bias, in_width, lanes, groups_per_pass=1):
+        if not isinstance(config, DenseConfig):
+            raise TypeError(f"config must be a DenseConfig, not {config!r}")
+        if not isinstance(bias, np.ndarray) or bias.dtype != np.int8 \
+                or bias.shape != config.bias_shape:
+            raise ValueError(f"{config.name}: bias must be an int8 array of shape "
+                             f"{config.bias_shape}")
+        check_count("in_width", in_width)
+        check_count("lanes", lanes)
+        check_count("groups_per_pass", groups_per_pass)
+        groups = math.ceil(config.out_features / lanes)
+        if groups % groups_per_pass:
+            raise ValueError(f"groups_per_pass must divide the {groups} groups of "
+                             f"{config.name} ({config.out_features} outputs / {lanes} lanes), "
+                             f"not {groups_per_pass!r}")
+        self._config, self._bias = config, bias.astype(np.int64)
+        self._in_width, self._lanes = in_width, lanes
+        self._groups, self._groups_per_pass = groups, groups_per_pass
+        super().__init__({
+            "i": In(stream.Signature(element_layout(in_width, config.input))),
+            "o": Out(stream.Signature(element_layout(lanes, config.output))),
+            "weights": Out(WeightPort(depth=groups * config.in_features, lanes=lanes)),
+        })
+
+    @property
+    def config(self):
+        return self._config
+
+    @property
+    def lanes(self):
+        return self._lanes
+
+    @property
+    def groups(self):
+        return self._groups
+
+    def elaborate(self, platform):
+        cfg = self._config
+        n, k, lanes = cfg.in_features, self._in_width, self._lanes
+        words = math.ceil(n / k)                  # input transfers per image
+        per_pass = self._groups_per_pass
+        passes = self._groups // per_pass
+        acc_shape = signed(cfg.acc_width)
+
+        m = Module()
+
+        # Input buffer: two banks of `words` transfers; fill[b] counts the transfers in bank b.
+        buf = m.submodules.inputs = Memory(shape=unsigned(8 * k), depth=2 * words, init=[])
+        wr = buf.write_port()
+        rd = buf.read_port()
+        fill = Array(Signal(range(words + 1), name=f"fill_{b}") for b in range(2))
+        write_bank = Signal()
+        read_bank = Signal()
+        m.d.comb += self.i.ready.eq(fill[write_bank] < words)
+        with m.If(self.i.valid & self.i.ready):
+            m.d.comb += [wr.addr.eq(Mux(write_bank, words, 0) + fill[write_bank]),
+                         wr.data.eq(self.i.payload.data.as_value()), wr.en.eq(1)]
+            m.d.sync += fill[write_bank].eq(fill[write_bank] + 1)
+            with m.If(fill[write_bank] == words - 1):
+                m.d.sync += write_bank.eq(~write_bank)
+
+        # Sequencer: pass, input code (word and code within it), group within the pass.
+        pass_ = Signal(range(passes))
+        word = Signal(range(words))
+        sub = Signal(range(k))
+        index = Signal(range(n))                  # word * k + sub
+        local = Signal(range(per_pass))           # group within the pass
+        row_addr = Signal(range(self._groups * n))  # (pass * per_pass) * n + index
+        group = Signal(range(self._groups))       # pass * per_pass + local
+        m.d.comb += group.eq(pass_ * per_pass + local)
+
+        out_full = Signal(per_pass)   # the output buffer of a group holds unsent codes
+        pending = Signal(per_pass)    # a group's last accumulation is in the pipeline
+        last_index = index == n - 1
+        can_finish = ~out_full.bit_select(local, 1) & ~pending.bit_select(local, 1)
+        issue = Signal()
+        m.d.comb += issue.eq((word < fill[read_bank]) & (~last_index | can_finish))
+
+        m.d.comb += [self.weights.addr.eq(row_addr + local * n),
+                     rd.addr.eq(Mux(read_bank, words, 0) + word)]
+        with m.If(issue):
+            with m.If(local != per_pass - 1):
+                m.d.sync += local.eq(local + 1)
+            with m.Else():
+                m.d.sync += local.eq(0)
+                with m.If(~last_index):
+                    m.d.sync += [index.eq(index + 1), row_addr.eq(row_addr + 1)]
+                    with m.If(sub == k - 1):
+                        m.d.sync += [sub.eq(0), word.eq(word + 1)]
+                    with m.Else():
+                        m.d.sync += sub.eq(sub + 1)
+                with m.Else():
+                    m.d.sync += [index.eq(0), word.eq(0), sub.eq(0)]
+                    with m.If(pass_ != passes - 1):
+                        m.d.sync += [pass_.eq(pass_ + 1),
+                                     row_addr.eq(row_addr + 1 + (per_pass - 1) * n)]
+                    with m.Else():
+                        # the image is done with this bank: give it back to the writer
+                        m.d.sync += [pass_.eq(0), row_addr.eq(0), fill[read_bank].eq(0),
+                                     read_bank.eq(~read_bank)]
+            with m.If(last_index):
+                m.d.sync += pending.bit_select(local, 1).eq(1)
+
+        # Stage 1: the input word and the weight word arrive; pick the code.
+        def delayed(value, cycles, name):
+            """``value`` ``cycles`` clock cycles later, as a chain of registers."""
+            for c in range(cycles):
+                reg = Signal.like(value, name=f"{name}_{c + 1}")
+                m.d.sync += reg.eq(value)
+                value = reg
+            return value
+
+        s1_sub = delayed(sub, 1, "sub")
+        code = Signal(8)
+        m.d.comb += code.eq(rd.data.word_select(s1_sub, 8))
+
+        pairs = []
+        for p in range((lanes + 1) // 2):
+            pair = MultiplierPair()
+            m.submodules[f"multipliers_{p}"] = pair
+            pairs.append(pair)
+            for half in range(2):
+                lane = 2 * p + half
+                m.d.comb += pair.a[half].eq(code)
+                if lane < lanes:
+                    m.d.comb += pair.b[half].eq(self.weights.data.word_select(lane, 8))
+        latency = 1 + MultiplierPair.LATENCY
+
+        # Stage 3: accumulate.
+        s3_valid = delayed(issue, latency, "valid")
+        s3_first = delayed(index == 0, latency, "first")
+        s3_last = delayed(last_index, latency, "last")
+        s3_local = delayed(local, latency, "local")
+        s3_group = delayed(group, latency, "group")
+        s3_final = delayed(pass_ == passes - 1, latency, "final")
+        accs = [[Signal(acc_shape, name=f"acc_{q}_{lane}") for lane in range(lanes)]
+                for q in range(per_pass)]
+        for lane in range(lanes):
+            biases = []
+            for g in range(self._groups):
+                out = g * lanes + lane
+                b = int(self._bias[out]) << cfg.bias_shift if out < cfg.out_features else 0
+                biases.append(Const(b, acc_shape))
+            bias = Array(biases)[s3_group]
+            product = pairs[lane // 2].p[lane % 2]
+            for q in range(per_pass):
+                with m.If(s3_valid & (s3_local == q)):
+                    m.d.sync += accs[q][lane].eq(Mux(s3_first, bias, accs[q][lane]) + product)
+
+        # Stage 4: a finished group is requantised into its output buffer.
+        s4_done = Signal()
+        s4_local = Signal.like(s3_local)
+        s4_final = Signal()
+        m.d.sync += [s4_done.eq(s3_valid & s3_last), s4_local.eq(s3_local),
+                     s4_final.eq(s3_final)]
+        out_codes = [Signal(self.o.payload.data.shape(), name=f"out_{q}")
+                     for q in range(per_pass)]
+        out_last = Signal(per_pass)
+        for q in range(per_pass):
+            with m.If(s4_done & (s4_local == q)):
+                m.d.sync += [out_full[q].eq(1), pending[q].eq(0), out_last[q].eq(s4_final)]
+                for lane in range(lanes):
+                    m.d.sync += out_codes[q][lane].eq(
+                        requantize(accs[q][lane], shift=cfg.out_shift, fmt=cfg.output))
+
+        # Output: the groups of a pass leave in order.
+        send = Signal(range(per_pass))
+        m.d.comb += [self.o.valid.eq(out_full.bit_select(send, 1)),
+                     self.o.payload.data.eq(Array(c.as_value() for c in out_codes)[send]),
+                     self.o.payload.last.eq(out_last.bit_select(send, 1) & (send == per_pass - 1))]
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += out_full.bit_select(send, 1).eq(0)
+            m.d.sync += send.eq(Mux(send == per_pass - 1, 0, send + 1))
+        return m

@@ -1,0 +1,180 @@
+"""The whole network as one pipeline of stages, built from a weights manifest."""
+
+import math
+
+from amaranth.hdl import Module
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from sim.contract import Conv2DConfig, DenseConfig, MaxPool2DConfig
+from .argmax import ArgmaxStage
+from .conv import Conv2DStage
+from .dense import DenseStage, WeightMemory, WeightPort, dense_weight_words
+from .layouts import element_layout, result_layout
+from .pool import MaxPool2DStage
+
+__all__ = ["BuildError", "DenseSchedule", "default_schedule", "NetworkPipeline"]
+
+#: Multipliers of the first dense layer: one 64-bit weight word (8 weights) per cycle, what the
+#: UP5K's four SPRAMs deliver.
+WEIGHT_WORD_LANES = 8
+
+
+class BuildError(ValueError):
+    """A network, or a build option, that this gateware cannot build."""
+
+
+class DenseSchedule:
+    """How a dense layer is folded: ``lanes`` multipliers, ``groups_per_pass`` groups of
+    ``lanes`` outputs accumulated together (see :class:`hw.dense.DenseStage`)."""
+
+    def __init__(self, *, lanes, groups_per_pass):
+        self.lanes, self.groups_per_pass = lanes, groups_per_pass
+
+    def __repr__(self):
+        return f"DenseSchedule(lanes={self.lanes}, groups_per_pass={self.groups_per_pass})"
+
+    def __eq__(self, other):
+        return isinstance(other, DenseSchedule) and \
+            (other.lanes, other.groups_per_pass) == (self.lanes, self.groups_per_pass)
+
+
+def default_schedule(net):
+    """The schedule of every dense layer, by name.
+
+    The first dense layer reads one weight word of :data:`WEIGHT_WORD_LANES` weights per cycle,
+    one group per pass: its weight bandwidth bounds the whole pipeline. A later dense layer
+    gets its inputs slowly (one group of the layer before every few hundred cycles), so it
+    accumulates all its groups in one pass, with just enough lanes to finish each input in
+    two cycles: it keeps pace with no buffering and finishes right after its last input.
+    """
+    schedules, first = {}, True
+    for layer in net.layers:
+        if isinstance(layer, DenseConfig):
+            if first:
+                lanes = min(WEIGHT_WORD_LANES, layer.out_features)
+                schedules[layer.name] = DenseSchedule(lanes=lanes, groups_per_pass=1)
+                first = False
+            else:
+                lanes = math.ceil(layer.out_features / 2)
+                groups = math.ceil(layer.out_features / lanes)
+                schedules[layer.name] = DenseSchedule(lanes=lanes, groups_per_pass=groups)
+    return schedules
+
+
+class NetworkPipeline(wiring.Component):
+    """The network's stages, connected in the manifest's order, then the argmax.
+
+    Parameters
+    ----------
+    net : sim.weights.Network
+    schedules : dict of DenseSchedule, optional
+        By dense layer name; :func:`default_schedule` where absent.
+    external_weights : iterable of str
+        Dense layers whose weight store lives outside this component (on the board, SPRAM
+        loaded from flash): each gets a ``<name>_weights`` port. The others read block-RAM
+        :class:`hw.dense.WeightMemory` initialised from the manifest.
+
+    Members
+    -------
+    i : In(stream.Signature(element_layout(channels, input format)))
+        Pixels, row-major, ``last`` on the last pixel of an image.
+    o : Out(stream.Signature(result_layout(classes)))
+        One transfer per image: the class and the logit codes.
+    <name>_weights : Out(WeightPort(...))
+        For each layer in ``external_weights``.
+    """
+
+    def __init__(self, net, *, schedules=None, external_weights=()):
+        kinds = [type(l) for l in net.layers]
+        if not kinds or kinds[-1] is not DenseConfig:
+            raise BuildError("the network must end with a dense layer (the logits)")
+        seen_dense = False
+        for layer in net.layers:
+            if isinstance(layer, DenseConfig):
+                seen_dense = True
+            elif seen_dense:
+                raise BuildError(f"{layer.name}: a {layer.kind} layer after a dense layer "
+                                 f"cannot be built: its input is no longer an image")
+        if net.input_shape[2] != 1:
+            raise BuildError(f"the input must have one channel (grey pixels), not "
+                             f"{net.input_shape[2]}")
+        self._net = net
+        self._schedules = {**default_schedule(net), **(schedules or {})}
+        unknown = set(self._schedules) - {l.name for l in net.layers
+                                          if isinstance(l, DenseConfig)}
+        if unknown:
+            raise BuildError(f"schedules name layers that are not dense layers: "
+                             f"{sorted(unknown)}")
+        self._external = frozenset(external_weights)
+        dense_names = {l.name for l in net.layers if isinstance(l, DenseConfig)}
+        if not self._external <= dense_names:
+            raise BuildError(f"external_weights names layers that are not dense layers: "
+                             f"{sorted(self._external - dense_names)}")
+        self._stages = self._make_stages()
+        ports = {"i": In(stream.Signature(element_layout(1, net.input))),
+                 "o": Out(stream.Signature(result_layout(net.classes)))}
+        for name in sorted(self._external):
+            ports[f"{name}_weights"] = Out(self._dense_stage(name).weights.signature)
+        super().__init__(ports)
+
+    def _make_stages(self):
+        stages, width = [], self._net.input_shape[2]
+        for layer in self._net.layers:
+            params = self._net.params.get(layer.name)
+            if isinstance(layer, Conv2DConfig):
+                stage = Conv2DStage(config=layer, weight=params["weight"], bias=params["bias"])
+                width = layer.out_channels
+            elif isinstance(layer, MaxPool2DConfig):
+                stage = MaxPool2DStage(config=layer)
+            else:
+                schedule = self._schedules[layer.name]
+                try:
+                    stage = DenseStage(config=layer, bias=params["bias"], in_width=width,
+                                       lanes=schedule.lanes,
+                                       groups_per_pass=schedule.groups_per_pass)
+                except ValueError as e:
+                    raise BuildError(f"{layer.name}: {e}") from None
+                width = schedule.lanes
+            stages.append(stage)
+        stages.append(ArgmaxStage(classes=self._net.classes, in_width=width))
+        return stages
+
+    def _dense_stage(self, name):
+        return next(s for s in self._stages
+                    if isinstance(s, DenseStage) and s.config.name == name)
+
+    @property
+    def stages(self):
+        return tuple(self._stages)
+
+    @property
+    def schedules(self):
+        return dict(self._schedules)
+
+    def weight_words(self, name):
+        """The words of dense layer ``name``'s weight store (see ``dense_weight_words``)."""
+        stage = self._dense_stage(name)
+        return dense_weight_words(self._net.params[name]["weight"], stage.lanes)
+
+    def elaborate(self, platform):
+        m = Module()
+        names = []
+        for stage in self._stages:
+            name = getattr(getattr(stage, "config", None), "name", "argmax")
+            m.submodules[name] = stage
+            names.append(name)
+            if isinstance(stage, DenseStage):
+                layer = stage.config.name
+                if layer in self._external:
+                    wiring.connect(m, stage.weights,
+                                   wiring.flipped(getattr(self, f"{layer}_weights")))
+                else:
+                    store = WeightMemory(words=self.weight_words(layer), lanes=stage.lanes)
+                    m.submodules[f"{layer}_store"] = store
+                    wiring.connect(m, stage.weights, store.read)
+        wiring.connect(m, wiring.flipped(self.i), self._stages[0].i)
+        for a, b in zip(self._stages, self._stages[1:]):
+            wiring.connect(m, a.o, b.i)
+        wiring.connect(m, self._stages[-1].o, wiring.flipped(self.o))
+        return m

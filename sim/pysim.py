@@ -1,0 +1,113 @@
+"""Running the gateware in Amaranth's Python simulator: single stages and the whole network.
+
+Both take random gaps in ``valid`` and random back-pressure on ``ready`` (``gap`` and
+``stall``, probabilities per cycle) and return what came out; the network also returns the
+cycles from each image's first pixel accepted to its result sent.
+"""
+
+import os
+
+import numpy as np
+from amaranth.hdl import Module, Signal
+from amaranth.sim import Simulator
+
+from .streams import stream_get, stream_put
+
+__all__ = ["SimulationTimeout", "simulate_stage", "simulate_network", "NetworkRun"]
+
+
+class SimulationTimeout(RuntimeError):
+    """The design stopped producing output: a hang, reported instead of waiting forever."""
+
+
+def _simulator(dut):
+    m = Module()
+    m.submodules.dut = dut
+    cycle = Signal(32)
+    m.d.sync += cycle.eq(cycle + 1)
+    sim = Simulator(m)
+    sim.add_clock(1 / 48e6)
+    return sim, cycle
+
+
+def _run(sim, max_cycles, what):
+    vcd = os.environ.get("VCD")  # a waveform on demand: VCD=path.vcd
+    if vcd:
+        with sim.write_vcd(vcd):
+            sim.run_until(max_cycles / 48e6)
+    else:
+        sim.run_until(max_cycles / 48e6)
+
+
+def simulate_stage(dut, transfers, count, *, seed=None, gap=0.0, stall=0.0, max_cycles=None):
+    """Send ``transfers`` (payload values for ``dut.i``) and receive ``count`` payloads from
+    ``dut.o``. Raises :class:`SimulationTimeout` if they are not all out within
+    ``max_cycles`` (default: 50 cycles per transfer in or out, plus 1000)."""
+    rng = np.random.default_rng(seed) if (gap or stall) else None
+    sim, _ = _simulator(dut)
+    received = []
+
+    async def producer(ctx):
+        for payload in transfers:
+            await stream_put(ctx, dut.i, payload, rng=rng, gap=gap)
+
+    async def consumer(ctx):
+        for _ in range(count):
+            received.append(await stream_get(ctx, dut.o, rng=rng, stall=stall))
+
+    sim.add_testbench(producer, background=True)
+    sim.add_testbench(consumer)
+    limit = max_cycles or 50 * (len(transfers) + count) + 1000
+    _run(sim, limit, "stage")
+    if len(received) != count:
+        raise SimulationTimeout(f"{len(received)} of {count} outputs after {limit} cycles")
+    return received
+
+
+class NetworkRun:
+    """What the simulated network answered: int8 ``logits`` ``(N, classes)``, ``classes``,
+    and ``cycles`` per image (first pixel accepted to result sent)."""
+
+    def __init__(self, logits, classes, cycles):
+        self.logits, self.classes, self.cycles = logits, classes, cycles
+
+
+def simulate_network(pipeline, images, *, seed=None, gap=0.0, stall=0.0,
+                     cycles_per_image=20000):
+    """Stream uint8 ``images`` ``(N, H, W)`` through a :class:`hw.network.NetworkPipeline`.
+
+    Images follow each other back to back (the next image's pixels enter while the previous
+    one is computed), as they would from a fast host.
+    """
+    rng = np.random.default_rng(seed) if (gap or stall) else None
+    sim, cycle = _simulator(pipeline)
+    images = np.asarray(images, dtype=np.uint8)
+    starts, ends, results = [], [], []
+
+    async def producer(ctx):
+        for image in images:
+            flat = image.reshape(-1)
+            for n, pixel in enumerate(flat):
+                await stream_put(ctx, pipeline.i, {"data": [int(pixel)],
+                                                   "last": n == len(flat) - 1},
+                                 rng=rng, gap=gap)
+                if n == 0:
+                    starts.append(ctx.get(cycle))
+
+    async def consumer(ctx):
+        for _ in images:
+            result = await stream_get(ctx, pipeline.o, rng=rng, stall=stall)
+            ends.append(ctx.get(cycle))
+            results.append((int(result.cls), [int(v) for v in result.logits]))
+
+    sim.add_testbench(producer, background=True)
+    sim.add_testbench(consumer)
+    limit = cycles_per_image * max(len(images), 1) + 2000
+    _run(sim, limit, "network")
+    if len(results) != len(images):
+        raise SimulationTimeout(f"{len(results)} of {len(images)} images classified after "
+                                f"{limit} cycles")
+    logits = np.array([r[1] for r in results], dtype=np.int8).reshape(len(images), -1)
+    classes = np.array([r[0] for r in results], dtype=np.int64)
+    cycles = np.array(ends) - np.array(starts)
+    return NetworkRun(logits, classes, cycles)
