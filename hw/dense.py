@@ -14,7 +14,7 @@ from .ice40 import MultiplierPair
 from .layouts import element_layout
 from .params import check_count
 
-__all__ = ["WeightPort", "WeightMemory", "DenseStage", "dense_weight_words"]
+__all__ = ["WeightPort", "WeightMemory", "DenseStage", "dense_weight_words", "check_schedule"]
 
 
 class WeightPort(wiring.Signature):
@@ -80,6 +80,18 @@ class WeightMemory(wiring.Component):
         return m
 
 
+def check_schedule(config, *, lanes, groups_per_pass):
+    """Validate a dense layer's folding; return its number of groups."""
+    check_count("lanes", lanes)
+    check_count("groups_per_pass", groups_per_pass)
+    groups = math.ceil(config.out_features / lanes)
+    if groups % groups_per_pass:
+        raise ValueError(f"groups_per_pass must divide the {groups} groups of {config.name} "
+                         f"({config.out_features} outputs / {lanes} lanes), "
+                         f"not {groups_per_pass!r}")
+    return groups
+
+
 class DenseStage(wiring.Component):
     """Dense layer, bias, requantisation (and ReLU by saturation), ``lanes`` outputs at a time.
 
@@ -124,13 +136,7 @@ class DenseStage(wiring.Component):
             raise ValueError(f"{config.name}: bias must be an int8 array of shape "
                              f"{config.bias_shape}")
         check_count("in_width", in_width)
-        check_count("lanes", lanes)
-        check_count("groups_per_pass", groups_per_pass)
-        groups = math.ceil(config.out_features / lanes)
-        if groups % groups_per_pass:
-            raise ValueError(f"groups_per_pass must divide the {groups} groups of "
-                             f"{config.name} ({config.out_features} outputs / {lanes} lanes), "
-                             f"not {groups_per_pass!r}")
+        groups = check_schedule(config, lanes=lanes, groups_per_pass=groups_per_pass)
         self._config, self._bias = config, bias.astype(np.int64)
         self._in_width, self._lanes = in_width, lanes
         self._groups, self._groups_per_pass = groups, groups_per_pass

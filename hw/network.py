@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 from sim.contract import Conv2DConfig, DenseConfig, MaxPool2DConfig
 from .argmax import ArgmaxStage
 from .conv import Conv2DStage
-from .dense import DenseStage, WeightMemory, WeightPort, dense_weight_words
+from .dense import DenseStage, WeightMemory, check_schedule, dense_weight_words
 from .layouts import element_layout, result_layout
 from .pool import MaxPool2DStage
 
@@ -86,16 +86,8 @@ class NetworkPipeline(wiring.Component):
     """
 
     def __init__(self, net, *, schedules=None, external_weights=()):
-        kinds = [type(l) for l in net.layers]
-        if not kinds or kinds[-1] is not DenseConfig:
-            raise BuildError("the network must end with a dense layer (the logits)")
-        seen_dense = False
-        for layer in net.layers:
-            if isinstance(layer, DenseConfig):
-                seen_dense = True
-            elif seen_dense:
-                raise BuildError(f"{layer.name}: a {layer.kind} layer after a dense layer "
-                                 f"cannot be built: its input is no longer an image")
+        # The manifest loader guarantees the rest: image layers before dense layers, and a
+        # dense layer with signed outputs last.
         if net.input_shape[2] != 1:
             raise BuildError(f"the input must have one channel (grey pixels), not "
                              f"{net.input_shape[2]}")
@@ -106,6 +98,14 @@ class NetworkPipeline(wiring.Component):
         if unknown:
             raise BuildError(f"schedules name layers that are not dense layers: "
                              f"{sorted(unknown)}")
+        for layer in net.layers:  # before any stage exists
+            if isinstance(layer, DenseConfig):
+                schedule = self._schedules[layer.name]
+                try:
+                    check_schedule(layer, lanes=schedule.lanes,
+                                   groups_per_pass=schedule.groups_per_pass)
+                except ValueError as e:
+                    raise BuildError(f"{layer.name}: {e}") from None
         self._external = frozenset(external_weights)
         dense_names = {l.name for l in net.layers if isinstance(l, DenseConfig)}
         if not self._external <= dense_names:
@@ -129,12 +129,8 @@ class NetworkPipeline(wiring.Component):
                 stage = MaxPool2DStage(config=layer)
             else:
                 schedule = self._schedules[layer.name]
-                try:
-                    stage = DenseStage(config=layer, bias=params["bias"], in_width=width,
-                                       lanes=schedule.lanes,
-                                       groups_per_pass=schedule.groups_per_pass)
-                except ValueError as e:
-                    raise BuildError(f"{layer.name}: {e}") from None
+                stage = DenseStage(config=layer, bias=params["bias"], in_width=width,
+                                   lanes=schedule.lanes, groups_per_pass=schedule.groups_per_pass)
                 width = schedule.lanes
             stages.append(stage)
         stages.append(ArgmaxStage(classes=self._net.classes, in_width=width))

@@ -72,12 +72,14 @@ class NetworkRun:
         self.logits, self.classes, self.cycles = logits, classes, cycles
 
 
-def simulate_network(pipeline, images, *, seed=None, gap=0.0, stall=0.0,
+def simulate_network(pipeline, images, *, seed=None, gap=0.0, stall=0.0, overlap=False,
                      cycles_per_image=20000):
     """Stream uint8 ``images`` ``(N, H, W)`` through a :class:`hw.network.NetworkPipeline`.
 
-    Images follow each other back to back (the next image's pixels enter while the previous
-    one is computed), as they would from a fast host.
+    With ``overlap`` the images follow each other back to back (the next image's pixels enter
+    while the previous one is computed) and ``cycles`` are the intervals between results
+    (throughput); otherwise each image enters when the previous result is out, and ``cycles``
+    are each image's latency from its first pixel accepted to its result sent.
     """
     rng = np.random.default_rng(seed) if (gap or stall) else None
     sim, cycle = _simulator(pipeline)
@@ -85,7 +87,9 @@ def simulate_network(pipeline, images, *, seed=None, gap=0.0, stall=0.0,
     starts, ends, results = [], [], []
 
     async def producer(ctx):
-        for image in images:
+        for index, image in enumerate(images):
+            while not overlap and len(ends) < index:
+                await ctx.tick()
             flat = image.reshape(-1)
             for n, pixel in enumerate(flat):
                 await stream_put(ctx, pipeline.i, {"data": [int(pixel)],
@@ -109,5 +113,5 @@ def simulate_network(pipeline, images, *, seed=None, gap=0.0, stall=0.0,
                                 f"{limit} cycles")
     logits = np.array([r[1] for r in results], dtype=np.int8).reshape(len(images), -1)
     classes = np.array([r[0] for r in results], dtype=np.int64)
-    cycles = np.array(ends) - np.array(starts)
+    cycles = np.diff([starts[0], *ends]) if overlap else np.array(ends) - np.array(starts)
     return NetworkRun(logits, classes, cycles)
