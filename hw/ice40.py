@@ -5,12 +5,13 @@ On a SiliconBlue (iCE40) platform the helper instantiates the primitive; anywher
 and the same latency, so every simulation exercises the timing the board will have.
 """
 
-from amaranth.hdl import ClockSignal, Const, Instance, Module, Signal, signed, unsigned
+from amaranth.hdl import ClockSignal, Const, Instance, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.vendor import SiliconBluePlatform
 
-__all__ = ["MultiplierPair"]
+__all__ = ["MultiplierPair", "WritePort", "SPRAMWeightStore"]
 
 
 class MultiplierPair(wiring.Component):
@@ -77,9 +78,73 @@ class MultiplierPair(wiring.Component):
             m.d.comb += [self.p[0].eq(product[:16].as_signed()),
                          self.p[1].eq(product[16:].as_signed())]
         else:
-            a = Signal.like(self.a)
-            b = Signal.like(self.b)
+            a = Signal(self.a.shape())
+            b = Signal(self.b.shape())
             m.d.sync += [a.eq(self.a), b.eq(self.b)]
             for k in range(2):
                 m.d.sync += self.p[k].eq(a[k] * b[k])
+        return m
+
+
+class WritePort(wiring.Signature):
+    """A memory's write port, seen from the writer: ``addr``, ``data`` and ``en``."""
+
+    def __init__(self, *, depth, width):
+        super().__init__({"addr": Out(range(depth)), "data": Out(width), "en": Out(1)})
+
+
+class SPRAMWeightStore(wiring.Component):
+    """A weight store of 64-bit words (8 weights) in the UP5K's single-port RAM.
+
+    On the iCE40 these are four SB_SPRAM256KA side by side, 16,384 words; they start empty,
+    so the board writes them (from flash) through ``write`` before it reads them through
+    ``read``. One port per cycle: a write takes the cycle, and a read in it is lost, so the
+    writer finishes before the network runs. Elsewhere a ``Memory`` of ``depth`` words
+    stands in.
+
+    Parameters
+    ----------
+    depth : int
+        Words used (at most 16,384).
+
+    Members
+    -------
+    read : In(hw.dense.WeightPort(depth=depth, lanes=8))
+    write : In(WritePort(depth=depth, width=64))
+    """
+
+    WORDS = 16384
+    LANES = 8
+
+    def __init__(self, *, depth):
+        from .dense import WeightPort  # the layer's side of the port lives with the layer
+        if not isinstance(depth, int) or not 1 <= depth <= self.WORDS:
+            raise ValueError(f"depth must be an integer in [1, {self.WORDS}], not {depth!r}")
+        self._depth = depth
+        super().__init__({"read": In(WeightPort(depth=depth, lanes=self.LANES)),
+                          "write": In(WritePort(depth=depth, width=64))})
+
+    def elaborate(self, platform):
+        m = Module()
+        addr = Signal(range(self._depth))
+        m.d.comb += addr.eq(Mux(self.write.en, self.write.addr, self.read.addr))
+        if isinstance(platform, SiliconBluePlatform):
+            for k in range(4):
+                # Ports as in Lattice's "iCE40 SPRAM Usage Guide" (TN1314) and Yosys'
+                # ice40/cells_sim.v: 16K x 16 bits, MASKWREN selects nibbles, POWEROFF is
+                # active low, data out one cycle after the address.
+                m.submodules[f"spram_{k}"] = Instance(
+                    "SB_SPRAM256KA",
+                    i_ADDRESS=addr, i_DATAIN=self.write.data[16 * k:16 * (k + 1)],
+                    i_MASKWREN=Const(0b1111, 4), i_WREN=self.write.en,
+                    i_CHIPSELECT=Const(1, 1), i_CLOCK=ClockSignal("sync"),
+                    i_STANDBY=Const(0, 1), i_SLEEP=Const(0, 1), i_POWEROFF=Const(1, 1),
+                    o_DATAOUT=self.read.data[16 * k:16 * (k + 1)],
+                )
+        else:
+            mem = m.submodules.mem = Memory(shape=unsigned(64), depth=self._depth, init=[])
+            wr = mem.write_port()
+            rd = mem.read_port()
+            m.d.comb += [wr.addr.eq(addr), wr.data.eq(self.write.data), wr.en.eq(self.write.en),
+                         rd.addr.eq(addr), self.read.data.eq(rd.data)]
         return m

@@ -1,8 +1,9 @@
 """``python -m sim.evaluate``: accuracy of a backend on the MNIST test images, and its agreement
 with the integer reference.
 
-Backends: ``reference`` (the numpy integer model) and ``keras`` (the trained Keras QAT model
-saved beside the weights file as ``.keras``).
+Backends: ``reference`` (the numpy integer model), ``keras`` (the trained Keras QAT model
+saved beside the weights file as ``.keras``) and ``pysim`` (the gateware in Amaranth's Python
+simulator; it also reports ``cycles_per_image``, first pixel in to class out).
 """
 
 import argparse
@@ -18,8 +19,6 @@ from .progress import Progress
 from .weights import DEFAULT_WEIGHTS, WeightsError, load
 
 __all__ = ["BACKENDS", "evaluate", "main"]
-
-CHUNK = 1000
 
 
 def _reference_backend(net, args):
@@ -43,13 +42,27 @@ def _keras_backend(net, args):
     return lambda images: (logits_codes(model, images), {})
 
 
+def _pysim_backend(net, args):
+    from hw.network import NetworkPipeline
+    from .pysim import simulate_network
+    pipeline = NetworkPipeline(net)
+
+    def run(images):
+        result = simulate_network(pipeline, images)
+        return result.logits, {"cycles": result.cycles.tolist()}
+    return run
+
+
 class BackendError(RuntimeError):
     """A backend that cannot run with what it was given."""
 
 
 #: name -> function(net, args) that prepares the backend and returns a function of a chunk of
-#: images, returning (int8 logits (N, classes), extra JSON fields).
-BACKENDS = {"reference": _reference_backend, "keras": _keras_backend}
+#: images, returning int8 logits (N, classes) and a dict (``cycles``: per image, if measured).
+BACKENDS = {"reference": _reference_backend, "keras": _keras_backend, "pysim": _pysim_backend}
+
+#: Images per call of a backend (and per step of the progress bar).
+CHUNK = {"pysim": 10}
 
 
 def evaluate(backend, net, images, labels, args, *, progress=True):
@@ -58,12 +71,18 @@ def evaluate(backend, net, images, labels, args, *, progress=True):
     run = BACKENDS[backend](net, args)
     bar = Progress(len(images), label=f"{backend}", enabled=progress)
     start = time.time()
-    logits, extra = [], {}
-    for i in range(0, len(images), CHUNK):
-        chunk_logits, extra = run(images[i:i + CHUNK])
+    logits, cycles = [], []
+    chunk = CHUNK.get(backend, 1000)
+    for i in range(0, len(images), chunk):
+        chunk_logits, measured = run(images[i:i + chunk])
         logits.append(chunk_logits)
+        cycles += measured.get("cycles", [])
         bar.update(len(chunk_logits))
     seconds = time.time() - start
+    extra = {}
+    if cycles:  # latency from an image's first pixel in to its class out
+        extra = {"cycles_per_image": round(float(np.mean(cycles)), 1),
+                 "cycles_per_image_max": int(np.max(cycles))}
     logits = np.concatenate(logits)
     classes = reference.argmax(logits)
     ref = reference.run(net, images)

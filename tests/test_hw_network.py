@@ -79,3 +79,13 @@ def test_external_weights_port():
     assert (port.depth, port.lanes) == (50 * 1, 8)
     assert len(pipeline.weight_words("dense1")) == 50
     Fragment.get(pipeline, None)  # elaborates with the port left to its owner
+
+
+def test_evaluate_pysim_backend(capsys):
+    import json
+    from sim.evaluate import main as evaluate_main
+    evaluate_main(["--backend", "pysim", "--limit", "2", "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert result["backend"] == "pysim" and result["images"] == 2
+    assert result["agree_with_reference"] == 2 and result["logits_agree_with_reference"] == 2
+    assert 784 < result["cycles_per_image"] <= 6000
