@@ -13,7 +13,12 @@ from amaranth.sim import Simulator
 
 from .streams import stream_get, stream_put
 
-__all__ = ["SimulationTimeout", "simulate_stage", "simulate_network", "NetworkRun"]
+__all__ = ["SimulationTimeout", "run_simulation", "simulate_stage", "simulate_network",
+           "NetworkRun"]
+
+
+#: The simulated clock: the board's design clock.
+CLOCK_HZ = 48e6
 
 
 class SimulationTimeout(RuntimeError):
@@ -26,17 +31,25 @@ def _simulator(dut):
     cycle = Signal(32)
     m.d.sync += cycle.eq(cycle + 1)
     sim = Simulator(m)
-    sim.add_clock(1 / 48e6)
+    sim.add_clock(1 / CLOCK_HZ)
     return sim, cycle
 
 
-def _run(sim, max_cycles, what):
-    vcd = os.environ.get("VCD")  # a waveform on demand: VCD=path.vcd
+def run_simulation(sim, max_cycles, what, *, vcd=None):
+    """Run until the testbenches are done; a watchdog raises :class:`SimulationTimeout` if
+    they are not done in ``max_cycles``. A waveform goes to ``vcd``, or to the file named by
+    the environment variable ``VCD`` (on demand only: they are large)."""
+    async def watchdog(ctx):
+        await ctx.delay(max_cycles / CLOCK_HZ)
+        raise SimulationTimeout(f"the {what} simulation did not finish in {max_cycles} cycles")
+
+    sim.add_testbench(watchdog, background=True)
+    vcd = vcd or os.environ.get("VCD")
     if vcd:
         with sim.write_vcd(vcd):
-            sim.run_until(max_cycles / 48e6)
+            sim.run()
     else:
-        sim.run_until(max_cycles / 48e6)
+        sim.run()
 
 
 def simulate_stage(dut, transfers, count, *, seed=None, gap=0.0, stall=0.0, max_cycles=None):
@@ -57,10 +70,7 @@ def simulate_stage(dut, transfers, count, *, seed=None, gap=0.0, stall=0.0, max_
 
     sim.add_testbench(producer, background=True)
     sim.add_testbench(consumer)
-    limit = max_cycles or 50 * (len(transfers) + count) + 1000
-    _run(sim, limit, "stage")
-    if len(received) != count:
-        raise SimulationTimeout(f"{len(received)} of {count} outputs after {limit} cycles")
+    run_simulation(sim, max_cycles or 50 * (len(transfers) + count) + 1000, "stage")
     return received
 
 
@@ -106,11 +116,7 @@ def simulate_network(pipeline, images, *, seed=None, gap=0.0, stall=0.0, overlap
 
     sim.add_testbench(producer, background=True)
     sim.add_testbench(consumer)
-    limit = cycles_per_image * max(len(images), 1) + 2000
-    _run(sim, limit, "network")
-    if len(results) != len(images):
-        raise SimulationTimeout(f"{len(results)} of {len(images)} images classified after "
-                                f"{limit} cycles")
+    run_simulation(sim, cycles_per_image * max(len(images), 1) + 2000, "network")
     logits = np.array([r[1] for r in results], dtype=np.int8).reshape(len(images), -1)
     classes = np.array([r[0] for r in results], dtype=np.int64)
     cycles = np.diff([starts[0], *ends]) if overlap else np.array(ends) - np.array(starts)

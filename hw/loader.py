@@ -1,0 +1,182 @@
+"""At power-up: wake the SPI flash, read the weights image, copy it into the weight store,
+check its header and CRC."""
+
+import enum
+
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .flash_image import HEADER_BYTES, MAGIC, VERSION, WORD_BYTES
+from .ice40 import WritePort
+from .params import check_count
+
+__all__ = ["LoadStatus", "SPIFlashPins", "WeightLoader"]
+
+_CRC_POLY = 0xEDB88320  # CRC-32 (zlib), reflected
+
+
+class LoadStatus(enum.IntEnum):
+    LOADING = 0
+    READY = 1
+    BAD_HEADER = 2   # magic, version, word size or word count wrong: no image, or another
+    BAD_CRC = 3      # the payload does not match its CRC
+
+
+class SPIFlashPins(wiring.Signature):
+    """An SPI flash, seen from the controller: single-bit SPI, mode 0."""
+
+    def __init__(self):
+        super().__init__({"cs_n": Out(1, init=1), "clk": Out(1), "copi": Out(1),
+                          "cipo": In(1)})
+
+
+class WeightLoader(wiring.Component):
+    """Reads the weights image (``hw.flash_image``) from SPI flash into a weight store.
+
+    Sends Release-from-Deep-Power-down (0xAB) and waits ``wake_cycles`` (the flash's tRES1, 3 us
+    for the iCEBreaker's W25Q128), then Read Data (0x03) from ``offset``, with the SPI clock at
+    half the system clock (24 MHz at 48 MHz, within Read Data's 50 MHz). Each payload word is
+    written to ``store`` as it completes; the CRC is computed a bit per cycle while the next
+    byte arrives. The words are in the store whatever the outcome; ``status`` says whether
+    they may be used.
+
+    Parameters
+    ----------
+    words : int
+        The word count the design expects.
+    offset : int
+        The image's byte address in flash.
+    wake_cycles : int
+
+    Members
+    -------
+    flash : Out(SPIFlashPins())
+    store : Out(WritePort(depth=words, width=64))
+    status : Out(LoadStatus)
+    """
+
+    def __init__(self, *, words, offset, wake_cycles=150):
+        check_count("words", words)
+        check_count("offset", offset, minimum=0)
+        check_count("wake_cycles", wake_cycles)
+        self._words, self._offset, self._wake = words, offset, wake_cycles
+        super().__init__({"flash": Out(SPIFlashPins()),
+                          "store": Out(WritePort(depth=words, width=64)),
+                          "status": Out(LoadStatus)})
+
+    def elaborate(self, platform):
+        m = Module()
+        spi = self.flash
+
+        # The SPI engine: shifts `count` bits out of `out_bits` (MSB first) while shifting
+        # `in_byte` in; `byte_done` pulses as each received byte completes.
+        out_bits = Signal(32)
+        count = Signal(range(33))
+        bit_in_byte = Signal(range(8))
+        in_byte = Signal(8)
+        byte_done = Signal()
+        busy = Signal()
+        m.d.comb += busy.eq(count != 0)
+        m.d.sync += byte_done.eq(0)
+        with m.If(busy):
+            with m.If(~spi.clk):
+                m.d.sync += spi.clk.eq(1)  # rising edge: the flash samples copi
+            with m.Else():
+                # falling edge: cipo has been stable for the whole high phase
+                # MSB first: each bit enters at the bottom and moves up
+                m.d.sync += [spi.clk.eq(0), in_byte.eq(Cat(spi.cipo, in_byte[:7])),
+                             out_bits.eq(out_bits << 1), count.eq(count - 1),
+                             bit_in_byte.eq(bit_in_byte + 1)]
+                with m.If(bit_in_byte == 7):
+                    m.d.sync += byte_done.eq(1)
+        m.d.comb += spi.copi.eq(out_bits[31])
+
+        # Header fields, assembled as bytes arrive (little-endian).
+        header = Signal(8 * HEADER_BYTES)
+        received = Signal(range(HEADER_BYTES + 1))   # header bytes so far
+        word = Signal(64)
+        word_byte = Signal(range(WORD_BYTES))
+        addr = Signal(range(self._words + 1))
+        crc = Signal(32, init=0xFFFFFFFF)
+        crc_byte = Signal(8)
+        crc_bits = Signal(range(9))
+        m.d.comb += self.store.data.eq(word)
+
+        # The CRC, one bit per cycle: a byte arrives every 16 cycles, its 8 bits take 8.
+        with m.If(crc_bits != 0):
+            m.d.sync += [crc.eq((crc >> 1) ^ Mux(crc[0] ^ crc_byte[0], _CRC_POLY, 0)),
+                         crc_byte.eq(crc_byte >> 1), crc_bits.eq(crc_bits - 1)]
+
+        magic = int.from_bytes(MAGIC, "little")
+        field_magic = header[0:32]
+        field_version = header[32:48]
+        field_per_word = header[48:64]
+        field_words = header[64:96]
+        field_crc = header[96:128]
+        header_ok = ((field_magic == magic) & (field_version == VERSION)
+                     & (field_per_word == WORD_BYTES) & (field_words == self._words))
+
+        wait = Signal(range(self._wake + 1))
+        with m.FSM():
+            with m.State("Wake"):
+                m.d.sync += [spi.cs_n.eq(0), out_bits.eq(0xAB << 24), count.eq(8)]
+                m.next = "Wake-Send"
+            with m.State("Wake-Send"):
+                with m.If(~busy & ~spi.clk):
+                    m.d.sync += [spi.cs_n.eq(1), wait.eq(self._wake)]
+                    m.next = "Wake-Wait"
+            with m.State("Wake-Wait"):
+                with m.If(wait != 0):
+                    m.d.sync += wait.eq(wait - 1)
+                with m.Else():
+                    m.d.sync += [spi.cs_n.eq(0), out_bits.eq((0x03 << 24) | self._offset),
+                                 count.eq(32)]
+                    m.next = "Address"
+            with m.State("Address"):
+                with m.If(~busy):
+                    m.d.sync += [count.eq(8), bit_in_byte.eq(0)]
+                    m.next = "Header"
+            with m.State("Header"):
+                with m.If(byte_done):
+                    # little-endian: the first byte ends up at the bottom
+                    m.d.sync += [header.eq(Cat(header[8:], in_byte)),
+                                 received.eq(received + 1)]
+                    with m.If(received == HEADER_BYTES - 1):
+                        m.next = "Check"
+                    with m.Else():
+                        m.d.sync += count.eq(8)
+            with m.State("Check"):
+                with m.If(header_ok):
+                    m.d.sync += count.eq(8)
+                    m.next = "Payload"
+                with m.Else():
+                    m.d.sync += [spi.cs_n.eq(1), self.status.eq(LoadStatus.BAD_HEADER)]
+                    m.next = "Done"
+            with m.State("Payload"):
+                with m.If(byte_done):
+                    m.d.sync += [word.eq(Cat(word[8:], in_byte)), word_byte.eq(word_byte + 1),
+                                 crc_byte.eq(in_byte), crc_bits.eq(8)]
+                    last_byte = (word_byte == WORD_BYTES - 1) & (addr == self._words - 1)
+                    with m.If(~last_byte):
+                        m.d.sync += count.eq(8)
+                    with m.If(word_byte == WORD_BYTES - 1):
+                        m.next = "Write"
+            with m.State("Write"):
+                m.d.comb += [self.store.addr.eq(addr), self.store.en.eq(1)]
+                m.d.sync += addr.eq(addr + 1)
+                with m.If(addr == self._words - 1):
+                    m.d.sync += spi.cs_n.eq(1)
+                    m.next = "Finish"
+                with m.Else():
+                    m.next = "Payload"
+            with m.State("Finish"):
+                with m.If(crc_bits == 0):
+                    with m.If(~crc == field_crc):
+                        m.d.sync += self.status.eq(LoadStatus.READY)
+                    with m.Else():
+                        m.d.sync += self.status.eq(LoadStatus.BAD_CRC)
+                    m.next = "Done"
+            with m.State("Done"):
+                pass
+        return m

@@ -1,0 +1,199 @@
+"""The board's design: weights from flash, the network, and the UART protocol."""
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from sim.contract import DenseConfig
+from .flash_image import FLASH_OFFSET
+from .ice40 import SPRAMWeightStore
+from .loader import LoadStatus, SPIFlashPins, WeightLoader
+from .network import NetworkPipeline
+from .params import check_count
+from .protocol import FRAME_MAGIC, Command, Status
+from .uart import UARTReceiver, UARTTransmitter
+
+__all__ = ["BoardTop"]
+
+
+class BoardTop(wiring.Component):
+    """Everything on the board but the clock: the board's pins are this component's ports.
+
+    At power-up the :class:`hw.loader.WeightLoader` copies the first dense layer's weights
+    from flash into the SPRAM store. Meanwhile and after, the UART protocol
+    (``hw.protocol``, ``docs/protocol.md``) runs: a classify command's pixels go into a
+    block-RAM image buffer; once all have arrived, and if the weights are ready, the image
+    streams into the network at one pixel per cycle and the answer goes back with the cycles
+    it took. An image cut short (no byte for ``timeout_cycles``) is answered with ``TIMEOUT``
+    and forgotten; the network only ever sees whole images, so nothing stale remains.
+
+    Parameters
+    ----------
+    net : sim.weights.Network
+    clock_hz : int
+        The system clock (for the LED blink).
+    divisor : int
+        UART clock cycles per bit (48 MHz / 3 Mbaud = 16).
+    timeout_cycles : int
+    flash_offset : int
+
+    Members
+    -------
+    rx : In(1)
+    tx : Out(1)
+    flash : Out(SPIFlashPins())
+    led_ready, led_error : Out(1)
+        Ready: steady; loading: ``led_ready`` blinks; bad weights: ``led_error``.
+    """
+
+    def __init__(self, net, *, clock_hz=48_000_000, divisor=16, timeout_cycles=2_400_000,
+                 flash_offset=FLASH_OFFSET):
+        check_count("clock_hz", clock_hz)
+        check_count("divisor", divisor, minimum=4)
+        check_count("timeout_cycles", timeout_cycles)
+        self._net = net
+        self._clock_hz, self._divisor = clock_hz, divisor
+        self._timeout, self._offset = timeout_cycles, flash_offset
+        self._external = next(l.name for l in net.layers if isinstance(l, DenseConfig))
+        self._pipeline = NetworkPipeline(net, external_weights=[self._external])
+        super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1),
+                          "flash": Out(SPIFlashPins()),
+                          "led_ready": Out(1), "led_error": Out(1)})
+
+    @property
+    def pipeline(self):
+        return self._pipeline
+
+    @property
+    def flash_words(self):
+        """The words of the flash image (the SPRAM-backed layer's weights)."""
+        return self._pipeline.weight_words(self._external)
+
+    def elaborate(self, platform):
+        m = Module()
+        height, width, _ = self._net.input_shape
+        pixels = height * width
+        classes = self._net.classes
+        words = len(self.flash_words)
+
+        m.submodules.pipeline = pipeline = self._pipeline
+        m.submodules.store = store = SPRAMWeightStore(depth=words)
+        m.submodules.loader = loader = WeightLoader(words=words, offset=self._offset)
+        wiring.connect(m, loader.store, store.write)
+        wiring.connect(m, getattr(pipeline, f"{self._external}_weights"), store.read)
+        wiring.connect(m, loader.flash, wiring.flipped(self.flash))
+
+        m.submodules.rx = rx = UARTReceiver(divisor=self._divisor)
+        m.submodules.tx = tx = UARTTransmitter(divisor=self._divisor)
+        m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx)]
+
+        # LEDs
+        blink = Signal(range(self._clock_hz // 4 + 1))
+        m.d.sync += blink.eq(Mux(blink == self._clock_hz // 4, 0, blink + 1))
+        blink_on = Signal()
+        with m.If(blink == 0):
+            m.d.sync += blink_on.eq(~blink_on)
+        ready = loader.status == LoadStatus.READY
+        bad = (loader.status == LoadStatus.BAD_HEADER) | (loader.status == LoadStatus.BAD_CRC)
+        m.d.comb += [self.led_ready.eq(ready | ((loader.status == LoadStatus.LOADING) & blink_on)),
+                     self.led_error.eq(bad)]
+
+        # The image buffer.
+        image = m.submodules.image = Memory(shape=8, depth=pixels, init=[])
+        img_wr = image.write_port()
+        img_rd = image.read_port()
+
+        count = Signal(range(pixels + 1))
+        timer = Signal(range(self._timeout + 1))
+        status = Signal(8)  # a Status code
+        result_cls = Signal(range(classes))
+        result_logits = Signal(8 * classes)
+        cycles = Signal(32)
+        fed = Signal(range(pixels + 1))
+        counting = Signal()
+
+        # The response frame, one byte at a time.
+        frame = [FRAME_MAGIC, status, result_cls] + \
+            [result_logits[8 * c:8 * (c + 1)] for c in range(classes)] + \
+            [cycles[8 * k:8 * (k + 1)] for k in range(4)]
+        byte_index = Signal(range(len(frame) + 1))
+        checksum = Signal(8)
+        frame_byte = Signal(8)
+        with m.Switch(byte_index):
+            for k, value in enumerate(frame):
+                with m.Case(k):
+                    m.d.comb += frame_byte.eq(value)
+            with m.Default():
+                m.d.comb += frame_byte.eq(checksum)
+
+        loader_status = Mux(loader.status == LoadStatus.LOADING, int(Status.NOT_READY),
+                            int(Status.BAD_WEIGHTS))
+
+        with m.FSM():
+            with m.State("Idle"):
+                m.d.comb += rx.o.ready.eq(1)
+                with m.If(rx.o.valid):
+                    with m.Switch(rx.o.payload):
+                        with m.Case(Command.CLASSIFY):
+                            m.d.sync += [count.eq(0), timer.eq(self._timeout)]
+                            m.next = "Receive"
+                        with m.Case(Command.STATUS):
+                            m.d.sync += status.eq(Mux(ready, int(Status.OK), loader_status))
+                            m.next = "Respond"
+                        with m.Default():
+                            m.d.sync += status.eq(int(Status.UNKNOWN_COMMAND))
+                            m.next = "Respond"
+                    m.d.sync += [result_cls.eq(0), result_logits.eq(0), cycles.eq(0),
+                                 byte_index.eq(0), checksum.eq(0)]
+            with m.State("Receive"):
+                m.d.comb += rx.o.ready.eq(1)
+                with m.If(rx.o.valid):
+                    m.d.comb += [img_wr.addr.eq(count), img_wr.data.eq(rx.o.payload),
+                                 img_wr.en.eq(1)]
+                    m.d.sync += [count.eq(count + 1), timer.eq(self._timeout)]
+                    with m.If(count == pixels - 1):
+                        with m.If(ready):
+                            m.d.sync += [fed.eq(0), counting.eq(0)]
+                            m.next = "Prime"
+                        with m.Else():
+                            m.d.sync += status.eq(loader_status)
+                            m.next = "Respond"
+                with m.Elif(timer == 0):
+                    m.d.sync += status.eq(int(Status.TIMEOUT))
+                    m.next = "Respond"
+                with m.Else():
+                    m.d.sync += timer.eq(timer - 1)
+            with m.State("Prime"):
+                # the first pixel's read (address 0) takes a cycle
+                m.d.comb += img_rd.addr.eq(0)
+                m.next = "Feed"
+            with m.State("Feed"):
+                # pixels out of the buffer, one per cycle while the network takes them; the
+                # read address runs one ahead so each read is ready when it is needed
+                accept = pipeline.i.valid & pipeline.i.ready
+                m.d.comb += [pipeline.i.valid.eq(fed != pixels),
+                             pipeline.i.payload.data[0].eq(img_rd.data),
+                             pipeline.i.payload.last.eq(fed == pixels - 1),
+                             img_rd.addr.eq(Mux(accept, fed + 1, fed))]
+                with m.If(accept):
+                    m.d.sync += fed.eq(fed + 1)
+                # cycles from the first pixel's transfer to the result's, as in sim.pysim
+                with m.If(accept & (fed == 0)):
+                    m.d.sync += counting.eq(1)
+                with m.If(counting):
+                    m.d.sync += cycles.eq(cycles + 1)
+                m.d.comb += pipeline.o.ready.eq(1)
+                with m.If(pipeline.o.valid):
+                    m.d.sync += [result_cls.eq(pipeline.o.payload.cls),
+                                 result_logits.eq(pipeline.o.payload.logits.as_value()),
+                                 status.eq(int(Status.OK))]
+                    m.next = "Respond"
+            with m.State("Respond"):
+                m.d.comb += [tx.i.valid.eq(1), tx.i.payload.eq(frame_byte)]
+                with m.If(tx.i.ready):
+                    m.d.sync += [byte_index.eq(byte_index + 1),
+                                 checksum.eq(checksum ^ frame_byte)]
+                    with m.If(byte_index == len(frame)):
+                        m.next = "Idle"
+        return m
