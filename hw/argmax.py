@@ -52,6 +52,11 @@ class ArgmaxStage(wiring.Component):
         best = Signal(range(classes))
         best_value = Signal(signed(8))
 
+        # The logits leave from the registers that collected them: they hold still until the
+        # result is taken, since collecting waits for that.
+        for c in range(classes):
+            m.d.comb += self.o.payload.logits[c].eq(logits[c])
+
         with m.FSM():
             with m.State("Collect"):
                 m.d.comb += self.i.ready.eq(1)
@@ -71,8 +76,6 @@ class ArgmaxStage(wiring.Component):
                 candidate = Array(logits[c] for c in range(classes))[index]
                 with m.If(index == classes):
                     m.d.sync += [self.o.valid.eq(1), self.o.payload.cls.eq(best)]
-                    for c in range(classes):
-                        m.d.sync += self.o.payload.logits[c].eq(logits[c])
                     m.next = "Send"
                 with m.Else():
                     with m.If(candidate > best_value):

@@ -8,7 +8,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from sim.contract import Conv2DConfig
-from .arith import requantize
+from .arith import initial_value, requantize
 from .layouts import element_layout
 from .params import check_params
 
@@ -19,7 +19,8 @@ class Conv2DStage(wiring.Component):
     """Conv2D (valid padding, stride 1), bias, requantisation and ReLU, one pixel per cycle.
 
     Pixels arrive row-major, one per transfer with all their input channels; one output
-    transfer (all output channels) leaves for every pixel that completes a window. The
+    transfer (all output channels) leaves for every pixel that completes a window. The weights
+    are constants: each product is a few shifts and adds (canonical signed digits). The
     ``kh - 1`` previous rows wait in one block-RAM line buffer; the window is a register array.
     A transfer with ``last`` set ends the image: the position counters restart there, so a
     stream that lost or gained pixels resynchronises at the next image.
@@ -117,20 +118,23 @@ class Conv2DStage(wiring.Component):
                     m.d.sync += window[j].eq(window[j + 1])
                 m.d.sync += window[kw - 1].eq(column)
 
-        # Stage C: the accumulators, one per output channel.
+        # Stage C: the accumulators, one per output channel. Each constant weight becomes
+        # its canonical signed digits, so the products are a few shifted copies of the codes,
+        # added or subtracted, with no multiplier.
         c_valid = Signal()
         c_last = Signal()
         accs = [Signal(signed(cfg.acc_width), name=f"acc_{o}") for o in range(cfg.out_channels)]
         with m.If(advance):
             m.d.sync += [c_valid.eq(b_valid), c_last.eq(b_last)]
             for o, acc in enumerate(accs):
-                total = Const(int(self._bias[o]) << cfg.bias_shift, signed(cfg.acc_width))
+                plus, minus = [], []
                 for r in range(kh):
                     for c in range(kw):
                         for ch in range(channels):
-                            w = int(self._weight[r, c, ch, o])
-                            if w:  # zero weights cost nothing
-                                total = total + window[c][r][ch] * Const(w, signed(8))
+                            for shift, sign in _signed_digits(int(self._weight[r, c, ch, o])):
+                                (plus if sign > 0 else minus).append(window[c][r][ch] << shift)
+                total = Const(initial_value(cfg, self._bias[o]), signed(cfg.acc_width)) \
+                    + _tree_sum(plus) - _tree_sum(minus)
                 m.d.sync += acc.eq(total)
 
         # Output register: requantised codes.
@@ -140,3 +144,27 @@ class Conv2DStage(wiring.Component):
                 m.d.sync += self.o.payload.data[o].eq(
                     requantize(acc, shift=cfg.out_shift, fmt=cfg.output))
         return m
+
+
+def _signed_digits(value):
+    """``value`` as canonical signed digits: ``[(shift, +1 or -1), ...]`` summing to it, with
+    no two adjacent, the fewest nonzero digits there are."""
+    digits, shift = [], 0
+    while value:
+        if value & 1:
+            digit = 2 - (value & 3)  # +1 if the next bit is 0, else -1 (a run of ones)
+            digits.append((shift, digit))
+            value -= digit
+        value >>= 1
+        shift += 1
+    return digits
+
+
+def _tree_sum(terms):
+    """A balanced adder tree over ``terms`` (0 when empty)."""
+    if not terms:
+        return Const(0)
+    while len(terms) > 1:
+        terms = [terms[k] + terms[k + 1] if k + 1 < len(terms) else terms[k]
+                 for k in range(0, len(terms), 2)]
+    return terms[0]

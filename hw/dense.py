@@ -9,7 +9,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from sim.contract import DenseConfig
-from .arith import requantize
+from .arith import initial_value, requantize
 from .ice40 import MultiplierPair
 from .layouts import element_layout
 from .params import check_count
@@ -260,18 +260,21 @@ class DenseStage(wiring.Component):
         accs = [[Signal(acc_shape, name=f"acc_{q}_{lane}") for lane in range(lanes)]
                 for q in range(per_pass)]
         for lane in range(lanes):
-            biases = []
+            starts = []  # per group: the bias and the rounding constant (contract, hw.arith)
             for g in range(self._groups):
                 out = g * lanes + lane
-                b = int(self._bias[out]) << cfg.bias_shift if out < cfg.out_features else 0
-                biases.append(Const(b, acc_shape))
-            bias = Array(biases)[s3_group]
-            product = pairs[lane // 2].p[lane % 2]
+                bias = self._bias[out] if out < cfg.out_features else 0
+                starts.append(Const(initial_value(cfg, bias), acc_shape))
+            # one adder per lane, shared by the groups of a pass
+            current = Array(accs[q][lane] for q in range(per_pass))[s3_local]
+            total = Mux(s3_first, Array(starts)[s3_group], current) + \
+                pairs[lane // 2].p[lane % 2]
             for q in range(per_pass):
                 with m.If(s3_valid & (s3_local == q)):
-                    m.d.sync += accs[q][lane].eq(Mux(s3_first, bias, accs[q][lane]) + product)
+                    m.d.sync += accs[q][lane].eq(total)
 
-        # Stage 4: a finished group is requantised into its output buffer.
+        # Stage 4: a finished group is requantised into its output buffer (one requantiser
+        # per lane, shared by the groups of a pass).
         s4_done = Signal()
         s4_local = Signal.like(s3_local)
         s4_final = Signal()
@@ -280,12 +283,14 @@ class DenseStage(wiring.Component):
         out_codes = [Signal(self.o.payload.data.shape(), name=f"out_{q}")
                      for q in range(per_pass)]
         out_last = Signal(per_pass)
+        codes = Signal(self.o.payload.data.shape())
+        for lane in range(lanes):
+            finished = Array(accs[q][lane] for q in range(per_pass))[s4_local]
+            m.d.comb += codes[lane].eq(requantize(finished, shift=cfg.out_shift, fmt=cfg.output))
         for q in range(per_pass):
             with m.If(s4_done & (s4_local == q)):
-                m.d.sync += [out_full[q].eq(1), pending[q].eq(0), out_last[q].eq(s4_final)]
-                for lane in range(lanes):
-                    m.d.sync += out_codes[q][lane].eq(
-                        requantize(accs[q][lane], shift=cfg.out_shift, fmt=cfg.output))
+                m.d.sync += [out_full[q].eq(1), pending[q].eq(0), out_last[q].eq(s4_final),
+                             out_codes[q].eq(codes)]
 
         # Output: the groups of a pass leave in order.
         send = Signal(range(per_pass))

@@ -11,7 +11,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.vendor import SiliconBluePlatform
 
-__all__ = ["MultiplierPair", "WritePort", "SPRAMWeightStore"]
+__all__ = ["MultiplierPair", "WritePort", "SPRAMWeightStore", "ClockGenerator", "pll_settings"]
 
 
 class MultiplierPair(wiring.Component):
@@ -147,4 +147,64 @@ class SPRAMWeightStore(wiring.Component):
             rd = mem.read_port()
             m.d.comb += [wr.addr.eq(addr), wr.data.eq(self.write.data), wr.en.eq(self.write.en),
                          rd.addr.eq(addr), self.read.data.eq(rd.data)]
+        return m
+
+
+def pll_settings(input_hz, output_hz):
+    """``(DIVR, DIVF, DIVQ, FILTER_RANGE)`` of an iCE40 PLL making ``output_hz`` exactly from
+    ``input_hz``, or ``ValueError``. With DIVR = 0: output = input * (DIVF + 1) / 2**DIVQ, the
+    VCO (input * (DIVF + 1)) within 533..1066 MHz (iCE40 sysCLOCK PLL guide, TN1251)."""
+    for divq in range(1, 7):
+        divf = output_hz * 2 ** divq / input_hz - 1
+        if divf == int(divf) and 0 <= divf <= 127 and \
+                533e6 <= input_hz * (divf + 1) <= 1066e6:
+            # FILTER_RANGE by the phase detector frequency (the input, DIVR = 0), as icepll picks
+            filter_range = next(r for r, top in enumerate((17e6, 26e6, 44e6, 66e6, 101e6), 1)
+                                if input_hz < top)
+            return 0, int(divf), divq, filter_range
+    raise ValueError(f"no iCE40 PLL setting makes exactly {output_hz / 1e6} MHz from "
+                     f"{input_hz / 1e6} MHz; try 24, 30, 36, 48, 60 or 72 MHz")
+
+
+class ClockGenerator(wiring.Component):
+    """The ``sync`` clock domain at ``output_hz`` from a clock pin.
+
+    On the iCE40, an SB_PLL40_PAD fed straight from the pad (the iCEBreaker's 12 MHz
+    oscillator is on a PLL pad, which only the _PAD variant may use), with the domain held in
+    reset until the PLL locks. Elsewhere, the pin's clock drives the domain as it is.
+
+    Parameters
+    ----------
+    pin : a platform I/O port (``platform.request(name, dir="-")``)
+    input_hz, output_hz : int
+    """
+
+    def __init__(self, *, pin, input_hz, output_hz):
+        self._pin, self._input_hz, self._output_hz = pin, input_hz, output_hz
+        self._settings = pll_settings(input_hz, output_hz) if input_hz != output_hz else None
+        super().__init__({})
+
+    def elaborate(self, platform):
+        from amaranth.hdl import ClockDomain, ResetSignal
+        from amaranth.lib.cdc import ResetSynchronizer
+        m = Module()
+        m.domains.sync = sync = ClockDomain("sync")
+        if isinstance(platform, SiliconBluePlatform) and self._settings:
+            divr, divf, divq, filter_range = self._settings
+            lock = Signal()
+            pll_out = Signal()
+            m.submodules.pll = Instance(
+                "SB_PLL40_PAD",
+                p_FEEDBACK_PATH="SIMPLE", p_DIVR=divr, p_DIVF=divf, p_DIVQ=divq,
+                p_FILTER_RANGE=filter_range,
+                i_PACKAGEPIN=self._pin.io, i_RESETB=Const(1, 1), i_BYPASS=Const(0, 1),
+                o_PLLOUTGLOBAL=pll_out, o_LOCK=lock,
+            )
+            m.d.comb += sync.clk.eq(pll_out)
+            m.submodules.reset = ResetSynchronizer(~lock, domain="sync")
+            platform.add_clock_constraint(pll_out, self._output_hz)
+        else:
+            from amaranth.lib import io
+            m.submodules.clk_buffer = buffer = io.Buffer("i", self._pin)
+            m.d.comb += sync.clk.eq(buffer.i)
         return m

@@ -92,9 +92,13 @@ class WeightLoader(wiring.Component):
                     m.d.sync += byte_done.eq(1)
         m.d.comb += spi.copi.eq(out_bits[31])
 
-        # Header fields, assembled as bytes arrive (little-endian).
-        header = Signal(8 * HEADER_BYTES)
+        # The header is checked a byte at a time against what this design expects; only its
+        # CRC field is kept.
+        expected = MAGIC + VERSION.to_bytes(2, "little") + WORD_BYTES.to_bytes(2, "little") + \
+            self._words.to_bytes(4, "little")
         received = Signal(range(HEADER_BYTES + 1))   # header bytes so far
+        header_ok = Signal(init=1)
+        field_crc = Signal(32)
         word = Signal(64)
         word_byte = Signal(range(WORD_BYTES))
         addr = Signal(range(self._words + 1))
@@ -107,15 +111,6 @@ class WeightLoader(wiring.Component):
         with m.If(crc_bits != 0):
             m.d.sync += [crc.eq((crc >> 1) ^ Mux(crc[0] ^ crc_byte[0], _CRC_POLY, 0)),
                          crc_byte.eq(crc_byte >> 1), crc_bits.eq(crc_bits - 1)]
-
-        magic = int.from_bytes(MAGIC, "little")
-        field_magic = header[0:32]
-        field_version = header[32:48]
-        field_per_word = header[48:64]
-        field_words = header[64:96]
-        field_crc = header[96:128]
-        header_ok = ((field_magic == magic) & (field_version == VERSION)
-                     & (field_per_word == WORD_BYTES) & (field_words == self._words))
 
         wait = Signal(range(self._wake + 1))
         with m.FSM():
@@ -139,9 +134,14 @@ class WeightLoader(wiring.Component):
                     m.next = "Header"
             with m.State("Header"):
                 with m.If(byte_done):
-                    # little-endian: the first byte ends up at the bottom
-                    m.d.sync += [header.eq(Cat(header[8:], in_byte)),
-                                 received.eq(received + 1)]
+                    m.d.sync += received.eq(received + 1)
+                    with m.Switch(received):
+                        for k, value in enumerate(expected):
+                            with m.Case(k):
+                                with m.If(in_byte != value):
+                                    m.d.sync += header_ok.eq(0)
+                        with m.Default():  # the CRC, little-endian: it ends up at the bottom
+                            m.d.sync += field_crc.eq(Cat(field_crc[8:], in_byte))
                     with m.If(received == HEADER_BYTES - 1):
                         m.next = "Check"
                     with m.Else():

@@ -88,12 +88,11 @@ class BoardTop(wiring.Component):
         m.submodules.tx = tx = UARTTransmitter(divisor=self._divisor)
         m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx)]
 
-        # LEDs
-        blink = Signal(range(self._clock_hz // 4 + 1))
-        m.d.sync += blink.eq(Mux(blink == self._clock_hz // 4, 0, blink + 1))
-        blink_on = Signal()
-        with m.If(blink == 0):
-            m.d.sync += blink_on.eq(~blink_on)
+        # LEDs: loading blinks with the top bit of a free-running counter (every 0.35 s at
+        # 48 MHz)
+        blink = Signal((self._clock_hz // 4).bit_length())
+        m.d.sync += blink.eq(blink + 1)
+        blink_on = blink[-1]
         ready = loader.status == LoadStatus.READY
         bad = (loader.status == LoadStatus.BAD_HEADER) | (loader.status == LoadStatus.BAD_CRC)
         m.d.comb += [self.led_ready.eq(ready | ((loader.status == LoadStatus.LOADING) & blink_on)),
@@ -107,15 +106,17 @@ class BoardTop(wiring.Component):
         count = Signal(range(pixels + 1))
         timer = Signal(range(self._timeout + 1))
         status = Signal(8)  # a Status code
-        result_cls = Signal(range(classes))
-        result_logits = Signal(8 * classes)
         cycles = Signal(32)
         fed = Signal(range(pixels + 1))
         counting = Signal()
 
         # The response frame, one byte at a time.
-        frame = [FRAME_MAGIC, status, result_cls] + \
-            [result_logits[8 * c:8 * (c + 1)] for c in range(classes)] + \
+        # The class and logits are read from the network's output, which holds them until the
+        # frame is sent; error frames carry zeros there.
+        ok = status == Status.OK
+        result = pipeline.o.payload
+        frame = [FRAME_MAGIC, status, Mux(ok, result.cls, 0)] + \
+            [Mux(ok, result.logits[c].as_unsigned(), 0) for c in range(classes)] + \
             [cycles[8 * k:8 * (k + 1)] for k in range(4)]
         byte_index = Signal(range(len(frame) + 1))
         checksum = Signal(8)
@@ -144,8 +145,7 @@ class BoardTop(wiring.Component):
                         with m.Default():
                             m.d.sync += status.eq(int(Status.UNKNOWN_COMMAND))
                             m.next = "Respond"
-                    m.d.sync += [result_cls.eq(0), result_logits.eq(0), cycles.eq(0),
-                                 byte_index.eq(0), checksum.eq(0)]
+                    m.d.sync += [cycles.eq(0), byte_index.eq(0), checksum.eq(0)]
             with m.State("Receive"):
                 m.d.comb += rx.o.ready.eq(1)
                 with m.If(rx.o.valid):
@@ -183,11 +183,8 @@ class BoardTop(wiring.Component):
                     m.d.sync += counting.eq(1)
                 with m.If(counting):
                     m.d.sync += cycles.eq(cycles + 1)
-                m.d.comb += pipeline.o.ready.eq(1)
                 with m.If(pipeline.o.valid):
-                    m.d.sync += [result_cls.eq(pipeline.o.payload.cls),
-                                 result_logits.eq(pipeline.o.payload.logits.as_value()),
-                                 status.eq(int(Status.OK))]
+                    m.d.sync += status.eq(int(Status.OK))
                     m.next = "Respond"
             with m.State("Respond"):
                 m.d.comb += [tx.i.valid.eq(1), tx.i.payload.eq(frame_byte)]
@@ -195,5 +192,7 @@ class BoardTop(wiring.Component):
                     m.d.sync += [byte_index.eq(byte_index + 1),
                                  checksum.eq(checksum ^ frame_byte)]
                     with m.If(byte_index == len(frame)):
+                        # the frame is out: release the network's result
+                        m.d.comb += pipeline.o.ready.eq(ok)
                         m.next = "Idle"
         return m

@@ -68,7 +68,7 @@ def simulate_stage(dut, transfers, count, *, seed=None, gap=0.0, stall=0.0, max_
         for _ in range(count):
             received.append(await stream_get(ctx, dut.o, rng=rng, stall=stall))
 
-    sim.add_testbench(producer, background=True)
+    sim.add_testbench(producer)
     sim.add_testbench(consumer)
     run_simulation(sim, max_cycles or 50 * (len(transfers) + count) + 1000, "stage")
     return received
@@ -114,7 +114,7 @@ def simulate_network(pipeline, images, *, seed=None, gap=0.0, stall=0.0, overlap
             ends.append(ctx.get(cycle))
             results.append((int(result.cls), [int(v) for v in result.logits]))
 
-    sim.add_testbench(producer, background=True)
+    sim.add_testbench(producer)
     sim.add_testbench(consumer)
     run_simulation(sim, cycles_per_image * max(len(images), 1) + 2000, "network")
     logits = np.array([r[1] for r in results], dtype=np.int8).reshape(len(images), -1)

