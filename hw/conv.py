@@ -37,8 +37,6 @@ class Conv2DStage(wiring.Component):
     o : Out(stream.Signature(element_layout(out_channels, config.output)))
     """
 
-    LATENCY = 3  # register stages from an accepted pixel to its output
-
     def __init__(self, *, config, weight, bias):
         if not isinstance(config, Conv2DConfig):
             raise TypeError(f"config must be a Conv2DConfig, not {config!r}")
@@ -64,7 +62,7 @@ class Conv2DStage(wiring.Component):
 
         m = Module()
         # Every register stage moves together when the output register is free: a stall-all
-        # pipeline, three stages deep.
+        # pipeline.
         advance = Signal()
         m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
         accept = self.i.valid & advance
@@ -120,22 +118,37 @@ class Conv2DStage(wiring.Component):
 
         # Stage C: the accumulators, one per output channel. Each constant weight becomes
         # its canonical signed digits, so the products are a few shifted copies of the codes,
-        # added or subtracted, with no multiplier.
-        c_valid = Signal()
-        c_last = Signal()
-        accs = [Signal(signed(cfg.acc_width), name=f"acc_{o}") for o in range(cfg.out_channels)]
-        with m.If(advance):
-            m.d.sync += [c_valid.eq(b_valid), c_last.eq(b_last)]
-            for o, acc in enumerate(accs):
-                plus, minus = [], []
-                for r in range(kh):
-                    for c in range(kw):
-                        for ch in range(channels):
-                            for shift, sign in _signed_digits(int(self._weight[r, c, ch, o])):
-                                (plus if sign > 0 else minus).append(window[c][r][ch] << shift)
-                total = Const(initial_value(cfg, self._bias[o]), signed(cfg.acc_width)) \
-                    + _tree_sum(plus) - _tree_sum(minus)
-                m.d.sync += acc.eq(total)
+        # added or subtracted, with no multiplier. The terms are summed in a pipelined tree:
+        # at most two adders deep between registers, so the sums keep up with the clock.
+        def register(value, name):
+            reg = Signal(value.shape(), name=name)
+            with m.If(advance):
+                m.d.sync += reg.eq(value)
+            return reg
+
+        valid, last = b_valid, b_last
+        plus = [[] for _ in range(cfg.out_channels)]
+        minus = [[] for _ in range(cfg.out_channels)]
+        for o in range(cfg.out_channels):
+            for r in range(kh):
+                for c in range(kw):
+                    for ch in range(channels):
+                        for shift, sign in _signed_digits(int(self._weight[r, c, ch, o])):
+                            (plus if sign > 0 else minus)[o].append(
+                                window[c][r][ch].as_unsigned() << shift)
+        level = 0
+        while any(len(t) > 1 for t in plus + minus):
+            for terms in plus + minus:
+                terms[:] = [register(_tree_sum(terms[k:k + 4]), f"sum_{level}_{k}")
+                            for k in range(0, len(terms), 4)]
+            valid, last = register(valid, f"valid_{level}"), register(last, f"last_{level}")
+            level += 1
+        accs = []
+        for o in range(cfg.out_channels):
+            start = Const(initial_value(cfg, self._bias[o]), signed(cfg.acc_width))
+            total = start + _tree_sum(plus[o]) - _tree_sum(minus[o])
+            accs.append(register(total[:cfg.acc_width].as_signed(), f"acc_{o}"))
+        c_valid, c_last = register(valid, "c_valid"), register(last, "c_last")
 
         # Output register: requantised codes.
         with m.If(advance):

@@ -3,7 +3,7 @@
 import math
 
 import numpy as np
-from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -169,7 +169,9 @@ class DenseStage(wiring.Component):
         m = Module()
 
         # Input buffer: two banks of `words` transfers; fill[b] counts the transfers in bank b.
-        buf = m.submodules.inputs = Memory(shape=unsigned(8 * k), depth=2 * words, init=[])
+        # The bank is the top address bit, so addresses need no adder.
+        bank_bits = max(1, (words - 1).bit_length())
+        buf = m.submodules.inputs = Memory(shape=unsigned(8 * k), depth=2 << bank_bits, init=[])
         wr = buf.write_port()
         rd = buf.read_port()
         fill = Array(Signal(range(words + 1), name=f"fill_{b}") for b in range(2))
@@ -177,52 +179,56 @@ class DenseStage(wiring.Component):
         read_bank = Signal()
         m.d.comb += self.i.ready.eq(fill[write_bank] < words)
         with m.If(self.i.valid & self.i.ready):
-            m.d.comb += [wr.addr.eq(Mux(write_bank, words, 0) + fill[write_bank]),
+            m.d.comb += [wr.addr.eq(Cat(fill[write_bank][:bank_bits], write_bank)),
                          wr.data.eq(self.i.payload.data.as_value()), wr.en.eq(1)]
             m.d.sync += fill[write_bank].eq(fill[write_bank] + 1)
             with m.If(fill[write_bank] == words - 1):
                 m.d.sync += write_bank.eq(~write_bank)
 
-        # Sequencer: pass, input code (word and code within it), group within the pass.
+        # Sequencer: pass, input code (word and code within it), group within the pass. Its
+        # decisions use registered flags, so that `issue` is a few gates from registers.
         pass_ = Signal(range(passes))
         word = Signal(range(words))
         sub = Signal(range(k))
         index = Signal(range(n))                  # word * k + sub
         local = Signal(range(per_pass))           # group within the pass
-        row_addr = Signal(range(self._groups * n))  # (pass * per_pass) * n + index
         group = Signal(range(self._groups))       # pass * per_pass + local
         m.d.comb += group.eq(pass_ * per_pass + local)
+        weight_addr = Signal(range(self._groups * n))  # group * n + index
+        at_last = Signal(init=n == 1)             # index == n - 1
+        # fill[read_bank] a cycle late: safe, since it only grows while the bank is read
+        filled = Signal(range(words + 1))
+        m.d.sync += filled.eq(fill[read_bank])
 
         out_full = Signal(per_pass)   # the output buffer of a group holds unsent codes
         pending = Signal(per_pass)    # a group's last accumulation is in the pipeline
-        last_index = index == n - 1
         can_finish = ~out_full.bit_select(local, 1) & ~pending.bit_select(local, 1)
         issue = Signal()
-        m.d.comb += issue.eq((word < fill[read_bank]) & (~last_index | can_finish))
+        m.d.comb += issue.eq((word < filled) & (~at_last | can_finish))
 
-        m.d.comb += [self.weights.addr.eq(row_addr + local * n),
-                     rd.addr.eq(Mux(read_bank, words, 0) + word)]
+        m.d.comb += [self.weights.addr.eq(weight_addr),
+                     rd.addr.eq(Cat(word[:bank_bits], read_bank))]
         with m.If(issue):
             with m.If(local != per_pass - 1):
-                m.d.sync += local.eq(local + 1)
+                m.d.sync += [local.eq(local + 1), weight_addr.eq(weight_addr + n)]
             with m.Else():
                 m.d.sync += local.eq(0)
-                with m.If(~last_index):
-                    m.d.sync += [index.eq(index + 1), row_addr.eq(row_addr + 1)]
+                with m.If(~at_last):
+                    m.d.sync += [index.eq(index + 1), at_last.eq(index == n - 2),
+                                 weight_addr.eq(weight_addr + 1 - (per_pass - 1) * n)]
                     with m.If(sub == k - 1):
                         m.d.sync += [sub.eq(0), word.eq(word + 1)]
                     with m.Else():
                         m.d.sync += sub.eq(sub + 1)
                 with m.Else():
-                    m.d.sync += [index.eq(0), word.eq(0), sub.eq(0)]
+                    m.d.sync += [index.eq(0), word.eq(0), sub.eq(0), at_last.eq(n == 1)]
                     with m.If(pass_ != passes - 1):
-                        m.d.sync += [pass_.eq(pass_ + 1),
-                                     row_addr.eq(row_addr + 1 + (per_pass - 1) * n)]
+                        m.d.sync += [pass_.eq(pass_ + 1), weight_addr.eq(weight_addr + 1)]
                     with m.Else():
                         # the image is done with this bank: give it back to the writer
-                        m.d.sync += [pass_.eq(0), row_addr.eq(0), fill[read_bank].eq(0),
-                                     read_bank.eq(~read_bank)]
-            with m.If(last_index):
+                        m.d.sync += [pass_.eq(0), weight_addr.eq(0), fill[read_bank].eq(0),
+                                     read_bank.eq(~read_bank), filled.eq(fill[~read_bank])]
+            with m.If(at_last):
                 m.d.sync += pending.bit_select(local, 1).eq(1)
 
         # Stage 1: the input word and the weight word arrive; pick the code.
@@ -253,7 +259,7 @@ class DenseStage(wiring.Component):
         # Stage 3: accumulate.
         s3_valid = delayed(issue, latency, "valid")
         s3_first = delayed(index == 0, latency, "first")
-        s3_last = delayed(last_index, latency, "last")
+        s3_last = delayed(at_last, latency, "last")
         s3_local = delayed(local, latency, "local")
         s3_group = delayed(group, latency, "group")
         s3_final = delayed(pass_ == passes - 1, latency, "final")
