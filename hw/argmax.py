@@ -51,6 +51,9 @@ class ArgmaxStage(wiring.Component):
         index = Signal(range(classes + 1))
         best = Signal(range(classes))
         best_value = Signal(signed(8))
+        candidate = Signal(signed(8))
+        candidate_index = Signal(range(classes))
+        fetched = Signal()
 
         # The logits leave from the registers that collected them: they hold still until the
         # result is taken, since collecting waits for that.
@@ -66,21 +69,24 @@ class ArgmaxStage(wiring.Component):
                             for c in range(width):
                                 m.d.sync += logits[t * width + c].eq(self.i.payload.data[c])
                     with m.If(received == transfers - 1):
-                        m.d.sync += [received.eq(0), index.eq(1), best.eq(0),
+                        m.d.sync += [received.eq(0), index.eq(1), best.eq(0), fetched.eq(0),
                                      best_value.eq(self.i.payload.data[0] if transfers == 1
                                                    else logits[0])]
                         m.next = "Scan"
                     with m.Else():
                         m.d.sync += received.eq(received + 1)
             with m.State("Scan"):
-                candidate = Array(logits[c] for c in range(classes))[index]
-                with m.If(index == classes):
+                # two steps: fetch logit `index` into a register, then compare it, so that
+                # the multiplexer and the comparator are not in one cycle
+                m.d.sync += [candidate.eq(Array(logits[c] for c in range(classes))[index]),
+                             candidate_index.eq(index), fetched.eq(index != classes)]
+                with m.If(index != classes):
+                    m.d.sync += index.eq(index + 1)
+                with m.If(fetched & (candidate > best_value)):
+                    m.d.sync += [best.eq(candidate_index), best_value.eq(candidate)]
+                with m.If(~fetched & (index == classes)):
                     m.d.sync += [self.o.valid.eq(1), self.o.payload.cls.eq(best)]
                     m.next = "Send"
-                with m.Else():
-                    with m.If(candidate > best_value):
-                        m.d.sync += [best.eq(index), best_value.eq(candidate)]
-                    m.d.sync += index.eq(index + 1)
             with m.State("Send"):
                 with m.If(self.o.ready):
                     m.d.sync += self.o.valid.eq(0)

@@ -9,6 +9,7 @@ from amaranth.lib.wiring import In, Out
 
 from sim.contract import Conv2DConfig
 from .arith import initial_value, requantize
+from .position import position_counters
 from .layouts import element_layout
 from .params import check_params
 
@@ -67,16 +68,8 @@ class Conv2DStage(wiring.Component):
         m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
         accept = self.i.valid & advance
 
-        row = Signal(range(height))
-        col = Signal(range(width))
-        end_of_image = self.i.payload.last | ((row == height - 1) & (col == width - 1))
-        with m.If(accept):
-            with m.If(end_of_image):
-                m.d.sync += [row.eq(0), col.eq(0)]
-            with m.Elif(col == width - 1):
-                m.d.sync += [row.eq(row + 1), col.eq(0)]
-            with m.Else():
-                m.d.sync += col.eq(col + 1)
+        row, col, row_end, end_of_image = position_counters(m, accept, self.i.payload.last,
+                                                            height, width)
 
         # Stage A: the accepted pixel and its position; the line buffer read for its column
         # arrives at the same time.

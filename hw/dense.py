@@ -177,12 +177,20 @@ class DenseStage(wiring.Component):
         fill = Array(Signal(range(words + 1), name=f"fill_{b}") for b in range(2))
         write_bank = Signal()
         read_bank = Signal()
-        m.d.comb += self.i.ready.eq(fill[write_bank] < words)
-        with m.If(self.i.valid & self.i.ready):
+        # `ready` is a register, so that no chain of readys runs through the stages before:
+        # it says whether the bank written next cycle has room. (A bank the reader frees in
+        # the same cycle is seen a cycle later: safe.)
+        ready = Signal()
+        write = self.i.valid & ready
+        completes = write & (fill[write_bank] == words - 1)
+        m.d.comb += self.i.ready.eq(ready)
+        m.d.sync += ready.eq(Mux(completes, fill[~write_bank] < words,
+                                 write | (fill[write_bank] < words)))
+        with m.If(write):
             m.d.comb += [wr.addr.eq(Cat(fill[write_bank][:bank_bits], write_bank)),
                          wr.data.eq(self.i.payload.data.as_value()), wr.en.eq(1)]
             m.d.sync += fill[write_bank].eq(fill[write_bank] + 1)
-            with m.If(fill[write_bank] == words - 1):
+            with m.If(completes):
                 m.d.sync += write_bank.eq(~write_bank)
 
         # Sequencer: pass, input code (word and code within it), group within the pass. Its

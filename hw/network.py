@@ -12,6 +12,7 @@ from .conv import Conv2DStage
 from .dense import DenseStage, WeightMemory, check_schedule, dense_weight_words
 from .layouts import element_layout, result_layout
 from .pool import MaxPool2DStage
+from .skid import SkidBuffer
 
 __all__ = ["BuildError", "DenseSchedule", "default_schedule", "NetworkPipeline"]
 
@@ -125,6 +126,10 @@ class NetworkPipeline(wiring.Component):
             if isinstance(layer, Conv2DConfig):
                 stage = Conv2DStage(config=layer, weight=params["weight"], bias=params["bias"])
                 width = layer.out_channels
+                stages.append(stage)
+                # the convolution and the pooling are stall-all pipelines: a skid buffer
+                # between them keeps their back-pressure chains apart (timing)
+                stage = SkidBuffer(stage.o.payload.shape())
             elif isinstance(layer, MaxPool2DConfig):
                 stage = MaxPool2DStage(config=layer)
             else:
@@ -156,8 +161,9 @@ class NetworkPipeline(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         names = []
-        for stage in self._stages:
-            name = getattr(getattr(stage, "config", None), "name", "argmax")
+        for index, stage in enumerate(self._stages):
+            name = getattr(getattr(stage, "config", None), "name", None) or \
+                f"{type(stage).__name__.lower()}_{index}"
             m.submodules[name] = stage
             names.append(name)
             if isinstance(stage, DenseStage):

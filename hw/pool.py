@@ -2,9 +2,11 @@
 
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from sim.contract import MaxPool2DConfig
+from .position import position_counters
 from .layouts import code_shape, element_layout
 
 __all__ = ["MaxPool2DStage"]
@@ -15,8 +17,7 @@ class MaxPool2DStage(wiring.Component):
 
     Elements (all channels of one position) arrive row-major. The running maximum of the
     current window row is kept in a register; the maxima of the window rows above wait in a
-    shift register one window wide (``width // pw`` entries), which needs no multiplexer since
-    the windows of a row are visited in order. Rows and columns past the last whole window are
+    block RAM, one entry per window of the row. Rows and columns past the last whole window are
     consumed and dropped. ``last`` restarts the position counters, as in the convolution.
 
     Parameters
@@ -58,42 +59,60 @@ class MaxPool2DStage(wiring.Component):
         m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
         accept = self.i.valid & advance
 
-        row = Signal(range(height))
-        col = Signal(range(width))
+        row, col, row_end, end_of_image = position_counters(m, accept, self.i.payload.last,
+                                                            height, width)
         win_row = Signal(range(ph))   # row inside the current window
         win_col = Signal(range(pw))   # column inside the current window
-        end_of_image = self.i.payload.last | ((row == height - 1) & (col == width - 1))
         with m.If(accept):
             with m.If(end_of_image):
-                m.d.sync += [row.eq(0), col.eq(0), win_row.eq(0), win_col.eq(0)]
-            with m.Elif(col == width - 1):
-                m.d.sync += [row.eq(row + 1), col.eq(0), win_col.eq(0),
-                             win_row.eq(Mux(win_row == ph - 1, 0, win_row + 1))]
+                m.d.sync += [win_row.eq(0), win_col.eq(0)]
+            with m.Elif(row_end):
+                m.d.sync += [win_col.eq(0), win_row.eq(Mux(win_row == ph - 1, 0, win_row + 1))]
             with m.Else():
-                m.d.sync += [col.eq(col + 1), win_col.eq(Mux(win_col == pw - 1, 0, win_col + 1))]
+                m.d.sync += win_col.eq(Mux(win_col == pw - 1, 0, win_col + 1))
 
         x = self.i.payload.data
         in_window = (row < out_h * ph) & (col < out_w * pw)
         across = Signal(vector)   # maximum so far along the current window row
-        above = [Signal(vector, name=f"above_{k}") for k in range(out_w)]  # window rows above
         across_now = Signal(vector)
         m.d.comb += across_now.eq(Mux(win_col == 0, x, maximum(across, x)))
+
+        # The maxima of the window rows above, one per window of the row, in block RAM: read
+        # when a window row completes, written back (with the new row) a cycle later.
+        above = m.submodules.above = Memory(shape=vector, depth=out_w, init=[],
+                                            attrs={"ram_style": "block"})
+        above_rd = above.read_port()
+        above_wr = above.write_port()
+        window = Signal(range(out_w))  # the window's index along the row
+        with m.If(accept & (row_end | end_of_image)):
+            m.d.sync += window.eq(0)
+        with m.Elif(accept & in_window & (win_col == pw - 1)):
+            m.d.sync += window.eq(window + 1)
+        m.d.comb += [above_rd.addr.eq(window), above_rd.en.eq(advance)]
+
+        # Second step, a cycle later (one comparator per step keeps the clock fast): the
+        # window row's maximum meets the rows above it.
+        s_valid = Signal()
+        s_window = Signal.like(window)
+        s_row_max = Signal(vector)
+        s_first_row = Signal()
+        s_last_row = Signal()
+        s_last = Signal()
         window_max = Signal(vector)
-        m.d.comb += window_max.eq(Mux(win_row == 0, across_now, maximum(above[0], across_now)))
+        m.d.comb += window_max.eq(Mux(s_first_row, s_row_max,
+                                      maximum(above_rd.data, s_row_max)))
+        m.d.comb += [above_wr.addr.eq(s_window), above_wr.data.eq(window_max),
+                     above_wr.en.eq(advance & s_valid)]
 
         with m.If(advance):
-            m.d.sync += self.o.valid.eq(0)
+            m.d.sync += [s_valid.eq(accept & in_window & (win_col == pw - 1)),
+                         s_window.eq(window), s_row_max.eq(across_now),
+                         s_first_row.eq(win_row == 0), s_last_row.eq(win_row == ph - 1),
+                         s_last.eq((row == out_h * ph - 1) & (col == out_w * pw - 1)),
+                         self.o.valid.eq(s_valid & s_last_row)]
+            with m.If(s_valid & s_last_row):
+                m.d.sync += [self.o.payload.data.eq(window_max),
+                             self.o.payload.last.eq(s_last)]
         with m.If(accept & in_window):
             m.d.sync += across.eq(across_now)
-            with m.If(win_col == pw - 1):
-                # a window row is complete: shift it in (the head leaves as it is used)
-                for k in range(out_w - 1):
-                    m.d.sync += above[k].eq(above[k + 1])
-                m.d.sync += above[out_w - 1].eq(window_max)
-                with m.If(win_row == ph - 1):
-                    m.d.sync += [
-                        self.o.valid.eq(1),
-                        self.o.payload.data.eq(window_max),
-                        self.o.payload.last.eq((row == out_h * ph - 1) & (col == out_w * pw - 1)),
-                    ]
         return m

@@ -1,6 +1,6 @@
 """The board's design: weights from flash, the network, and the UART protocol."""
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -104,7 +104,8 @@ class BoardTop(wiring.Component):
         img_rd = image.read_port()
 
         count = Signal(range(pixels + 1))
-        timer = Signal(range(self._timeout + 1))
+        # counts down to -1: its sign bit is the timeout, with no wide comparison
+        timer = Signal(signed((self._timeout + 1).bit_length() + 1))
         status = Signal(8)  # a Status code
         cycles = Signal(32)
         fed = Signal(range(pixels + 1))
@@ -121,6 +122,8 @@ class BoardTop(wiring.Component):
         byte_index = Signal(range(len(frame) + 1))
         checksum = Signal(8)
         frame_byte = Signal(8)
+        staged_byte = Signal(8)
+        staged = Signal()
         with m.Switch(byte_index):
             for k, value in enumerate(frame):
                 with m.Case(k):
@@ -159,7 +162,7 @@ class BoardTop(wiring.Component):
                         with m.Else():
                             m.d.sync += status.eq(loader_status)
                             m.next = "Respond"
-                with m.Elif(timer == 0):
+                with m.Elif(timer[-1]):
                     m.d.sync += status.eq(int(Status.TIMEOUT))
                     m.next = "Respond"
                 with m.Else():
@@ -187,10 +190,14 @@ class BoardTop(wiring.Component):
                     m.d.sync += status.eq(int(Status.OK))
                     m.next = "Respond"
             with m.State("Respond"):
-                m.d.comb += [tx.i.valid.eq(1), tx.i.payload.eq(frame_byte)]
-                with m.If(tx.i.ready):
-                    m.d.sync += [byte_index.eq(byte_index + 1),
-                                 checksum.eq(checksum ^ frame_byte)]
+                # each byte is picked into a register first, then sent: the frame's
+                # multiplexer and the transmitter are not in one cycle
+                with m.If(~staged):
+                    m.d.sync += [staged_byte.eq(frame_byte), staged.eq(1)]
+                m.d.comb += [tx.i.valid.eq(staged), tx.i.payload.eq(staged_byte)]
+                with m.If(tx.i.valid & tx.i.ready):
+                    m.d.sync += [byte_index.eq(byte_index + 1), staged.eq(0),
+                                 checksum.eq(checksum ^ staged_byte)]
                     with m.If(byte_index == len(frame)):
                         # the frame is out: release the network's result
                         m.d.comb += pipeline.o.ready.eq(ok)

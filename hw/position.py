@@ -1,0 +1,32 @@
+"""Where an element of an image stream is: row and column counters shared by the stages."""
+
+from amaranth.hdl import Signal
+
+__all__ = ["position_counters"]
+
+
+def position_counters(m, accept, last, height, width):
+    """Row and column of the next element of a row-major ``height x width`` stream.
+
+    Returns ``(row, col, row_end, end_of_image)``: the counters, and whether the element now
+    offered ends its row or its image. The ends are registered flags, kept one step ahead,
+    so no wide comparison sits between a transfer and the registers it enables. ``last``
+    (the element is marked the last of its image) also ends the image: the counters restart,
+    and a stream that lost or gained elements is in step again at the next image.
+    """
+    row = Signal(range(height))
+    col = Signal(range(width))
+    col_last = Signal(init=width == 1)    # col == width - 1
+    row_last = Signal(init=height == 1)   # row == height - 1
+    row_end = col_last
+    end_of_image = last | (row_last & col_last)
+    with m.If(accept):
+        with m.If(end_of_image):
+            m.d.sync += [row.eq(0), col.eq(0), col_last.eq(width == 1),
+                         row_last.eq(height == 1)]
+        with m.Elif(col_last):
+            m.d.sync += [row.eq(row + 1), col.eq(0), col_last.eq(width == 1),
+                         row_last.eq(row == height - 2)]
+        with m.Else():
+            m.d.sync += [col.eq(col + 1), col_last.eq(col == width - 2)]
+    return row, col, row_end, end_of_image
