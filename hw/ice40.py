@@ -87,10 +87,11 @@ class MultiplierPair(wiring.Component):
 
 
 class WritePort(wiring.Signature):
-    """A memory's write port, seen from the writer: ``addr``, ``data`` and ``en``."""
+    """A memory's write port, seen from the writer: ``addr``, ``data`` and ``en``, one enable
+    bit per ``width // lanes``-bit lane of the word."""
 
-    def __init__(self, *, depth, width):
-        super().__init__({"addr": Out(range(depth)), "data": Out(width), "en": Out(1)})
+    def __init__(self, *, depth, width, lanes=1):
+        super().__init__({"addr": Out(range(depth)), "data": Out(width), "en": Out(lanes)})
 
 
 class SPRAMWeightStore(wiring.Component):
@@ -98,8 +99,8 @@ class SPRAMWeightStore(wiring.Component):
 
     On the iCE40 these are four SB_SPRAM256KA side by side, 16,384 words; they start empty,
     so the board writes them (from flash) through ``write`` before it reads them through
-    ``read``. One port per cycle: a write takes the cycle, and a read in it is lost, so the
-    writer finishes before the network runs. Elsewhere a ``Memory`` of ``depth`` words
+    ``read``, a 16-bit lane (one SPRAM) at a time or more. One port per cycle: a write takes
+    the cycle, and a read in it is lost, so the writer finishes before the network runs. Elsewhere a ``Memory`` of ``depth`` words
     stands in.
 
     Parameters
@@ -110,7 +111,7 @@ class SPRAMWeightStore(wiring.Component):
     Members
     -------
     read : In(hw.dense.WeightPort(depth=depth, lanes=8))
-    write : In(WritePort(depth=depth, width=64))
+    write : In(WritePort(depth=depth, width=64, lanes=4))
     """
 
     WORDS = 16384
@@ -122,12 +123,12 @@ class SPRAMWeightStore(wiring.Component):
             raise ValueError(f"depth must be an integer in [1, {self.WORDS}], not {depth!r}")
         self._depth = depth
         super().__init__({"read": In(WeightPort(depth=depth, lanes=self.LANES)),
-                          "write": In(WritePort(depth=depth, width=64))})
+                          "write": In(WritePort(depth=depth, width=64, lanes=4))})
 
     def elaborate(self, platform):
         m = Module()
         addr = Signal(range(self._depth))
-        m.d.comb += addr.eq(Mux(self.write.en, self.write.addr, self.read.addr))
+        m.d.comb += addr.eq(Mux(self.write.en.any(), self.write.addr, self.read.addr))
         if isinstance(platform, SiliconBluePlatform):
             for k in range(4):
                 # Ports as in Lattice's "iCE40 SPRAM Usage Guide" (TN1314) and Yosys'
@@ -136,14 +137,14 @@ class SPRAMWeightStore(wiring.Component):
                 m.submodules[f"spram_{k}"] = Instance(
                     "SB_SPRAM256KA",
                     i_ADDRESS=addr, i_DATAIN=self.write.data[16 * k:16 * (k + 1)],
-                    i_MASKWREN=Const(0b1111, 4), i_WREN=self.write.en,
+                    i_MASKWREN=Const(0b1111, 4), i_WREN=self.write.en[k],
                     i_CHIPSELECT=Const(1, 1), i_CLOCK=ClockSignal("sync"),
                     i_STANDBY=Const(0, 1), i_SLEEP=Const(0, 1), i_POWEROFF=Const(1, 1),
                     o_DATAOUT=self.read.data[16 * k:16 * (k + 1)],
                 )
         else:
             mem = m.submodules.mem = Memory(shape=unsigned(64), depth=self._depth, init=[])
-            wr = mem.write_port()
+            wr = mem.write_port(granularity=16)
             rd = mem.read_port()
             m.d.comb += [wr.addr.eq(addr), wr.data.eq(self.write.data), wr.en.eq(self.write.en),
                          rd.addr.eq(addr), self.read.data.eq(rd.data)]

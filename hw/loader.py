@@ -3,7 +3,7 @@ check its header and CRC."""
 
 import enum
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -52,7 +52,7 @@ class WeightLoader(wiring.Component):
     Members
     -------
     flash : Out(SPIFlashPins())
-    store : Out(WritePort(depth=words, width=64))
+    store : Out(WritePort(depth=words, width=64, lanes=4))
     status : Out(LoadStatus)
     """
 
@@ -62,7 +62,7 @@ class WeightLoader(wiring.Component):
         check_count("wake_cycles", wake_cycles)
         self._words, self._offset, self._wake = words, offset, wake_cycles
         super().__init__({"flash": Out(SPIFlashPins()),
-                          "store": Out(WritePort(depth=words, width=64)),
+                          "store": Out(WritePort(depth=words, width=64, lanes=4)),
                           "status": Out(LoadStatus)})
 
     def elaborate(self, platform):
@@ -76,8 +76,9 @@ class WeightLoader(wiring.Component):
         bit_in_byte = Signal(range(8))
         in_byte = Signal(8)
         byte_done = Signal()
-        busy = Signal()
-        m.d.comb += busy.eq(count != 0)
+        busy = Signal()  # count != 0, as a register: set with each load of count below
+        with m.If(busy & spi.clk & (count == 1)):
+            m.d.sync += busy.eq(0)
         m.d.sync += byte_done.eq(0)
         with m.If(busy):
             with m.If(~spi.clk):
@@ -99,38 +100,44 @@ class WeightLoader(wiring.Component):
         received = Signal(range(HEADER_BYTES + 1))   # header bytes so far
         header_ok = Signal(init=1)
         field_crc = Signal(32)
-        word = Signal(64)
+        half = Signal(16)
+        lane = Signal(2)
         word_byte = Signal(range(WORD_BYTES))
         addr = Signal(range(self._words + 1))
+        addr_last = Signal(init=self._words == 1)  # addr == words - 1
         crc = Signal(32, init=0xFFFFFFFF)
         crc_byte = Signal(8)
         crc_bits = Signal(range(9))
-        m.d.comb += self.store.data.eq(word)
+        # a word is written a 16-bit lane (two bytes) at a time: one SPRAM each
+        m.d.comb += self.store.data.eq(Cat(half, half, half, half))
 
         # The CRC, one bit per cycle: a byte arrives every 16 cycles, its 8 bits take 8.
         with m.If(crc_bits != 0):
             m.d.sync += [crc.eq((crc >> 1) ^ Mux(crc[0] ^ crc_byte[0], _CRC_POLY, 0)),
                          crc_byte.eq(crc_byte >> 1), crc_bits.eq(crc_bits - 1)]
 
-        wait = Signal(range(self._wake + 1))
+        crc_ok = Signal()  # registered: the 32-bit comparison gets a cycle of its own
+        m.d.sync += crc_ok.eq(~crc == field_crc)
+
+        wait = Signal(signed((self._wake + 1).bit_length() + 1))  # to -1: the sign ends it
         with m.FSM():
             with m.State("Wake"):
-                m.d.sync += [spi.cs_n.eq(0), out_bits.eq(0xAB << 24), count.eq(8)]
+                m.d.sync += [spi.cs_n.eq(0), out_bits.eq(0xAB << 24), count.eq(8), busy.eq(1)]
                 m.next = "Wake-Send"
             with m.State("Wake-Send"):
                 with m.If(~busy & ~spi.clk):
-                    m.d.sync += [spi.cs_n.eq(1), wait.eq(self._wake)]
+                    m.d.sync += [spi.cs_n.eq(1), wait.eq(self._wake - 1)]
                     m.next = "Wake-Wait"
             with m.State("Wake-Wait"):
-                with m.If(wait != 0):
+                with m.If(~wait[-1]):
                     m.d.sync += wait.eq(wait - 1)
                 with m.Else():
                     m.d.sync += [spi.cs_n.eq(0), out_bits.eq((0x03 << 24) | self._offset),
-                                 count.eq(32)]
+                                 count.eq(32), busy.eq(1)]
                     m.next = "Address"
             with m.State("Address"):
                 with m.If(~busy):
-                    m.d.sync += [count.eq(8), bit_in_byte.eq(0)]
+                    m.d.sync += [count.eq(8), busy.eq(1), bit_in_byte.eq(0)]
                     m.next = "Header"
             with m.State("Header"):
                 with m.If(byte_done):
@@ -145,38 +152,42 @@ class WeightLoader(wiring.Component):
                     with m.If(received == HEADER_BYTES - 1):
                         m.next = "Check"
                     with m.Else():
-                        m.d.sync += count.eq(8)
+                        m.d.sync += count.eq(8), busy.eq(1)
             with m.State("Check"):
                 with m.If(header_ok):
-                    m.d.sync += count.eq(8)
+                    m.d.sync += count.eq(8), busy.eq(1)
                     m.next = "Payload"
                 with m.Else():
                     m.d.sync += [spi.cs_n.eq(1), self.status.eq(LoadStatus.BAD_HEADER)]
                     m.next = "Done"
             with m.State("Payload"):
                 with m.If(byte_done):
-                    m.d.sync += [word.eq(Cat(word[8:], in_byte)), word_byte.eq(word_byte + 1),
+                    m.d.sync += [half.eq(Cat(half[8:], in_byte)), word_byte.eq(word_byte + 1),
                                  crc_byte.eq(in_byte), crc_bits.eq(8)]
-                    last_byte = (word_byte == WORD_BYTES - 1) & (addr == self._words - 1)
+                    last_byte = (word_byte == WORD_BYTES - 1) & addr_last
                     with m.If(~last_byte):
-                        m.d.sync += count.eq(8)
-                    with m.If(word_byte == WORD_BYTES - 1):
+                        m.d.sync += count.eq(8), busy.eq(1)
+                    with m.If(word_byte[0]):  # the second byte of a lane
                         m.next = "Write"
             with m.State("Write"):
-                m.d.comb += [self.store.addr.eq(addr), self.store.en.eq(1)]
-                m.d.sync += addr.eq(addr + 1)
-                with m.If(addr == self._words - 1):
+                m.d.comb += [self.store.addr.eq(addr), self.store.en.eq(1 << lane)]
+                m.d.sync += lane.eq(lane + 1)
+                with m.If(lane == 3):
+                    m.d.sync += [addr.eq(addr + 1), addr_last.eq(addr == self._words - 2)]
+                with m.If((lane == 3) & addr_last):
                     m.d.sync += spi.cs_n.eq(1)
                     m.next = "Finish"
                 with m.Else():
                     m.next = "Payload"
             with m.State("Finish"):
-                with m.If(crc_bits == 0):
-                    with m.If(~crc == field_crc):
-                        m.d.sync += self.status.eq(LoadStatus.READY)
-                    with m.Else():
-                        m.d.sync += self.status.eq(LoadStatus.BAD_CRC)
-                    m.next = "Done"
+                with m.If(crc_bits == 0):  # the last byte's bits are in
+                    m.next = "Verdict"
+            with m.State("Verdict"):
+                with m.If(crc_ok):
+                    m.d.sync += self.status.eq(LoadStatus.READY)
+                with m.Else():
+                    m.d.sync += self.status.eq(LoadStatus.BAD_CRC)
+                m.next = "Done"
             with m.State("Done"):
                 pass
         return m

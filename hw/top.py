@@ -34,7 +34,7 @@ class BoardTop(wiring.Component):
     clock_hz : int
         The system clock (for the LED blink).
     divisor : int
-        UART clock cycles per bit (48 MHz / 3 Mbaud = 16).
+        UART clock cycles per bit (36 MHz / 3 Mbaud = 12).
     timeout_cycles : int
     flash_offset : int
 
@@ -47,7 +47,7 @@ class BoardTop(wiring.Component):
         Ready: steady; loading: ``led_ready`` blinks; bad weights: ``led_error``.
     """
 
-    def __init__(self, net, *, clock_hz=48_000_000, divisor=16, timeout_cycles=2_400_000,
+    def __init__(self, net, *, clock_hz=36_000_000, divisor=12, timeout_cycles=1_800_000,
                  flash_offset=FLASH_OFFSET):
         check_count("clock_hz", clock_hz)
         check_count("divisor", divisor, minimum=4)

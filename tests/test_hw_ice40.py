@@ -38,7 +38,7 @@ def test_spram_store_fallback_writes_then_reads():
     got = []
 
     async def tb(ctx):
-        ctx.set(dut.write.en, 1)
+        ctx.set(dut.write.en, 0b1111)
         for addr, word in enumerate(words):
             ctx.set(dut.write.addr, addr)
             ctx.set(dut.write.data, word)
@@ -60,3 +60,25 @@ def test_spram_store_depth_message():
     import pytest
     with pytest.raises(ValueError, match=r"depth must be an integer in \[1, 16384\], not 20000"):
         SPRAMWeightStore(depth=20000)
+
+
+def test_spram_store_writes_lanes():
+    dut = SPRAMWeightStore(depth=4)
+    got = []
+
+    async def tb(ctx):
+        for lane in range(4):  # word 2, a 16-bit lane at a time, others left alone
+            ctx.set(dut.write.addr, 2)
+            ctx.set(dut.write.data, (0x1111 * (lane + 1)) * 0x0001000100010001)
+            ctx.set(dut.write.en, 1 << lane)
+            await ctx.tick()
+        ctx.set(dut.write.en, 0)
+        ctx.set(dut.read.addr, 2)
+        await ctx.tick()
+        got.append(ctx.get(dut.read.data))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(tb)
+    sim.run()
+    assert got == [0x4444333322221111]
