@@ -168,7 +168,8 @@ def pll_settings(input_hz, output_hz):
 
 
 class ClockGenerator(wiring.Component):
-    """The ``sync`` clock domain at ``output_hz`` from a clock pin.
+    """Drives the ``sync`` clock domain (which the design's top defines) at ``output_hz``
+    from a clock pin.
 
     On the iCE40, an SB_PLL40_PAD fed straight from the pad (the iCEBreaker's 12 MHz
     oscillator is on a PLL pad, which only the _PAD variant may use), with the domain held in
@@ -186,10 +187,10 @@ class ClockGenerator(wiring.Component):
         super().__init__({})
 
     def elaborate(self, platform):
-        from amaranth.hdl import ClockDomain, ResetSignal
+        from amaranth.lib import io
         from amaranth.lib.cdc import ResetSynchronizer
         m = Module()
-        m.domains.sync = sync = ClockDomain("sync")
+        clk = ClockSignal("sync")  # the domain itself is defined by the design's top
         if isinstance(platform, SiliconBluePlatform) and self._settings:
             divr, divf, divq, filter_range = self._settings
             lock = Signal()
@@ -201,11 +202,10 @@ class ClockGenerator(wiring.Component):
                 i_PACKAGEPIN=self._pin.io, i_RESETB=Const(1, 1), i_BYPASS=Const(0, 1),
                 o_PLLOUTGLOBAL=pll_out, o_LOCK=lock,
             )
-            m.d.comb += sync.clk.eq(pll_out)
+            m.d.comb += clk.eq(pll_out)
             m.submodules.reset = ResetSynchronizer(~lock, domain="sync")
             platform.add_clock_constraint(pll_out, self._output_hz)
         else:
-            from amaranth.lib import io
             m.submodules.clk_buffer = buffer = io.Buffer("i", self._pin)
-            m.d.comb += sync.clk.eq(buffer.i)
+            m.d.comb += clk.eq(buffer.i)
         return m

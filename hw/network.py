@@ -14,7 +14,7 @@ from .layouts import element_layout, result_layout
 from .pool import MaxPool2DStage
 from .skid import SkidBuffer
 
-__all__ = ["BuildError", "DenseSchedule", "default_schedule", "NetworkPipeline"]
+__all__ = ["BuildError", "DenseSchedule", "default_schedule", "weight_words", "NetworkPipeline"]
 
 #: Multipliers of the first dense layer: one 64-bit weight word (8 weights) per cycle, what the
 #: UP5K's four SPRAMs deliver.
@@ -61,6 +61,13 @@ def default_schedule(net):
                 groups = math.ceil(layer.out_features / lanes)
                 schedules[layer.name] = DenseSchedule(lanes=lanes, groups_per_pass=groups)
     return schedules
+
+
+def weight_words(net, name, schedules=None):
+    """The weight-store words of dense layer ``name`` under its schedule (see
+    ``hw.dense.dense_weight_words``), without building any gateware."""
+    schedule = {**default_schedule(net), **(schedules or {})}[name]
+    return dense_weight_words(net.params[name]["weight"], schedule.lanes)
 
 
 class NetworkPipeline(wiring.Component):
@@ -155,8 +162,7 @@ class NetworkPipeline(wiring.Component):
 
     def weight_words(self, name):
         """The words of dense layer ``name``'s weight store (see ``dense_weight_words``)."""
-        stage = self._dense_stage(name)
-        return dense_weight_words(self._net.params[name]["weight"], stage.lanes)
+        return weight_words(self._net, name, self._schedules)
 
     def elaborate(self, platform):
         m = Module()

@@ -9,12 +9,18 @@ from sim.contract import DenseConfig
 from .flash_image import FLASH_OFFSET
 from .ice40 import SPRAMWeightStore
 from .loader import LoadStatus, SPIFlashPins, WeightLoader
-from .network import NetworkPipeline
+from .network import NetworkPipeline, weight_words
 from .params import check_count
 from .protocol import FRAME_MAGIC, Command, Status
 from .uart import UARTReceiver, UARTTransmitter
 
-__all__ = ["BoardTop"]
+__all__ = ["BoardTop", "flash_words"]
+
+
+def flash_words(net):
+    """The words of the flash image for ``net``: its first dense layer's weight store."""
+    first = next(l.name for l in net.layers if isinstance(l, DenseConfig))
+    return weight_words(net, first)
 
 
 class BoardTop(wiring.Component):
@@ -34,7 +40,7 @@ class BoardTop(wiring.Component):
     clock_hz : int
         The system clock (for the LED blink).
     divisor : int
-        UART clock cycles per bit (36 MHz / 3 Mbaud = 12).
+        UART clock cycles per bit (30 MHz / 3 Mbaud = 10).
     timeout_cycles : int
     flash_offset : int
 
@@ -47,7 +53,7 @@ class BoardTop(wiring.Component):
         Ready: steady; loading: ``led_ready`` blinks; bad weights: ``led_error``.
     """
 
-    def __init__(self, net, *, clock_hz=36_000_000, divisor=12, timeout_cycles=1_800_000,
+    def __init__(self, net, *, clock_hz=30_000_000, divisor=10, timeout_cycles=1_500_000,
                  flash_offset=FLASH_OFFSET):
         check_count("clock_hz", clock_hz)
         check_count("divisor", divisor, minimum=4)
@@ -107,7 +113,7 @@ class BoardTop(wiring.Component):
         # counts down to -1: its sign bit is the timeout, with no wide comparison
         timer = Signal(signed((self._timeout + 1).bit_length() + 1))
         status = Signal(8)  # a Status code
-        cycles = Signal(32)
+        cycles = Signal(24)  # 0.5 s at 30 MHz: far more than an inference takes
         fed = Signal(range(pixels + 1))
         counting = Signal()
 
@@ -118,7 +124,7 @@ class BoardTop(wiring.Component):
         result = pipeline.o.payload
         frame = [FRAME_MAGIC, status, Mux(ok, result.cls, 0)] + \
             [Mux(ok, result.logits[c].as_unsigned(), 0) for c in range(classes)] + \
-            [cycles[8 * k:8 * (k + 1)] for k in range(4)]
+            [cycles[8 * k:8 * (k + 1)] for k in range(3)] + [0]
         byte_index = Signal(range(len(frame) + 1))
         checksum = Signal(8)
         frame_byte = Signal(8)

@@ -1,7 +1,8 @@
 """1BitSquared iCEBreaker: Lattice iCE40UP5K-SG48, 12 MHz oscillator, FT2232H (UART on its
 second channel), 16 MB SPI flash (W25Q128), red and green LEDs."""
 
-from amaranth.lib import wiring
+from amaranth.hdl import ClockDomain
+from amaranth.lib import io
 from amaranth_boards.icebreaker import ICEBreakerPlatform
 
 from hw.ice40 import ClockGenerator
@@ -23,19 +24,30 @@ class ICEBreaker:
 
     def connect(self, m, platform, top, *, clock_hz):
         """Clock ``top`` at ``clock_hz`` and wire its ports to the board's pins."""
+        m.domains.sync = ClockDomain("sync")
         m.submodules.clock = ClockGenerator(pin=platform.request("clk12", dir="-"),
                                             input_hz=self.oscillator_hz, output_hz=clock_hz)
-        uart = platform.request("uart", 0)
-        flash = platform.request("spi_flash_1x", 0)
-        m.d.comb += [
-            top.rx.eq(uart.rx.i), uart.tx.o.eq(top.tx),
-            flash.cs.o.eq(~top.flash.cs_n), flash.clk.o.eq(top.flash.clk),
-            flash.copi.o.eq(top.flash.copi), top.flash.cipo.eq(flash.cipo.i),
-            # keep the flash out of write-protect and hold
-            flash.wp.o.eq(0), flash.hold.o.eq(0),
-            platform.request("led_g", 0).o.eq(top.led_ready),
-            platform.request("led_r", 0).o.eq(top.led_error),
-        ]
+        def buffer(name, direction, port):
+            m.submodules[name] = buf = io.Buffer(direction, port)
+            return buf
 
+        uart = platform.request("uart", 0, dir={"rx": "-", "tx": "-"})
+        flash = platform.request("spi_flash_1x", 0, dir={k: "-" for k in
+                                                           ("cs", "clk", "copi", "cipo",
+                                                            "wp", "hold")})
+        m.d.comb += [
+            top.rx.eq(buffer("uart_rx", "i", uart.rx).i),
+            buffer("uart_tx", "o", uart.tx).o.eq(top.tx),
+            # cs, wp and hold are active low on the pins; the ports invert them
+            buffer("flash_cs", "o", flash.cs).o.eq(~top.flash.cs_n),
+            buffer("flash_clk", "o", flash.clk).o.eq(top.flash.clk),
+            buffer("flash_copi", "o", flash.copi).o.eq(top.flash.copi),
+            top.flash.cipo.eq(buffer("flash_cipo", "i", flash.cipo).i),
+            # keep the flash out of write-protect and hold
+            buffer("flash_wp", "o", flash.wp).o.eq(0),
+            buffer("flash_hold", "o", flash.hold).o.eq(0),
+            buffer("led_g", "o", platform.request("led_g", 0, dir="-")).o.eq(top.led_ready),
+            buffer("led_r", "o", platform.request("led_r", 0, dir="-")).o.eq(top.led_error),
+        ]
 
 BOARD = ICEBreaker()
