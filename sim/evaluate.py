@@ -3,7 +3,8 @@ with the integer reference.
 
 Backends: ``reference`` (the numpy integer model), ``keras`` (the trained Keras QAT model
 saved beside the weights file as ``.keras``) and ``pysim`` (the gateware in Amaranth's Python
-simulator; it also reports ``cycles_per_image``, first pixel in to class out).
+simulator; it also reports ``cycles_per_image``, first pixel in to class out) and ``board``
+(a programmed board on ``--port``).
 """
 
 import argparse
@@ -17,6 +18,8 @@ import numpy as np
 from . import mnist, reference
 from .progress import Progress
 from .weights import DEFAULT_WEIGHTS, WeightsError, load
+from host.board import BoardError
+from hw.protocol import ProtocolError
 
 __all__ = ["BACKENDS", "evaluate", "main"]
 
@@ -53,16 +56,33 @@ def _pysim_backend(net, args):
     return run
 
 
+def _board_backend(net, args):
+    from host.board import BoardError, SerialBoard
+    if not args.port:
+        raise BackendError("the board backend needs --port (the board's serial port)")
+    try:
+        board = SerialBoard(args.port, baud=args.baud)
+    except BoardError as e:
+        raise BackendError(str(e)) from None
+
+    def run(images):
+        responses = [board.classify(image.reshape(-1)) for image in images]
+        return (np.array([r.logits for r in responses], np.int8).reshape(len(images), -1),
+                {"cycles": [r.cycles for r in responses]})
+    return run
+
+
 class BackendError(RuntimeError):
     """A backend that cannot run with what it was given."""
 
 
 #: name -> function(net, args) that prepares the backend and returns a function of a chunk of
 #: images, returning int8 logits (N, classes) and a dict (``cycles``: per image, if measured).
-BACKENDS = {"reference": _reference_backend, "keras": _keras_backend, "pysim": _pysim_backend}
+BACKENDS = {"reference": _reference_backend, "keras": _keras_backend, "pysim": _pysim_backend,
+            "board": _board_backend}
 
 #: Images per call of a backend (and per step of the progress bar).
-CHUNK = {"pysim": 10}
+CHUNK = {"pysim": 10, "board": 100}
 
 
 def evaluate(backend, net, images, labels, args, *, progress=True):
@@ -101,6 +121,8 @@ def main(argv=None):
     p.add_argument("--weights", default=DEFAULT_WEIGHTS, help="weights file (.npz)")
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N test images")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--port", help="with --backend board: the board's serial port")
+    p.add_argument("--baud", type=int, default=3_000_000, help="with --backend board")
     args = p.parse_args(argv)
     if args.limit is not None and not 1 <= args.limit <= 10000:
         p.error(f"--limit must be between 1 and 10000, not {args.limit}")
@@ -109,7 +131,7 @@ def main(argv=None):
         data = mnist.load()
         images, labels = data.x_test[:args.limit], data.y_test[:args.limit]
         result = evaluate(args.backend, net, images, labels, args)
-    except (WeightsError, mnist.MnistError, BackendError) as e:
+    except (WeightsError, mnist.MnistError, BackendError, BoardError, ProtocolError) as e:
         p.exit(2, f"error: {e}\n")
     if args.json:
         print(json.dumps(result))
