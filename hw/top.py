@@ -114,7 +114,12 @@ class BoardTop(wiring.Component):
         timer = Signal(signed((self._timeout + 1).bit_length() + 1))
         status = Signal(8)  # a Status code
         cycles = Signal(24)  # 0.5 s at 30 MHz: far more than an inference takes
-        fed = Signal(range(pixels + 1))
+        count_last = Signal()                    # count == pixels - 1
+        fed = Signal(range(pixels + 1))          # the next pixel to read
+        fed_last = Signal()                      # fed == pixels - 1
+        feeding = Signal()                       # fed != pixels
+        read_valid = Signal()                    # the read port holds a pixel not yet taken
+        read_last = Signal()                     # ... and it is the image's last
         counting = Signal()
 
         # The response frame, one byte at a time.
@@ -137,6 +142,10 @@ class BoardTop(wiring.Component):
             with m.Default():
                 m.d.comb += frame_byte.eq(checksum)
 
+        release = Signal()
+        m.d.sync += release.eq(0)
+        m.d.comb += pipeline.o.ready.eq(release)
+
         loader_status = Mux(loader.status == LoadStatus.LOADING, int(Status.NOT_READY),
                             int(Status.BAD_WEIGHTS))
 
@@ -146,7 +155,8 @@ class BoardTop(wiring.Component):
                 with m.If(rx.o.valid):
                     with m.Switch(rx.o.payload):
                         with m.Case(Command.CLASSIFY):
-                            m.d.sync += [count.eq(0), timer.eq(self._timeout)]
+                            m.d.sync += [count.eq(0), count_last.eq(pixels == 1),
+                                         timer.eq(self._timeout)]
                             m.next = "Receive"
                         with m.Case(Command.STATUS):
                             m.d.sync += status.eq(Mux(ready, int(Status.OK), loader_status))
@@ -160,11 +170,13 @@ class BoardTop(wiring.Component):
                 with m.If(rx.o.valid):
                     m.d.comb += [img_wr.addr.eq(count), img_wr.data.eq(rx.o.payload),
                                  img_wr.en.eq(1)]
-                    m.d.sync += [count.eq(count + 1), timer.eq(self._timeout)]
-                    with m.If(count == pixels - 1):
+                    m.d.sync += [count.eq(count + 1), timer.eq(self._timeout),
+                                 count_last.eq(count == pixels - 2)]
+                    with m.If(count_last):
                         with m.If(ready):
-                            m.d.sync += [fed.eq(0), counting.eq(0)]
-                            m.next = "Prime"
+                            m.d.sync += [fed.eq(0), feeding.eq(1), fed_last.eq(pixels == 1),
+                                         read_valid.eq(0), counting.eq(0)]
+                            m.next = "Feed"
                         with m.Else():
                             m.d.sync += status.eq(loader_status)
                             m.next = "Respond"
@@ -173,23 +185,25 @@ class BoardTop(wiring.Component):
                     m.next = "Respond"
                 with m.Else():
                     m.d.sync += timer.eq(timer - 1)
-            with m.State("Prime"):
-                # the first pixel's read (address 0) takes a cycle
-                m.d.comb += img_rd.addr.eq(0)
-                m.next = "Feed"
             with m.State("Feed"):
-                # pixels out of the buffer, one per cycle while the network takes them; the
-                # read address runs one ahead so each read is ready when it is needed
-                accept = pipeline.i.valid & pipeline.i.ready
-                m.d.comb += [pipeline.i.valid.eq(fed != pixels),
+                # pixels out of the buffer, one per cycle while the network takes them: a read
+                # is issued when its result has somewhere to go, and waits in the read port
+                # until taken
+                taken = pipeline.i.valid & pipeline.i.ready
+                issue = feeding & (~read_valid | taken)
+                m.d.comb += [pipeline.i.valid.eq(read_valid),
                              pipeline.i.payload.data[0].eq(img_rd.data),
-                             pipeline.i.payload.last.eq(fed == pixels - 1),
-                             img_rd.addr.eq(Mux(accept, fed + 1, fed))]
-                with m.If(accept):
-                    m.d.sync += fed.eq(fed + 1)
-                # cycles from the first pixel's transfer to the result's, as in sim.pysim
-                with m.If(accept & (fed == 0)):
+                             pipeline.i.payload.last.eq(read_last),
+                             img_rd.addr.eq(fed), img_rd.en.eq(issue)]
+                with m.If(issue):
+                    m.d.sync += [fed.eq(fed + 1), fed_last.eq(fed == pixels - 2),
+                                 feeding.eq(~fed_last), read_valid.eq(1),
+                                 read_last.eq(fed_last)]
+                with m.Elif(taken):
+                    m.d.sync += read_valid.eq(0)
+                with m.If(taken):
                     m.d.sync += counting.eq(1)
+                # cycles from the first pixel's transfer to the result's, as in sim.pysim
                 with m.If(counting):
                     m.d.sync += cycles.eq(cycles + 1)
                 with m.If(pipeline.o.valid):
@@ -205,7 +219,8 @@ class BoardTop(wiring.Component):
                     m.d.sync += [byte_index.eq(byte_index + 1), staged.eq(0),
                                  checksum.eq(checksum ^ staged_byte)]
                     with m.If(byte_index == len(frame)):
-                        # the frame is out: release the network's result
-                        m.d.comb += pipeline.o.ready.eq(ok)
+                        # the frame is out: release the network's result (next cycle, from a
+                        # register, so the network's output does not wait on this logic)
+                        m.d.sync += release.eq(ok)
                         m.next = "Idle"
         return m
