@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 
 from sim.contract import Conv2DConfig
 from .arith import initial_value, requantize
-from .position import position_counters
+from .position import stall_all_input
 from .layouts import element_layout
 from .params import check_params
 
@@ -62,14 +62,7 @@ class Conv2DStage(wiring.Component):
         column_layout = data.ArrayLayout(data.ArrayLayout(code, channels), kh)
 
         m = Module()
-        # Every register stage moves together when the output register is free: a stall-all
-        # pipeline.
-        advance = Signal()
-        m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
-        accept = self.i.valid & advance
-
-        row, col, row_end, end_of_image = position_counters(m, accept, self.i.payload.last,
-                                                            height, width)
+        advance, accept, row, col, _, _ = stall_all_input(m, self, height, width)
 
         # Stage A: the accepted pixel and its position; the line buffer read for its column
         # arrives at the same time.

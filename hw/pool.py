@@ -6,7 +6,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from sim.contract import MaxPool2DConfig
-from .position import position_counters
+from .position import stall_all_input
 from .layouts import code_shape, element_layout
 
 __all__ = ["MaxPool2DStage"]
@@ -55,12 +55,8 @@ class MaxPool2DStage(wiring.Component):
             return result
 
         m = Module()
-        advance = Signal()
-        m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
-        accept = self.i.valid & advance
-
-        row, col, row_end, end_of_image = position_counters(m, accept, self.i.payload.last,
-                                                            height, width)
+        advance, accept, row, col, row_end, end_of_image = stall_all_input(m, self, height,
+                                                                           width)
         win_row = Signal(range(ph))   # row inside the current window
         win_col = Signal(range(pw))   # column inside the current window
         with m.If(accept):

@@ -2,7 +2,7 @@
 
 from amaranth.hdl import Signal
 
-__all__ = ["position_counters"]
+__all__ = ["position_counters", "stall_all_input"]
 
 
 def position_counters(m, accept, last, height, width):
@@ -30,3 +30,17 @@ def position_counters(m, accept, last, height, width):
         with m.Else():
             m.d.sync += [col.eq(col + 1), col_last.eq(col == width - 2)]
     return row, col, row_end, end_of_image
+
+
+def stall_all_input(m, stage, height, width):
+    """The input side of a stall-all pipeline stage over an image stream.
+
+    Every register stage of ``stage`` moves together (``advance``) when its output register
+    is free; an element is taken (``accept``) when it is offered then. Returns ``(advance,
+    accept, row, col, row_end, end_of_image)``, the last four from :func:`position_counters`.
+    """
+    advance = Signal()
+    m.d.comb += [advance.eq(~stage.o.valid | stage.o.ready), stage.i.ready.eq(advance)]
+    accept = stage.i.valid & advance
+    return (advance, accept,
+            *position_counters(m, accept, stage.i.payload.last, height, width))
