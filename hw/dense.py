@@ -269,7 +269,7 @@ class DenseStage(wiring.Component):
         s3_first = delayed(index == 0, latency, "first")
         s3_last = delayed(at_last, latency, "last")
         s3_local = delayed(local, latency, "local")
-        s3_group = delayed(group, latency, "group")
+        s2_group = delayed(group, latency - 1, "group")
         s3_final = delayed(pass_ == passes - 1, latency, "final")
         accs = [[Signal(acc_shape, name=f"acc_{q}_{lane}") for lane in range(lanes)]
                 for q in range(per_pass)]
@@ -281,7 +281,10 @@ class DenseStage(wiring.Component):
                 starts.append(Const(initial_value(cfg, bias), acc_shape))
             # one adder per lane, shared by the groups of a pass
             current = Array(accs[q][lane] for q in range(per_pass))[s3_local]
-            total = Mux(s3_first, Array(starts)[s3_group], current) + \
+            # the group's start value is looked up a cycle early, off the adder's path
+            start = Signal(acc_shape, name=f"start_{lane}")
+            m.d.sync += start.eq(Array(starts)[s2_group])
+            total = Mux(s3_first, start, current) + \
                 pairs[lane // 2].p[lane % 2]
             for q in range(per_pass):
                 with m.If(s3_valid & (s3_local == q)):

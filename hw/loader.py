@@ -3,7 +3,7 @@ check its header and CRC."""
 
 import enum
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -98,6 +98,12 @@ class WeightLoader(wiring.Component):
         expected = MAGIC + VERSION.to_bytes(2, "little") + WORD_BYTES.to_bytes(2, "little") + \
             self._words.to_bytes(4, "little")
         received = Signal(range(HEADER_BYTES + 1))   # header bytes so far
+        # registered, a byte ahead: what the next byte must be, whether it is checked, and
+        # whether it is the header's last
+        table = [Const(b, 8) for b in expected] + [Const(0, 8)] * (HEADER_BYTES + 1 - len(expected))
+        expected_byte = Signal(8, init=expected[0])
+        checking = Signal(init=1)
+        header_last = Signal()
         header_ok = Signal(init=1)
         field_crc = Signal(32)
         half = Signal(16)
@@ -141,15 +147,16 @@ class WeightLoader(wiring.Component):
                     m.next = "Header"
             with m.State("Header"):
                 with m.If(byte_done):
-                    m.d.sync += received.eq(received + 1)
-                    with m.Switch(received):
-                        for k, value in enumerate(expected):
-                            with m.Case(k):
-                                with m.If(in_byte != value):
-                                    m.d.sync += header_ok.eq(0)
-                        with m.Default():  # the CRC, little-endian: it ends up at the bottom
-                            m.d.sync += field_crc.eq(Cat(field_crc[8:], in_byte))
-                    with m.If(received == HEADER_BYTES - 1):
+                    m.d.sync += [received.eq(received + 1),
+                                 expected_byte.eq(Array(table)[received + 1]),
+                                 checking.eq(received + 1 < len(expected)),
+                                 header_last.eq(received == HEADER_BYTES - 2)]
+                    with m.If(checking):
+                        with m.If(in_byte != expected_byte):
+                            m.d.sync += header_ok.eq(0)
+                    with m.Else():  # the CRC, little-endian: it ends up at the bottom
+                        m.d.sync += field_crc.eq(Cat(field_crc[8:], in_byte))
+                    with m.If(header_last):
                         m.next = "Check"
                     with m.Else():
                         m.d.sync += count.eq(8), busy.eq(1)

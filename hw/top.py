@@ -40,7 +40,7 @@ class BoardTop(wiring.Component):
     clock_hz : int
         The system clock (for the LED blink).
     divisor : int
-        UART clock cycles per bit (30 MHz / 3 Mbaud = 10).
+        UART clock cycles per bit (36 MHz / 3 Mbaud = 12).
     timeout_cycles : int
     flash_offset : int
 
@@ -53,7 +53,7 @@ class BoardTop(wiring.Component):
         Ready: steady; loading: ``led_ready`` blinks; bad weights: ``led_error``.
     """
 
-    def __init__(self, net, *, clock_hz=30_000_000, divisor=10, timeout_cycles=1_500_000,
+    def __init__(self, net, *, clock_hz=36_000_000, divisor=12, timeout_cycles=1_800_000,
                  flash_offset=FLASH_OFFSET):
         check_count("clock_hz", clock_hz)
         check_count("divisor", divisor, minimum=4)
@@ -113,7 +113,7 @@ class BoardTop(wiring.Component):
         # counts down to -1: its sign bit is the timeout, with no wide comparison
         timer = Signal(signed((self._timeout + 1).bit_length() + 1))
         status = Signal(8)  # a Status code
-        cycles = Signal(24)  # 0.5 s at 30 MHz: far more than an inference takes
+        cycles = Signal(24)  # 0.47 s at 36 MHz: far more than an inference takes
         count_last = Signal()                    # count == pixels - 1
         fed = Signal(range(pixels + 1))          # the next pixel to read
         fed_last = Signal()                      # fed == pixels - 1
@@ -134,6 +134,7 @@ class BoardTop(wiring.Component):
         checksum = Signal(8)
         frame_byte = Signal(8)
         staged_byte = Signal(8)
+        frame_last = Signal()  # the byte being sent is the frame's last (byte_index == 17)
         staged = Signal()
         with m.Switch(byte_index):
             for k, value in enumerate(frame):
@@ -164,7 +165,8 @@ class BoardTop(wiring.Component):
                         with m.Default():
                             m.d.sync += status.eq(int(Status.UNKNOWN_COMMAND))
                             m.next = "Respond"
-                    m.d.sync += [cycles.eq(0), byte_index.eq(0), checksum.eq(0)]
+                    m.d.sync += [cycles.eq(0), byte_index.eq(0), checksum.eq(0),
+                                 frame_last.eq(0)]
             with m.State("Receive"):
                 m.d.comb += rx.o.ready.eq(1)
                 with m.If(rx.o.valid):
@@ -217,8 +219,9 @@ class BoardTop(wiring.Component):
                 m.d.comb += [tx.i.valid.eq(staged), tx.i.payload.eq(staged_byte)]
                 with m.If(tx.i.valid & tx.i.ready):
                     m.d.sync += [byte_index.eq(byte_index + 1), staged.eq(0),
-                                 checksum.eq(checksum ^ staged_byte)]
-                    with m.If(byte_index == len(frame)):
+                                 checksum.eq(checksum ^ staged_byte),
+                                 frame_last.eq(byte_index == len(frame) - 1)]
+                    with m.If(frame_last):
                         # the frame is out: release the network's result (next cycle, from a
                         # register, so the network's output does not wait on this logic)
                         m.d.sync += release.eq(ok)
