@@ -1,8 +1,8 @@
 """``python -m hw.build``: the bitstream and the flash weights image for a board.
 
-Synthesis (Yosys; the DSPs are instantiated explicitly), place and route (nextpnr) and packing (icepack) come
-from the YoWASP packages installed with this project, or from the system with
-``--toolchain system``. The design is checked against the board's resources and against the
+Synthesis (Yosys; the DSPs are instantiated explicitly), place and route (nextpnr) and
+packing (icepack) come from the YoWASP packages installed with this project, or from the
+system with ``--toolchain system``. The design is checked against the board's resources and against the
 design clock twice: by nextpnr and by icetime, whose UP5K model includes the DSP delays that
 nextpnr leaves out. Writes into the build directory:
 

@@ -100,8 +100,8 @@ class SPRAMWeightStore(wiring.Component):
     On the iCE40 these are four SB_SPRAM256KA side by side, 16,384 words; they start empty,
     so the board writes them (from flash) through ``write`` before it reads them through
     ``read``, a 16-bit lane (one SPRAM) at a time or more. One port per cycle: a write takes
-    the cycle, and a read in it is lost, so the writer finishes before the network runs. Elsewhere a ``Memory`` of ``depth`` words
-    stands in.
+    the cycle, and a read in it is lost, so the writer finishes before the network runs.
+    Elsewhere a ``Memory`` of ``depth`` words stands in.
 
     Parameters
     ----------

@@ -100,7 +100,8 @@ class WeightLoader(wiring.Component):
         received = Signal(range(HEADER_BYTES + 1))   # header bytes so far
         # registered, a byte ahead: what the next byte must be, whether it is checked, and
         # whether it is the header's last
-        table = [Const(b, 8) for b in expected] + [Const(0, 8)] * (HEADER_BYTES + 1 - len(expected))
+        table = [Const(b, 8) for b in expected] + \
+            [Const(0, 8)] * (HEADER_BYTES + 1 - len(expected))
         expected_byte = Signal(8, init=expected[0])
         checking = Signal(init=1)
         header_last = Signal()
