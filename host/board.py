@@ -5,8 +5,7 @@ import time
 
 import numpy as np
 
-from hw.protocol import FRAME_BYTES, Command, ProtocolError, Status, classify_request, \
-    decode_response
+from hw.protocol import FRAME_BYTES, Command, Status, classify_request, decode_response
 
 __all__ = ["BoardError", "SerialBoard", "simulate_classify", "load_image"]
 

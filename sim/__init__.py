@@ -1,2 +1,4 @@
-"""The model side's plain-Python half: the arithmetic contract, the weights file, the integer
-reference, the MNIST loader and the evaluation CLI. No Keras and no Amaranth are needed here."""
+"""The model side and the simulations: the arithmetic contract, the weights file, the integer
+reference, the MNIST loader and the evaluation CLI (plain numpy: no Keras, no Amaranth), and
+the harnesses that run the gateware in Amaranth's simulator (``pysim``, ``streams``, ``board``).
+"""
