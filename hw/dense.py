@@ -204,15 +204,28 @@ class DenseStage(wiring.Component):
         m.d.comb += group.eq(pass_ * per_pass + local)
         weight_addr = Signal(range(self._groups * n))  # group * n + index
         at_last = Signal(init=n == 1)             # index == n - 1
-        # fill[read_bank] a cycle late: safe, since it only grows while the bank is read
-        filled = Signal(range(words + 1))
-        m.d.sync += filled.eq(fill[read_bank])
+        # Whether input `word` is in the buffer, as registers (timing: no comparison on the
+        # path to `issue`). Each cycle both outcomes are compared ahead, against the bank's
+        # fill a cycle late (safe: it only grows while the bank is read): the word stays, or
+        # it moves, to the next word or, after the last, to the first of this bank or of the
+        # other (after the last pass).
+        fill_read, fill_other = fill[read_bank], fill[~read_bank]
+        word_next = Signal(range(words + 1), init=1)   # word + 1, as a register
+        if_stay = Signal()
+        if_moved = Signal()
+        moved = Signal()  # set below with each move
+        m.d.sync += [if_stay.eq(word < fill_read),
+                     if_moved.eq(Mux(at_last,
+                                     Mux(pass_ == passes - 1, fill_other, fill_read) != 0,
+                                     word_next < fill_read)),
+                     moved.eq(0)]
+        available = Mux(moved, if_moved, if_stay)
 
         out_full = Signal(per_pass)   # the output buffer of a group holds unsent codes
         pending = Signal(per_pass)    # a group's last accumulation is in the pipeline
         can_finish = ~out_full.bit_select(local, 1) & ~pending.bit_select(local, 1)
         issue = Signal()
-        m.d.comb += issue.eq((word < filled) & (~at_last | can_finish))
+        m.d.comb += issue.eq(available & (~at_last | can_finish))
 
         m.d.comb += [self.weights.addr.eq(weight_addr),
                      rd.addr.eq(Cat(word[:bank_bits], read_bank))]
@@ -225,17 +238,19 @@ class DenseStage(wiring.Component):
                     m.d.sync += [index.eq(index + 1), at_last.eq(index == n - 2),
                                  weight_addr.eq(weight_addr + 1 - (per_pass - 1) * n)]
                     with m.If(sub == k - 1):
-                        m.d.sync += [sub.eq(0), word.eq(word + 1)]
+                        m.d.sync += [sub.eq(0), word.eq(word_next), word_next.eq(word_next + 1),
+                                     moved.eq(1)]
                     with m.Else():
                         m.d.sync += sub.eq(sub + 1)
                 with m.Else():
-                    m.d.sync += [index.eq(0), word.eq(0), sub.eq(0), at_last.eq(n == 1)]
+                    m.d.sync += [index.eq(0), word.eq(0), word_next.eq(1), sub.eq(0),
+                                 at_last.eq(n == 1), moved.eq(1)]
                     with m.If(pass_ != passes - 1):
                         m.d.sync += [pass_.eq(pass_ + 1), weight_addr.eq(weight_addr + 1)]
                     with m.Else():
                         # the image is done with this bank: give it back to the writer
                         m.d.sync += [pass_.eq(0), weight_addr.eq(0), fill[read_bank].eq(0),
-                                     read_bank.eq(~read_bank), filled.eq(fill[~read_bank])]
+                                     read_bank.eq(~read_bank)]
             with m.If(at_last):
                 m.d.sync += pending.bit_select(local, 1).eq(1)
 
@@ -271,6 +286,9 @@ class DenseStage(wiring.Component):
         s3_local = delayed(local, latency, "local")
         s2_group = delayed(group, latency - 1, "group")
         s3_final = delayed(pass_ == passes - 1, latency, "final")
+        # The accumulators of a pass's groups rotate: the groups are accumulated strictly in
+        # turn, so the next group's is always at the front and the one just written is always
+        # at the back. No multiplexer chooses a group's accumulator (timing, logic cells).
         accs = [[Signal(acc_shape, name=f"acc_{q}_{lane}") for lane in range(lanes)]
                 for q in range(per_pass)]
         for lane in range(lanes):
@@ -280,15 +298,13 @@ class DenseStage(wiring.Component):
                 bias = self._bias[out] if out < cfg.out_features else 0
                 starts.append(Const(initial_value(cfg, bias), acc_shape))
             # one adder per lane, shared by the groups of a pass
-            current = Array(accs[q][lane] for q in range(per_pass))[s3_local]
             # the group's start value is looked up a cycle early, off the adder's path
             start = Signal(acc_shape, name=f"start_{lane}")
             m.d.sync += start.eq(Array(starts)[s2_group])
-            total = Mux(s3_first, start, current) + \
-                pairs[lane // 2].p[lane % 2]
-            for q in range(per_pass):
-                with m.If(s3_valid & (s3_local == q)):
-                    m.d.sync += accs[q][lane].eq(total)
+            total = Mux(s3_first, start, accs[0][lane]) + pairs[lane // 2].p[lane % 2]
+            with m.If(s3_valid):
+                m.d.sync += [accs[q][lane].eq(accs[q + 1][lane]) for q in range(per_pass - 1)]
+                m.d.sync += accs[-1][lane].eq(total)
 
         # Stage 4: a finished group is requantised into its output buffer (one requantiser
         # per lane, shared by the groups of a pass).
@@ -301,9 +317,9 @@ class DenseStage(wiring.Component):
                      for q in range(per_pass)]
         out_last = Signal(per_pass)
         codes = Signal(self.o.payload.data.shape())
-        for lane in range(lanes):
-            finished = Array(accs[q][lane] for q in range(per_pass))[s4_local]
-            m.d.comb += codes[lane].eq(requantize(finished, shift=cfg.out_shift, fmt=cfg.output))
+        for lane in range(lanes):  # the group just finished is at the back
+            m.d.comb += codes[lane].eq(requantize(accs[-1][lane], shift=cfg.out_shift,
+                                                  fmt=cfg.output))
         for q in range(per_pass):
             with m.If(s4_done & (s4_local == q)):
                 m.d.sync += [out_full[q].eq(1), pending[q].eq(0), out_last[q].eq(s4_final),

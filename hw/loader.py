@@ -69,42 +69,51 @@ class WeightLoader(wiring.Component):
         m = Module()
         spi = self.flash
 
-        # The SPI engine: shifts `count` bits out of `out_bits` (MSB first) while shifting
-        # `in_byte` in; `byte_done` pulses as each received byte completes.
+        # The SPI engine: while `running`, the clock toggles every cycle; each falling edge
+        # shifts `out_bits` out (MSB first) and `in_byte` in, and `byte_done` pulses after
+        # every eighth. It streams bytes until `stop` is set, then stops at the end of the
+        # byte. The flash sees one continuous transaction: command, address, then the image.
         out_bits = Signal(32)
-        count = Signal(range(33))
-        bit_in_byte = Signal(range(8))
+        bit_in_byte = Signal(3)
         in_byte = Signal(8)
         byte_done = Signal()
-        busy = Signal()  # count != 0, as a register: set with each load of count below
-        with m.If(busy & spi.clk & (count == 1)):
-            m.d.sync += busy.eq(0)
+        running = Signal()
+        stop = Signal()
         m.d.sync += byte_done.eq(0)
-        with m.If(busy):
-            with m.If(~spi.clk):
-                m.d.sync += spi.clk.eq(1)  # rising edge: the flash samples copi
-            with m.Else():
+        with m.If(running):
+            m.d.sync += spi.clk.eq(~spi.clk)  # rising edge: the flash samples copi
+            with m.If(spi.clk):
                 # falling edge: cipo has been stable for the whole high phase
                 # MSB first: each bit enters at the bottom and moves up
-                m.d.sync += [spi.clk.eq(0), in_byte.eq(Cat(spi.cipo, in_byte[:7])),
-                             out_bits.eq(out_bits << 1), count.eq(count - 1),
-                             bit_in_byte.eq(bit_in_byte + 1)]
+                m.d.sync += [in_byte.eq(Cat(spi.cipo, in_byte[:7])),
+                             out_bits.eq(out_bits << 1), bit_in_byte.eq(bit_in_byte + 1)]
                 with m.If(bit_in_byte == 7):
                     m.d.sync += byte_done.eq(1)
+                    with m.If(stop):
+                        m.d.sync += running.eq(0)
         m.d.comb += spi.copi.eq(out_bits[31])
 
-        # The header is checked a byte at a time against what this design expects; only its
-        # CRC field is kept.
+        # After Read Data, `received` counts the bytes: the 4 of the command and address
+        # (what comes in meanwhile is not used), then the header, checked a byte at a time
+        # against what this design expects; only its CRC field is kept.
+        command_bytes = 4
         expected = MAGIC + VERSION.to_bytes(2, "little") + WORD_BYTES.to_bytes(2, "little") + \
             self._words.to_bytes(4, "little")
-        received = Signal(range(HEADER_BYTES + 1))   # header bytes so far
-        # registered, a byte ahead: what the next byte must be, whether it is checked, and
-        # whether it is the header's last
-        table = [Const(b, 8) for b in expected] + \
+        received = Signal(range(command_bytes + HEADER_BYTES + 1))
+        # What the next byte must be, whether it is checked, whether it is the CRC field's and
+        # whether it is the header's last: registered every cycle from `received`, ready long
+        # before the next byte (16 cycles apart), so the lookups have a cycle of their own
+        table = [Const(0, 8)] * command_bytes + [Const(b, 8) for b in expected] + \
             [Const(0, 8)] * (HEADER_BYTES + 1 - len(expected))
-        expected_byte = Signal(8, init=expected[0])
-        checking = Signal(init=1)
+        expected_byte = Signal(8)
+        checking = Signal()
+        crc_field = Signal()
         header_last = Signal()
+        m.d.sync += [expected_byte.eq(Array(table)[received]),
+                     checking.eq((received >= command_bytes) &
+                                 (received < command_bytes + len(expected))),
+                     crc_field.eq(received >= command_bytes + len(expected)),
+                     header_last.eq(received == command_bytes + HEADER_BYTES - 1)]
         header_ok = Signal(init=1)
         field_crc = Signal(32)
         half = Signal(16)
@@ -129,10 +138,11 @@ class WeightLoader(wiring.Component):
         wait = Signal(signed((self._wake + 1).bit_length() + 1))  # to -1: the sign ends it
         with m.FSM():
             with m.State("Wake"):
-                m.d.sync += [spi.cs_n.eq(0), out_bits.eq(0xAB << 24), count.eq(8), busy.eq(1)]
+                m.d.sync += [spi.cs_n.eq(0), out_bits.eq(0xAB << 24), running.eq(1),
+                             stop.eq(1)]
                 m.next = "Wake-Send"
             with m.State("Wake-Send"):
-                with m.If(~busy & ~spi.clk):
+                with m.If(byte_done):
                     m.d.sync += [spi.cs_n.eq(1), wait.eq(self._wake - 1)]
                     m.next = "Wake-Wait"
             with m.State("Wake-Wait"):
@@ -140,50 +150,45 @@ class WeightLoader(wiring.Component):
                     m.d.sync += wait.eq(wait - 1)
                 with m.Else():
                     m.d.sync += [spi.cs_n.eq(0), out_bits.eq((0x03 << 24) | self._offset),
-                                 count.eq(32), busy.eq(1)]
-                    m.next = "Address"
-            with m.State("Address"):
-                with m.If(~busy):
-                    m.d.sync += [count.eq(8), busy.eq(1), bit_in_byte.eq(0)]
+                                 running.eq(1), stop.eq(0)]
                     m.next = "Header"
             with m.State("Header"):
                 with m.If(byte_done):
-                    m.d.sync += [received.eq(received + 1),
-                                 expected_byte.eq(Array(table)[received + 1]),
-                                 checking.eq(received + 1 < len(expected)),
-                                 header_last.eq(received == HEADER_BYTES - 2)]
-                    with m.If(checking):
-                        with m.If(in_byte != expected_byte):
-                            m.d.sync += header_ok.eq(0)
-                    with m.Else():  # the CRC, little-endian: it ends up at the bottom
+                    m.d.sync += received.eq(received + 1)
+                    with m.If(checking & (in_byte != expected_byte)):
+                        m.d.sync += header_ok.eq(0)
+                    with m.If(crc_field):  # little-endian: it ends up at the bottom
                         m.d.sync += field_crc.eq(Cat(field_crc[8:], in_byte))
                     with m.If(header_last):
                         m.next = "Check"
-                    with m.Else():
-                        m.d.sync += count.eq(8), busy.eq(1)
             with m.State("Check"):
+                # the payload's first byte is on its way meanwhile
                 with m.If(header_ok):
-                    m.d.sync += count.eq(8), busy.eq(1)
                     m.next = "Payload"
                 with m.Else():
+                    m.d.sync += stop.eq(1)
+                    m.next = "Abort"
+            with m.State("Abort"):
+                with m.If(byte_done):
                     m.d.sync += [spi.cs_n.eq(1), self.status.eq(LoadStatus.BAD_HEADER)]
                     m.next = "Done"
             with m.State("Payload"):
                 with m.If(byte_done):
                     m.d.sync += [half.eq(Cat(half[8:], in_byte)), word_byte.eq(word_byte + 1),
                                  crc_byte.eq(in_byte), crc_bits.eq(8)]
-                    last_byte = (word_byte == WORD_BYTES - 1) & addr_last
-                    with m.If(~last_byte):
-                        m.d.sync += count.eq(8), busy.eq(1)
+                    # the byte now arriving is the image's last: stop after it
+                    with m.If((word_byte == WORD_BYTES - 2) & addr_last):
+                        m.d.sync += stop.eq(1)
                     with m.If(word_byte[0]):  # the second byte of a lane
                         m.next = "Write"
             with m.State("Write"):
+                # four cycles at most, well within the next byte's sixteen
                 m.d.comb += [self.store.addr.eq(addr), self.store.en.eq(1 << lane)]
                 m.d.sync += lane.eq(lane + 1)
                 with m.If(lane == 3):
                     m.d.sync += [addr.eq(addr + 1), addr_last.eq(addr == self._words - 2)]
                 with m.If((lane == 3) & addr_last):
-                    m.d.sync += spi.cs_n.eq(1)
+                    m.d.sync += spi.cs_n.eq(1)  # the engine stopped after the last byte
                     m.next = "Finish"
                 with m.Else():
                     m.next = "Payload"

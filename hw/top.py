@@ -1,6 +1,6 @@
 """The board's design: weights from flash, the network, and the UART protocol."""
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Array, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -136,12 +136,15 @@ class BoardTop(wiring.Component):
         staged_byte = Signal(8)
         frame_last = Signal()  # the byte being sent is the frame's last (byte_index == 17)
         staged = Signal()
-        with m.Switch(byte_index):
-            for k, value in enumerate(frame):
-                with m.Case(k):
-                    m.d.comb += frame_byte.eq(value)
-            with m.Default():
-                m.d.comb += frame_byte.eq(checksum)
+        # The frame's multiplexer in two steps, a register between: four bytes by the low bits
+        # of the index (every cycle), then the quarter by the high bits. A byte is picked
+        # once the first step has seen the index and status of the cycle before (`settled`).
+        padded = frame + [checksum] * (-(len(frame) + 1) % 4 + 1)  # the checksum last
+        quarters = [Signal(8, name=f"frame_quarter_{q}") for q in range(len(padded) // 4)]
+        for q, quarter in enumerate(quarters):
+            m.d.sync += quarter.eq(Array(padded[4 * q:4 * q + 4])[byte_index[:2]])
+        m.d.comb += frame_byte.eq(Array(quarters)[byte_index[2:]])
+        settled = Signal()
 
         release = Signal()
         m.d.sync += release.eq(0)
@@ -150,23 +153,30 @@ class BoardTop(wiring.Component):
         loader_status = Mux(loader.status == LoadStatus.LOADING, int(Status.NOT_READY),
                             int(Status.BAD_WEIGHTS))
 
+        # The command byte is decoded in registers, in the cycle after it is taken (the
+        # receiver holds it until the next byte), so no comparison sits in front of the FSM.
+        is_classify = Signal()
+        is_status = Signal()
+        m.d.sync += [is_classify.eq(rx.o.payload == Command.CLASSIFY),
+                     is_status.eq(rx.o.payload == Command.STATUS)]
+
         with m.FSM():
             with m.State("Idle"):
                 m.d.comb += rx.o.ready.eq(1)
                 with m.If(rx.o.valid):
-                    with m.Switch(rx.o.payload):
-                        with m.Case(Command.CLASSIFY):
-                            m.d.sync += [count.eq(0), count_last.eq(pixels == 1),
-                                         timer.eq(self._timeout)]
-                            m.next = "Receive"
-                        with m.Case(Command.STATUS):
-                            m.d.sync += status.eq(Mux(ready, int(Status.OK), loader_status))
-                            m.next = "Respond"
-                        with m.Default():
-                            m.d.sync += status.eq(int(Status.UNKNOWN_COMMAND))
-                            m.next = "Respond"
                     m.d.sync += [cycles.eq(0), byte_index.eq(0), checksum.eq(0),
-                                 frame_last.eq(0)]
+                                 frame_last.eq(0), count.eq(0), count_last.eq(pixels == 1),
+                                 timer.eq(self._timeout)]
+                    m.next = "Command"
+            with m.State("Command"):
+                with m.If(is_classify):
+                    m.next = "Receive"
+                with m.Elif(is_status):
+                    m.d.sync += status.eq(Mux(ready, int(Status.OK), loader_status))
+                    m.next = "Respond"
+                with m.Else():
+                    m.d.sync += status.eq(int(Status.UNKNOWN_COMMAND))
+                    m.next = "Respond"
             with m.State("Receive"):
                 m.d.comb += rx.o.ready.eq(1)
                 with m.If(rx.o.valid):
@@ -214,7 +224,8 @@ class BoardTop(wiring.Component):
             with m.State("Respond"):
                 # each byte is picked into a register first, then sent: the frame's
                 # multiplexer and the transmitter are not in one cycle
-                with m.If(~staged):
+                m.d.sync += settled.eq(~staged)
+                with m.If(~staged & settled):
                     m.d.sync += [staged_byte.eq(frame_byte), staged.eq(1)]
                 m.d.comb += [tx.i.valid.eq(staged), tx.i.payload.eq(staged_byte)]
                 with m.If(tx.i.valid & tx.i.ready):
