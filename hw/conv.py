@@ -124,9 +124,12 @@ class Conv2DStage(wiring.Component):
                                 window[c][r][ch].as_unsigned() << shift)
         level = 0
         while any(len(t) > 1 for t in plus + minus):
+            # the first level's adders read the window, whose registers each feed many of them
+            # (long routes): one adder deep there, two after
+            fan_in = 2 if level == 0 else 4
             for terms in plus + minus:
-                terms[:] = [register(_tree_sum(terms[k:k + 4]), f"sum_{level}_{k}")
-                            for k in range(0, len(terms), 4)]
+                terms[:] = [register(_tree_sum(terms[k:k + fan_in]), f"sum_{level}_{k}")
+                            for k in range(0, len(terms), fan_in)]
             valid, last = register(valid, f"valid_{level}"), register(last, f"last_{level}")
             level += 1
         accs = []

@@ -204,30 +204,41 @@ class DenseStage(wiring.Component):
         m.d.comb += group.eq(pass_ * per_pass + local)
         weight_addr = Signal(range(self._groups * n))  # group * n + index
         at_last = Signal(init=n == 1)             # index == n - 1
-        # Whether input `word` is in the buffer, as registers (timing: no comparison on the
-        # path to `issue`). Each cycle both outcomes are compared ahead, against the bank's
-        # fill a cycle late (safe: it only grows while the bank is read): the word stays, or
-        # it moves, to the next word or, after the last, to the first of this bank or of the
-        # other (after the last pass).
+        # Whether input `word` is in the buffer, as a register (timing: no comparison on the
+        # path to `issue`). Each cycle both outcomes are compared, against the bank's fill a
+        # cycle late (safe: it only grows while the bank is read), and the sequencer's step
+        # picks one: the word stays, or it moves, to the next word or, after the last, to the
+        # first of this bank or of the other (after the last pass).
         fill_read, fill_other = fill[read_bank], fill[~read_bank]
         word_next = Signal(range(words + 1), init=1)   # word + 1, as a register
-        if_stay = Signal()
-        if_moved = Signal()
-        moved = Signal()  # set below with each move
-        m.d.sync += [if_stay.eq(word < fill_read),
-                     if_moved.eq(Mux(at_last,
-                                     Mux(pass_ == passes - 1, fill_other, fill_read) != 0,
-                                     word_next < fill_read)),
-                     moved.eq(0)]
-        available = Mux(moved, if_moved, if_stay)
+        available = Signal()
+        moves = Signal()  # set below with each move
+        m.d.sync += available.eq(Mux(moves,
+                                     Mux(at_last,
+                                         Mux(pass_ == passes - 1, fill_other, fill_read) != 0,
+                                         word_next < fill_read),
+                                     word < fill_read))
 
         out_full = Signal(per_pass)   # the output buffer of a group holds unsent codes
         pending = Signal(per_pass)    # a group's last accumulation is in the pipeline
-        can_finish = ~out_full.bit_select(local, 1) & ~pending.bit_select(local, 1)
+        # A group may take its last accumulation when its output buffer is free and its
+        # previous one has left the pipeline. Seen a cycle late, as a register (timing): safe,
+        # since a group's flags are set only after its own last accumulation, and its next is
+        # a pass (groups_per_pass x in_features cycles) later; a late clear only waits.
+        busy = out_full | pending
+        if per_pass * n > 1:
+            busy_seen = Signal(per_pass)
+            m.d.sync += busy_seen.eq(busy)
+            busy = busy_seen
+        can_finish = ~busy.bit_select(local, 1)
         issue = Signal()
         m.d.comb += issue.eq(available & (~at_last | can_finish))
 
-        m.d.comb += [self.weights.addr.eq(weight_addr),
+        # The weight word is read a cycle after the input word, to meet the code, which is
+        # picked out of its input word in a cycle of its own (timing)
+        weight_read = Signal.like(weight_addr)
+        m.d.sync += weight_read.eq(weight_addr)
+        m.d.comb += [self.weights.addr.eq(weight_read),
                      rd.addr.eq(Cat(word[:bank_bits], read_bank))]
         with m.If(issue):
             with m.If(local != per_pass - 1):
@@ -238,13 +249,14 @@ class DenseStage(wiring.Component):
                     m.d.sync += [index.eq(index + 1), at_last.eq(index == n - 2),
                                  weight_addr.eq(weight_addr + 1 - (per_pass - 1) * n)]
                     with m.If(sub == k - 1):
-                        m.d.sync += [sub.eq(0), word.eq(word_next), word_next.eq(word_next + 1),
-                                     moved.eq(1)]
+                        m.d.sync += [sub.eq(0), word.eq(word_next), word_next.eq(word_next + 1)]
+                        m.d.comb += moves.eq(1)
                     with m.Else():
                         m.d.sync += sub.eq(sub + 1)
                 with m.Else():
                     m.d.sync += [index.eq(0), word.eq(0), word_next.eq(1), sub.eq(0),
-                                 at_last.eq(n == 1), moved.eq(1)]
+                                 at_last.eq(n == 1)]
+                    m.d.comb += moves.eq(1)
                     with m.If(pass_ != passes - 1):
                         m.d.sync += [pass_.eq(pass_ + 1), weight_addr.eq(weight_addr + 1)]
                     with m.Else():
@@ -254,7 +266,8 @@ class DenseStage(wiring.Component):
             with m.If(at_last):
                 m.d.sync += pending.bit_select(local, 1).eq(1)
 
-        # Stage 1: the input word and the weight word arrive; pick the code.
+        # Stage 1: the input word arrives; pick the code. Stage 2: the code and the weight
+        # word meet at the multipliers.
         def delayed(value, cycles, name):
             """``value`` ``cycles`` clock cycles later, as a chain of registers."""
             for c in range(cycles):
@@ -265,7 +278,7 @@ class DenseStage(wiring.Component):
 
         s1_sub = delayed(sub, 1, "sub")
         code = Signal(8)
-        m.d.comb += code.eq(rd.data.word_select(s1_sub, 8))
+        m.d.sync += code.eq(rd.data.word_select(s1_sub, 8))
 
         pairs = []
         for p in range((lanes + 1) // 2):
@@ -277,15 +290,15 @@ class DenseStage(wiring.Component):
                 m.d.comb += pair.a[half].eq(code)
                 if lane < lanes:
                     m.d.comb += pair.b[half].eq(self.weights.data.word_select(lane, 8))
-        latency = 1 + MultiplierPair.LATENCY
+        latency = 2 + MultiplierPair.LATENCY
 
-        # Stage 3: accumulate.
-        s3_valid = delayed(issue, latency, "valid")
-        s3_first = delayed(index == 0, latency, "first")
-        s3_last = delayed(at_last, latency, "last")
-        s3_local = delayed(local, latency, "local")
-        s2_group = delayed(group, latency - 1, "group")
-        s3_final = delayed(pass_ == passes - 1, latency, "final")
+        # Stage 4: accumulate.
+        s4_valid = delayed(issue, latency, "valid")
+        s4_first = delayed(index == 0, latency, "first")
+        s4_last = delayed(at_last, latency, "last")
+        s4_local = delayed(local, latency, "local")
+        s3_group = delayed(group, latency - 1, "group")
+        s4_final = delayed(pass_ == passes - 1, latency, "final")
         # The accumulators of a pass's groups rotate: the groups are accumulated strictly in
         # turn, so the next group's is always at the front and the one just written is always
         # at the back. No multiplexer chooses a group's accumulator (timing, logic cells).
@@ -300,19 +313,19 @@ class DenseStage(wiring.Component):
             # one adder per lane, shared by the groups of a pass
             # the group's start value is looked up a cycle early, off the adder's path
             start = Signal(acc_shape, name=f"start_{lane}")
-            m.d.sync += start.eq(Array(starts)[s2_group])
-            total = Mux(s3_first, start, accs[0][lane]) + pairs[lane // 2].p[lane % 2]
-            with m.If(s3_valid):
+            m.d.sync += start.eq(Array(starts)[s3_group])
+            total = Mux(s4_first, start, accs[0][lane]) + pairs[lane // 2].p[lane % 2]
+            with m.If(s4_valid):
                 m.d.sync += [accs[q][lane].eq(accs[q + 1][lane]) for q in range(per_pass - 1)]
                 m.d.sync += accs[-1][lane].eq(total)
 
-        # Stage 4: a finished group is requantised into its output buffer (one requantiser
+        # Stage 5: a finished group is requantised into its output buffer (one requantiser
         # per lane, shared by the groups of a pass).
-        s4_done = Signal()
-        s4_local = Signal.like(s3_local)
-        s4_final = Signal()
-        m.d.sync += [s4_done.eq(s3_valid & s3_last), s4_local.eq(s3_local),
-                     s4_final.eq(s3_final)]
+        s5_done = Signal()
+        s5_local = Signal.like(s4_local)
+        s5_final = Signal()
+        m.d.sync += [s5_done.eq(s4_valid & s4_last), s5_local.eq(s4_local),
+                     s5_final.eq(s4_final)]
         out_codes = [Signal(self.o.payload.data.shape(), name=f"out_{q}")
                      for q in range(per_pass)]
         out_last = Signal(per_pass)
@@ -321,8 +334,8 @@ class DenseStage(wiring.Component):
             m.d.comb += codes[lane].eq(requantize(accs[-1][lane], shift=cfg.out_shift,
                                                   fmt=cfg.output))
         for q in range(per_pass):
-            with m.If(s4_done & (s4_local == q)):
-                m.d.sync += [out_full[q].eq(1), pending[q].eq(0), out_last[q].eq(s4_final),
+            with m.If(s5_done & (s5_local == q)):
+                m.d.sync += [out_full[q].eq(1), pending[q].eq(0), out_last[q].eq(s5_final),
                              out_codes[q].eq(codes)]
 
         # Output: the groups of a pass leave in order.

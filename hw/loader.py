@@ -10,6 +10,7 @@ from amaranth.lib.wiring import In, Out
 from .flash_image import HEADER_BYTES, MAGIC, VERSION, WORD_BYTES
 from .ice40 import WritePort
 from .params import check_count
+from .synthesis import one_hot
 
 __all__ = ["LoadStatus", "SPIFlashPins", "WeightLoader"]
 
@@ -135,8 +136,16 @@ class WeightLoader(wiring.Component):
         crc_ok = Signal()  # registered: the 32-bit comparison gets a cycle of its own
         m.d.sync += crc_ok.eq(~crc == field_crc)
 
+        # A header byte is compared in the cycle `byte_done` shows it (it stays one more), and
+        # the verdict lands a cycle later (timing), far ahead of the Check state.
+        mismatch = Signal()
+        compared = Signal()
+        m.d.sync += [mismatch.eq(checking & (in_byte != expected_byte)), compared.eq(byte_done)]
+        with m.If(compared & mismatch):
+            m.d.sync += header_ok.eq(0)
+
         wait = Signal(signed((self._wake + 1).bit_length() + 1))  # to -1: the sign ends it
-        with m.FSM():
+        with m.FSM() as fsm:
             with m.State("Wake"):
                 m.d.sync += [spi.cs_n.eq(0), out_bits.eq(0xAB << 24), running.eq(1),
                              stop.eq(1)]
@@ -155,8 +164,6 @@ class WeightLoader(wiring.Component):
             with m.State("Header"):
                 with m.If(byte_done):
                     m.d.sync += received.eq(received + 1)
-                    with m.If(checking & (in_byte != expected_byte)):
-                        m.d.sync += header_ok.eq(0)
                     with m.If(crc_field):  # little-endian: it ends up at the bottom
                         m.d.sync += field_crc.eq(Cat(field_crc[8:], in_byte))
                     with m.If(header_last):
@@ -203,4 +210,5 @@ class WeightLoader(wiring.Component):
                 m.next = "Done"
             with m.State("Done"):
                 pass
+        one_hot(fsm)
         return m

@@ -12,6 +12,7 @@ from .loader import LoadStatus, SPIFlashPins, WeightLoader
 from .network import NetworkPipeline, weight_words
 from .params import check_count
 from .protocol import FRAME_MAGIC, Command, Status
+from .synthesis import one_hot
 from .uart import UARTReceiver, UARTTransmitter
 
 __all__ = ["BoardTop", "flash_words"]
@@ -99,8 +100,12 @@ class BoardTop(wiring.Component):
         blink = Signal((self._clock_hz // 4).bit_length())
         m.d.sync += blink.eq(blink + 1)
         blink_on = blink[-1]
-        ready = loader.status == LoadStatus.READY
-        bad = (loader.status == LoadStatus.BAD_HEADER) | (loader.status == LoadStatus.BAD_CRC)
+        # registered: the loader's status changes once, and far from the protocol's logic
+        ready = Signal()
+        bad = Signal()
+        m.d.sync += [ready.eq(loader.status == LoadStatus.READY),
+                     bad.eq((loader.status == LoadStatus.BAD_HEADER) |
+                            (loader.status == LoadStatus.BAD_CRC))]
         m.d.comb += [self.led_ready.eq(ready | ((loader.status == LoadStatus.LOADING) & blink_on)),
                      self.led_error.eq(bad)]
 
@@ -116,6 +121,9 @@ class BoardTop(wiring.Component):
         cycles = Signal(24)  # 0.47 s at 36 MHz: far more than an inference takes
         count_last = Signal()                    # count == pixels - 1
         fed = Signal(range(pixels + 1))          # the next pixel to read
+        # the buffer's addresses and data do not depend on the state: only the enables do
+        m.d.comb += [img_wr.addr.eq(count), img_wr.data.eq(rx.o.payload),
+                     img_rd.addr.eq(fed)]
         fed_last = Signal()                      # fed == pixels - 1
         feeding = Signal()                       # fed != pixels
         read_valid = Signal()                    # the read port holds a pixel not yet taken
@@ -160,7 +168,7 @@ class BoardTop(wiring.Component):
         m.d.sync += [is_classify.eq(rx.o.payload == Command.CLASSIFY),
                      is_status.eq(rx.o.payload == Command.STATUS)]
 
-        with m.FSM():
+        with m.FSM() as fsm:
             with m.State("Idle"):
                 m.d.comb += rx.o.ready.eq(1)
                 with m.If(rx.o.valid):
@@ -180,8 +188,7 @@ class BoardTop(wiring.Component):
             with m.State("Receive"):
                 m.d.comb += rx.o.ready.eq(1)
                 with m.If(rx.o.valid):
-                    m.d.comb += [img_wr.addr.eq(count), img_wr.data.eq(rx.o.payload),
-                                 img_wr.en.eq(1)]
+                    m.d.comb += img_wr.en.eq(1)
                     m.d.sync += [count.eq(count + 1), timer.eq(self._timeout),
                                  count_last.eq(count == pixels - 2)]
                     with m.If(count_last):
@@ -206,7 +213,7 @@ class BoardTop(wiring.Component):
                 m.d.comb += [pipeline.i.valid.eq(read_valid),
                              pipeline.i.payload.data[0].eq(img_rd.data),
                              pipeline.i.payload.last.eq(read_last),
-                             img_rd.addr.eq(fed), img_rd.en.eq(issue)]
+                             img_rd.en.eq(issue)]
                 with m.If(issue):
                     m.d.sync += [fed.eq(fed + 1), fed_last.eq(fed == pixels - 2),
                                  feeding.eq(~fed_last), read_valid.eq(1),
@@ -237,4 +244,5 @@ class BoardTop(wiring.Component):
                         # register, so the network's output does not wait on this logic)
                         m.d.sync += release.eq(ok)
                         m.next = "Idle"
+        one_hot(fsm)
         return m
