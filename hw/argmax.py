@@ -54,6 +54,8 @@ class ArgmaxStage(wiring.Component):
         candidate = Signal(signed(8))
         candidate_index = Signal(range(classes))
         fetched = Signal()
+        phase = Signal()    # the comparing cycle of a logit's two
+        greater = Signal()  # the logit compared is greater than the best so far
 
         # The logits leave from the registers that collected them: they hold still until the
         # result is taken, since collecting waits for that.
@@ -70,23 +72,28 @@ class ArgmaxStage(wiring.Component):
                                 m.d.sync += logits[t * width + c].eq(self.i.payload.data[c])
                     with m.If(received == transfers - 1):
                         m.d.sync += [received.eq(0), index.eq(1), best.eq(0), fetched.eq(0),
+                                     phase.eq(0), greater.eq(0),
                                      best_value.eq(self.i.payload.data[0] if transfers == 1
                                                    else logits[0])]
                         m.next = "Scan"
                     with m.Else():
                         m.d.sync += received.eq(received + 1)
             with m.State("Scan"):
-                # two steps: fetch logit `index` into a register, then compare it, so that
-                # the multiplexer and the comparator are not in one cycle
-                m.d.sync += [candidate.eq(Array(logits[c] for c in range(classes))[index]),
-                             candidate_index.eq(index), fetched.eq(index != classes)]
-                with m.If(index != classes):
-                    m.d.sync += index.eq(index + 1)
-                with m.If(fetched & (candidate > best_value)):
-                    m.d.sync += [best.eq(candidate_index), best_value.eq(candidate)]
-                with m.If(~fetched & (index == classes)):
-                    m.d.sync += [self.o.valid.eq(1), self.o.payload.cls.eq(best)]
-                    m.next = "Send"
+                # two cycles per logit (timing): one fetches logit `index` into a register
+                # and takes the one compared before if it was greater; the other compares
+                m.d.sync += phase.eq(~phase)
+                with m.If(~phase):
+                    m.d.sync += [candidate.eq(Array(logits[c] for c in range(classes))[index]),
+                                 candidate_index.eq(index), fetched.eq(index != classes)]
+                    with m.If(greater):
+                        m.d.sync += [best.eq(candidate_index), best_value.eq(candidate)]
+                    with m.If(index != classes):
+                        m.d.sync += index.eq(index + 1)
+                    with m.Elif(~fetched):  # the last logit has been compared and taken
+                        m.d.sync += [self.o.valid.eq(1), self.o.payload.cls.eq(best)]
+                        m.next = "Send"
+                with m.Else():
+                    m.d.sync += greater.eq(fetched & (candidate > best_value))
             with m.State("Send"):
                 with m.If(self.o.ready):
                     m.d.sync += self.o.valid.eq(0)

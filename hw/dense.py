@@ -177,21 +177,29 @@ class DenseStage(wiring.Component):
         fill = Array(Signal(range(words + 1), name=f"fill_{b}") for b in range(2))
         write_bank = Signal()
         read_bank = Signal()
+        # The writer keeps its own position and flags, so that its decisions need no
+        # multiplexer over the banks' fills: `full[b]` says bank b holds a whole image.
+        full = Signal(2)
+        position = Signal(range(words))
+        position_last = Signal(init=words == 1)   # position == words - 1
         # `ready` is a register, so that no chain of readys runs through the stages before:
         # it says whether the bank written next cycle has room. (A bank the reader frees in
         # the same cycle is seen a cycle later: safe.)
         ready = Signal()
         write = self.i.valid & ready
-        completes = write & (fill[write_bank] == words - 1)
+        completes = write & position_last
         m.d.comb += self.i.ready.eq(ready)
-        m.d.sync += ready.eq(Mux(completes, fill[~write_bank] < words,
-                                 write | (fill[write_bank] < words)))
+        m.d.sync += ready.eq(Mux(completes, ~full.bit_select(~write_bank, 1),
+                                 write | ~full.bit_select(write_bank, 1)))
+        m.d.comb += [wr.addr.eq(Cat(position[:bank_bits], write_bank)),
+                     wr.data.eq(self.i.payload.data.as_value()), wr.en.eq(write)]
         with m.If(write):
-            m.d.comb += [wr.addr.eq(Cat(fill[write_bank][:bank_bits], write_bank)),
-                         wr.data.eq(self.i.payload.data.as_value()), wr.en.eq(1)]
             m.d.sync += fill[write_bank].eq(fill[write_bank] + 1)
             with m.If(completes):
-                m.d.sync += write_bank.eq(~write_bank)
+                m.d.sync += [write_bank.eq(~write_bank), position.eq(0),
+                             position_last.eq(words == 1), full.bit_select(write_bank, 1).eq(1)]
+            with m.Else():
+                m.d.sync += [position.eq(position + 1), position_last.eq(position == words - 2)]
 
         # Sequencer: pass, input code (word and code within it), group within the pass. Its
         # decisions use registered flags, so that `issue` is a few gates from registers.
@@ -262,6 +270,7 @@ class DenseStage(wiring.Component):
                     with m.Else():
                         # the image is done with this bank: give it back to the writer
                         m.d.sync += [pass_.eq(0), weight_addr.eq(0), fill[read_bank].eq(0),
+                                     full.bit_select(read_bank, 1).eq(0),
                                      read_bank.eq(~read_bank)]
             with m.If(at_last):
                 m.d.sync += pending.bit_select(local, 1).eq(1)
