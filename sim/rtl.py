@@ -309,8 +309,8 @@ def build_model(design, *, name, synthesize=False, words=(), build_dir=BUILD_DIR
     """
     if not isinstance(name, str) or not re.fullmatch(r"[\w.-]+", name):
         raise ValueError(f"name must be a file name (letters, digits, _ . -), not {name!r}")
-    steps = ["synthesis", "netlist"] if synthesize else ["cxxrtl"]
-    bar = Progress(len(steps) + 2, label=name, enabled=progress)
+    # the steps: RTLIL, one or two runs of Yosys, the compiler
+    bar = Progress(4 if synthesize else 3, label=name, enabled=progress)
     platform = None
     if synthesize:
         from platforms import get_board
