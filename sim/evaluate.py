@@ -2,9 +2,12 @@
 with the integer reference.
 
 Backends: ``reference`` (the numpy integer model), ``keras`` (the trained Keras QAT model
-saved beside the weights file as ``.keras``) and ``pysim`` (the gateware in Amaranth's Python
-simulator; it also reports ``cycles_per_image``, first pixel in to class out) and ``board``
-(a programmed board on ``--port``).
+saved beside the weights file as ``.keras``), ``pysim`` (the gateware in Amaranth's Python
+simulator), ``rtl`` (the same gateware compiled to native code with CXXRTL, ``sim.rtl``),
+``netlist`` (the gateware as on the board, synthesised for the iCE40 and simulated with the
+cell models; about 0.1 s per image) and ``board`` (a programmed board on ``--port``). The
+gateware backends also report ``cycles_per_image`` (first pixel in to class out), and their
+classes are the gateware's own.
 """
 
 import argparse
@@ -52,8 +55,25 @@ def _pysim_backend(net, args):
 
     def run(images):
         result = simulate_network(pipeline, images)
-        return result.logits, {"cycles": result.cycles.tolist()}
+        return result.logits, {"cycles": result.cycles.tolist(), "classes": result.classes}
     return run
+
+
+def _native_backend(factory):
+    """The backend of ``sim.rtl``'s model ``factory`` (a name), on every core."""
+    def prepare(net, args):
+        from . import rtl
+        try:
+            model = getattr(rtl, factory)(net)
+        except rtl.ModelBuildError as e:
+            raise BackendError(str(e)) from None
+        threads = len(os.sched_getaffinity(0))
+
+        def run(images):
+            result = model.run(images, threads=threads)
+            return result.logits, {"cycles": result.cycles.tolist(), "classes": result.classes}
+        return run
+    return prepare
 
 
 def _board_backend(net, args):
@@ -68,7 +88,7 @@ def _board_backend(net, args):
     def run(images):
         responses = [board.classify(image.reshape(-1)) for image in images]
         return (np.array([r.logits for r in responses], np.int8).reshape(len(images), -1),
-                {"cycles": [r.cycles for r in responses]})
+                {"cycles": [r.cycles for r in responses], "classes": [r.cls for r in responses]})
     return run
 
 
@@ -77,12 +97,14 @@ class BackendError(RuntimeError):
 
 
 #: name -> function(net, args) that prepares the backend and returns a function of a chunk of
-#: images, returning int8 logits (N, classes) and a dict (``cycles``: per image, if measured).
+#: images, returning int8 logits (N, classes) and a dict (per image, if the backend has them:
+#: ``cycles``, and ``classes`` where the backend computes its own argmax).
 BACKENDS = {"reference": _reference_backend, "keras": _keras_backend, "pysim": _pysim_backend,
+            "rtl": _native_backend("rtl_model"), "netlist": _native_backend("netlist_model"),
             "board": _board_backend}
 
 #: Images per call of a backend (and per step of the progress bar).
-CHUNK = {"pysim": 10, "board": 100}
+CHUNK = {"pysim": 10, "netlist": 100, "board": 100}
 
 
 def evaluate(backend, net, images, labels, args, *, progress=True):
@@ -91,12 +113,13 @@ def evaluate(backend, net, images, labels, args, *, progress=True):
     run = BACKENDS[backend](net, args)
     bar = Progress(len(images), label=f"{backend}", enabled=progress)
     start = time.time()
-    logits, cycles = [], []
+    logits, cycles, classes = [], [], []
     chunk = CHUNK.get(backend, 1000)
     for i in range(0, len(images), chunk):
         chunk_logits, measured = run(images[i:i + chunk])
         logits.append(chunk_logits)
         cycles += measured.get("cycles", [])
+        classes.append(measured.get("classes", reference.argmax(chunk_logits)))
         bar.update(len(chunk_logits))
     seconds = time.time() - start
     extra = {}
@@ -104,7 +127,7 @@ def evaluate(backend, net, images, labels, args, *, progress=True):
         extra = {"cycles_per_image": round(float(np.mean(cycles)), 1),
                  "cycles_per_image_max": int(np.max(cycles))}
     logits = np.concatenate(logits)
-    classes = reference.argmax(logits)
+    classes = np.concatenate(classes)
     ref = reference.run(net, images)
     return {"backend": backend, "weights": args.weights, "images": int(len(images)),
             "correct": int(np.sum(classes == labels)),

