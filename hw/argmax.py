@@ -48,6 +48,7 @@ class ArgmaxStage(wiring.Component):
 
         logits = Signal(data.ArrayLayout(signed(8), transfers * width))
         received = Signal(range(transfers + 1))
+        received_last = Signal(init=transfers == 1)   # received == transfers - 1
         index = Signal(range(classes + 1))
         best = Signal(range(classes))
         best_value = Signal(signed(8))
@@ -70,14 +71,15 @@ class ArgmaxStage(wiring.Component):
                         with m.If(received == t):
                             for c in range(width):
                                 m.d.sync += logits[t * width + c].eq(self.i.payload.data[c])
-                    with m.If(received == transfers - 1):
-                        m.d.sync += [received.eq(0), index.eq(1), best.eq(0), fetched.eq(0),
-                                     phase.eq(0), greater.eq(0),
-                                     best_value.eq(self.i.payload.data[0] if transfers == 1
-                                                   else logits[0])]
+                    with m.If(received_last):
+                        # the scan starts below every logit, so logit 0 is compared too
+                        m.d.sync += [received.eq(0), received_last.eq(transfers == 1),
+                                     index.eq(0), best.eq(0), best_value.eq(-128),
+                                     fetched.eq(0), phase.eq(0), greater.eq(0)]
                         m.next = "Scan"
                     with m.Else():
-                        m.d.sync += received.eq(received + 1)
+                        m.d.sync += [received.eq(received + 1),
+                                     received_last.eq(received == transfers - 2)]
             with m.State("Scan"):
                 # two cycles per logit (timing): one fetches logit `index` into a register
                 # and takes the one compared before if it was greater; the other compares

@@ -127,7 +127,10 @@ class NetworkPipeline(wiring.Component):
         super().__init__(ports)
 
     def _make_stages(self):
-        stages, width = [], self._net.input_shape[2]
+        # the input is a skid buffer: a producer's logic sees a registered `ready`, not the
+        # convolution's stall-all enable, which fans out to all of its registers (timing)
+        stages = [SkidBuffer(element_layout(1, self._net.input))]
+        width = self._net.input_shape[2]
         for layer in self._net.layers:
             params = self._net.params.get(layer.name)
             if isinstance(layer, Conv2DConfig):

@@ -97,7 +97,7 @@ class BoardTop(wiring.Component):
     clock_hz : int
         The system clock (for the LED blink).
     divisor : int
-        UART clock cycles per bit (36 MHz / 3 Mbaud = 12).
+        UART clock cycles per bit (48 MHz / 3 Mbaud = 16).
     timeout_cycles : int
     flash_offset : int
 
@@ -110,7 +110,7 @@ class BoardTop(wiring.Component):
         Ready: steady; loading: ``led_ready`` blinks; bad weights: ``led_error``.
     """
 
-    def __init__(self, net, *, clock_hz=36_000_000, divisor=12, timeout_cycles=1_800_000,
+    def __init__(self, net, *, clock_hz=48_000_000, divisor=16, timeout_cycles=2_400_000,
                  flash_offset=FLASH_OFFSET):
         check_count("clock_hz", clock_hz)
         check_count("divisor", divisor, minimum=4)
@@ -172,7 +172,7 @@ class BoardTop(wiring.Component):
         # counts down to -1: its sign bit is the timeout, with no wide comparison
         timer = Signal(signed((self._timeout + 1).bit_length() + 1))
         status = Signal(8)  # a Status code
-        cycles = Signal(24)  # 0.47 s at 36 MHz: far more than an inference takes
+        cycles = Signal(24)  # 0.35 s at 48 MHz: far more than an inference takes
         count_last = Signal()                    # count == pixels - 1
         fed = Signal(range(pixels + 1))          # the next pixel to read
         # the buffer's addresses and data do not depend on the state: only the enables do
