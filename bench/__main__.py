@@ -42,7 +42,8 @@ from platforms import get_board
 from sim.contract import WIDTH
 from sim.weights import DEFAULT_WEIGHTS, WeightsError, load
 from . import limits
-from .table import Row, SectionError, markdown_tables, replace_section, text_table, write_json
+from .table import (Row, SectionError, markdown_tables, replace_section, text_table, wrap_prose,
+                    write_json)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: Relative to ROOT: the bench's builds (YoWASP Yosys cannot read /tmp; build/ is ignored).
@@ -480,11 +481,12 @@ def main(argv=None):
     os.makedirs(out, exist_ok=True)
     write_json(os.path.join(out, "results.json"), rows, **meta, step_seconds=steps.seconds,
                figures=facts, steps={"evaluate": evals, "cycles": cycles, "build": report, **raw})
-    body = results_markdown(rows, meta, limits_text)
+    body = wrap_prose(results_markdown(rows, meta, limits_text))
     try:
         if args.limit is None:
             _write_section(os.path.join(out, "results.md"), body)
-            _write_section(os.path.join(ROOT, "README.md"), readme_summary(facts, meta))
+            _write_section(os.path.join(ROOT, "README.md"),
+                           wrap_prose(readme_summary(facts, meta)))
             written = "bench/results.json, bench/results.md and README.md's Benchmark section"
         else:
             with open(os.path.join(out, "results.md"), "w") as f:

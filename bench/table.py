@@ -7,9 +7,10 @@ against; the writers only format what they are given.
 from dataclasses import asdict, dataclass
 import json
 import os
+import textwrap
 
 __all__ = ["SOURCES", "Row", "format_value", "group_rows", "text_table", "markdown_tables",
-           "to_json", "write_json", "replace_section", "SectionError"]
+           "to_json", "write_json", "wrap_prose", "replace_section", "SectionError"]
 
 
 #: Where a row's value comes from.
@@ -132,6 +133,25 @@ def write_json(path, rows, **extra):
         json.dump(to_json(rows, **extra), f, indent=1)
         f.write("\n")
     os.replace(partial, path)
+
+
+def wrap_prose(text, width=96):
+    """Markdown ``text`` with its paragraphs and ``- `` items filled to ``width`` columns;
+    headings and tables (blocks starting with ``#`` or ``|``) as they are."""
+    def fill(line, first, rest):
+        return textwrap.fill(line, width, initial_indent=first, subsequent_indent=rest,
+                             break_long_words=False, break_on_hyphens=False)
+
+    blocks = []
+    for block in text.strip("\n").split("\n\n"):
+        if block.startswith(("#", "|")):
+            blocks.append(block)
+        elif block.startswith("- "):
+            blocks.append("\n".join(fill(item.replace("\n", " "), "- ", "  ")
+                                    for item in ("\n" + block).split("\n- ")[1:]))
+        else:
+            blocks.append(fill(block.replace("\n", " "), "", ""))
+    return "\n\n".join(blocks) + "\n"
 
 
 class SectionError(ValueError):

@@ -7,7 +7,7 @@ import pytest
 
 from bench import limits
 from bench.table import (Row, SectionError, markdown_tables, replace_section, text_table,
-                         write_json)
+                         wrap_prose, write_json)
 from platforms import get_board
 from sim import weights
 
@@ -102,3 +102,14 @@ def test_generated_section_is_replaced_and_the_rest_kept():
     assert replace_section(new, "new table\n") == new
     with pytest.raises(SectionError, match="no generated section"):
         replace_section("# Title\n<!-- end bench -->\n", "x")
+
+
+def test_prose_is_wrapped_and_tables_kept():
+    table = "| a | b |\n| --- | --- |\n| " + "x" * 120 + " | y |"
+    text = wrap_prose(f"{'word ' * 30}\n\n- {'item ' * 25}\n- short\n\n{table}\n", width=40)
+    paragraph, items, kept = text.rstrip("\n").split("\n\n")
+    assert all(len(line) <= 40 for line in paragraph.splitlines() + items.splitlines())
+    assert paragraph.split() == ["word"] * 30
+    assert items.splitlines()[0].startswith("- item") and items.splitlines()[1].startswith("  ")
+    assert items.splitlines()[-1] == "- short"
+    assert kept == table
