@@ -16,7 +16,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import numpy as np
 
+from bench.limits import weight_bandwidth_floor
 from hw.network import NetworkPipeline
+from platforms import get_board
 from sim import mnist, reference, weights
 from sim.pysim import simulate_network
 
@@ -34,8 +36,7 @@ def main():
     for run in (alone, overlapped):
         if not np.array_equal(run.logits, ref.logits):
             sys.exit("the simulated network disagrees with the reference")
-    first = next(l for l in net.layers if l.kind == "dense")
-    floor = first.in_features * -(-first.out_features // 8)  # weight words of 8 weights
+    floor = weight_bandwidth_floor(net, sprams=get_board("icebreaker").resources["sprams"])
     print(json.dumps({
         "images": len(images),
         "latency_cycles": sorted(set(alone.cycles.tolist())),

@@ -1,0 +1,70 @@
+"""The iCE40UP5K's limits on the network, computed from its layers and the device's resources.
+
+Pure functions of a :class:`sim.weights.Network` and a few resource counts (the board's
+``resources``, ``platforms/``); ``python -m bench`` measures the gateware against them.
+"""
+
+import math
+
+from hw.params import check_count
+from hw.protocol import FRAME_BYTES
+from sim.contract import WIDTH, DenseConfig
+
+__all__ = ["SPRAM_WIDTH_BITS", "PRODUCTS_PER_DSP", "UART_BITS_PER_BYTE", "macs",
+           "weights_per_cycle", "weight_bandwidth_floor", "products_per_cycle", "dsp_floor",
+           "uart_request_bytes", "uart_wire_bits"]
+
+#: Data width of one SB_SPRAM256KA (16K x 16 bits; Lattice FPGA-TN-02022, iCE40 SPRAM Usage
+#: Guide, and Yosys' ``ice40/cells_sim.v``).
+SPRAM_WIDTH_BITS = 16
+
+#: 8x8 products per SB_MAC16 and cycle: its dual 8x8 mode has two independent multipliers
+#: (Lattice FPGA-TN-02007, iCE40 DSP Function Usage Guide; ``hw.ice40.MultiplierPair``).
+PRODUCTS_PER_DSP = 2
+
+#: A byte on the UART line: start bit, 8 data bits, stop bit (``docs/protocol.md``: 8N1).
+UART_BITS_PER_BYTE = 10
+
+
+def macs(net):
+    """Multiply-accumulates per image of each MAC layer: ``{name: outputs x fan-in}``."""
+    return {layer.name: math.prod(layer.out_shape) * layer.fan_in
+            for layer in net.layers if hasattr(layer, "fan_in")}
+
+
+def weights_per_cycle(*, sprams):
+    """Weights the ``sprams`` SPRAMs deliver per cycle, read side by side."""
+    check_count("sprams", sprams)
+    return sprams * SPRAM_WIDTH_BITS // WIDTH
+
+
+def weight_bandwidth_floor(net, *, sprams):
+    """Cycles per image to read the first dense layer's weights (the layer too large for the
+    block RAMs, which ``hw.top`` keeps in the SPRAMs) at :func:`weights_per_cycle`: a word per
+    input holds the weights of that many outputs, so the outputs round up to whole words."""
+    first = next((l for l in net.layers if isinstance(l, DenseConfig)), None)
+    if first is None:
+        raise ValueError("the network has no dense layer: nothing is read from the SPRAMs")
+    return first.in_features * -(-first.out_features // weights_per_cycle(sprams=sprams))
+
+
+def products_per_cycle(*, dsps):
+    """8x8 products per cycle with every multiplier of ``dsps`` SB_MAC16s busy."""
+    check_count("dsps", dsps)
+    return dsps * PRODUCTS_PER_DSP
+
+
+def dsp_floor(net, *, dsps):
+    """Cycles per image if all the network's MACs ran on the ``dsps`` SB_MAC16s, both
+    multipliers of each busy on every cycle (rounded up)."""
+    return -(-sum(macs(net).values()) // products_per_cycle(dsps=dsps))
+
+
+def uart_request_bytes(net):
+    """A classify request: the command byte and the image's pixels (``hw.protocol``)."""
+    return 1 + math.prod(net.layers[0].in_shape)
+
+
+def uart_wire_bits(net):
+    """Bits on the UART line per image: the request, then the response frame."""
+    return UART_BITS_PER_BYTE * (uart_request_bytes(net) + FRAME_BYTES)
