@@ -2,9 +2,10 @@
 
 Synthesis (Yosys; the DSPs are instantiated explicitly), place and route (nextpnr) and
 packing (icepack) come from the YoWASP packages installed with this project, or from the
-system with ``--toolchain system``. The design is checked against the board's resources and against the
-design clock twice: by nextpnr and by icetime, whose UP5K model includes the DSP delays that
-nextpnr leaves out. Writes into the build directory:
+system with ``--toolchain system``. The design is checked against the board's resources and
+against the design clock twice: by nextpnr and by icetime, whose UP5K model includes the DSP
+delays that nextpnr leaves out. Place and route is repeated with other seeds until one meets
+the clock in both (``--seed``, ``--tries``). Writes into the build directory:
 
 ``top.bin``
     the bitstream (flash offset 0);
