@@ -37,10 +37,11 @@ import subprocess
 import sys
 import time
 
-from hw.protocol import FRAME_BYTES
+from board.protocol import FRAME_BYTES
+from board.defaults import BOARD
 from platforms import get_board
-from sim.contract import WIDTH
-from sim.weights import DEFAULT_WEIGHTS, WeightsError, load
+from q8.contract import WIDTH
+from q8.weights import DEFAULT_WEIGHTS, WeightsError, load
 from . import limits
 from .table import (Row, SectionError, markdown_tables, replace_section, text_table, wrap_prose,
                     write_json)
@@ -48,7 +49,6 @@ from .table import (Row, SectionError, markdown_tables, replace_section, text_ta
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: Relative to ROOT: the bench's builds (YoWASP Yosys cannot read /tmp; build/ is ignored).
 BUILD_DIR = os.path.join("build", "bench")
-BOARD = "icebreaker"
 #: Images that bench/cycles.py simulates (Amaranth's simulator: about 1 s an image, twice).
 CYCLE_IMAGES = 10
 
@@ -362,7 +362,7 @@ def _limits_text(net, facts):
         f"{facts['dsp_limit']:,} cycles per image, rounded up;\n"
         f"- UART: {facts['uart_bits']:,} bits per image on the line at {facts['baud']:,} baud "
         f"({facts['wire_us']:,} us); the host waits for each answer before it sends the next "
-        f"image (`host.board.SerialBoard`), so an image takes the wire time plus the latency.\n")
+        f"image (`board.link.SerialBoard`), so an image takes the wire time plus the latency.\n")
 
 
 def _provenance(meta):

@@ -17,9 +17,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import numpy as np
 
 from bench.limits import weight_bandwidth_floor
+from board.defaults import BOARD
 from hw.network import NetworkPipeline
 from platforms import get_board
-from sim import mnist, reference, weights
+from q8 import mnist, reference, weights
 from sim.pysim import simulate_network
 
 
@@ -36,7 +37,7 @@ def main():
     for run in (alone, overlapped):
         if not np.array_equal(run.logits, ref.logits):
             sys.exit("the simulated network disagrees with the reference")
-    floor = weight_bandwidth_floor(net, sprams=get_board("icebreaker").resources["sprams"])
+    floor = weight_bandwidth_floor(net, sprams=get_board(BOARD).resources["sprams"])
     print(json.dumps({
         "images": len(images),
         "latency_cycles": sorted(set(alone.cycles.tolist())),

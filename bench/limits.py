@@ -1,14 +1,14 @@
 """The iCE40UP5K's limits on the network, computed from its layers and the device's resources.
 
-Pure functions of a :class:`sim.weights.Network` and a few resource counts (the board's
+Pure functions of a :class:`q8.weights.Network` and a few resource counts (the board's
 ``resources``, ``platforms/``); ``python -m bench`` measures the gateware against them.
 """
 
 import math
 
 from hw.params import check_count
-from hw.protocol import FRAME_BYTES
-from sim.contract import WIDTH, DenseConfig
+from board.protocol import FRAME_BYTES
+from q8.contract import WIDTH, DenseConfig
 
 __all__ = ["SPRAM_WIDTH_BITS", "PRODUCTS_PER_DSP", "UART_BITS_PER_BYTE", "macs",
            "weights_per_cycle", "weight_bandwidth_floor", "products_per_cycle", "dsp_floor",
@@ -40,7 +40,7 @@ def weights_per_cycle(*, sprams):
 
 def weight_bandwidth_floor(net, *, sprams):
     """Cycles per image to read the first dense layer's weights (the layer too large for the
-    block RAMs, which ``hw.top`` keeps in the SPRAMs) at :func:`weights_per_cycle`: a word per
+    block RAMs, which ``board.top`` keeps in the SPRAMs) at :func:`weights_per_cycle`: a word per
     input holds the weights of that many outputs, so the outputs round up to whole words."""
     first = next((l for l in net.layers if isinstance(l, DenseConfig)), None)
     if first is None:
@@ -61,7 +61,7 @@ def dsp_floor(net, *, dsps):
 
 
 def uart_request_bytes(net):
-    """A classify request: the command byte and the image's pixels (``hw.protocol``)."""
+    """A classify request: the command byte and the image's pixels (``board.protocol``)."""
     return 1 + math.prod(net.layers[0].in_shape)
 
 

@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import keras
 import numpy as np
 
-from sim import mnist
+from q8 import mnist
 
 
 def main():

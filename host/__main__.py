@@ -9,10 +9,13 @@ import argparse
 import sys
 import time
 
-from hw.protocol import ProtocolError
-from sim.weights import DEFAULT_WEIGHTS, WeightsError, load
+from board.defaults import BAUD
+from board.protocol import ProtocolError
+from q8.weights import DEFAULT_WEIGHTS, WeightsError, load
 
-from .board import BoardError, SerialBoard, load_image, simulate_classify
+from board.link import LinkError, SerialBoard
+
+from .board import load_image, simulate_classify
 
 
 def main(argv=None):
@@ -25,7 +28,7 @@ def main(argv=None):
     p.add_argument("--png", help="a 28x28 greyscale PNG")
     p.add_argument("--raw", help="784 raw bytes, or a 28x28 .npy array")
     p.add_argument("--mnist-index", type=int, help="MNIST test image N")
-    p.add_argument("--baud", type=int, default=3_000_000)
+    p.add_argument("--baud", type=int, default=BAUD, help="the rate the bitstream was built for (default %(default)s)")
     p.add_argument("--weights", default=DEFAULT_WEIGHTS,
                    help="with --sim: the weights to simulate")
     args = p.parse_args(argv)
@@ -39,7 +42,7 @@ def main(argv=None):
             response = board.classify(image.reshape(-1))
             board.close()
         seconds = time.time() - start
-    except (ValueError, WeightsError, BoardError, ProtocolError) as e:
+    except (ValueError, WeightsError, LinkError, ProtocolError) as e:
         p.exit(2, f"error: {e}\n")
     print(f"class {response.cls}")
     print(f"logits {' '.join(str(v) for v in response.logits)}")

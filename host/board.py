@@ -1,75 +1,21 @@
-"""Connections to a board running the design: a real one over a serial port, or the simulated
-board top."""
+"""The host tool's helpers: an image from a file or the test set, and classifying on the
+simulated board top (the serial link to a real board is :mod:`board.link`)."""
 
 import time
 
 import numpy as np
 
-from hw.protocol import FRAME_BYTES, Command, Status, classify_request, decode_response
+from board.link import checked
+from board.protocol import FRAME_BYTES, Command, Status, classify_request, decode_response
 
-__all__ = ["BoardError", "SerialBoard", "simulate_classify", "load_image"]
-
-
-class BoardError(RuntimeError):
-    """The board cannot be reached, or answered with an error status."""
-
-
-def _checked(response):
-    if response.status != Status.OK:
-        hints = {Status.NOT_READY: "the weights are still loading from flash; try again in a "
-                                   "moment",
-                 Status.BAD_WEIGHTS: "the weights image in flash is missing or corrupt: run "
-                                     "`python -m hw.build --program`",
-                 Status.TIMEOUT: "the image was cut short on the line",
-                 Status.UNKNOWN_COMMAND: "the board did not understand the request"}
-        raise BoardError(f"the board answered {response.status.name}: {hints[response.status]}")
-    return response
-
-
-class SerialBoard:
-    """The board over a serial port (the iCEBreaker's FT2232H, second channel).
-
-    Parameters
-    ----------
-    port : str
-        For example ``/dev/ttyUSB1`` (Linux) or ``COM4``.
-    baud : int
-        The rate the bitstream was built for (``python -m hw.build --baud``).
-    timeout : float
-        Seconds to wait for an answer.
-    """
-
-    def __init__(self, port, *, baud=3_000_000, timeout=1.0):
-        import serial  # pyserial
-        try:
-            self._serial = serial.Serial(port, baud, timeout=timeout)
-        except (serial.SerialException, OSError) as e:
-            raise BoardError(f"cannot open {port}: {e}. Is the board connected? On Linux the "
-                             f"iCEBreaker's UART is the FTDI's second port (often "
-                             f"/dev/ttyUSB1)") from None
-
-    def request(self, data):
-        """Send ``data``; return the decoded answer (any status)."""
-        self._serial.reset_input_buffer()  # a stale or garbled byte must not shift the frame
-        self._serial.write(bytes(data))
-        return decode_response(self._serial.read(FRAME_BYTES))
-
-    def status(self):
-        return self.request(bytes([Command.STATUS])).status
-
-    def classify(self, pixels):
-        """Classify one image; returns the response (status OK) or raises BoardError."""
-        return _checked(self.request(classify_request(pixels)))
-
-    def close(self):
-        self._serial.close()
+__all__ = ["simulate_classify", "load_image"]
 
 
 def simulate_classify(net, images, *, progress=print):
     """Classify ``images`` on the simulated board top (loading its weights from a simulated
     flash first, as the board does at power-up). Returns the responses."""
-    from hw.flash_image import make_image
-    from hw.top import BoardTop
+    from board.flash_image import make_image
+    from board.top import BoardTop
     from sim.board import SimulatedBoard
 
     top = BoardTop(net, timeout_cycles=20_000)
@@ -91,7 +37,7 @@ def simulate_classify(net, images, *, progress=print):
             out.append(decode_response(await link.receive(FRAME_BYTES, 40_000)))
         return out
 
-    return [_checked(r) for r in board.run(script)]
+    return [checked(r) for r in board.run(script)]
 
 
 def load_image(*, png=None, raw=None, mnist_index=None):
@@ -100,7 +46,7 @@ def load_image(*, png=None, raw=None, mnist_index=None):
     if sum(x is not None for x in (png, raw, mnist_index)) != 1:
         raise ValueError("give exactly one of --png, --raw and --mnist-index")
     if mnist_index is not None:
-        from sim import mnist
+        from q8 import mnist
         test = mnist.load().x_test
         if not 0 <= mnist_index < len(test):
             raise ValueError(f"--mnist-index must be in [0, {len(test) - 1}], not {mnist_index}")

@@ -4,7 +4,7 @@ from amaranth.hdl import Array, Module, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from sim.contract import Format
+from q8.contract import Format
 from .layouts import element_layout, result_layout
 from .params import check_count
 

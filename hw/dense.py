@@ -8,41 +8,14 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from sim.contract import DenseConfig
+from q8.contract import DenseConfig
 from .arith import initial_value, requantize
 from .ice40 import MultiplierPair
 from .layouts import element_layout
 from .params import check_count
+from .ports import WeightPort
 
-__all__ = ["WeightPort", "WeightMemory", "DenseStage", "dense_weight_words", "check_schedule"]
-
-
-class WeightPort(wiring.Signature):
-    """A weight store's read port, seen from the layer: ``addr`` in, ``data`` one cycle later.
-
-    A word holds ``lanes`` signed 8-bit weights, lane ``l`` in bits ``8l .. 8l+7``.
-    """
-
-    def __init__(self, *, depth, lanes):
-        check_count("depth", depth)
-        check_count("lanes", lanes)
-        self._depth, self._lanes = depth, lanes
-        super().__init__({"addr": Out(range(depth)), "data": In(unsigned(8 * lanes))})
-
-    @property
-    def depth(self):
-        return self._depth
-
-    @property
-    def lanes(self):
-        return self._lanes
-
-    def __eq__(self, other):
-        return (isinstance(other, WeightPort) and other.depth == self.depth
-                and other.lanes == self.lanes)
-
-    def __repr__(self):
-        return f"WeightPort(depth={self.depth}, lanes={self.lanes})"
+__all__ = ["WeightMemory", "DenseStage", "dense_weight_words", "check_schedule"]
 
 
 def dense_weight_words(weight, lanes):
@@ -108,7 +81,7 @@ class DenseStage(wiring.Component):
 
     Parameters
     ----------
-    config : sim.contract.DenseConfig
+    config : q8.contract.DenseConfig
     bias : numpy int8 array, shape ``(out_features,)``
         Biases are constants in logic; weights come through the ``weights`` port
         (see :func:`dense_weight_words`).

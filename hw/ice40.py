@@ -11,7 +11,9 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.vendor import SiliconBluePlatform
 
-__all__ = ["MultiplierPair", "WritePort", "SPRAMWeightStore", "ClockGenerator", "pll_settings"]
+from .ports import WeightPort, WritePort
+
+__all__ = ["MultiplierPair", "SPRAMWeightStore", "ClockGenerator", "pll_settings"]
 
 
 class MultiplierPair(wiring.Component):
@@ -86,14 +88,6 @@ class MultiplierPair(wiring.Component):
         return m
 
 
-class WritePort(wiring.Signature):
-    """A memory's write port, seen from the writer: ``addr``, ``data`` and ``en``, one enable
-    bit per ``width // lanes``-bit lane of the word."""
-
-    def __init__(self, *, depth, width, lanes=1):
-        super().__init__({"addr": Out(range(depth)), "data": Out(width), "en": Out(lanes)})
-
-
 class SPRAMWeightStore(wiring.Component):
     """A weight store of 64-bit words (8 weights) in the UP5K's single-port RAM.
 
@@ -110,7 +104,7 @@ class SPRAMWeightStore(wiring.Component):
 
     Members
     -------
-    read : In(hw.dense.WeightPort(depth=depth, lanes=8))
+    read : In(WeightPort(depth=depth, lanes=8))
     write : In(WritePort(depth=depth, width=64, lanes=4))
     """
 
@@ -118,7 +112,6 @@ class SPRAMWeightStore(wiring.Component):
     LANES = 8
 
     def __init__(self, *, depth):
-        from .dense import WeightPort  # the layer's side of the port lives with the layer
         if not isinstance(depth, int) or not 1 <= depth <= self.WORDS:
             raise ValueError(f"depth must be an integer in [1, {self.WORDS}], not {depth!r}")
         self._depth = depth

@@ -7,7 +7,7 @@ __all__ = ["code_shape", "element_layout", "result_layout"]
 
 
 def code_shape(fmt):
-    """The 8-bit shape of a code of ``fmt`` (a ``sim.contract.Format``)."""
+    """The 8-bit shape of a code of ``fmt`` (a ``q8.contract.Format``)."""
     return signed(8) if fmt.signed else unsigned(8)
 
 

@@ -6,7 +6,7 @@ from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from sim.contract import Conv2DConfig, DenseConfig, MaxPool2DConfig
+from q8.contract import Conv2DConfig, DenseConfig, MaxPool2DConfig
 from .argmax import ArgmaxStage
 from .conv import Conv2DStage
 from .dense import DenseStage, WeightMemory, check_schedule, dense_weight_words
@@ -14,14 +14,14 @@ from .layouts import element_layout, result_layout
 from .pool import MaxPool2DStage
 from .skid import SkidBuffer
 
-__all__ = ["BuildError", "DenseSchedule", "default_schedule", "weight_words", "NetworkPipeline"]
+__all__ = ["NetworkError", "DenseSchedule", "default_schedule", "weight_words", "NetworkPipeline"]
 
 #: Multipliers of the first dense layer: one 64-bit weight word (8 weights) per cycle, what the
 #: UP5K's four SPRAMs deliver.
 WEIGHT_WORD_LANES = 8
 
 
-class BuildError(ValueError):
+class NetworkError(ValueError):
     """A network, or a build option, that this gateware cannot build."""
 
 
@@ -75,7 +75,7 @@ class NetworkPipeline(wiring.Component):
 
     Parameters
     ----------
-    net : sim.weights.Network
+    net : q8.weights.Network
     schedules : dict of DenseSchedule, optional
         By dense layer name; :func:`default_schedule` where absent.
     external_weights : iterable of str
@@ -97,14 +97,14 @@ class NetworkPipeline(wiring.Component):
         # The manifest loader guarantees the rest: image layers before dense layers, and a
         # dense layer with signed outputs last.
         if net.input_shape[2] != 1:
-            raise BuildError(f"the input must have one channel (grey pixels), not "
+            raise NetworkError(f"the input must have one channel (grey pixels), not "
                              f"{net.input_shape[2]}")
         self._net = net
         self._schedules = {**default_schedule(net), **(schedules or {})}
         unknown = set(self._schedules) - {l.name for l in net.layers
                                           if isinstance(l, DenseConfig)}
         if unknown:
-            raise BuildError(f"schedules name layers that are not dense layers: "
+            raise NetworkError(f"schedules name layers that are not dense layers: "
                              f"{sorted(unknown)}")
         for layer in net.layers:  # before any stage exists
             if isinstance(layer, DenseConfig):
@@ -113,11 +113,11 @@ class NetworkPipeline(wiring.Component):
                     check_schedule(layer, lanes=schedule.lanes,
                                    groups_per_pass=schedule.groups_per_pass)
                 except ValueError as e:
-                    raise BuildError(f"{layer.name}: {e}") from None
+                    raise NetworkError(f"{layer.name}: {e}") from None
         self._external = frozenset(external_weights)
         dense_names = {l.name for l in net.layers if isinstance(l, DenseConfig)}
         if not self._external <= dense_names:
-            raise BuildError(f"external_weights names layers that are not dense layers: "
+            raise NetworkError(f"external_weights names layers that are not dense layers: "
                              f"{sorted(self._external - dense_names)}")
         self._stages = self._make_stages()
         ports = {"i": In(stream.Signature(element_layout(1, net.input))),

@@ -5,7 +5,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from sim.contract import MaxPool2DConfig
+from q8.contract import MaxPool2DConfig
 from .position import stall_all_input
 from .layouts import code_shape, element_layout
 
@@ -22,7 +22,7 @@ class MaxPool2DStage(wiring.Component):
 
     Parameters
     ----------
-    config : sim.contract.MaxPool2DConfig
+    config : q8.contract.MaxPool2DConfig
 
     Members
     -------

@@ -8,10 +8,10 @@ platform, its clock, its resources and how the design's ports meet its pins) and
 import importlib
 import pkgutil
 
-__all__ = ["BoardError", "boards", "get_board"]
+__all__ = ["UnknownBoardError", "boards", "get_board"]
 
 
-class BoardError(ValueError):
+class UnknownBoardError(ValueError):
     """An unknown board name."""
 
 
@@ -29,5 +29,5 @@ def boards():
 def get_board(name):
     known = boards()
     if name not in known:
-        raise BoardError(f"unknown board {name!r}; the boards are: {', '.join(sorted(known))}")
+        raise UnknownBoardError(f"unknown board {name!r}; the boards are: {', '.join(sorted(known))}")
     return known[name]

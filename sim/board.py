@@ -7,9 +7,10 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In
 from amaranth.sim import Simulator
 
-from hw.flash_image import FLASH_OFFSET
-from hw.loader import SPIFlashPins
-from .pysim import CLOCK_HZ, run_simulation
+from board.flash_image import FLASH_OFFSET
+from board.loader import SPIFlashPins
+from board.defaults import CLOCK_HZ
+from .pysim import run_simulation
 
 __all__ = ["SPIFlashModel", "SimulatedBoard"]
 
@@ -69,7 +70,7 @@ class SPIFlashModel(wiring.Component):
 
 
 class SimulatedBoard:
-    """Builds the simulation of a :class:`hw.top.BoardTop` with a flash holding ``image``.
+    """Builds the simulation of a :class:`board.top.BoardTop` with a flash holding ``image``.
 
     ``run(script)`` runs ``await script(link)`` as a testbench, where ``link`` has
     ``send(data)``, ``receive(count, timeout_cycles)`` (returns the bytes that arrived; fewer

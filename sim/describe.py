@@ -6,9 +6,9 @@ import sys
 
 import numpy as np
 
-from . import mnist, reference
-from .contract import MaxPool2DConfig
-from .weights import DEFAULT_WEIGHTS, WeightsError, load
+from q8 import mnist, reference
+from q8.contract import MaxPool2DConfig
+from q8.weights import DEFAULT_WEIGHTS, WeightsError, load
 
 __all__ = ["describe"]
 

@@ -12,96 +12,21 @@ classes are the gateware's own.
 
 import argparse
 import json
-import os
 import sys
 import time
 
 import numpy as np
 
-from . import mnist, reference
+from board.defaults import BAUD
+from board.link import LinkError
+from board.protocol import ProtocolError
+from q8 import mnist, reference
+from q8.weights import DEFAULT_WEIGHTS, WeightsError, load
+from .backends import BackendError, backend_names, prepare
 from .progress import Progress
-from .weights import DEFAULT_WEIGHTS, WeightsError, load
-from host.board import BoardError
-from hw.protocol import ProtocolError
 
-__all__ = ["BACKENDS", "evaluate", "main"]
+__all__ = ["evaluate", "main"]
 
-
-def _reference_backend(net, args):
-    return lambda images: (reference.run(net, images).logits, {})
-
-
-def _keras_backend(net, args):
-    keras_path = os.path.splitext(args.weights)[0] + ".keras"
-    if not os.path.exists(keras_path):
-        raise BackendError(f"no Keras model at {keras_path}; `python -m train --out "
-                           f"{args.weights}` writes it beside the weights file")
-    from train.model import load_keras_model, logits_codes, to_network
-    model = load_keras_model(keras_path)
-    exported = to_network(model)
-    same = exported.layers == net.layers and all(
-        np.array_equal(exported.params[n][k], net.params[n][k])
-        for n in net.params for k in ("weight", "bias"))
-    if not same:
-        raise BackendError(f"{keras_path} does not hold the network of {args.weights}: "
-                           f"they come from different training runs")
-    return lambda images: (logits_codes(model, images), {})
-
-
-def _pysim_backend(net, args):
-    from hw.network import NetworkPipeline
-    from .pysim import simulate_network
-    pipeline = NetworkPipeline(net)
-
-    def run(images):
-        result = simulate_network(pipeline, images)
-        return result.logits, {"cycles": result.cycles.tolist(), "classes": result.classes}
-    return run
-
-
-def _native_backend(factory):
-    """The backend of ``sim.rtl``'s model ``factory`` (a name), on every core."""
-    def prepare(net, args):
-        from . import rtl
-        try:
-            model = getattr(rtl, factory)(net)
-        except rtl.ModelBuildError as e:
-            raise BackendError(str(e)) from None
-        threads = len(os.sched_getaffinity(0))
-
-        def run(images):
-            result = model.run(images, threads=threads)
-            return result.logits, {"cycles": result.cycles.tolist(), "classes": result.classes}
-        return run
-    return prepare
-
-
-def _board_backend(net, args):
-    from host.board import BoardError, SerialBoard
-    if not args.port:
-        raise BackendError("the board backend needs --port (the board's serial port)")
-    try:
-        board = SerialBoard(args.port, baud=args.baud)
-    except BoardError as e:
-        raise BackendError(str(e)) from None
-
-    def run(images):
-        responses = [board.classify(image.reshape(-1)) for image in images]
-        return (np.array([r.logits for r in responses], np.int8).reshape(len(images), -1),
-                {"cycles": [r.cycles for r in responses], "classes": [r.cls for r in responses]})
-    return run
-
-
-class BackendError(RuntimeError):
-    """A backend that cannot run with what it was given."""
-
-
-#: name -> function(net, args) that prepares the backend and returns a function of a chunk of
-#: images, returning int8 logits (N, classes) and a dict (per image, if the backend has them:
-#: ``cycles``, and ``classes`` where the backend computes its own argmax).
-BACKENDS = {"reference": _reference_backend, "keras": _keras_backend, "pysim": _pysim_backend,
-            "rtl": _native_backend("rtl_model"), "netlist": _native_backend("netlist_model"),
-            "board": _board_backend}
 
 #: Images per call of a backend (and per step of the progress bar).
 CHUNK = {"pysim": 10, "netlist": 100, "board": 100}
@@ -110,7 +35,7 @@ CHUNK = {"pysim": 10, "netlist": 100, "board": 100}
 def evaluate(backend, net, images, labels, args, *, progress=True):
     """Run ``backend`` over ``images`` in chunks with a progress bar; compare with the reference
     and the labels."""
-    run = BACKENDS[backend](net, args)
+    run = prepare(backend, net, args)
     bar = Progress(len(images), label=f"{backend}", enabled=progress)
     start = time.time()
     logits, cycles, classes = [], [], []
@@ -140,12 +65,12 @@ def evaluate(backend, net, images, labels, args, *, progress=True):
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m sim.evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--backend", default="reference", choices=sorted(BACKENDS))
+    p.add_argument("--backend", default="reference", choices=backend_names())
     p.add_argument("--weights", default=DEFAULT_WEIGHTS, help="weights file (.npz)")
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N test images")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--port", help="with --backend board: the board's serial port")
-    p.add_argument("--baud", type=int, default=3_000_000, help="with --backend board")
+    p.add_argument("--baud", type=int, default=BAUD, help="with --backend board (default %(default)s)")
     args = p.parse_args(argv)
     if args.limit is not None and not 1 <= args.limit <= 10000:
         p.error(f"--limit must be between 1 and 10000, not {args.limit}")
@@ -154,7 +79,7 @@ def main(argv=None):
         data = mnist.load()
         images, labels = data.x_test[:args.limit], data.y_test[:args.limit]
         result = evaluate(args.backend, net, images, labels, args)
-    except (WeightsError, mnist.MnistError, BackendError, BoardError, ProtocolError) as e:
+    except (WeightsError, mnist.MnistError, BackendError, LinkError, ProtocolError) as e:
         p.exit(2, f"error: {e}\n")
     if args.json:
         print(json.dumps(result))

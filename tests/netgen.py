@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from sim.contract import Format
-from sim.weights import SCHEMA, VERSION, Network
+from q8.contract import Format
+from q8.weights import SCHEMA, VERSION, Network
 
 
 def random_network(rng, *, size=28, filters=2, dense=128, classes=10, extreme=False):

@@ -9,7 +9,7 @@ from bench import limits
 from bench.table import (Row, SectionError, markdown_tables, replace_section, text_table,
                          wrap_prose, write_json)
 from platforms import get_board
-from sim import weights
+from q8 import weights
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,11 @@ and a UART driven at the real bit timing."""
 import numpy as np
 import pytest
 
-from hw.flash_image import FlashImageError, make_image, parse_image
-from hw.protocol import (FRAME_BYTES, Command, ProtocolError, Response, Status,
+from board.flash_image import FlashImageError, make_image, parse_image
+from board.protocol import (FRAME_BYTES, Command, ProtocolError, Response, Status,
                          classify_request, decode_response, encode_response)
-from hw.top import BoardTop
-from sim import mnist, reference, weights
+from board.top import BoardTop
+from q8 import mnist, reference, weights
 from sim.board import SimulatedBoard
 
 TIMEOUT = 20_000  # cycles without a byte that end an image, shortened for simulation

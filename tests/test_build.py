@@ -5,9 +5,9 @@ import json
 import pytest
 
 from hw.build import main as build_main
-from hw.flash_image import parse_image
-from hw.top import flash_words
-from sim import weights
+from board.flash_image import parse_image
+from board.top import flash_words
+from q8 import weights
 
 
 def test_bitstream_builds_fits_and_meets_timing(tmp_path, capsys):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sim.contract import (Format, Conv2DConfig, DenseConfig, MaxPool2DConfig, requantize,
+from q8.contract import (Format, Conv2DConfig, DenseConfig, MaxPool2DConfig, requantize,
                           round_shift, saturate, signed_width)
 
 U8 = Format(signed=False, frac=8)

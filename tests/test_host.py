@@ -6,8 +6,9 @@ import pytest
 from PIL import Image
 
 from host.__main__ import main as host_main
-from host.board import BoardError, SerialBoard, load_image
-from sim import mnist, reference, weights
+from board.link import LinkError, SerialBoard
+from host.board import load_image
+from q8 import mnist, reference, weights
 
 
 def test_images_from_every_source(tmp_path):
@@ -37,7 +38,7 @@ def test_malformed_images(tmp_path):
 
 
 def test_no_board_on_the_port(tmp_path):
-    with pytest.raises(BoardError, match="cannot open .*Is the board connected"):
+    with pytest.raises(LinkError, match="cannot open .*Is the board connected"):
         SerialBoard(str(tmp_path / "ttyUSB9"))
 
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from amaranth.hdl import Fragment
 
-from hw.network import BuildError, DenseSchedule, NetworkPipeline
-from sim import mnist, reference, weights
+from hw.network import NetworkError, DenseSchedule, NetworkPipeline
+from q8 import mnist, reference, weights
 from sim.pysim import simulate_network
 from tests.netgen import random_network
 
@@ -64,11 +64,11 @@ def test_other_schedules_match(test_images):
 
 def test_builder_refusals():
     net = random_network(np.random.default_rng(0), size=12, filters=2, dense=8)
-    with pytest.raises(BuildError, match="groups_per_pass must divide the 2 groups of dense1"):
+    with pytest.raises(NetworkError, match="groups_per_pass must divide the 2 groups of dense1"):
         NetworkPipeline(net, schedules={"dense1": DenseSchedule(lanes=4, groups_per_pass=3)})
-    with pytest.raises(BuildError, match=r"not dense layers: \['conv'\]"):
+    with pytest.raises(NetworkError, match=r"not dense layers: \['conv'\]"):
         NetworkPipeline(net, schedules={"conv": DenseSchedule(lanes=1, groups_per_pass=1)})
-    with pytest.raises(BuildError, match=r"external_weights names layers that are not dense"):
+    with pytest.raises(NetworkError, match=r"external_weights names layers that are not dense"):
         NetworkPipeline(net, external_weights=["pool"])
 
 

@@ -10,8 +10,8 @@ from hw.argmax import ArgmaxStage
 from hw.conv import Conv2DStage
 from hw.dense import DenseStage, WeightMemory, dense_weight_words
 from hw.pool import MaxPool2DStage
-from sim import reference
-from sim.contract import Conv2DConfig, DenseConfig, Format, MaxPool2DConfig, requantize
+from q8 import reference
+from q8.contract import Conv2DConfig, DenseConfig, Format, MaxPool2DConfig, requantize
 from sim.pysim import simulate_stage
 
 from amaranth.hdl import Module

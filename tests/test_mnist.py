@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from sim import mnist
+from q8 import mnist
 
 
 @pytest.fixture

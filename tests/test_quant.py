@@ -8,8 +8,8 @@ from train import quant  # sets KERAS_BACKEND=jax before keras loads
 import jax
 import keras
 
-from sim import reference
-from sim.contract import Format
+from q8 import reference
+from q8.contract import Format
 from train.model import from_network, logits_codes
 from tests.netgen import random_network
 

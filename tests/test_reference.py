@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from sim import reference
-from sim.contract import Format, Conv2DConfig, DenseConfig, MaxPool2DConfig, requantize
+from q8 import reference
+from q8.contract import Format, Conv2DConfig, DenseConfig, MaxPool2DConfig, requantize
 from tests.netgen import random_network
 
 U8 = Format(signed=False, frac=8)

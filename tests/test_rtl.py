@@ -15,10 +15,11 @@ from amaranth.lib.wiring import In, Out
 
 from hw.layouts import element_layout, result_layout
 from hw.network import NetworkPipeline
-from sim import mnist, reference, weights
+from q8 import mnist, reference, weights
 from sim.evaluate import main as evaluate_main
 from sim.pysim import SimulationTimeout, simulate_network
-from sim.rtl import Model, ModelBuildError, build_model, netlist_model, rtl_model
+from hw.toolchain import ToolError
+from sim.rtl import Model, build_model, netlist_model, rtl_model
 
 THREADS = len(os.sched_getaffinity(0))
 
@@ -136,11 +137,11 @@ def test_driver_refusals(net, test_images, answers_once):
 
 def test_missing_or_failing_compiler(net, monkeypatch):
     monkeypatch.setenv("CXX", "no-such-c++-compiler")
-    with pytest.raises(ModelBuildError, match=r"'no-such-c\+\+-compiler' is not installed: .*"
+    with pytest.raises(ToolError, match=r"'no-such-c\+\+-compiler' is not installed: .*"
                        r"`apt-get install g\+\+`"):
         build_model(AnswersOnce(net), name="test-answers-once", progress=False)
     # a real g++ that fails: the error shows the compiler's own words
     monkeypatch.setenv("CXX", "g++ -fno-such-option")
-    with pytest.raises(ModelBuildError, match=r"(?s)compiling the model failed \(exit 1\).*"
+    with pytest.raises(ToolError, match=r"(?s)compiling the model failed \(exit 1\).*"
                        r"unrecognized command-line option.*-fno-such-option"):
         build_model(AnswersOnce(net), name="test-answers-once", progress=False)

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from sim import mnist, reference, weights
+from q8 import mnist, reference, weights
 from sim.describe import describe
 from sim.evaluate import main as evaluate_main
 

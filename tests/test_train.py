@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from sim import weights
+from q8 import weights
 from sim.evaluate import main as evaluate_main
 from train.__main__ import main as train_main
 

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from sim import weights
-from sim.weights import WeightsError
+from q8 import weights
+from q8.weights import WeightsError
 from tests.netgen import random_network
 
 

@@ -9,9 +9,9 @@ import json
 import os
 import sys
 
-from sim import mnist
+from q8 import mnist
 from sim.describe import describe
-from sim.weights import DEFAULT_WEIGHTS, save
+from q8.weights import DEFAULT_WEIGHTS, save
 
 from .qat import Recipe, progress_verbosity, train
 

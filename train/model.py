@@ -7,8 +7,8 @@ import numpy as np
 from . import quant  # sets KERAS_BACKEND before keras is imported
 import keras
 
-from sim.contract import FRAC_MAX, FRAC_MIN, Format
-from sim.weights import SCHEMA, VERSION, Network
+from q8.contract import FRAC_MAX, FRAC_MIN, Format
+from q8.weights import SCHEMA, VERSION, Network
 
 __all__ = ["build_model", "mac_layers", "set_quantized", "calibrate", "set_uniform_formats",
            "to_network", "from_network", "load_keras_model", "logits_codes"]

@@ -9,7 +9,7 @@ import numpy as np
 from . import quant  # noqa: F401  (sets KERAS_BACKEND)
 import keras
 
-from sim import reference
+from q8 import reference
 from .model import (build_model, calibrate, set_quantized, set_uniform_formats, to_network,
                     logits_codes)
 
@@ -49,7 +49,7 @@ class Recipe:
 @dataclass
 class TrainResult:
     model: object                  # the quantized Keras model
-    network: object                # its export, a sim.weights.Network
+    network: object                # its export, a q8.weights.Network
     accuracy: dict = field(default_factory=dict)  # on the evaluation images, by method
     seconds: float = 0.0
 
@@ -77,7 +77,7 @@ def train(data, recipe=Recipe(), *, eval_images=None, verbose=1, log=print):
 
     Parameters
     ----------
-    data : sim.mnist.Mnist
+    data : q8.mnist.Mnist
     recipe : Recipe
     eval_images : int or None
         Evaluate on the first N test images (all when None).

@@ -1,6 +1,6 @@
 """Keras 3 layers that train in the arithmetic contract's 8-bit fixed point.
 
-Each quantized layer rounds its weights, its bias and its output exactly as ``sim.contract``
+Each quantized layer rounds its weights, its bias and its output exactly as ``q8.contract``
 does (round half up, saturate), so that its inference equals the integer reference bit for bit;
 gradients pass the rounding straight through (the straight-through estimator) and stop where a
 value saturates. Why this is exact in float32 is argued in ``docs/fixed-point.md``.
@@ -13,7 +13,7 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 import keras
 from keras import ops
 
-from sim.contract import Format
+from q8.contract import Format
 
 __all__ = ["fake_quant", "QuantConv2D", "QuantDense", "PACKAGE"]
 
@@ -57,7 +57,7 @@ class _QuantMac(keras.layers.Layer):
 
     @property
     def formats(self):
-        """The layer's formats as ``sim.contract.Format`` objects."""
+        """The layer's formats as ``q8.contract.Format`` objects."""
         return {"input": Format(signed=False, frac=self.input_frac),
                 "weight": Format(signed=True, frac=self.weight_frac),
                 "bias": Format(signed=True, frac=self.bias_frac),

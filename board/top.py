@@ -5,14 +5,16 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from sim.contract import DenseConfig
+from q8.contract import DenseConfig
 from .flash_image import FLASH_OFFSET
-from .ice40 import SPRAMWeightStore, WritePort
+from hw.ice40 import SPRAMWeightStore
+from hw.ports import WritePort
 from .loader import LoadStatus, SPIFlashPins, WeightLoader
-from .network import NetworkPipeline, weight_words
-from .params import check_count
+from hw.network import NetworkPipeline, weight_words
+from hw.params import check_count
 from .protocol import FRAME_MAGIC, Command, Status
-from .synthesis import one_hot
+from hw.synthesis import one_hot
+from .defaults import BAUD, CLOCK_HZ, IMAGE_TIMEOUT_S
 from .uart import UARTReceiver, UARTTransmitter
 
 __all__ = ["BoardNetwork", "BoardTop", "flash_words"]
@@ -52,7 +54,7 @@ class BoardNetwork(wiring.Component):
 
     Parameters
     ----------
-    net : sim.weights.Network
+    net : q8.weights.Network
 
     Members
     -------
@@ -83,9 +85,9 @@ class BoardNetwork(wiring.Component):
 class BoardTop(wiring.Component):
     """Everything on the board but the clock: the board's pins are this component's ports.
 
-    At power-up the :class:`hw.loader.WeightLoader` copies the first dense layer's weights
+    At power-up the :class:`board.loader.WeightLoader` copies the first dense layer's weights
     from flash into the SPRAM store. Meanwhile and after, the UART protocol
-    (``hw.protocol``, ``docs/protocol.md``) runs: a classify command's pixels go into a
+    (``board.protocol``, ``docs/protocol.md``) runs: a classify command's pixels go into a
     block-RAM image buffer; once all have arrived, and if the weights are ready, the image
     streams into the network at one pixel per cycle and the answer goes back with the cycles
     it took. An image cut short (no byte for ``timeout_cycles``) is answered with ``TIMEOUT``
@@ -93,7 +95,7 @@ class BoardTop(wiring.Component):
 
     Parameters
     ----------
-    net : sim.weights.Network
+    net : q8.weights.Network
     clock_hz : int
         The system clock (for the LED blink).
     divisor : int
@@ -110,7 +112,8 @@ class BoardTop(wiring.Component):
         Ready: steady; loading: ``led_ready`` blinks; bad weights: ``led_error``.
     """
 
-    def __init__(self, net, *, clock_hz=48_000_000, divisor=16, timeout_cycles=2_400_000,
+    def __init__(self, net, *, clock_hz=CLOCK_HZ, divisor=CLOCK_HZ // BAUD,
+                 timeout_cycles=round(CLOCK_HZ * IMAGE_TIMEOUT_S),
                  flash_offset=FLASH_OFFSET):
         check_count("clock_hz", clock_hz)
         check_count("divisor", divisor, minimum=4)

@@ -81,7 +81,7 @@ def run(net, images, *, intermediates=False, accumulators=False, batch=2500):
 
     Parameters
     ----------
-    net : sim.weights.Network
+    net : q8.weights.Network
     images : array-like
     intermediates : bool
         Also return every layer's output codes, for layer-by-layer comparison.

@@ -8,9 +8,9 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .flash_image import HEADER_BYTES, MAGIC, VERSION, WORD_BYTES
-from .ice40 import WritePort
-from .params import check_count
-from .synthesis import one_hot
+from hw.ports import WritePort
+from hw.params import check_count
+from hw.synthesis import one_hot
 
 __all__ = ["LoadStatus", "SPIFlashPins", "WeightLoader"]
 
@@ -33,7 +33,7 @@ class SPIFlashPins(wiring.Signature):
 
 
 class WeightLoader(wiring.Component):
-    """Reads the weights image (``hw.flash_image``) from SPI flash into a weight store.
+    """Reads the weights image (``board.flash_image``) from SPI flash into a weight store.
 
     Sends Release-from-Deep-Power-down (0xAB) and waits ``wake_cycles`` (the flash's tRES1, 3 us
     for the iCEBreaker's W25Q128), then Read Data (0x03) from ``offset``, with the SPI clock at

@@ -1,0 +1,105 @@
+"""The backends of ``python -m sim.evaluate``: each runs a network over a chunk of images and
+returns its logits (and, for the gateware, its own classes and cycle counts).
+
+Backends provided by packages above this one (``keras``, from ``train``) are found through the
+entry points of :data:`PLUGIN_GROUP`, so that this package never imports them.
+"""
+
+import importlib.metadata
+import os
+
+import numpy as np
+
+from board.link import LinkError, SerialBoard
+from hw.toolchain import ToolError
+from q8 import reference
+
+__all__ = ["BACKENDS", "PLUGIN_GROUP", "BackendError", "backend_names", "prepare"]
+
+
+def _reference_backend(net, args):
+    return lambda images: (reference.run(net, images).logits, {})
+
+
+def _pysim_backend(net, args):
+    from hw.network import NetworkPipeline
+    from .pysim import simulate_network
+    pipeline = NetworkPipeline(net)
+
+    def run(images):
+        result = simulate_network(pipeline, images)
+        return result.logits, {"cycles": result.cycles.tolist(), "classes": result.classes}
+    return run
+
+
+def _native_backend(factory):
+    """The backend of ``sim.rtl``'s model ``factory`` (a name), on every core."""
+    def prepare(net, args):
+        from . import rtl
+        try:
+            model = getattr(rtl, factory)(net)
+        except ToolError as e:
+            raise BackendError(str(e)) from None
+        threads = len(os.sched_getaffinity(0))
+
+        def run(images):
+            result = model.run(images, threads=threads)
+            return result.logits, {"cycles": result.cycles.tolist(), "classes": result.classes}
+        return run
+    return prepare
+
+
+def _board_backend(net, args):
+    if not args.port:
+        raise BackendError("the board backend needs --port (the board's serial port)")
+    try:
+        board = SerialBoard(args.port, baud=args.baud)
+    except LinkError as e:
+        raise BackendError(str(e)) from None
+
+    def run(images):
+        responses = [board.classify(image.reshape(-1)) for image in images]
+        return (np.array([r.logits for r in responses], np.int8).reshape(len(images), -1),
+                {"cycles": [r.cycles for r in responses], "classes": [r.cls for r in responses]})
+    return run
+
+
+class BackendError(RuntimeError):
+    """A backend that cannot run with what it was given."""
+
+
+#: name -> function(net, args) that prepares the backend and returns a function of a chunk of
+#: images, returning int8 logits (N, classes) and a dict (per image, if the backend has them:
+#: ``cycles``, and ``classes`` where the backend computes its own argmax).
+BACKENDS = {"reference": _reference_backend, "pysim": _pysim_backend,
+            "rtl": _native_backend("rtl_model"), "netlist": _native_backend("netlist_model"),
+            "board": _board_backend}
+
+#: Backends that packages above this one provide, found through entry points of this group
+#: (``keras``: ``train.backend``), so that this module never imports them.
+PLUGIN_GROUP = "mnist_q8.backends"
+
+
+def _plugins():
+    return {e.name: e for e in importlib.metadata.entry_points(group=PLUGIN_GROUP)}
+
+
+def backend_names():
+    """The backends' names: this module's and the installed plugins'."""
+    return sorted({*BACKENDS, *_plugins()})
+
+
+def prepare(backend, net, args):
+    """The function of a chunk of images that ``backend`` runs for ``net``."""
+    if backend in BACKENDS:
+        return BACKENDS[backend](net, args)
+    plugin = _plugins().get(backend)
+    if plugin is None:
+        raise BackendError(f"no backend {backend!r}; the backends are: "
+                           f"{', '.join(backend_names())}")
+    try:
+        prepare = plugin.load()
+    except ImportError as e:
+        raise BackendError(f"the {backend} backend cannot be loaded ({e}); install the "
+                           f"project with its extras: pip install -e '.[train]'") from None
+    return prepare(net, args)
