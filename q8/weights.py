@@ -152,7 +152,24 @@ class Network:
         return tuple(l for l in self.layers if not isinstance(l, MaxPool2DConfig))
 
     @property
+    def dense_layers(self):
+        """The dense layers, in order."""
+        return tuple(l for l in self.layers if isinstance(l, DenseConfig))
+
+    @property
+    def first_dense(self):
+        """The first dense layer (the largest in the networks of this project: the one whose
+        weights the board keeps in SPRAM), or ``None``."""
+        return next(iter(self.dense_layers), None)
+
+    @property
+    def pixels(self):
+        """Pixels (bytes) per input image."""
+        return int(np.prod(self.input_shape))
+
+    @property
     def classes(self):
+        """Logits per image: the last layer's outputs."""
         return self.layers[-1].out_features
 
     def manifest(self):
