@@ -1,5 +1,8 @@
-"""Amaranth gateware for the network (the streaming stages and the board top) and the build CLI.
+"""The gateware: the network's streaming stages (one ``wiring.Component`` per layer), the
+network builder, the iCE40 primitive helpers with their simulation fallbacks, and the ports
+and layouts they share. Built from :mod:`q8` (the weights manifest and the contract) and
+nothing above it.
 
-The stages are built from the weights manifest read by :mod:`q8.weights`, following the
-arithmetic contract of :mod:`q8.contract`.
+Two modules of this package belong to the build layer, above the board: :mod:`hw.build`
+(``python -m hw.build``) and :mod:`hw.toolchain`.
 """

@@ -1,5 +1,4 @@
-"""The model side and the simulations: the arithmetic contract, the weights file, the integer
-reference, the MNIST loader and the evaluation CLI (plain numpy: no Keras, no Amaranth), and
-the harnesses that run the gateware: in Amaranth's simulator (``pysim``, ``streams``,
-``board``) and compiled to native code with Yosys' CXXRTL (``rtl``).
+"""The simulators: the gateware in Amaranth's simulator (``pysim``, ``streams``; ``board``: the
+board top with a simulated flash and UART), compiled to native code with Yosys' CXXRTL
+(``rtl``), and the evaluation and description CLIs (``evaluate``, ``backends``, ``describe``).
 """
