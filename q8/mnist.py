@@ -18,13 +18,19 @@ import urllib.request
 
 import numpy as np
 
-__all__ = ["MnistError", "Mnist", "find", "load", "MNIST_URL", "MNIST_SHA256"]
+from .weights import WeightsError
+
+__all__ = ["MnistError", "Mnist", "find", "load", "check_network", "IMAGE_SHAPE", "MNIST_URL",
+           "MNIST_SHA256"]
 
 MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
 
 _HOW = ("set MNIST_PATH to a Keras-layout mnist.npz (in this project's CI: "
         "MNIST_PATH=../shared/data/mnist.npz), or place it at ~/.keras/datasets/mnist.npz")
+
+#: One MNIST image as a network takes it: (height, width, channels).
+IMAGE_SHAPE = (28, 28, 1)
 
 _SHAPES = {"x_train": (60000, 28, 28), "y_train": (60000,),
            "x_test": (10000, 28, 28), "y_test": (10000,)}
@@ -40,6 +46,18 @@ class Mnist:
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
+
+
+def check_network(net, weights="the weights file"):
+    """Raise :class:`q8.weights.WeightsError` unless ``net`` takes MNIST's 28x28x1 images.
+
+    The tools that feed MNIST to a network call this before any long work, since the weights
+    format allows any input shape."""
+    if tuple(net.input_shape) != IMAGE_SHAPE:
+        shape = "x".join(map(str, net.input_shape))
+        raise WeightsError(f"{weights}: the network takes {shape} images, but MNIST's are "
+                           f"28x28x1; use weights trained for MNIST (`python -m train`, or the "
+                           f"shipped weights/mnist_q8.npz)")
 
 
 def _keras_cache():

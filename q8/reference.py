@@ -57,16 +57,25 @@ class Result:
     accumulators: dict | None = None
 
 
-def check_images(images, shape=(28, 28)):
-    """Validate and normalise a batch of images to ``(N, H, W)`` uint8."""
+def check_images(images, shape=(28, 28, 1)):
+    """Validate and normalise a batch of images to ``(N, H, W, C)`` uint8.
+
+    ``shape`` is one image's ``(height, width, channels)``, the network's ``input_shape``.
+    Accepted: ``(N, H, W, C)`` or one image ``(H, W, C)``; with one channel also
+    ``(N, H, W)`` or ``(H, W)``. Anything else raises ``ValueError`` naming both shapes, so
+    that a batch is never silently regrouped into images of another shape.
+    """
     images = np.asarray(images)
-    if images.shape == shape:
+    given, shape = images.shape, tuple(shape)
+    if images.shape == shape or (shape[-1] == 1 and images.shape == shape[:-1]):
         images = images[None]
-    if images.ndim == 4 and images.shape[-1] == 1:
-        images = images[..., 0]
-    if images.ndim != 3 or images.shape[1:] != shape:
-        raise ValueError(f"images must have shape (N, {shape[0]}, {shape[1]}) or "
-                         f"({shape[0]}, {shape[1]}), not {images.shape}")
+    if shape[-1] == 1 and images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4 or images.shape[1:] != shape:
+        h, w, c = shape
+        accepted = f"(N, {h}, {w}, {c})" + (f" or (N, {h}, {w})" if c == 1 else "")
+        raise ValueError(f"images must have shape {accepted} for a network whose input is "
+                         f"{h}x{w}x{c}, not {given}")
     if images.dtype != np.uint8:
         if not np.issubdtype(images.dtype, np.integer) or images.min(initial=0) < 0 \
                 or images.max(initial=0) > 255:
@@ -77,7 +86,9 @@ def check_images(images, shape=(28, 28)):
 
 
 def run(net, images, *, intermediates=False, accumulators=False, batch=2500):
-    """Classify ``images`` (uint8, ``(N, H, W)``) with the integer network ``net``.
+    """Classify ``images`` (uint8, ``(N, H, W, C)``, or ``(N, H, W)`` with one channel) with
+    the integer network ``net``; images of another shape than ``net.input_shape`` raise
+    ``ValueError``.
 
     Parameters
     ----------
@@ -91,12 +102,11 @@ def run(net, images, *, intermediates=False, accumulators=False, batch=2500):
     batch : int
         Images per vectorised step (bounds memory).
     """
-    h, w, c = net.input_shape
-    images = check_images(images, (h, w))
+    images = check_images(images, net.input_shape)
     outputs = {"input": [], **{l.name: [] for l in net.layers}}
     accs = {l.name: [] for l in net.mac_layers}
     for start in range(0, len(images), batch):
-        x = images[start:start + batch].reshape(-1, h, w, c)
+        x = images[start:start + batch]
         outputs["input"].append(x)
         for layer in net.layers:
             p = net.params.get(layer.name)

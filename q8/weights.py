@@ -106,6 +106,29 @@ def _spec_of(layer):
     return spec
 
 
+def _parse_manifest(manifest):
+    """The input shape, input format and layer configs that a parsed manifest describes."""
+    if not isinstance(manifest, dict):
+        raise WeightsError(f"the manifest must be a JSON object, not {manifest!r}")
+    if manifest.get("schema") != SCHEMA:
+        raise WeightsError(f"the manifest's schema is {manifest.get('schema')!r}, "
+                           f"expected {SCHEMA!r}: this is not a weights file of this project")
+    if manifest.get("version") != VERSION:
+        raise WeightsError(f"weights format version {manifest.get('version')!r} is not "
+                           f"supported; this version reads version {VERSION}")
+    try:
+        inp = manifest["input"]
+        shape = tuple(inp["shape"])
+        fmt = Format.from_json(inp["format"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise WeightsError(f"the manifest's input entry is malformed: {e}") from None
+    if len(shape) != 3 or not all(isinstance(s, int) and s > 0 for s in shape):
+        raise WeightsError(f"the input shape must be (height, width, channels), not {shape}")
+    if fmt != Format(signed=False, frac=8):
+        raise WeightsError(f"the input format must be u8 Q0.8 (raw pixel bytes), not {fmt}")
+    return shape, fmt, build_layers(shape, fmt, manifest.get("layers"))
+
+
 @dataclass(frozen=True)
 class Network:
     """A quantized network: input format, layer configs and their integer parameters.
@@ -181,25 +204,7 @@ class Network:
     @classmethod
     def from_manifest(cls, manifest, params):
         """Build from a parsed manifest and ``{"<layer>.weight": array, ...}``."""
-        if not isinstance(manifest, dict):
-            raise WeightsError(f"the manifest must be a JSON object, not {manifest!r}")
-        if manifest.get("schema") != SCHEMA:
-            raise WeightsError(f"the manifest's schema is {manifest.get('schema')!r}, "
-                               f"expected {SCHEMA!r}: this is not a weights file of this project")
-        if manifest.get("version") != VERSION:
-            raise WeightsError(f"weights format version {manifest.get('version')!r} is not "
-                               f"supported; this version reads version {VERSION}")
-        try:
-            inp = manifest["input"]
-            shape = tuple(inp["shape"])
-            fmt = Format.from_json(inp["format"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise WeightsError(f"the manifest's input entry is malformed: {e}") from None
-        if len(shape) != 3 or not all(isinstance(s, int) and s > 0 for s in shape):
-            raise WeightsError(f"the input shape must be (height, width, channels), not {shape}")
-        if fmt != Format(signed=False, frac=8):
-            raise WeightsError(f"the input format must be u8 Q0.8 (raw pixel bytes), not {fmt}")
-        layers = build_layers(shape, fmt, manifest.get("layers"))
+        shape, fmt, layers = _parse_manifest(manifest)
         nested = {}
         for key, value in params.items():
             name, _, part = key.rpartition(".")
@@ -218,24 +223,102 @@ def save(net, path):
         np.savez_compressed(f, manifest=np.frombuffer(manifest, dtype=np.uint8), **arrays)
 
 
-def load(path=DEFAULT_WEIGHTS):
-    """Read and validate a weights file; raise :class:`WeightsError` on any problem."""
-    path = os.fspath(path)
+#: The largest manifest accepted (a manifest is a few kilobytes).
+MANIFEST_MAX_BYTES = 1 << 20
+
+
+def _read_header(fp):
+    """``(shape, dtype)`` from the ``.npy`` header at ``fp``, reading nothing past it."""
+    version = np.lib.format.read_magic(fp)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(fp)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(fp)
+    else:
+        raise ValueError(f".npy format version {version[0]}.{version[1]} is not read here "
+                         f"(1.0 and 2.0 are)")
+    return shape, dtype
+
+
+def _headers(path):
+    """``{array name: (shape, dtype)}`` of an ``.npz``, from its zip entries' ``.npy`` headers
+    alone: no array data is read, so a huge array costs nothing before it is refused."""
+    headers = {}
+    with zipfile.ZipFile(path) as z:
+        for info in z.infolist():
+            name = info.filename.removesuffix(".npy")
+            if name == info.filename or name in headers:
+                raise WeightsError(f"unexpected zip entry {info.filename!r}: a weights file "
+                                   f"holds one .npy entry per array")
+            with z.open(info) as fp:
+                headers[name] = _read_header(fp)
+    return headers
+
+
+def _check_headers(headers, layers):
+    """Refuse unknown arrays, and arrays whose shape or dtype the manifest does not imply."""
+    expected = {}
+    for layer in layers:
+        if not isinstance(layer, MaxPool2DConfig):
+            expected[f"{layer.name}.weight"] = layer.weight_shape
+            expected[f"{layer.name}.bias"] = layer.bias_shape
+    for name, (shape, dtype) in headers.items():
+        if name == "manifest":
+            continue
+        if name not in expected:
+            raise WeightsError(f"unexpected array {name!r}: the manifest's layers have the "
+                               f"arrays {', '.join(sorted(expected))}")
+        if dtype != np.int8:
+            raise WeightsError(f"{name} must be an int8 array, not {dtype}")
+        if tuple(shape) != expected[name]:
+            raise WeightsError(f"{name} has shape {tuple(shape)}, but the manifest implies "
+                               f"{expected[name]}")
+    return expected
+
+
+def _load(path):
     if not os.path.exists(path):
-        raise WeightsError(f"{path}: no such weights file; {_FIX}")
+        raise WeightsError("no such weights file")
+    try:
+        headers = _headers(path)
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, NotImplementedError,
+            RuntimeError) as e:
+        if isinstance(e, WeightsError):
+            raise
+        raise WeightsError(f"not a readable .npz weights file ({e})") from None
+    if "manifest" not in headers:
+        raise WeightsError("the file has no 'manifest' entry")
+    shape, dtype = headers["manifest"]
+    if dtype != np.uint8 or len(shape) != 1 or shape[0] > MANIFEST_MAX_BYTES:
+        raise WeightsError(f"the manifest must be a 1-D uint8 array of at most "
+                           f"{MANIFEST_MAX_BYTES} bytes, not {dtype} {shape}")
     try:
         with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise WeightsError(f"{path}: not a readable .npz weights file ({e}); {_FIX}") from None
-    if "manifest" not in arrays:
-        raise WeightsError(f"{path}: the file has no 'manifest' entry; {_FIX}")
-    raw = arrays.pop("manifest")
+            raw = z["manifest"]
+            manifest = json.loads(raw.tobytes().decode())
+            layers = _parse_manifest(manifest)[2]
+            names = _check_headers(headers, layers)
+            arrays = {k: z[k] for k in names if k in headers}
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise WeightsError(f"the manifest is not valid JSON ({e})") from None
+    except (OSError, zipfile.BadZipFile, EOFError) as e:
+        raise WeightsError(f"not a readable .npz weights file ({e})") from None
+    except ValueError as e:
+        if isinstance(e, WeightsError):
+            raise
+        raise WeightsError(f"not a readable .npz weights file ({e})") from None
+    return Network.from_manifest(manifest, arrays)
+
+
+def load(path=DEFAULT_WEIGHTS):
+    """Read and validate a weights file; raise :class:`WeightsError` on any problem.
+
+    The names, shapes and dtypes of its arrays are checked against the manifest from the
+    ``.npy`` headers before any array is read: a file with a stray or oversized array is
+    refused at once.
+    """
+    path = os.fspath(path)
     try:
-        manifest = json.loads(raw.astype(np.uint8).tobytes().decode())
-    except (UnicodeDecodeError, ValueError) as e:
-        raise WeightsError(f"{path}: the manifest is not valid JSON ({e}); {_FIX}") from None
-    try:
-        return Network.from_manifest(manifest, arrays)
+        return _load(path)
     except WeightsError as e:
         raise WeightsError(f"{path}: {e}; {_FIX}") from None

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from q8 import reference
+from q8 import reference, weights
 from q8.contract import Format, Conv2DConfig, DenseConfig, MaxPool2DConfig, requantize
 from tests.netgen import random_network
 
@@ -104,8 +104,31 @@ def test_reference_equals_scalar_model(extreme):
 
 def test_reference_rejects_malformed_images():
     net = random_network(np.random.default_rng(0), size=28)
-    with pytest.raises(ValueError, match=r"images must have shape \(N, 28, 28\)"):
+    with pytest.raises(ValueError, match=r"images must have shape \(N, 28, 28, 1\) or "
+                       r"\(N, 28, 28\) for a network whose input is 28x28x1, not \(2, 27, 28\)"):
         reference.run(net, np.zeros((2, 27, 28), np.uint8))
     with pytest.raises(ValueError, match="images must be uint8 pixel bytes"):
         reference.run(net, np.full((1, 28, 28), 300))
     assert reference.run(net, np.zeros((28, 28), np.uint8)).classes.shape == (1,)
+
+
+@pytest.mark.parametrize("shape", [(28, 28, 2), (14, 56, 1)])
+def test_reference_refuses_images_of_another_shape(shape):
+    """MNIST's (N, 28, 28) images are never regrouped into a network's other input shape."""
+    net = random_network(np.random.default_rng(0), size=28)
+    manifest = net.manifest()
+    manifest["input"]["shape"] = list(shape)
+    h, w, c = shape
+    pooled = ((h - 2) // 2) * ((w - 2) // 2) * 2
+    params = {"conv.weight": np.zeros((3, 3, c, 2), np.int8), "conv.bias": np.zeros(2, np.int8),
+              "dense1.weight": np.zeros((pooled, 128), np.int8),
+              "dense1.bias": np.zeros(128, np.int8),
+              "dense2.weight": np.zeros((128, 10), np.int8), "dense2.bias": np.zeros(10, np.int8)}
+    other = weights.Network.from_manifest(manifest, params)
+    mnist_like = np.zeros((4, 28, 28), np.uint8)
+    with pytest.raises(ValueError, match=rf"for a network whose input is {h}x{w}x{c}, "
+                                         rf"not \(4, 28, 28\)"):
+        reference.run(other, mnist_like)
+    assert reference.run(other, np.zeros((3, h, w, c), np.uint8)).classes.shape == (3,)
+    if c == 1:  # one channel: the channel axis may be left out
+        assert reference.run(other, np.zeros((h, w), np.uint8)).classes.shape == (1,)
