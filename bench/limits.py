@@ -7,12 +7,12 @@ Pure functions of a :class:`q8.weights.Network` and a few resource counts (the b
 import math
 
 from hw.params import check_count
-from board.protocol import FRAME_BYTES
-from q8.contract import WIDTH, DenseConfig
+from board.protocol import classify_request, frame_bytes
+from q8.contract import WIDTH
 
 __all__ = ["SPRAM_WIDTH_BITS", "PRODUCTS_PER_DSP", "UART_BITS_PER_BYTE", "macs",
            "weights_per_cycle", "weight_bandwidth_floor", "products_per_cycle", "dsp_floor",
-           "uart_request_bytes", "uart_wire_bits"]
+           "uart_request_bytes", "uart_response_bytes", "uart_wire_bits"]
 
 #: Data width of one SB_SPRAM256KA (16K x 16 bits; Lattice FPGA-TN-02022, iCE40 SPRAM Usage
 #: Guide, and Yosys' ``ice40/cells_sim.v``).
@@ -42,7 +42,7 @@ def weight_bandwidth_floor(net, *, sprams):
     """Cycles per image to read the first dense layer's weights (the layer too large for the
     block RAMs, which ``board.top`` keeps in the SPRAMs) at :func:`weights_per_cycle`: a word per
     input holds the weights of that many outputs, so the outputs round up to whole words."""
-    first = next((l for l in net.layers if isinstance(l, DenseConfig)), None)
+    first = net.first_dense
     if first is None:
         raise ValueError("the network has no dense layer: nothing is read from the SPRAMs")
     return first.in_features * -(-first.out_features // weights_per_cycle(sprams=sprams))
@@ -62,9 +62,15 @@ def dsp_floor(net, *, dsps):
 
 def uart_request_bytes(net):
     """A classify request: the command byte and the image's pixels (``board.protocol``)."""
-    return 1 + math.prod(net.layers[0].in_shape)
+    return len(classify_request(bytes(net.pixels)))
+
+
+def uart_response_bytes(net):
+    """The board's answer to a classify request: one response frame, its size set by the
+    network's classes (``board.protocol``)."""
+    return frame_bytes(net.classes)
 
 
 def uart_wire_bits(net):
     """Bits on the UART line per image: the request, then the response frame."""
-    return UART_BITS_PER_BYTE * (uart_request_bytes(net) + FRAME_BYTES)
+    return UART_BITS_PER_BYTE * (uart_request_bytes(net) + uart_response_bytes(net))

@@ -1,11 +1,14 @@
-"""The benchmark's pure parts: the limits it computes from the shipped network, and its table
-and JSON writers (the measurements themselves are the commands it runs, tested elsewhere)."""
+"""The benchmark's pure parts: the limits it computes from the shipped network, the rows and
+prose it makes of a run's measurements, and its writers (the measurements themselves are the
+commands it runs, tested elsewhere)."""
 
 import json
 
 import pytest
 
-from bench import limits
+from bench import __main__ as bench_main
+from bench import limits, rows, steps, writers
+from bench import table as table_module
 from bench.table import (Row, SectionError, markdown_tables, replace_section, text_table,
                          wrap_prose, write_json)
 from platforms import get_board
@@ -113,3 +116,160 @@ def test_prose_is_wrapped_and_tables_kept():
     assert items.splitlines()[0].startswith("- item") and items.splitlines()[1].startswith("  ")
     assert items.splitlines()[-1] == "- short"
     assert kept == table
+
+
+# A run's measurements, written by hand in the shape that bench.steps.measure returns: the
+# numbers are small and round so that the rows can be checked against them by eye.
+MEASURED = {
+    "evaluate": {
+        "reference": {"images": 100, "accuracy": 0.98},
+        "keras": {"images": 100, "accuracy": 0.98, "agree_with_reference": 100,
+                  "logits_agree_with_reference": 99},
+        "rtl": {"images": 100, "accuracy": 0.98, "agree_with_reference": 100,
+                "logits_agree_with_reference": 100, "seconds": 2.5, "cycles_per_image": 6000.0,
+                "cycles_per_image_max": 6000},
+    },
+    "baselines": {"float": (98.0, "recorded, not re-measured: the manifest", "recorded"),
+                  "ptq_uniform_frac": 3},
+    "rtl_seconds": 20.0,
+    "cycles": {"images": 2, "latency_cycles": [6000], "throughput_cycles_per_image": [5400, 5408]},
+    "build": {"board": "icebreaker", "design_clock_mhz": 48.0, "baud": 3_000_000,
+              "nextpnr_fmax_mhz": 50.0, "icetime_fmax_mhz": 48.5, "timing_met": True,
+              "build_seconds": 100.0,
+              "resources": {name: {"used": 1, "available": 2}
+                            for name in ("logic_cells", "block_rams", "sprams", "dsps")}},
+    "build_how": "`python -m hw.build`",
+}
+
+
+def rows_of(measured, net):
+    return rows.make_rows(measured, net=net, resources=get_board("icebreaker").resources)
+
+
+def test_rows_from_fixed_measurements(net):
+    table, facts = rows_of(MEASURED, net)
+    groups = table_module.group_rows(table)
+    assert list(groups) == list(rows.TITLES)
+    assert [len(members) for members in groups.values()] == [11, 4, 7, 3, 6]
+    by_measure = {row.measure: row for row in table}
+    # baselines that were not recorded say so rather than vanish
+    user = by_measure["float: the user's recipe (Adadelta 1.0, 12 epochs, pixels / 255)"]
+    assert user.value is None and user.how == "not recorded: run with --train"
+    assert by_measure["QAT: the integer reference (8-bit)"].value == 98.0
+    assert by_measure["Keras model: logit vectors equal to the reference's"].ratio == 0.99
+    latency = by_measure["latency, one image at a time (Amaranth simulator)"]
+    assert (latency.value, latency.limit) == (6000, 5408)
+    assert latency.how == "`python -m bench.cycles --images 2` (Amaranth simulator, 2 images)"
+    throughput = [row for row in groups["cycles"] if row.measure.startswith("throughput")]
+    assert [(row.value, row.limit) for row in throughput] == [(5408, 5408), (5408, 3545)]
+    assert throughput[0].how.endswith("; 5,400 to 5,408)")
+    clock = by_measure["design clock"]
+    assert (clock.value, clock.limit) == (48.0, 48.5)
+    assert clock.limit_name == "fmax (the lower of nextpnr and icetime)"
+    assert by_measure["latency: microseconds per image"].value == 125.0
+    # 'C' + 784 pixels and an 18-byte frame, 10 bits a byte, at 3 Mbaud
+    assert by_measure["wire time per image"].value == 2676.7
+    assert facts["fmax"] == 48.5 and facts["latency"] == 6000 and facts["throughput"] == 5408
+    assert facts["accuracy"] == {"reference": 98.0, "keras": 98.0, "rtl": 98.0}
+
+
+def test_rows_without_icetime(net):
+    report = {**MEASURED["build"], "icetime_fmax_mhz": None, "timing_met": False,
+              "icetime": "not installed (apt-get install fpga-icestorm)"}
+    table, facts = rows_of({**MEASURED, "build": report}, net)
+    by_measure = {row.measure: row for row in table}
+    icetime = by_measure["fmax, icetime (UP5K worst case, DSPs modelled)"]
+    assert icetime.value is None
+    assert icetime.how == "icetime not run: not installed (apt-get install fpga-icestorm); " \
+                          "`python -m hw.build`"
+    assert by_measure["design clock"].limit == 50.0
+    assert by_measure["design clock"].how.endswith("timing NOT met")
+    assert facts["fmax"] == 50.0 and "icetime not run" in facts["fmax_by"]
+    summary = writers.readme_summary(facts, META)
+    assert "fmax 50 MHz (nextpnr's; icetime not run)" in " ".join(summary.split())
+
+
+def test_recorded_baselines_read_both_spellings(net):
+    for command in ("python bench/user_recipe.py", "python -m bench.user_recipe"):
+        readme = f"| user's recipe | float32 | 97.48 % | `{command}` |\n"
+        found = steps.recorded_baselines(net, readme)
+        assert found["user"] == (97.48, f"recorded, not re-measured: weights/README.md "
+                                        f"(`{command}`)", "recorded")
+    assert "user" not in steps.recorded_baselines(net, "no table here\n")
+
+
+def test_trained_baselines_are_measured():
+    raw = {"user_recipe": {"accuracy": 0.9748, "test_images": 10000},
+           "train": {"accuracy": {"float": 0.981, "ptq_uniform": 0.9765,
+                                  "ptq_calibrated": 0.9806, "ptq_uniform_frac": 3},
+                     "agree": {"images": 10000}}}
+    found = steps.trained_baselines(raw)
+    assert found["user"][::2] == (97.48, "measured")
+    assert found["float"][::2] == (98.1, "measured") and found["ptq_uniform_frac"] == 3
+
+
+META = {"argv": ["--limit", "100"], "date": "2026-01-01 00:00 UTC",
+        "git": {"commit": "abc1234", "changed": ["bench/rows.py"]}, "cores": 2,
+        "total_seconds": 60.0}
+
+
+def test_writers_round_trip(net, tmp_path):
+    table, facts = rows_of(MEASURED, net)
+    kept = "# Results\n\nprose kept\n\n<!-- begin bench: generated -->\nold\n<!-- end bench -->" \
+           "\n\n## More prose\n"
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "results.md").write_text(kept)
+    (tmp_path / "README.md").write_text(kept)
+    written = writers.write_results(rows=table, facts=facts, meta=META, net=net,
+                                    step_seconds={"rtl": 20.0}, steps={"cycles": {}},
+                                    root=str(tmp_path))
+    assert written.startswith("bench/results.json")
+    data = json.loads((tmp_path / "bench" / "results.json").read_text())
+    assert [Row(**{k: v for k, v in r.items() if k != "ratio"}) for r in data["rows"]] == table
+    assert data["figures"] == json.loads(json.dumps(facts)) and data["date"] == META["date"]
+    md = (tmp_path / "bench" / "results.md").read_text()
+    assert md.startswith("# Results\n\nprose kept\n\n<!-- begin bench") and \
+        md.endswith("<!-- end bench -->\n\n## More prose\n")
+    assert "at commit abc1234, with uncommitted changes to bench/rows.py" in " ".join(md.split())
+    assert "### Cycles per image" in md and writers.RECORDED_NOTE.split()[0] in md
+    assert "| wire time per image | 2,676.7 us |" in md
+    readme = (tmp_path / "README.md").read_text()
+    assert "commit abc1234" in readme and "### " not in readme
+    # a second run replaces what the first wrote, and only that
+    again = writers.write_results(rows=table, facts=facts, meta=META, net=net,
+                                  step_seconds={}, steps={}, root=str(tmp_path))
+    assert (tmp_path / "bench" / "results.md").read_text() == md and again == written
+
+
+def test_quick_run_writes_build_only(net, tmp_path):
+    table, facts = rows_of(MEASURED, net)
+    written = writers.write_results(rows=table, facts=facts, meta=META, net=net,
+                                    step_seconds={}, steps={}, limit=100, root=str(tmp_path))
+    assert written.startswith("build/bench/results.json")
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == \
+        ["results.json", "results.md"]
+    md = (tmp_path / "build" / "bench" / "results.md").read_text()
+    assert md.startswith("# Benchmark (quick run: --limit 100)\n\nGenerated by")
+
+
+def test_writing_a_file_without_markers_names_it(tmp_path):
+    path = tmp_path / "README.md"
+    path.write_text("# no markers\n")
+    with pytest.raises(SectionError, match=r"README\.md: no generated section"):
+        writers.write_section(str(path), "body\n")
+    assert path.read_text() == "# no markers\n"
+
+
+def test_limits_text_names_the_first_dense_layer(net):
+    _, facts = rows_of(MEASURED, net)
+    text = " ".join(writers.limits_text(net, facts).split())
+    assert "the first dense layer's 338 x 128 weights" in text
+    assert "8,030 bits per image" in text
+
+
+def test_cli_refuses_bad_options(capsys):
+    for argv, message in ((["--limit", "0"], "--limit must be between 1 and 10000, not 0"),
+                          (["--cycle-images", "1"], "--cycle-images must be at least 2")):
+        with pytest.raises(SystemExit) as e:
+            bench_main.main(argv)
+        assert e.value.code == 2 and message in capsys.readouterr().err

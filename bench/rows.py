@@ -1,0 +1,176 @@
+"""The benchmark's table and the figures its prose quotes, from the steps' measurements and the
+limits of ``bench.limits``.
+
+Pure functions: ``measured`` is :func:`bench.steps.measure`'s dict (or one written by hand, as
+the tests do), nothing is run or read here.
+"""
+
+from . import limits
+from .table import Row
+
+__all__ = ["TITLES", "ICETIME_NOT_RUN", "per_second", "fmax_of", "make_rows"]
+
+#: The table's groups, in order, and their headings.
+TITLES = {
+    "accuracy": "Accuracy on the MNIST test images",
+    "cycles": "Cycles per image",
+    "clock": "Clock and speed (iCEBreaker bitstream)",
+    "uart": "End to end over the UART (computed: no board here)",
+    "resources": "Resources and tool times",
+}
+
+#: hw.build's report says null for icetime's fmax when icetime is not installed (and why, in
+#: its ``icetime`` field); the row and the prose say so rather than leave a bare gap.
+ICETIME_NOT_RUN = "icetime not run"
+
+
+def per_second(us):
+    """Whole images per second at ``us`` microseconds an image."""
+    return round(1e6 / us)
+
+
+def fmax_of(report):
+    """``(MHz, what it is)``: the lower of nextpnr's and icetime's fmax, or nextpnr's alone when
+    icetime did not run (nextpnr is optimistic for the DSPs' paths, so say which)."""
+    nextpnr, icetime = report["nextpnr_fmax_mhz"], report.get("icetime_fmax_mhz")
+    if icetime is None:
+        return nextpnr, f"nextpnr's; {ICETIME_NOT_RUN}"
+    return min(nextpnr, icetime), "the lower of nextpnr and icetime"
+
+
+def _accuracy(add, measured, n):
+    baselines, evals = measured["baselines"], measured["evaluate"]
+    for key, measure in (("user", "float: the user's recipe (Adadelta 1.0, 12 epochs, "
+                                  "pixels / 255)"),
+                         ("float", "float: our float phase (Adam, 30 epochs, pixels / 256)"),
+                         ("ptq_uniform", f"PTQ of the float phase: one format for all tensors "
+                                         f"({baselines.get('ptq_uniform_frac')} fraction bits, "
+                                         f"the best of 0..7)"),
+                         ("ptq_calibrated", "PTQ of the float phase: per-tensor calibrated "
+                                            "formats")):
+        value, how, source = baselines.get(key, (None, "not recorded: run with --train",
+                                                 "recorded"))
+        add("accuracy", measure, value, "%", how, digits=2, source=source)
+    for backend, measure, how in (
+            ("keras", "QAT: the Keras model (float32 emulating 8-bit)",
+             "`python -m sim.evaluate --backend keras --json`"),
+            ("reference", "QAT: the integer reference (8-bit)",
+             "`python -m sim.evaluate --backend reference --json`"),
+            ("rtl", "QAT: the gateware, RTL model (CXXRTL)",
+             "`python -m sim.evaluate --backend rtl --json`")):
+        add("accuracy", measure, round(100 * evals[backend]["accuracy"], 2), "%",
+            f"{how}, {n:,} images", digits=2)
+    for backend, what in (("keras", "Keras model"), ("rtl", "RTL model")):
+        e = evals[backend]
+        how = f"`python -m sim.evaluate --backend {backend} --json`"
+        add("accuracy", f"{what}: classes equal to the reference's", e["agree_with_reference"],
+            "images", how, limit=n, limit_name="(all)")
+        add("accuracy", f"{what}: logit vectors equal to the reference's",
+            e["logits_agree_with_reference"], "images", how, limit=n, limit_name="(all)")
+
+
+def make_rows(measured, *, net, resources):
+    """The table's rows, and the figures that the prose quotes.
+
+    Parameters
+    ----------
+    measured : dict
+        :func:`bench.steps.measure`'s dict.
+    net : q8.weights.Network
+        The network measured, for its limits.
+    resources : dict
+        The board's resources (``platforms``): ``sprams`` and ``dsps`` set the limits.
+
+    Returns
+    -------
+    (list of Row, dict)
+    """
+    rows = []
+
+    def add(group, measure, value, unit, how, **kw):
+        rows.append(Row(group, measure, value, unit, how, **kw))
+
+    evals, cycles, report = measured["evaluate"], measured["cycles"], measured["build"]
+    build_how, rtl_seconds = measured["build_how"], measured["rtl_seconds"]
+    n = evals["reference"]["images"]
+    _accuracy(add, measured, n)
+
+    sprams, dsps = resources["sprams"], resources["dsps"]
+    floor = limits.weight_bandwidth_floor(net, sprams=sprams)
+    dsp = limits.dsp_floor(net, dsps=dsps)
+    wname, dname = "weight-bandwidth floor", "DSP limit"
+    k = cycles["images"]
+    pysim = f"`python -m bench.cycles --images {k}` (Amaranth simulator, {k} images"
+    latency = max(cycles["latency_cycles"])
+    throughput = max(cycles["throughput_cycles_per_image"])
+
+    def spread(values):
+        return "" if len(values) == 1 else f"; {min(values):,} to {max(values):,}"
+
+    add("cycles", "latency, one image at a time (Amaranth simulator)", latency,
+        "cycles", f"{pysim}{spread(cycles['latency_cycles'])})", limit=floor, limit_name=wname)
+    rtl = evals["rtl"]
+    add("cycles", "latency, one image at a time (RTL model, the largest)",
+        rtl["cycles_per_image_max"],
+        "cycles", f"`python -m sim.evaluate --backend rtl --json`, {n:,} images, mean "
+                  f"{rtl['cycles_per_image']:,}", limit=floor, limit_name=wname)
+    for limit, name in ((floor, wname), (dsp, dname)):
+        add("cycles", "throughput, images back to back (Amaranth simulator)", throughput,
+            "cycles", f"{pysim}{spread(cycles['throughput_cycles_per_image'])})",
+            limit=limit, limit_name=name)
+
+    clock = report["design_clock_mhz"]
+    fmax, fmax_by = fmax_of(report)
+    icetime = report.get("icetime_fmax_mhz")
+    met = "timing met" if report["timing_met"] else "timing NOT met"
+    add("clock", "design clock", clock, "MHz", f"{build_how}: {met}", limit=fmax,
+        limit_name=f"fmax ({fmax_by})", digits=2)
+    add("clock", "fmax, nextpnr", report["nextpnr_fmax_mhz"], "MHz", build_how, digits=2)
+    add("clock", "fmax, icetime (UP5K worst case, DSPs modelled)", icetime, "MHz",
+        build_how if icetime is not None else
+        f"{ICETIME_NOT_RUN}: {report.get('icetime', 'no reason given')}; {build_how}", digits=2)
+    at = f"at the fmax, {fmax:g} MHz"
+    for what, count in (("latency", latency), ("throughput", throughput)):
+        how = f"computed: {count:,} cycles at {clock:g} MHz"
+        add("clock", f"{what}: microseconds per image", round(count / clock, 1), "us", how,
+            limit=round(count / fmax, 1), limit_name=at, source="computed")
+        add("clock", f"{what}: images per second", per_second(count / clock), "/s", how,
+            limit=per_second(count / fmax), limit_name=at, source="computed")
+
+    baud = report["baud"]
+    bits = limits.uart_wire_bits(net)
+    wire_us = round(1e6 * bits / baud, 1)
+    compute_us = round(latency / clock, 1)
+    uart = f"computed: {limits.uart_request_bytes(net)}-byte request + " \
+           f"{limits.uart_response_bytes(net)}-byte response, " \
+           f"{limits.UART_BITS_PER_BYTE} bits a byte, at {baud:,} baud"
+    add("uart", "wire time per image", wire_us, "us", uart, source="computed")
+    add("uart", "compute time per image (the latency at the design clock)", compute_us, "us",
+        f"computed: {latency:,} cycles at {clock:g} MHz", source="computed")
+    add("uart", "images per second, a request at a time (wire + compute)",
+        per_second(wire_us + compute_us), "/s", "computed", limit=per_second(wire_us),
+        limit_name="wire-time bound", source="computed")
+
+    for name, label in (("logic_cells", "logic cells"), ("block_rams", "block RAMs (4 Kbit)"),
+                        ("sprams", "SPRAMs (256 Kbit)"), ("dsps", "DSPs (SB_MAC16)")):
+        r = report["resources"][name]
+        add("resources", label, r["used"], "", build_how, limit=r["available"],
+            limit_name="on the UP5K")
+    add("resources", "bitstream build", report["build_seconds"], "s",
+        f"{build_how} (report.json's build_seconds)")
+    add("resources", f"RTL verification: {n:,} images, compilation included",
+        round(rtl_seconds, 1), "s", f"`python -m sim.evaluate --backend rtl --json`, wall time "
+        f"from a cleared cache; the simulation alone {rtl['seconds']:.1f} s")
+
+    facts = {"weight_bandwidth_floor": floor, "dsp_limit": dsp, "macs": limits.macs(net),
+             "weights_per_cycle": limits.weights_per_cycle(sprams=sprams),
+             "products_per_cycle": limits.products_per_cycle(dsps=dsps), "sprams": sprams,
+             "dsps": dsps, "latency": latency, "throughput": throughput, "clock": clock,
+             "fmax": fmax, "fmax_by": fmax_by, "baud": baud, "wire_us": wire_us,
+             "compute_us": compute_us, "uart_bits": bits, "images": n,
+             "accuracy": {b: round(100 * evals[b]["accuracy"], 2) for b in evals},
+             "rtl_logits_agree": rtl["logits_agree_with_reference"],
+             "resources": report["resources"], "build_seconds": report["build_seconds"],
+             "rtl_seconds": round(rtl_seconds, 1)}
+    return rows, facts
+
