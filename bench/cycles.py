@@ -1,18 +1,15 @@
 """Cycles per image of the gateware, in Amaranth's simulator.
 
-``python bench/cycles.py [--images N]``: the shipped network on the first N MNIST test images
+``python -m bench.cycles [--images N]``: the shipped network on the first N MNIST test images
 (default 10), once one image at a time (latency: first pixel accepted to result sent) and once
 back to back (throughput: cycles between results). Prints one JSON line, with the limits it
-is measured against: the 338x128 layer's weight-bandwidth floor (5,408 cycles at 8 weights per
-cycle) and the issue's latency target (6,000).
+is measured against: the largest dense layer's weight-bandwidth floor (``bench.limits``) and
+the issue's latency target. The numbers measured: ``bench/results.md``.
 """
 
 import argparse
 import json
-import os
 import sys
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import numpy as np
 
@@ -24,29 +21,44 @@ from q8 import mnist, reference, weights
 from sim.pysim import simulate_network
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--images", type=int, default=10)
-    args = p.parse_args()
-    net = weights.load()
-    images = mnist.load().x_test[:args.images]
+#: The issue's latency target, in cycles from first pixel in to class out.
+LATENCY_TARGET = 6000
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m bench.cycles", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="exit status: 0 done, 1 the simulation disagrees with "
+                                       "the reference, 2 bad input or usage")
+    p.add_argument("--images", type=int, default=10,
+                   help="test images to simulate (at least 2; default %(default)s)")
+    args = p.parse_args(argv)
+    if not 2 <= args.images <= 10000:
+        p.error(f"--images must be between 2 and 10000 (back to back needs two), "
+                f"not {args.images}")
+    try:
+        net = weights.load()
+        images = mnist.load().x_test[:args.images]
+    except (weights.WeightsError, mnist.MnistError) as e:
+        p.exit(2, f"error: {e}\n")
     ref = reference.run(net, images)
     pipeline = NetworkPipeline(net)
     alone = simulate_network(pipeline, images)
     overlapped = simulate_network(pipeline, images, overlap=True)
     for run in (alone, overlapped):
         if not np.array_equal(run.logits, ref.logits):
-            sys.exit("the simulated network disagrees with the reference")
+            p.exit(1, "error: the simulated network disagrees with the reference\n")
     floor = weight_bandwidth_floor(net, sprams=get_board(BOARD).resources["sprams"])
     print(json.dumps({
         "images": len(images),
         "latency_cycles": sorted(set(alone.cycles.tolist())),
         "throughput_cycles_per_image": sorted(set(overlapped.cycles[1:].tolist())),
-        "weight_bandwidth_floor": floor, "latency_target": 6000,
+        "weight_bandwidth_floor": floor, "latency_target": LATENCY_TARGET,
         "latency_over_floor": round(float(alone.cycles.max()) / floor, 3),
         "schedules": {k: repr(v) for k, v in pipeline.schedules.items()},
     }))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,26 +1,32 @@
 """The user's float recipe, as a baseline for weights/README.md.
 
-``python bench/user_recipe.py``: the Keras example exactly (standard layers, pixels / 255,
+``python -m bench.user_recipe``: the Keras example exactly (standard layers, pixels / 255,
 Adadelta with learning rate 1.0, batch 128, 12 epochs, categorical cross-entropy), evaluated on
 the 10,000 MNIST test images. Prints one JSON line.
 """
 
+import argparse
 import json
 import os
 import sys
 import time
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-
-import keras
 import numpy as np
 
 from q8 import mnist
 
 
-def main():
-    data = mnist.load()
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m bench.user_recipe", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="exit status: 0 done, 2 bad input or usage")
+    p.parse_args(argv)
+    try:
+        data = mnist.load()
+    except mnist.MnistError as e:
+        p.exit(2, f"error: {e}\n")
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    import keras  # here, after the arguments: importing Keras and JAX takes seconds
     keras.utils.set_random_seed(0)
     x = data.x_train[..., None].astype(np.float32) / 255
     tx = data.x_test[..., None].astype(np.float32) / 255
@@ -42,7 +48,8 @@ def main():
     print(json.dumps({"recipe": "user float: Adadelta(1.0), batch 128, 12 epochs",
                       "test_images": 10000, "accuracy": accuracy,
                       "seconds": round(time.time() - start, 1)}))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -3,6 +3,13 @@
     python -m host --port /dev/ttyUSB1 --mnist-index 0
     python -m host --port /dev/ttyUSB1 --png digit.png
     python -m host --sim --raw digit.npy
+
+Images: 28x28, white digit on black as in MNIST. A PNG's size is read from its header before
+it is decoded; 8-bit grey is used as it is, 16-bit grey is scaled from 0..65535 to 0..255,
+colour becomes its luminance. A PNG with transparency whose visible pixels all have one colour
+(a digit drawn on a transparent canvas) is read from its alpha channel; transparency with more
+than one visible colour is refused. ``--raw`` takes 784 bytes (row-major) or a 28x28 ``.npy``
+array of integers 0..255.
 """
 
 import argparse
@@ -10,44 +17,57 @@ import sys
 import time
 
 from board.defaults import BAUD
+from board.link import LinkError, SerialBoard
 from board.protocol import ProtocolError
+from hw.network import NetworkError
+from q8 import mnist
 from q8.weights import DEFAULT_WEIGHTS, WeightsError, load
 
-from board.link import LinkError, SerialBoard
-
-from .board import load_image, simulate_classify
+from .board import ImageError, load_image, simulate_classify
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m host", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="exit status: 0 done, 1 the board's link failed, 2 bad "
+                                       "input or usage")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--port", help="the board's serial port")
     where.add_argument("--sim", action="store_true",
                        help="use the simulated board top instead (no board needed; slow)")
-    p.add_argument("--png", help="a 28x28 greyscale PNG")
-    p.add_argument("--raw", help="784 raw bytes, or a 28x28 .npy array")
-    p.add_argument("--mnist-index", type=int, help="MNIST test image N")
-    p.add_argument("--baud", type=int, default=BAUD, help="the rate the bitstream was built for (default %(default)s)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--png", help="a 28x28 PNG (see above)")
+    source.add_argument("--raw", help="784 raw bytes, or a 28x28 .npy array")
+    source.add_argument("--mnist-index", type=int, help="MNIST test image N")
+    p.add_argument("--baud", type=int, default=BAUD,
+                   help="the rate the bitstream was built for (default %(default)s)")
     p.add_argument("--weights", default=DEFAULT_WEIGHTS,
-                   help="with --sim: the weights to simulate")
+                   help="the weights the board was built with (the answer's size depends on "
+                        "them); with --sim, the weights simulated")
     args = p.parse_args(argv)
     try:
+        net = load(args.weights)  # before the image and the minutes of simulation
+        mnist.check_network(net, args.weights)
         image = load_image(png=args.png, raw=args.raw, mnist_index=args.mnist_index)
         start = time.time()
         if args.sim:
-            response = simulate_classify(load(args.weights), [image])[0]
+            response = simulate_classify(net, [image])[0]
         else:
             board = SerialBoard(args.port, baud=args.baud)
-            response = board.classify(image.reshape(-1))
-            board.close()
+            try:
+                response = board.classify(image.reshape(-1))
+            finally:
+                board.close()
         seconds = time.time() - start
-    except (ValueError, WeightsError, LinkError, ProtocolError) as e:
+    except (ImageError, WeightsError, mnist.MnistError, NetworkError) as e:
         p.exit(2, f"error: {e}\n")
+    except (LinkError, ProtocolError) as e:
+        p.exit(1, f"error: {e}\n")
     print(f"class {response.cls}")
     print(f"logits {' '.join(str(v) for v in response.logits)}")
     print(f"{response.cycles} cycles on the board; {seconds * 1e3:.1f} ms round trip"
           + (" (simulated)" if args.sim else ""))
+    return 0
 
 
 if __name__ == "__main__":

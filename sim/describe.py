@@ -69,20 +69,25 @@ def describe(net, images=None):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m sim.describe", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m sim.describe", description=__doc__,
+                                epilog="exit status: 0 done, 2 bad input or usage")
     p.add_argument("--weights", default=DEFAULT_WEIGHTS, help="weights file (.npz)")
     p.add_argument("--images", type=int, default=None,
                    help="observe ranges on the first N training images (default: all 60,000; "
                         "0 to skip)")
     args = p.parse_args(argv)
+    if args.images is not None and not 0 <= args.images <= 60000:
+        p.error(f"--images must be between 0 and 60000, not {args.images}")
     try:
         net = load(args.weights)
         images = None
-        if args.images != 0:
+        if args.images != 0:  # the layers alone need no MNIST-shaped input
+            mnist.check_network(net, args.weights)
             images = mnist.load().x_train[:args.images]
     except (WeightsError, mnist.MnistError) as e:
         p.exit(2, f"error: {e}\n")
     print(describe(net, images))
+    return 0
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ import numpy as np
 from board.defaults import BAUD
 from board.link import LinkError
 from board.protocol import ProtocolError
+from hw.network import NetworkError
+from hw.toolchain import ToolError
 from q8 import mnist, reference
 from q8.weights import DEFAULT_WEIGHTS, WeightsError, load
 from .backends import BackendError, backend_names, prepare
@@ -62,25 +64,41 @@ def evaluate(backend, net, images, labels, args, *, progress=True):
             "seconds": round(seconds, 3), **extra}
 
 
+def _exit_code(error):
+    """2 for what the user gave (weights, data, options), 1 for work that failed (a tool, the
+    board's link). A :class:`BackendError` wraps either kind: its context tells which."""
+    if isinstance(error, (ToolError, LinkError, ProtocolError)) or \
+            isinstance(error.__context__, (ToolError, LinkError, ProtocolError)):
+        return 1
+    return 2
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m sim.evaluate", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="exit status: 0 done, 1 the work failed (a tool, the "
+                                       "board's link), 2 bad input or usage")
     p.add_argument("--backend", default="reference", choices=backend_names())
     p.add_argument("--weights", default=DEFAULT_WEIGHTS, help="weights file (.npz)")
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N test images")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--port", help="with --backend board: the board's serial port")
-    p.add_argument("--baud", type=int, default=BAUD, help="with --backend board (default %(default)s)")
+    p.add_argument("--baud", type=int, default=BAUD,
+                   help="with --backend board (default %(default)s)")
     args = p.parse_args(argv)
     if args.limit is not None and not 1 <= args.limit <= 10000:
         p.error(f"--limit must be between 1 and 10000, not {args.limit}")
+    if args.backend == "board" and not args.port:
+        p.error("--backend board needs --port (the board's serial port, e.g. /dev/ttyUSB1)")
     try:
         net = load(args.weights)
+        mnist.check_network(net, args.weights)
         data = mnist.load()
         images, labels = data.x_test[:args.limit], data.y_test[:args.limit]
         result = evaluate(args.backend, net, images, labels, args)
-    except (WeightsError, mnist.MnistError, BackendError, LinkError, ProtocolError) as e:
-        p.exit(2, f"error: {e}\n")
+    except (WeightsError, mnist.MnistError, NetworkError, BackendError, ToolError, LinkError,
+            ProtocolError) as e:
+        p.exit(_exit_code(e), f"error: {e}\n")
     if args.json:
         print(json.dumps(result))
     else:
@@ -89,6 +107,7 @@ def main(argv=None):
               f"{result['agree_with_reference']}/{result['images']} classes and "
               f"{result['logits_agree_with_reference']}/{result['images']} logit vectors "
               f"({result['seconds']:.1f} s)")
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,13 +1,16 @@
 """The host tool: image loading and its errors, a missing board, and a whole classification
 on the simulated board."""
 
+import struct
+import zlib
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from host.__main__ import main as host_main
 from board.link import LinkError, SerialBoard
-from host.board import load_image
+from host.board import ImageError, load_image
 from q8 import mnist, reference, weights
 
 
@@ -28,13 +31,96 @@ def test_malformed_images(tmp_path):
     np.save(tmp_path / "f.npy", np.zeros((28, 28), np.float32))
     cases = [({"png": tmp_path / "big.png"}, "is 32x28 pixels; the network takes 28x28"),
              ({"raw": str(tmp_path / "short.bin")}, "has 700 bytes; a raw image is 784"),
-             ({"png": tmp_path / "junk.png"}, "is not a readable image"),
+             ({"png": tmp_path / "junk.png"}, "is not a PNG image"),
+             ({"png": tmp_path / "missing.png"}, "cannot read .*missing.png"),
+             ({"raw": str(tmp_path / "missing.bin")}, "missing.bin: no such file; --raw takes"),
              ({"raw": str(tmp_path / "f.npy")}, "must hold a 28x28 array of integers"),
              ({"mnist_index": 10000}, r"--mnist-index must be in \[0, 9999\]"),
              ({}, "give exactly one of")]
     for kwargs, message in cases:
-        with pytest.raises(ValueError, match=message):
+        with pytest.raises(ImageError, match=message):
             load_image(**kwargs)
+
+
+def _png_header(width, height, bit_depth=8, colour=0):
+    """A PNG's signature and IHDR chunk: what a decoder reads before any pixel."""
+    body = b"IHDR" + struct.pack(">IIBBBBB", width, height, bit_depth, colour, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + body
+            + struct.pack(">I", zlib.crc32(body)))
+
+
+def test_png_claiming_a_huge_size_is_refused_from_its_header(tmp_path, capsys):
+    # Pillow would stop at 30000x30000 with DecompressionBombError (a warning above 89M pixels)
+    path = tmp_path / "bomb.png"
+    path.write_bytes(_png_header(30000, 30000) + bytes(100))
+    with pytest.raises(ImageError, match="is 30000x30000 pixels; the network takes 28x28"):
+        load_image(png=path)
+    with pytest.raises(SystemExit) as info:
+        host_main(["--sim", "--png", str(path)])
+    assert info.value.code == 2
+    assert capsys.readouterr().err == (f"error: {path} is 30000x30000 pixels; the network takes "
+                                       f"28x28 (white digit on black, as in MNIST)\n")
+
+
+def test_broken_png_is_refused(tmp_path):
+    path = tmp_path / "cut.png"
+    path.write_bytes(_png_header(28, 28) + bytes(30))
+    with pytest.raises(ImageError, match="is not a readable PNG image .*save the digit as a "
+                                         "28x28 greyscale PNG"):
+        load_image(png=path)
+
+
+def test_16_bit_grey_png_is_scaled(tmp_path):
+    wide = (np.arange(784, dtype=np.uint32).reshape(28, 28) * 83 + 1000).astype(np.uint16)
+    wide[0, :3] = [0, 65535, 32896]
+    Image.fromarray(wide).save(tmp_path / "g16.png")
+    with Image.open(tmp_path / "g16.png") as saved:
+        assert saved.mode.startswith("I")  # really 16-bit
+    image = load_image(png=tmp_path / "g16.png")
+    expected = (wide.astype(np.int64) * 255 + 32767) // 65535
+    assert image.dtype == np.uint8 and np.array_equal(image, expected)
+    assert image[0, :3].tolist() == [0, 255, 128] and len(np.unique(image)) > 200
+
+
+def test_digit_in_the_alpha_channel(tmp_path):
+    digit = mnist.load(download=False).x_test[3]
+    for mode, colour in [("RGBA", (0, 0, 0)), ("RGBA", (255, 255, 255)), ("LA", (0,)),
+                         ("RGBA", (200, 30, 10))]:
+        pixels = np.zeros((28, 28, len(colour) + 1), np.uint8)
+        pixels[..., :-1] = colour
+        pixels[..., -1] = digit
+        Image.fromarray(pixels, mode).save(tmp_path / "a.png")
+        assert np.array_equal(load_image(png=tmp_path / "a.png"), digit), (mode, colour)
+    # the colour of fully transparent pixels does not count
+    pixels = np.zeros((28, 28, 4), np.uint8)
+    pixels[digit == 0, :3] = 255
+    pixels[..., 3] = digit
+    Image.fromarray(pixels, "RGBA").save(tmp_path / "b.png")
+    assert np.array_equal(load_image(png=tmp_path / "b.png"), digit)
+    # opaque everywhere: the grey levels, as without an alpha channel
+    Image.fromarray(np.stack([digit, np.full_like(digit, 255)], -1), "LA").save(
+        tmp_path / "c.png")
+    assert np.array_equal(load_image(png=tmp_path / "c.png"), digit)
+
+
+def test_transparency_over_a_picture_is_refused(tmp_path):
+    digit = mnist.load(download=False).x_test[3]
+    pixels = np.stack([digit, digit, digit, np.full_like(digit, 128)], -1)
+    Image.fromarray(pixels, "RGBA").save(tmp_path / "t.png")
+    with pytest.raises(ImageError, match="has transparent pixels and more than one colour, "
+                                         "which is ambiguous; save it as a greyscale PNG "
+                                         "without transparency"):
+        load_image(png=tmp_path / "t.png")
+
+
+def test_host_without_mnist(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("MNIST_PATH", str(tmp_path / "nowhere.npz"))
+    with pytest.raises(SystemExit) as info:
+        host_main(["--port", str(tmp_path / "tty"), "--mnist-index", "0"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: MNIST_PATH is set to '{tmp_path / 'nowhere.npz'}', which is "
+                          f"not a file; point it at a Keras-layout mnist.npz or unset it")
 
 
 def test_no_board_on_the_port(tmp_path):

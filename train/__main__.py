@@ -19,7 +19,9 @@ from .qat import Recipe, progress_verbosity, train
 def main(argv=None):
     defaults = Recipe()
     p = argparse.ArgumentParser(prog="python -m train", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="exit status: 0 done, 1 writing the results failed, "
+                                       "2 bad input or usage")
     p.add_argument("--out", default=DEFAULT_WEIGHTS,
                    help="weights file to write (.npz; the Keras model goes beside it as .keras)")
     p.add_argument("--seed", type=int, default=defaults.seed)
@@ -38,27 +40,39 @@ def main(argv=None):
     args = p.parse_args(argv)
     if not args.out.endswith(".npz"):
         p.error(f"--out must name a .npz file, not {args.out!r}")
+    if args.eval_limit is not None and not 1 <= args.eval_limit <= 10000:
+        p.error(f"--eval-limit must be between 1 and 10000, not {args.eval_limit}")
+    out_dir = os.path.dirname(os.path.abspath(args.out))
     try:
         recipe = Recipe(seed=args.seed, float_epochs=args.float_epochs,
                         qat_epochs=args.qat_epochs, batch=args.batch, filters=args.filters,
                         dense=args.dense, train_limit=args.train_limit)
+        # before the minutes of training: a place the results can be written to
+        os.makedirs(out_dir, exist_ok=True)
+        if os.path.isdir(args.out) or not os.access(out_dir, os.W_OK):
+            raise ValueError(f"cannot write {args.out}; choose another --out")
         data = mnist.load()
+    except OSError as e:
+        p.exit(2, f"error: cannot write {args.out} ({e}); choose another --out\n")
     except (ValueError, mnist.MnistError) as e:
         p.exit(2, f"error: {e}\n")
     log = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
     result = train(data, recipe, eval_images=args.eval_limit, verbose=progress_verbosity(),
                    log=log)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    save(result.network, args.out)
     keras_path = args.out[:-len(".npz")] + ".keras"
-    result.model.save(keras_path)
+    try:
+        save(result.network, args.out)
+        result.model.save(keras_path)
+    except OSError as e:
+        p.exit(1, f"error: trained, but writing {args.out} or {keras_path} failed ({e})\n")
     log(f"wrote {args.out} and {keras_path} ({result.seconds:.0f} s)")
     log(describe(result.network, data.x_train[:args.train_limit]))
     if args.json:
         print(json.dumps({"accuracy": result.accuracy,
                           "agree": result.network.provenance["agree"],
                           "seconds": round(result.seconds, 1)}))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
