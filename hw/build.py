@@ -5,24 +5,36 @@ packing (icepack) come from the YoWASP packages installed with this project, or 
 system with ``--toolchain system``. The design is checked against the board's resources and
 against the design clock twice: by nextpnr and by icetime, whose UP5K model includes the DSP
 delays that nextpnr leaves out. Place and route is repeated with other seeds until one meets
-the clock in both (``--seed``, ``--tries``). Writes into the build directory:
+the clock in both (``--seed``, ``--tries``).
+
+icetime is the one tool that PyPI does not have (Debian/Ubuntu: ``apt-get install
+fpga-icestorm``). Without it the build checks timing with nextpnr alone and says so in its
+summary and its report; ``--require-icetime`` makes it a failure instead.
+
+The arguments are checked before any long work: a bad one ends the build at once with exit
+status 2 and a line naming the problem and the fix. Exit status 1: a tool failed or is
+missing, or the design does not fit or misses its clock. Writes into the build directory:
 
 ``top.bin``
     the bitstream (flash offset 0);
 ``weights.bin``
     the weights image (``board.flash_image``), for flash offset ``FLASH_OFFSET`` (1 MiB);
 ``report.json``
-    resources used and available, design clock, nextpnr and icetime fmax, build seconds.
+    resources used and available, design clock, nextpnr and icetime fmax (``null`` without
+    icetime, with the reason in ``icetime``), ``timing_checked_by``, ``timing_met``, build
+    seconds, the seeds tried.
 """
 
 import argparse
 import json
+import math
 import os
 import re
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 from amaranth.hdl import Elaboratable, Module
@@ -31,16 +43,30 @@ from platforms import UnknownBoardError, boards, get_board
 from q8.weights import DEFAULT_WEIGHTS, WeightsError, load
 from board.defaults import BAUD, BOARD, CLOCK_HZ, IMAGE_TIMEOUT_S
 from board.flash_image import FLASH_OFFSET, make_image
+from board.protocol import classify_request, frame_bytes
+from .ice40 import pll_settings
 from .params import check_count
 from .network import NetworkError
 from .toolchain import SYNTH_OPTIONS, ToolError, find_yowasp
 from board.top import BoardTop
 
-__all__ = ["BoardDesign", "FitError", "build", "main"]
+__all__ = ["BoardDesign", "FitError", "ICETIME_MISSING", "HOST_TIMEOUT_S", "SEED_TRIES",
+           "build", "check_inputs", "main", "min_baud"]
 
-#: Place-and-route seeds tried at most. Each reaches a different fmax (here, at 48 MHz: from
-#: 45 to 51 MHz in nextpnr): the build keeps the first that meets the clock.
+#: Place-and-route seeds tried at most. Each seed places the design differently and so
+#: reaches a different fmax: the build keeps the first that meets the clock.
 SEED_TRIES = 12
+
+#: What the report and the summary say when icetime is not on ``PATH``.
+ICETIME_MISSING = ("not installed (apt-get install fpga-icestorm): timing checked by nextpnr "
+                   "alone, which leaves out the DSPs' worst-case delays")
+
+#: Seconds the host waits for an answer (``board.link.SerialBoard``'s ``timeout``): the
+#: request and the answer must both cross the UART within it, which sets the slowest rate.
+HOST_TIMEOUT_S = 1.0
+
+#: Bits on the line per byte: a start bit, 8 data bits, a stop bit.
+_BITS_PER_BYTE = 10
 
 #: What place and route writes, kept from the best seed.
 _PLACED = ("top.asc", "report_nextpnr.json", "top.tim")
@@ -77,7 +103,7 @@ def _tool_environment(toolchain):
 
 
 #: A place-and-route run that takes longer than this is stuck (nextpnr's router can cycle
-#: forever on some placements); one normally takes under a minute.
+#: forever on some placements); a normal run takes a small part of it.
 NEXTPNR_TIMEOUT_S = 240
 
 _PHASES = {"YOSYS": "synthesis (Yosys)", "NEXTPNR_ICE40": "place and route (nextpnr)",
@@ -117,12 +143,8 @@ class _Script:
         return True
 
 
-def _icetime(board, build_dir, clock_hz):
-    icetime = shutil.which("icetime")
-    if icetime is None:
-        raise ToolError("icetime is not installed: it checks timing with the UP5K's "
-                          "worst-case delays, DSPs included (Debian/Ubuntu: "
-                          "`apt-get install fpga-icestorm`)")
+def _icetime(icetime, board, build_dir, clock_hz):
+    """icetime's fmax (MHz) for the placed design in ``build_dir``."""
     result = subprocess.run(
         [icetime, "-d", board.icetime_device, "-P", board.icetime_package, "-p", "top.pcf",
          "-c", str(clock_hz / 1e6), "-t", "top.asc"],
@@ -135,20 +157,92 @@ def _icetime(board, build_dir, clock_hz):
     return float(match.group(2))
 
 
+def min_baud(net):
+    """The slowest UART rate at which the host gets its answers: a classify request (the
+    command byte and the pixels) and the answer must cross the line within
+    :data:`HOST_TIMEOUT_S`, and a byte within the board's image timeout (``IMAGE_TIMEOUT_S``)."""
+    request = len(classify_request(bytes(net.pixels)))
+    answer = frame_bytes(net.classes)
+    return max(math.ceil(_BITS_PER_BYTE * (request + answer) / HOST_TIMEOUT_S),
+               math.ceil(_BITS_PER_BYTE / IMAGE_TIMEOUT_S))
+
+
+def _unwritable(folder):
+    """Why this user cannot write into ``folder`` (an existing folder), or None."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return None
+    except OSError as e:
+        return e.strerror or str(e)
+
+
+def check_inputs(*, board, net, build_dir, clock_hz, baud, tries):
+    """Raise ``ValueError`` naming the command-line option, the problem and the fix if the
+    build cannot be made as asked; create ``build_dir`` if missing. Cheap: :func:`build`
+    calls it before any long work."""
+    check_count("--tries", tries)
+    if not isinstance(clock_hz, int) or clock_hz <= 0:
+        raise ValueError(f"--clock-mhz must be a positive clock frequency, not {clock_hz!r} "
+                         f"Hz; the default is {CLOCK_HZ / 1e6:g}")
+    if clock_hz != board.oscillator_hz:
+        try:
+            pll_settings(board.oscillator_hz, clock_hz)
+        except ValueError as e:
+            raise ValueError(f"--clock-mhz {clock_hz / 1e6:g}: the {board.name}'s PLL cannot "
+                             f"make it: {e}") from None
+    if not isinstance(baud, int) or isinstance(baud, bool) or baud <= 0:
+        raise ValueError(f"--baud must be a positive bit rate, not {baud!r}; the default is "
+                         f"{BAUD}")
+    slowest = min_baud(net)
+    if baud < slowest:
+        raise ValueError(f"--baud {baud} is too slow for the protocol: a request and its "
+                         f"answer must cross the UART within the host's {HOST_TIMEOUT_S:g} s "
+                         f"wait, which needs at least {slowest} baud; use a faster rate "
+                         f"(the default is {BAUD})")
+    if clock_hz % baud or clock_hz // baud < 4:
+        raise ValueError(f"--baud {baud} must divide the design clock ({clock_hz} Hz) exactly, "
+                         f"at least 4 clock cycles per bit; at 48 MHz, for example, 3000000, "
+                         f"2000000 or 1000000")
+    if os.path.exists(build_dir) and not os.path.isdir(build_dir):
+        raise ValueError(f"--build-dir {build_dir} is a file, not a folder: name a folder "
+                         f"(default build/<board>)")
+    try:
+        os.makedirs(build_dir, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"--build-dir {build_dir} cannot be created ({e.strerror or e}): name "
+                         f"a folder this user may write (default build/<board>)") from None
+    why = _unwritable(build_dir)
+    if why:
+        raise ValueError(f"--build-dir {build_dir} is not writable ({why}): name a folder "
+                         f"this user may write (default build/<board>)")
+
+
 def build(*, board, net, build_dir, clock_hz=CLOCK_HZ, baud=BAUD, toolchain="yowasp",
-          first_seed=1, tries=SEED_TRIES, progress=print):
+          first_seed=1, tries=SEED_TRIES, require_icetime=False, progress=print):
     """Build the bitstream and the weights image; return the report (a dict).
 
     Places and routes with seeds ``first_seed``, ``first_seed + 1``, ... until one meets
-    ``clock_hz`` in nextpnr and icetime, at most ``tries``; the report says which.
+    ``clock_hz`` in nextpnr and in icetime, at most ``tries``; the report says which. Without
+    icetime on ``PATH``, nextpnr alone decides (the report's ``icetime`` says why), unless
+    ``require_icetime``.
+
+    Raises
+    ------
+    ValueError
+        A bad argument (:func:`check_inputs`), before any long work.
+    ToolError
+        A tool is missing (icetime with ``require_icetime``, checked first) or failed.
     """
-    check_count("tries", tries)
-    if clock_hz % baud or clock_hz // baud < 4:
-        raise ValueError(f"the baud rate {baud} must divide the design clock {clock_hz} Hz "
-                         f"at least 4 times (at 48 MHz: 3000000, 2000000, 1000000, 115200 "
-                         f"is not exact)")
+    check_inputs(board=board, net=net, build_dir=build_dir, clock_hz=clock_hz, baud=baud,
+                 tries=tries)
+    icetime = shutil.which("icetime")
+    if icetime is None:
+        if require_icetime:
+            raise ToolError("icetime is not installed, and --require-icetime asks for its "
+                            "worst-case timing check (the DSPs' delays included): "
+                            "`apt-get install fpga-icestorm` (Debian/Ubuntu)")
+        progress(f"icetime: {ICETIME_MISSING}")
     start = time.time()
-    os.makedirs(build_dir, exist_ok=True)
     top = BoardTop(net, clock_hz=clock_hz, divisor=clock_hz // baud,
                    timeout_cycles=round(clock_hz * IMAGE_TIMEOUT_S))
     image = make_image(top.flash_words)
@@ -169,8 +263,8 @@ def build(*, board, net, build_dir, clock_hz=CLOCK_HZ, baud=BAUD, toolchain="yow
     script.run("YOSYS")
 
     # Place and route with seed after seed until one meets the clock in nextpnr and in
-    # icetime (a placement's timing varies by a few MHz with the seed); if none does, the
-    # best is kept and reported.
+    # icetime (a placement's timing varies with the seed); if none does, the best is kept
+    # and reported.
     best, tried = None, []
     for seed in range(first_seed, first_seed + tries):
         tried.append(seed)
@@ -182,10 +276,15 @@ def build(*, board, net, build_dir, clock_hz=CLOCK_HZ, baud=BAUD, toolchain="yow
         with open(os.path.join(build_dir, "report_nextpnr.json")) as f:
             nextpnr = json.load(f)
         fmax = min(v["achieved"] for v in nextpnr["fmax"].values()) * 1e6
-        icetime_mhz = _icetime(board, build_dir, clock_hz)
-        progress(f"    seed {seed}: {fmax / 1e6:.1f} MHz (nextpnr), {icetime_mhz:.1f} MHz "
-                 f"(icetime)")
-        margin = min(fmax, icetime_mhz * 1e6)
+        if icetime:
+            icetime_mhz = _icetime(icetime, board, build_dir, clock_hz)
+            progress(f"    seed {seed}: {fmax / 1e6:.1f} MHz (nextpnr), {icetime_mhz:.1f} MHz "
+                     f"(icetime)")
+            margin = min(fmax, icetime_mhz * 1e6)
+        else:
+            icetime_mhz = None
+            progress(f"    seed {seed}: {fmax / 1e6:.1f} MHz (nextpnr; no icetime)")
+            margin = fmax
         if best is None or margin > best[0]:
             best = (margin, seed, nextpnr, fmax, icetime_mhz)
             for name in _PLACED:
@@ -212,18 +311,26 @@ def build(*, board, net, build_dir, clock_hz=CLOCK_HZ, baud=BAUD, toolchain="yow
         "flash_weights_offset": FLASH_OFFSET, "flash_weights_bytes": len(image),
         "build_seconds": round(time.time() - start, 1),
         "toolchain": toolchain, "seed": seed, "seeds_tried": tried,
+        "timing_checked_by": ["nextpnr", "icetime"] if icetime else ["nextpnr"],
     }
-    report["timing_met"] = fmax >= clock_hz and icetime_mhz * 1e6 >= clock_hz
+    if not icetime:
+        report["icetime"] = ICETIME_MISSING
+    report["timing_met"] = fmax >= clock_hz and (icetime_mhz is None or
+                                                 icetime_mhz * 1e6 >= clock_hz)
     with open(os.path.join(build_dir, "report.json"), "w") as f:
         json.dump(report, f, indent=1)
     return report
 
 
 def _summary(report):
+    icetime = report["icetime_fmax_mhz"]
     lines = [f"{report['board']}: design clock {report['design_clock_mhz']:g} MHz, "
-             f"fmax {report['nextpnr_fmax_mhz']:.1f} MHz (nextpnr), "
-             f"{report['icetime_fmax_mhz']:.1f} MHz (icetime); built in "
-             f"{report['build_seconds']:.0f} s (place-and-route seed {report['seed']})"]
+             f"fmax {report['nextpnr_fmax_mhz']:.1f} MHz (nextpnr)"
+             + (f", {icetime:.1f} MHz (icetime)" if icetime is not None else "")
+             + f"; built in {report['build_seconds']:.0f} s (place-and-route seed "
+               f"{report['seed']})"]
+    if icetime is None:
+        lines.append(f"  icetime: {report['icetime']}")
     for name, r in report["resources"].items():
         lines.append(f"  {name:<12} {r['used']:>5} / {r['available']:<5} "
                      f"({100 * r['used'] / r['available']:.0f} %)")
@@ -263,6 +370,9 @@ def main(argv=None):
                    help="nextpnr's first placement seed (default %(default)s)")
     p.add_argument("--tries", type=int, default=SEED_TRIES,
                    help="seeds to try at most until one meets the clock (default %(default)s)")
+    p.add_argument("--require-icetime", action="store_true",
+                   help="fail (exit 1) if icetime is not installed, rather than check timing "
+                        "with nextpnr alone")
     p.add_argument("--program", action="store_true",
                    help="write the bitstream and the weights to the board's flash (iceprog)")
     args = p.parse_args(argv)
@@ -270,9 +380,13 @@ def main(argv=None):
         board = get_board(args.board)
         net = load(args.weights)
         build_dir = args.build_dir or os.path.join("build", board.name)
+        if not math.isfinite(args.clock_mhz) or args.clock_mhz <= 0:
+            raise ValueError(f"--clock-mhz must be a positive clock frequency, not "
+                             f"{args.clock_mhz:g}; the default is {CLOCK_HZ / 1e6:g}")
         report = build(board=board, net=net, build_dir=build_dir,
-                       clock_hz=int(args.clock_mhz * 1e6), baud=args.baud,
-                       toolchain=args.toolchain, first_seed=args.seed, tries=args.tries)
+                       clock_hz=round(args.clock_mhz * 1e6), baud=args.baud,
+                       toolchain=args.toolchain, first_seed=args.seed, tries=args.tries,
+                       require_icetime=args.require_icetime)
         print(_summary(report))
         print(f"wrote {build_dir}/top.bin, {build_dir}/weights.bin, {build_dir}/report.json")
         failures = [f"{name} {r['used']} > {r['available']}"

