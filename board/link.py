@@ -1,7 +1,8 @@
 """The host's side of the UART protocol: a board running the design, over a serial port."""
 
 from .defaults import BAUD
-from .protocol import FRAME_BYTES, Command, Status, classify_request, decode_response
+from hw.params import check_count
+from .protocol import Command, Status, classify_request, decode_response, frame_bytes
 
 __all__ = ["LinkError", "SerialBoard", "checked"]
 
@@ -29,13 +30,18 @@ class SerialBoard:
     ----------
     port : str
         For example ``/dev/ttyUSB1`` (Linux) or ``COM4``.
+    classes : int
+        Logits per image of the network the board runs (``q8.weights.Network.classes``): the
+        response frame's size depends on it.
     baud : int
         The rate the bitstream was built for (``python -m hw.build --baud``).
     timeout : float
         Seconds to wait for an answer.
     """
 
-    def __init__(self, port, *, baud=BAUD, timeout=1.0):
+    def __init__(self, port, *, classes, baud=BAUD, timeout=1.0):
+        check_count("classes", classes, minimum=2)
+        self._classes = classes
         import serial  # pyserial
         try:
             self._serial = serial.Serial(port, baud, timeout=timeout)
@@ -48,7 +54,8 @@ class SerialBoard:
         """Send ``data``; return the decoded answer (any status)."""
         self._serial.reset_input_buffer()  # a stale or garbled byte must not shift the frame
         self._serial.write(bytes(data))
-        return decode_response(self._serial.read(FRAME_BYTES))
+        return decode_response(self._serial.read(frame_bytes(self._classes)),
+                               classes=self._classes)
 
     def status(self):
         return self.request(bytes([Command.STATUS])).status

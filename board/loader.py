@@ -1,18 +1,19 @@
-"""At power-up: wake the SPI flash, read the weights image, copy it into the weight store,
-check its header and CRC."""
+"""At power-up: read the weights image from SPI flash (``board.spi``), copy it into the weight
+store, check its header and CRC."""
 
 import enum
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import Out
 
-from .flash_image import HEADER_BYTES, MAGIC, VERSION, WORD_BYTES
-from hw.ports import WritePort
+from .flash_image import HEADER, HEADER_BYTES, WORD_BYTES, header_bytes
+from hw.ice40 import SPRAMWeightStore
 from hw.params import check_count
 from hw.synthesis import one_hot
+from .spi import SPIFlashPins, SPIFlashReader
 
-__all__ = ["LoadStatus", "SPIFlashPins", "WeightLoader"]
+__all__ = ["LoadStatus", "WeightLoader"]
 
 _CRC_POLY = 0xEDB88320  # CRC-32 (zlib), reflected
 
@@ -24,23 +25,14 @@ class LoadStatus(enum.IntEnum):
     BAD_CRC = 3      # the payload does not match its CRC
 
 
-class SPIFlashPins(wiring.Signature):
-    """An SPI flash, seen from the controller: single-bit SPI, mode 0."""
-
-    def __init__(self):
-        super().__init__({"cs_n": Out(1, init=1), "clk": Out(1), "copi": Out(1),
-                          "cipo": In(1)})
-
-
 class WeightLoader(wiring.Component):
     """Reads the weights image (``board.flash_image``) from SPI flash into a weight store.
 
-    Sends Release-from-Deep-Power-down (0xAB) and waits ``wake_cycles`` (the flash's tRES1, 3 us
-    for the iCEBreaker's W25Q128), then Read Data (0x03) from ``offset``, with the SPI clock at
-    half the system clock (24 MHz at 48 MHz, within Read Data's 50 MHz). Each payload word is
-    written to ``store`` as it completes; the CRC is computed a bit per cycle while the next
-    byte arrives. The words are in the store whatever the outcome; ``status`` says whether
-    they may be used.
+    A :class:`board.spi.SPIFlashReader` streams the image's bytes. The header is checked a byte
+    at a time against what this design expects (:data:`board.flash_image.HEADER`); each
+    payload word is written to ``store`` as it completes; the CRC is computed a bit per cycle
+    while the next byte arrives. The words are in the store whatever the outcome; ``status``
+    says whether they may be used.
 
     Parameters
     ----------
@@ -53,68 +45,42 @@ class WeightLoader(wiring.Component):
     Members
     -------
     flash : Out(SPIFlashPins())
-    store : Out(WritePort(depth=words, width=64, lanes=4))
+    store : Out(SPRAMWeightStore.write_port(depth=words))
     status : Out(LoadStatus)
     """
 
     def __init__(self, *, words, offset, wake_cycles=150):
         check_count("words", words)
-        check_count("offset", offset, minimum=0)
-        check_count("wake_cycles", wake_cycles)
-        self._words, self._offset, self._wake = words, offset, wake_cycles
+        self._words = words
+        self._reader = SPIFlashReader(offset=offset, wake_cycles=wake_cycles)
         super().__init__({"flash": Out(SPIFlashPins()),
-                          "store": Out(WritePort(depth=words, width=64, lanes=4)),
+                          "store": Out(SPRAMWeightStore.write_port(depth=words)),
                           "status": Out(LoadStatus)})
 
     def elaborate(self, platform):
         m = Module()
-        spi = self.flash
+        m.submodules.reader = reader = self._reader
+        wiring.connect(m, reader.flash, wiring.flipped(self.flash))
+        byte_done, in_byte = reader.o.valid, reader.o.payload
 
-        # The SPI engine: while `running`, the clock toggles every cycle; each falling edge
-        # shifts `out_bits` out (MSB first) and `in_byte` in, and `byte_done` pulses after
-        # every eighth. It streams bytes until `stop` is set, then stops at the end of the
-        # byte. The flash sees one continuous transaction: command, address, then the image.
-        out_bits = Signal(32)
-        bit_in_byte = Signal(3)
-        in_byte = Signal(8)
-        byte_done = Signal()
-        running = Signal()
-        stop = Signal()
-        m.d.sync += byte_done.eq(0)
-        with m.If(running):
-            m.d.sync += spi.clk.eq(~spi.clk)  # rising edge: the flash samples copi
-            with m.If(spi.clk):
-                # falling edge: cipo has been stable for the whole high phase
-                # MSB first: each bit enters at the bottom and moves up
-                m.d.sync += [in_byte.eq(Cat(spi.cipo, in_byte[:7])),
-                             out_bits.eq(out_bits << 1), bit_in_byte.eq(bit_in_byte + 1)]
-                with m.If(bit_in_byte == 7):
-                    m.d.sync += byte_done.eq(1)
-                    with m.If(stop):
-                        m.d.sync += running.eq(0)
-        m.d.comb += spi.copi.eq(out_bits[31])
-
-        # After Read Data, `received` counts the bytes: the 4 of the command and address
-        # (what comes in meanwhile is not used), then the header, checked a byte at a time
-        # against what this design expects; only its CRC field is kept.
-        command_bytes = 4
-        expected = MAGIC + VERSION.to_bytes(2, "little") + WORD_BYTES.to_bytes(2, "little") + \
-            self._words.to_bytes(4, "little")
-        received = Signal(range(command_bytes + HEADER_BYTES + 1))
+        # `received` counts the header's bytes, checked against what this design expects up to
+        # the CRC field, the header's last; only the CRC field is kept.
+        crc_at = HEADER["crc"].offset // 8
+        assert crc_at + HEADER["crc"].width // 8 == HEADER_BYTES
+        expected = header_bytes(words=self._words, crc=0)[:crc_at]
+        received = Signal(range(HEADER_BYTES + 1))
         # What the next byte must be, whether it is checked, whether it is the CRC field's and
         # whether it is the header's last: registered every cycle from `received`, ready long
         # before the next byte (16 cycles apart), so the lookups have a cycle of their own
-        table = [Const(0, 8)] * command_bytes + [Const(b, 8) for b in expected] + \
-            [Const(0, 8)] * (HEADER_BYTES + 1 - len(expected))
+        table = [Const(b, 8) for b in expected] + [Const(0, 8)] * (HEADER_BYTES + 1 - crc_at)
         expected_byte = Signal(8)
         checking = Signal()
         crc_field = Signal()
         header_last = Signal()
         m.d.sync += [expected_byte.eq(Array(table)[received]),
-                     checking.eq((received >= command_bytes) &
-                                 (received < command_bytes + len(expected))),
-                     crc_field.eq(received >= command_bytes + len(expected)),
-                     header_last.eq(received == command_bytes + HEADER_BYTES - 1)]
+                     checking.eq(received < crc_at),
+                     crc_field.eq(received >= crc_at),
+                     header_last.eq(received == HEADER_BYTES - 1)]
         header_ok = Signal(init=1)
         field_crc = Signal(32)
         half = Signal(16)
@@ -144,23 +110,7 @@ class WeightLoader(wiring.Component):
         with m.If(compared & mismatch):
             m.d.sync += header_ok.eq(0)
 
-        wait = Signal(signed((self._wake + 1).bit_length() + 1))  # to -1: the sign ends it
         with m.FSM() as fsm:
-            with m.State("Wake"):
-                m.d.sync += [spi.cs_n.eq(0), out_bits.eq(0xAB << 24), running.eq(1),
-                             stop.eq(1)]
-                m.next = "Wake-Send"
-            with m.State("Wake-Send"):
-                with m.If(byte_done):
-                    m.d.sync += [spi.cs_n.eq(1), wait.eq(self._wake - 1)]
-                    m.next = "Wake-Wait"
-            with m.State("Wake-Wait"):
-                with m.If(~wait[-1]):
-                    m.d.sync += wait.eq(wait - 1)
-                with m.Else():
-                    m.d.sync += [spi.cs_n.eq(0), out_bits.eq((0x03 << 24) | self._offset),
-                                 running.eq(1), stop.eq(0)]
-                    m.next = "Header"
             with m.State("Header"):
                 with m.If(byte_done):
                     m.d.sync += received.eq(received + 1)
@@ -173,11 +123,11 @@ class WeightLoader(wiring.Component):
                 with m.If(header_ok):
                     m.next = "Payload"
                 with m.Else():
-                    m.d.sync += stop.eq(1)
+                    m.d.comb += reader.stop.eq(1)
                     m.next = "Abort"
             with m.State("Abort"):
                 with m.If(byte_done):
-                    m.d.sync += [spi.cs_n.eq(1), self.status.eq(LoadStatus.BAD_HEADER)]
+                    m.d.sync += self.status.eq(LoadStatus.BAD_HEADER)
                     m.next = "Done"
             with m.State("Payload"):
                 with m.If(byte_done):
@@ -185,7 +135,7 @@ class WeightLoader(wiring.Component):
                                  crc_byte.eq(in_byte), crc_bits.eq(8)]
                     # the byte now arriving is the image's last: stop after it
                     with m.If((word_byte == WORD_BYTES - 2) & addr_last):
-                        m.d.sync += stop.eq(1)
+                        m.d.comb += reader.stop.eq(1)
                     with m.If(word_byte[0]):  # the second byte of a lane
                         m.next = "Write"
             with m.State("Write"):
@@ -195,7 +145,6 @@ class WeightLoader(wiring.Component):
                 with m.If(lane == 3):
                     m.d.sync += [addr.eq(addr + 1), addr_last.eq(addr == self._words - 2)]
                 with m.If((lane == 3) & addr_last):
-                    m.d.sync += spi.cs_n.eq(1)  # the engine stopped after the last byte
                     m.next = "Finish"
                 with m.Else():
                     m.next = "Payload"

@@ -1,18 +1,18 @@
 """The board's design: weights from flash, the network, and the UART protocol."""
 
-from amaranth.hdl import Array, Module, Mux, Signal, signed
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from q8.contract import DenseConfig
 from .flash_image import FLASH_OFFSET
+from .framer import ResponseFramer
 from hw.ice40 import SPRAMWeightStore
-from hw.ports import WritePort
-from .loader import LoadStatus, SPIFlashPins, WeightLoader
+from .image_buffer import ImageBuffer
+from .loader import LoadStatus, WeightLoader
 from hw.network import NetworkPipeline, weight_words
 from hw.params import check_count
 from .protocol import FRAME_MAGIC, Command, Status
+from .spi import SPIFlashPins
 from hw.synthesis import one_hot
 from .defaults import BAUD, CLOCK_HZ, IMAGE_TIMEOUT_S
 from .uart import UARTReceiver, UARTTransmitter
@@ -20,18 +20,14 @@ from .uart import UARTReceiver, UARTTransmitter
 __all__ = ["BoardNetwork", "BoardTop", "flash_words"]
 
 
-def _first_dense(net):
-    return next(l.name for l in net.layers if isinstance(l, DenseConfig))
-
-
 def flash_words(net):
     """The words of the flash image for ``net``: its first dense layer's weight store."""
-    return weight_words(net, _first_dense(net))
+    return weight_words(net, net.first_dense.name)
 
 
 def _board_pipeline(net):
     """The network with its first dense layer's weights outside, and that layer's name."""
-    external = _first_dense(net)
+    external = net.first_dense.name
     return NetworkPipeline(net, external_weights=[external]), external
 
 
@@ -39,7 +35,7 @@ def _add_pipeline(m, pipeline, external, writer):
     """Add ``pipeline`` to ``m`` with the SPRAM store of layer ``external``'s weights, written
     through ``writer`` (a ``WritePort``). Into the caller's module, in this order, rather than
     as a component of its own: the board top's synthesis depends on its netlist's shape, and
-    as a component of its own it took 39 more logic cells (measured)."""
+    as a component of its own it took more logic cells."""
     m.submodules.pipeline = pipeline
     m.submodules.store = store = SPRAMWeightStore(depth=len(pipeline.weight_words(external)))
     wiring.connect(m, writer, store.write)
@@ -59,7 +55,7 @@ class BoardNetwork(wiring.Component):
     Members
     -------
     i, o : as :class:`hw.network.NetworkPipeline`
-    w : In(WritePort(depth=len(flash_words), width=64, lanes=4))
+    w : In(SPRAMWeightStore.write_port(depth=len(flash_words)))
         The store's write port: word ``k`` of :attr:`flash_words` at address ``k``.
     """
 
@@ -67,7 +63,8 @@ class BoardNetwork(wiring.Component):
         self._pipeline, self._external = _board_pipeline(net)
         members = self._pipeline.signature.members
         super().__init__({"i": members["i"], "o": members["o"],
-                          "w": In(WritePort(depth=len(self.flash_words), width=64, lanes=4))})
+                          "w": In(SPRAMWeightStore.write_port(
+                              depth=len(self.flash_words)))})
 
     @property
     def flash_words(self):
@@ -137,13 +134,11 @@ class BoardTop(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        height, width, _ = self._net.input_shape
-        pixels = height * width
+        pixels = self._net.pixels
         classes = self._net.classes
-        words = len(self.flash_words)
 
         pipeline = self._pipeline
-        loader = WeightLoader(words=words, offset=self._offset)
+        loader = WeightLoader(words=len(self.flash_words), offset=self._offset)
         _add_pipeline(m, pipeline, self._external, loader.store)
         m.submodules.loader = loader
         wiring.connect(m, loader.flash, wiring.flipped(self.flash))
@@ -152,8 +147,7 @@ class BoardTop(wiring.Component):
         m.submodules.tx = tx = UARTTransmitter(divisor=self._divisor)
         m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx)]
 
-        # LEDs: loading blinks with the top bit of a free-running counter (every 0.35 s at
-        # 48 MHz)
+        # LEDs: loading blinks with the top bit of a free-running counter (a few times a second)
         blink = Signal((self._clock_hz // 4).bit_length())
         m.d.sync += blink.eq(blink + 1)
         blink_on = blink[-1]
@@ -166,50 +160,27 @@ class BoardTop(wiring.Component):
         m.d.comb += [self.led_ready.eq(ready | ((loader.status == LoadStatus.LOADING) & blink_on)),
                      self.led_error.eq(bad)]
 
-        # The image buffer.
-        image = m.submodules.image = Memory(shape=8, depth=pixels, init=[])
-        img_wr = image.write_port()
-        img_rd = image.read_port()
+        m.submodules.image = image = ImageBuffer(pixels=pixels)
+        m.d.comb += image.i.payload.eq(rx.o.payload)
+        wiring.connect(m, image.o, pipeline.i)
 
-        count = Signal(range(pixels + 1))
         # counts down to -1: its sign bit is the timeout, with no wide comparison
         timer = Signal(signed((self._timeout + 1).bit_length() + 1))
         status = Signal(8)  # a Status code
-        cycles = Signal(24)  # 0.35 s at 48 MHz: far more than an inference takes
-        count_last = Signal()                    # count == pixels - 1
-        fed = Signal(range(pixels + 1))          # the next pixel to read
-        # the buffer's addresses and data do not depend on the state: only the enables do
-        m.d.comb += [img_wr.addr.eq(count), img_wr.data.eq(rx.o.payload),
-                     img_rd.addr.eq(fed)]
-        fed_last = Signal()                      # fed == pixels - 1
-        feeding = Signal()                       # fed != pixels
-        read_valid = Signal()                    # the read port holds a pixel not yet taken
-        read_last = Signal()                     # ... and it is the image's last
+        cycles = Signal(24)  # far more than an inference takes
         counting = Signal()
 
-        # The response frame, one byte at a time.
-        # The class and logits are read from the network's output, which holds them until the
-        # frame is sent; error frames carry zeros there.
+        # The response frame: the class and logits are read from the network's output, which
+        # holds them until the frame is sent; error frames carry zeros there.
+        m.submodules.framer = framer = ResponseFramer(classes=classes)
+        wiring.connect(m, framer.o, tx.i)
         ok = status == Status.OK
         result = pipeline.o.payload
-        frame = [FRAME_MAGIC, status, Mux(ok, result.cls, 0)] + \
-            [Mux(ok, result.logits[c].as_unsigned(), 0) for c in range(classes)] + \
-            [cycles[8 * k:8 * (k + 1)] for k in range(3)] + [0]
-        byte_index = Signal(range(len(frame) + 1))
-        checksum = Signal(8)
-        frame_byte = Signal(8)
-        staged_byte = Signal(8)
-        frame_last = Signal()  # the byte being sent is the frame's last (byte_index == 17)
-        staged = Signal()
-        # The frame's multiplexer in two steps, a register between: four bytes by the low bits
-        # of the index (every cycle), then the quarter by the high bits. A byte is picked
-        # once the first step has seen the index and status of the cycle before (`settled`).
-        padded = frame + [checksum] * (-(len(frame) + 1) % 4 + 1)  # the checksum last
-        quarters = [Signal(8, name=f"frame_quarter_{q}") for q in range(len(padded) // 4)]
-        for q, quarter in enumerate(quarters):
-            m.d.sync += quarter.eq(Array(padded[4 * q:4 * q + 4])[byte_index[:2]])
-        m.d.comb += frame_byte.eq(Array(quarters)[byte_index[2:]])
-        settled = Signal()
+        m.d.comb += [framer.frame.magic.eq(FRAME_MAGIC), framer.frame.status.eq(status),
+                     framer.frame.cls.eq(Mux(ok, result.cls, 0)),
+                     framer.frame.cycles.eq(cycles)]
+        m.d.comb += [framer.frame.logits[c].eq(Mux(ok, result.logits[c], 0))
+                     for c in range(classes)]
 
         release = Signal()
         m.d.sync += release.eq(0)
@@ -229,9 +200,8 @@ class BoardTop(wiring.Component):
             with m.State("Idle"):
                 m.d.comb += rx.o.ready.eq(1)
                 with m.If(rx.o.valid):
-                    m.d.sync += [cycles.eq(0), byte_index.eq(0), checksum.eq(0),
-                                 frame_last.eq(0), count.eq(0), count_last.eq(pixels == 1),
-                                 timer.eq(self._timeout)]
+                    m.d.comb += [framer.start.eq(1), image.restart.eq(1)]
+                    m.d.sync += [cycles.eq(0), timer.eq(self._timeout)]
                     m.next = "Command"
             with m.State("Command"):
                 with m.If(is_classify):
@@ -243,15 +213,13 @@ class BoardTop(wiring.Component):
                     m.d.sync += status.eq(int(Status.UNKNOWN_COMMAND))
                     m.next = "Respond"
             with m.State("Receive"):
-                m.d.comb += rx.o.ready.eq(1)
+                m.d.comb += [rx.o.ready.eq(1), image.i.valid.eq(rx.o.valid)]
                 with m.If(rx.o.valid):
-                    m.d.comb += img_wr.en.eq(1)
-                    m.d.sync += [count.eq(count + 1), timer.eq(self._timeout),
-                                 count_last.eq(count == pixels - 2)]
-                    with m.If(count_last):
+                    m.d.sync += timer.eq(self._timeout)
+                    with m.If(image.i_last):
                         with m.If(ready):
-                            m.d.sync += [fed.eq(0), feeding.eq(1), fed_last.eq(pixels == 1),
-                                         read_valid.eq(0), counting.eq(0)]
+                            m.d.comb += image.replay.eq(1)
+                            m.d.sync += counting.eq(0)
                             m.next = "Feed"
                         with m.Else():
                             m.d.sync += status.eq(loader_status)
@@ -262,44 +230,20 @@ class BoardTop(wiring.Component):
                 with m.Else():
                     m.d.sync += timer.eq(timer - 1)
             with m.State("Feed"):
-                # pixels out of the buffer, one per cycle while the network takes them: a read
-                # is issued when its result has somewhere to go, and waits in the read port
-                # until taken
-                taken = pipeline.i.valid & pipeline.i.ready
-                issue = feeding & (~read_valid | taken)
-                m.d.comb += [pipeline.i.valid.eq(read_valid),
-                             pipeline.i.payload.data[0].eq(img_rd.data),
-                             pipeline.i.payload.last.eq(read_last),
-                             img_rd.en.eq(issue)]
-                with m.If(issue):
-                    m.d.sync += [fed.eq(fed + 1), fed_last.eq(fed == pixels - 2),
-                                 feeding.eq(~fed_last), read_valid.eq(1),
-                                 read_last.eq(fed_last)]
-                with m.Elif(taken):
-                    m.d.sync += read_valid.eq(0)
-                with m.If(taken):
-                    m.d.sync += counting.eq(1)
                 # cycles from the first pixel's transfer to the result's, as in sim.pysim
+                with m.If(pipeline.i.valid & pipeline.i.ready):
+                    m.d.sync += counting.eq(1)
                 with m.If(counting):
                     m.d.sync += cycles.eq(cycles + 1)
                 with m.If(pipeline.o.valid):
                     m.d.sync += status.eq(int(Status.OK))
                     m.next = "Respond"
             with m.State("Respond"):
-                # each byte is picked into a register first, then sent: the frame's
-                # multiplexer and the transmitter are not in one cycle
-                m.d.sync += settled.eq(~staged)
-                with m.If(~staged & settled):
-                    m.d.sync += [staged_byte.eq(frame_byte), staged.eq(1)]
-                m.d.comb += [tx.i.valid.eq(staged), tx.i.payload.eq(staged_byte)]
-                with m.If(tx.i.valid & tx.i.ready):
-                    m.d.sync += [byte_index.eq(byte_index + 1), staged.eq(0),
-                                 checksum.eq(checksum ^ staged_byte),
-                                 frame_last.eq(byte_index == len(frame) - 1)]
-                    with m.If(frame_last):
-                        # the frame is out: release the network's result (next cycle, from a
-                        # register, so the network's output does not wait on this logic)
-                        m.d.sync += release.eq(ok)
-                        m.next = "Idle"
+                m.d.comb += framer.send.eq(1)
+                with m.If(framer.done):
+                    # the frame is out: release the network's result (next cycle, from a
+                    # register, so the network's output does not wait on this logic)
+                    m.d.sync += release.eq(ok)
+                    m.next = "Idle"
         one_hot(fsm)
         return m

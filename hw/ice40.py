@@ -105,25 +105,33 @@ class SPRAMWeightStore(wiring.Component):
     Members
     -------
     read : In(WeightPort(depth=depth, lanes=8))
-    write : In(WritePort(depth=depth, width=64, lanes=4))
+    write : In(SPRAMWeightStore.write_port(depth=depth))
     """
 
     WORDS = 16384
     LANES = 8
+    #: SB_SPRAM256KA side by side, 16 bits each: one write lane each.
+    SPRAMS = 4
+
+    @classmethod
+    def write_port(cls, *, depth):
+        """The signature of the write port of a store of ``depth`` words, seen from the writer:
+        ``WritePort(depth=depth, width=64, lanes=4)``, a lane per SPRAM."""
+        return WritePort(depth=depth, width=16 * cls.SPRAMS, lanes=cls.SPRAMS)
 
     def __init__(self, *, depth):
         if not isinstance(depth, int) or not 1 <= depth <= self.WORDS:
             raise ValueError(f"depth must be an integer in [1, {self.WORDS}], not {depth!r}")
         self._depth = depth
         super().__init__({"read": In(WeightPort(depth=depth, lanes=self.LANES)),
-                          "write": In(WritePort(depth=depth, width=64, lanes=4))})
+                          "write": In(self.write_port(depth=depth))})
 
     def elaborate(self, platform):
         m = Module()
         addr = Signal(range(self._depth))
         m.d.comb += addr.eq(Mux(self.write.en.any(), self.write.addr, self.read.addr))
         if isinstance(platform, SiliconBluePlatform):
-            for k in range(4):
+            for k in range(self.SPRAMS):
                 # Ports as in Lattice's "iCE40 SPRAM Usage Guide" (TN1314) and Yosys'
                 # ice40/cells_sim.v: 16K x 16 bits, MASKWREN selects nibbles, POWEROFF is
                 # active low, data out one cycle after the address.

@@ -6,7 +6,7 @@ from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from q8.contract import Conv2DConfig, DenseConfig, MaxPool2DConfig
+from q8.contract import Conv2DConfig, MaxPool2DConfig
 from .argmax import ArgmaxStage
 from .conv import Conv2DStage
 from .dense import DenseStage, WeightMemory, check_schedule, dense_weight_words
@@ -49,17 +49,15 @@ def default_schedule(net):
     accumulates all its groups in one pass, with just enough lanes to finish each input in
     two cycles: it keeps pace with no buffering and finishes right after its last input.
     """
-    schedules, first = {}, True
-    for layer in net.layers:
-        if isinstance(layer, DenseConfig):
-            if first:
-                lanes = min(WEIGHT_WORD_LANES, layer.out_features)
-                schedules[layer.name] = DenseSchedule(lanes=lanes, groups_per_pass=1)
-                first = False
-            else:
-                lanes = math.ceil(layer.out_features / 2)
-                groups = math.ceil(layer.out_features / lanes)
-                schedules[layer.name] = DenseSchedule(lanes=lanes, groups_per_pass=groups)
+    schedules = {}
+    for layer in net.dense_layers:
+        if layer is net.first_dense:
+            lanes = min(WEIGHT_WORD_LANES, layer.out_features)
+            schedules[layer.name] = DenseSchedule(lanes=lanes, groups_per_pass=1)
+        else:
+            lanes = math.ceil(layer.out_features / 2)
+            groups = math.ceil(layer.out_features / lanes)
+            schedules[layer.name] = DenseSchedule(lanes=lanes, groups_per_pass=groups)
     return schedules
 
 
@@ -101,21 +99,19 @@ class NetworkPipeline(wiring.Component):
                              f"{net.input_shape[2]}")
         self._net = net
         self._schedules = {**default_schedule(net), **(schedules or {})}
-        unknown = set(self._schedules) - {l.name for l in net.layers
-                                          if isinstance(l, DenseConfig)}
+        unknown = set(self._schedules) - {l.name for l in net.dense_layers}
         if unknown:
             raise NetworkError(f"schedules name layers that are not dense layers: "
                              f"{sorted(unknown)}")
-        for layer in net.layers:  # before any stage exists
-            if isinstance(layer, DenseConfig):
-                schedule = self._schedules[layer.name]
-                try:
-                    check_schedule(layer, lanes=schedule.lanes,
-                                   groups_per_pass=schedule.groups_per_pass)
-                except ValueError as e:
-                    raise NetworkError(f"{layer.name}: {e}") from None
+        for layer in net.dense_layers:  # before any stage exists
+            schedule = self._schedules[layer.name]
+            try:
+                check_schedule(layer, lanes=schedule.lanes,
+                               groups_per_pass=schedule.groups_per_pass)
+            except ValueError as e:
+                raise NetworkError(f"{layer.name}: {e}") from None
         self._external = frozenset(external_weights)
-        dense_names = {l.name for l in net.layers if isinstance(l, DenseConfig)}
+        dense_names = {l.name for l in net.dense_layers}
         if not self._external <= dense_names:
             raise NetworkError(f"external_weights names layers that are not dense layers: "
                              f"{sorted(self._external - dense_names)}")

@@ -1,18 +1,15 @@
 """Checks shared by the stages' constructors."""
 
-import numpy as np
+from q8.weights import check_param
 
 __all__ = ["check_params", "check_count"]
 
 
 def check_params(config, weight, bias):
-    """``weight`` and ``bias`` must be int8 arrays of the shapes ``config`` implies."""
-    for name, array, shape in (("weight", weight, config.weight_shape),
-                               ("bias", bias, config.bias_shape)):
-        if not isinstance(array, np.ndarray) or array.dtype != np.int8 or array.shape != shape:
-            raise ValueError(f"{config.name}: {name} must be an int8 array of shape {shape}, "
-                             f"not {getattr(array, 'dtype', type(array).__name__)} "
-                             f"{getattr(array, 'shape', '')}")
+    """``weight`` and ``bias`` must be int8 arrays of the shapes ``config`` implies
+    (:func:`q8.weights.check_param`: one check for the weights file and the stages)."""
+    check_param(config, "weight", weight)
+    check_param(config, "bias", bias)
 
 
 def check_count(name, value, *, minimum=1):

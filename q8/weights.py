@@ -21,8 +21,8 @@ import numpy as np
 
 from .contract import Format, Conv2DConfig, DenseConfig, MaxPool2DConfig
 
-__all__ = ["SCHEMA", "VERSION", "WeightsError", "Network", "build_layers", "load", "save",
-           "DEFAULT_WEIGHTS"]
+__all__ = ["SCHEMA", "VERSION", "WeightsError", "Network", "build_layers", "check_param", "load",
+           "save", "DEFAULT_WEIGHTS"]
 
 SCHEMA = "mnist-q8-fpga/weights"
 VERSION = 1
@@ -36,6 +36,19 @@ _FIX = "re-export it with `python -m train` or use the shipped weights/mnist_q8.
 
 class WeightsError(ValueError):
     """A weights file or manifest that does not describe a network this project can run."""
+
+
+def check_param(layer, part, array):
+    """``array`` must be the ``part`` (``"weight"`` or ``"bias"``) of MAC layer ``layer`` (a
+    config): an int8 array of the shape the config implies. The one check of a layer's
+    parameters, for the weights file and the gateware's stages alike."""
+    shape = getattr(layer, f"{part}_shape")
+    if not isinstance(array, np.ndarray) or array.dtype != np.int8:
+        raise WeightsError(f"{layer.name}.{part} must be an int8 array, not "
+                           f"{getattr(array, 'dtype', type(array).__name__)}")
+    if array.shape != shape:
+        raise WeightsError(f"{layer.name}.{part} has shape {array.shape}, but the manifest "
+                           f"implies {shape}")
 
 
 def _layer_from_spec(spec, in_shape, in_format):
@@ -157,14 +170,8 @@ class Network:
             p = self.params.get(layer.name)
             if not isinstance(p, dict) or set(p) != {"weight", "bias"}:
                 raise WeightsError(f"{layer.name}.weight and {layer.name}.bias are required")
-            for part, shape in (("weight", layer.weight_shape), ("bias", layer.bias_shape)):
-                a = p[part]
-                if not isinstance(a, np.ndarray) or a.dtype != np.int8:
-                    raise WeightsError(f"{layer.name}.{part} must be an int8 array, not "
-                                       f"{getattr(a, 'dtype', type(a).__name__)}")
-                if a.shape != shape:
-                    raise WeightsError(f"{layer.name}.{part} has shape {a.shape}, but the "
-                                       f"manifest implies {shape}")
+            for part in ("weight", "bias"):
+                check_param(layer, part, p[part])
         extra = set(self.params) - {l.name for l in self.mac_layers}
         if extra:
             raise WeightsError(f"parameters for unknown layers: {sorted(extra)}")

@@ -6,13 +6,15 @@ import numpy as np
 import pytest
 
 from board.flash_image import FlashImageError, make_image, parse_image
-from board.protocol import (FRAME_BYTES, Command, ProtocolError, Response, Status,
-                         classify_request, decode_response, encode_response)
+from board.protocol import (Command, ProtocolError, Response, Status, classify_request,
+                            decode_response, encode_response, frame_bytes)
 from board.top import BoardTop
 from q8 import mnist, reference, weights
 from sim.board import SimulatedBoard
 
 TIMEOUT = 20_000  # cycles without a byte that end an image, shortened for simulation
+CLASSES = 10  # the shipped network's
+FRAME_BYTES = frame_bytes(CLASSES)
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +28,7 @@ def _top(net):
 
 async def _ask(link, data, wait=TIMEOUT * 2):
     await link.send(data)
-    return decode_response(await link.receive(FRAME_BYTES, wait))
+    return decode_response(await link.receive(FRAME_BYTES, wait), classes=CLASSES)
 
 
 async def _until_ready(link, limit=2_000_000):
@@ -57,7 +59,7 @@ def test_loads_classifies_and_resynchronises(net):
         await link.send(rng.integers(0, 256, 40, dtype=np.uint8).tobytes())
         await link.wait(TIMEOUT * 2)
         noise = await link.receive(FRAME_BYTES * 41, TIMEOUT * 2)
-        seen["noise"] = [decode_response(noise[k:k + FRAME_BYTES])
+        seen["noise"] = [decode_response(noise[k:k + FRAME_BYTES], classes=CLASSES)
                          for k in range(0, len(noise), FRAME_BYTES)]
         seen["noise_bytes"] = len(noise)
         seen["after"] = await _ask(link, classify_request(images[1].reshape(-1)))
@@ -125,11 +127,74 @@ def test_protocol_frames():
     response = Response(status=Status.OK, cls=7, logits=(-19, -33, -11, 13, -53, -29, -99, 38,
                                                          -28, -1), cycles=5904)
     frame = encode_response(response)
-    assert len(frame) == FRAME_BYTES and decode_response(frame) == response
+    # the bytes on the wire, as docs/protocol.md lays them out for 10 classes
+    body = bytes([0x5A, 0, 7]) + bytes(v & 0xFF for v in response.logits) + \
+        (5904).to_bytes(4, "little")
+    assert frame == body + bytes([np.bitwise_xor.reduce(np.frombuffer(body, np.uint8))])
+    assert len(frame) == FRAME_BYTES == 18
+    assert decode_response(frame, classes=CLASSES) == response
     with pytest.raises(ProtocolError, match="did not answer in time"):
-        decode_response(frame[:5])
+        decode_response(frame[:5], classes=CLASSES)
+    with pytest.raises(ProtocolError, match="did not answer in time"):
+        decode_response(frame, classes=3)
     with pytest.raises(ProtocolError, match="out of step or garbled"):
-        decode_response(b"\x00" + frame[1:])
+        decode_response(b"\x00" + frame[1:], classes=CLASSES)
     with pytest.raises(ProtocolError, match="checksum is wrong"):
-        decode_response(frame[:5] + bytes([frame[5] ^ 4]) + frame[6:])
+        decode_response(frame[:5] + bytes([frame[5] ^ 4]) + frame[6:], classes=CLASSES)
     assert classify_request(range(3)) == b"C\x00\x01\x02"
+    three = Response(status=Status.TIMEOUT, cls=0, logits=(0, -1, 5), cycles=0)
+    assert frame_bytes(3) == 11 and decode_response(encode_response(three), classes=3) == three
+    with pytest.raises(ValueError, match="classes must be an integer of at least 2, not 1"):
+        frame_bytes(1)
+
+
+def test_framer_sends_the_layout_with_its_checksum():
+    from amaranth.sim import Simulator
+    from board.framer import ResponseFramer
+    from sim.streams import stream_get
+    dut = ResponseFramer(classes=3)
+    response = Response(status=Status.OK, cls=2, logits=(-5, 0, 127), cycles=0x123456)
+    got = []
+
+    async def tb(ctx):
+        for _ in range(2):  # twice: `start` rewinds
+            ctx.set(dut.frame, {"magic": 0x5A, "status": 0, "cls": 2, "logits": [-5, 0, 127],
+                                "cycles": 0x123456, "checksum": 0xEE})
+            ctx.set(dut.start, 1)
+            await ctx.tick()
+            ctx.set(dut.start, 0)
+            ctx.set(dut.send, 1)
+            frame = []
+            for _ in range(frame_bytes(3)):
+                frame.append(await stream_get(ctx, dut.o, rng=np.random.default_rng(1),
+                                              stall=0.3))
+                assert ctx.get(dut.done) == 0
+            ctx.set(dut.send, 0)
+            got.append(bytes(frame))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(tb)
+    sim.run()
+    assert got == [encode_response(response)] * 2
+
+
+def test_component_parameter_messages():
+    from board.framer import ResponseFramer
+    from board.image_buffer import ImageBuffer
+    from board.spi import SPIFlashReader
+    with pytest.raises(ValueError, match="classes must be an integer of at least 2, not 1"):
+        ResponseFramer(classes=1)
+    with pytest.raises(ValueError, match="pixels must be an integer of at least 1, not 0"):
+        ImageBuffer(pixels=0)
+    with pytest.raises(ValueError, match=r"offset must be an integer in \[0, 2\*\*24\), not -1"):
+        SPIFlashReader(offset=-1)
+    with pytest.raises(ValueError, match="wake_cycles must be an integer of at least 1, not 0"):
+        SPIFlashReader(offset=0, wake_cycles=0)
+
+
+def test_flash_header_layout():
+    from board.flash_image import HEADER, HEADER_BYTES, header_bytes
+    assert HEADER_BYTES == 16 and list(HEADER.members)[-1] == "crc"
+    assert header_bytes(words=3, crc=0x01020304) == \
+        b"MNQ8" + bytes([1, 0, 8, 0, 3, 0, 0, 0, 4, 3, 2, 1])

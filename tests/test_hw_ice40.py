@@ -82,3 +82,12 @@ def test_spram_store_writes_lanes():
     sim.add_testbench(tb)
     sim.run()
     assert got == [0x4444333322221111]
+
+
+def test_spram_write_port_is_one_lane_per_spram():
+    from amaranth.lib.wiring import In
+    from hw.ports import WritePort
+    port = SPRAMWeightStore.write_port(depth=100)
+    assert port.members == WritePort(depth=100, width=64, lanes=4).members
+    member = SPRAMWeightStore(depth=100).signature.members["write"]
+    assert member.flow == In and member.signature.flip().members == port.members

@@ -212,7 +212,8 @@ def test_dense_parameter_messages():
         DenseStage(config=cfg, bias=b, in_width=1, lanes=4, groups_per_pass=2)
     with pytest.raises(ValueError, match="lanes must be an integer of at least 1, not 0"):
         DenseStage(config=cfg, bias=b, in_width=1, lanes=0)
-    with pytest.raises(ValueError, match=r"bias must be an int8 array of shape \(10,\)"):
+    with pytest.raises(ValueError,
+                       match=r"dense.bias has shape \(9,\), but the manifest implies \(10,\)"):
         DenseStage(config=cfg, bias=np.zeros(9, np.int8), in_width=1, lanes=4)
     with pytest.raises(TypeError, match="config must be a DenseConfig"):
         DenseStage(config=None, bias=b, in_width=1, lanes=4)
@@ -240,3 +241,14 @@ def test_argmax(width):
 def test_argmax_parameter_messages():
     with pytest.raises(ValueError, match="classes must be an integer of at least 2, not 1"):
         ArgmaxStage(classes=1, in_width=1)
+
+
+def test_input_banks_parameter_messages():
+    from hw.banks import InputBanks
+    from hw.layouts import element_layout
+    layout = element_layout(2, Format(signed=False, frac=8))
+    with pytest.raises(ValueError, match="words must be an integer of at least 1, not 0"):
+        InputBanks(layout=layout, words=0)
+    with pytest.raises(TypeError, match="layout must be a data.StructLayout with a 'data' "
+                                        "field, not 8"):
+        InputBanks(layout=8, words=4)
