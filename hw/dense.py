@@ -3,7 +3,7 @@
 import math
 
 import numpy as np
-from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -11,7 +11,6 @@ from amaranth.lib.wiring import In, Out
 from q8.contract import DenseConfig
 from q8.weights import check_param
 from .arith import initial_value, requantize
-from .banks import InputBanks
 from .ice40 import MultiplierPair
 from .layouts import element_layout
 from .params import check_count
@@ -140,9 +139,38 @@ class DenseStage(wiring.Component):
 
         m = Module()
 
-        # The inputs: the next image can arrive while this one is computed.
-        m.submodules.inputs = banks = InputBanks(layout=self.i.payload.shape(), words=words)
-        wiring.connect(m, wiring.flipped(self.i), banks.i)
+        # Input buffer: two banks of `words` transfers; fill[b] counts the transfers in bank b.
+        # The bank is the top address bit, so addresses need no adder.
+        bank_bits = max(1, (words - 1).bit_length())
+        buf = m.submodules.inputs = Memory(shape=unsigned(8 * k), depth=2 << bank_bits, init=[])
+        wr = buf.write_port()
+        rd = buf.read_port()
+        fill = Array(Signal(range(words + 1), name=f"fill_{b}") for b in range(2))
+        write_bank = Signal()
+        read_bank = Signal()
+        # The writer keeps its own position and flags, so that its decisions need no
+        # multiplexer over the banks' fills: `full[b]` says bank b holds a whole image.
+        full = Signal(2)
+        position = Signal(range(words))
+        position_last = Signal(init=words == 1)   # position == words - 1
+        # `ready` is a register, so that no chain of readys runs through the stages before:
+        # it says whether the bank written next cycle has room. (A bank the reader frees in
+        # the same cycle is seen a cycle later: safe.)
+        ready = Signal()
+        write = self.i.valid & ready
+        completes = write & position_last
+        m.d.comb += self.i.ready.eq(ready)
+        m.d.sync += ready.eq(Mux(completes, ~full.bit_select(~write_bank, 1),
+                                 write | ~full.bit_select(write_bank, 1)))
+        m.d.comb += [wr.addr.eq(Cat(position[:bank_bits], write_bank)),
+                     wr.data.eq(self.i.payload.data.as_value()), wr.en.eq(write)]
+        with m.If(write):
+            m.d.sync += fill[write_bank].eq(fill[write_bank] + 1)
+            with m.If(completes):
+                m.d.sync += [write_bank.eq(~write_bank), position.eq(0),
+                             position_last.eq(words == 1), full.bit_select(write_bank, 1).eq(1)]
+            with m.Else():
+                m.d.sync += [position.eq(position + 1), position_last.eq(position == words - 2)]
 
         # Sequencer: pass, input code (word and code within it), group within the pass. Its
         # decisions use registered flags, so that `issue` is a few gates from registers.
@@ -160,7 +188,7 @@ class DenseStage(wiring.Component):
         # cycle late (safe: it only grows while the bank is read), and the sequencer's step
         # picks one: the word stays, or it moves, to the next word or, after the last, to the
         # first of this bank or of the other (after the last pass).
-        fill_read, fill_other = banks.filled, banks.filled_other
+        fill_read, fill_other = fill[read_bank], fill[~read_bank]
         word_next = Signal(range(words + 1), init=1)   # word + 1, as a register
         available = Signal()
         moves = Signal()  # set below with each move
@@ -189,7 +217,8 @@ class DenseStage(wiring.Component):
         # picked out of its input word in a cycle of its own (timing)
         weight_read = Signal.like(weight_addr)
         m.d.sync += weight_read.eq(weight_addr)
-        m.d.comb += [self.weights.addr.eq(weight_read), banks.addr.eq(word)]
+        m.d.comb += [self.weights.addr.eq(weight_read),
+                     rd.addr.eq(Cat(word[:bank_bits], read_bank))]
         with m.If(issue):
             with m.If(local != per_pass - 1):
                 m.d.sync += [local.eq(local + 1), weight_addr.eq(weight_addr + n)]
@@ -211,8 +240,9 @@ class DenseStage(wiring.Component):
                         m.d.sync += [pass_.eq(pass_ + 1), weight_addr.eq(weight_addr + 1)]
                     with m.Else():
                         # the image is done with this bank: give it back to the writer
-                        m.d.sync += [pass_.eq(0), weight_addr.eq(0)]
-                        m.d.comb += banks.release.eq(1)
+                        m.d.sync += [pass_.eq(0), weight_addr.eq(0), fill[read_bank].eq(0),
+                                     full.bit_select(read_bank, 1).eq(0),
+                                     read_bank.eq(~read_bank)]
             with m.If(at_last):
                 m.d.sync += pending.bit_select(local, 1).eq(1)
 
@@ -228,7 +258,7 @@ class DenseStage(wiring.Component):
 
         s1_sub = delayed(sub, 1, "sub")
         code = Signal(8)
-        m.d.sync += code.eq(banks.data.as_value().word_select(s1_sub, 8))
+        m.d.sync += code.eq(rd.data.word_select(s1_sub, 8))
 
         pairs = []
         for p in range((lanes + 1) // 2):

@@ -20,9 +20,9 @@ class MultiplierPair(wiring.Component):
     """Two 8x8 products, unsigned ``a`` times signed ``b``, two cycles after their operands.
 
     On the iCE40 this is one SB_MAC16 in its dual 8x8 mode with the input registers and the
-    8x8 product registers on (the configuration that meets 80 MHz in nextpnr and icetime);
-    the accumulators stay in logic, since the DSP's 16-bit 8x8 accumulators are too narrow for
-    the contract's 20 to 25 bit sums.
+    8x8 product registers on (so its paths meet the clock in icetime's worst-case model too,
+    whose DSP delays nextpnr leaves out); the accumulators stay in logic, since the DSP's
+    16-bit 8x8 accumulators are too narrow for the contract's 20 to 25 bit sums.
 
     Members
     -------

@@ -242,13 +242,3 @@ def test_argmax_parameter_messages():
     with pytest.raises(ValueError, match="classes must be an integer of at least 2, not 1"):
         ArgmaxStage(classes=1, in_width=1)
 
-
-def test_input_banks_parameter_messages():
-    from hw.banks import InputBanks
-    from hw.layouts import element_layout
-    layout = element_layout(2, Format(signed=False, frac=8))
-    with pytest.raises(ValueError, match="words must be an integer of at least 1, not 0"):
-        InputBanks(layout=layout, words=0)
-    with pytest.raises(TypeError, match="layout must be a data.StructLayout with a 'data' "
-                                        "field, not 8"):
-        InputBanks(layout=8, words=4)
