@@ -53,7 +53,7 @@ def main(argv=None):
         if args.sim:
             response = simulate_classify(net, [image])[0]
         else:
-            board = SerialBoard(args.port, baud=args.baud)
+            board = SerialBoard(args.port, classes=net.classes, baud=args.baud)
             try:
                 response = board.classify(image.reshape(-1))
             finally:

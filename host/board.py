@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 from board.link import checked
-from board.protocol import FRAME_BYTES, Command, Status, classify_request, decode_response
+from board.protocol import Command, Status, classify_request, decode_response, frame_bytes
 
 __all__ = ["ImageError", "simulate_classify", "load_image"]
 
@@ -23,12 +23,17 @@ def simulate_classify(net, images, *, progress=print):
     top = BoardTop(net, timeout_cycles=20_000)
     board = SimulatedBoard(top, make_image(top.flash_words))
 
+    classes = net.classes
+
+    async def receive(link):
+        return decode_response(await link.receive(frame_bytes(classes), 40_000), classes=classes)
+
     async def script(link):
         start = time.time()
         progress("simulating the board: loading the weights from flash (about a minute) ...")
         while True:
             await link.send(bytes([Command.STATUS]))
-            status = decode_response(await link.receive(FRAME_BYTES, 40_000)).status
+            status = (await receive(link)).status
             if status != Status.NOT_READY:
                 break
             await link.wait(50_000)
@@ -36,7 +41,7 @@ def simulate_classify(net, images, *, progress=print):
         out = []
         for image in images:
             await link.send(classify_request(image.reshape(-1)))
-            out.append(decode_response(await link.receive(FRAME_BYTES, 40_000)))
+            out.append(await receive(link))
         return out
 
     return [checked(r) for r in board.run(script)]

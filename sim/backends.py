@@ -53,7 +53,7 @@ def _board_backend(net, args):
     if not args.port:
         raise BackendError("the board backend needs --port (the board's serial port)")
     try:
-        board = SerialBoard(args.port, baud=args.baud)
+        board = SerialBoard(args.port, classes=net.classes, baud=args.baud)
     except LinkError as e:
         raise BackendError(str(e)) from None
 

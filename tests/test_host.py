@@ -125,7 +125,7 @@ def test_host_without_mnist(monkeypatch, tmp_path, capsys):
 
 def test_no_board_on_the_port(tmp_path):
     with pytest.raises(LinkError, match="cannot open .*Is the board connected"):
-        SerialBoard(str(tmp_path / "ttyUSB9"))
+        SerialBoard(str(tmp_path / "ttyUSB9"), classes=10)
 
 
 def test_classify_on_the_simulated_board(capsys):
