@@ -65,8 +65,9 @@ CXXFLAGS = ("-O2", "-shared", "-fPIC", "-std=c++17")
 SYSTEM_COMPILERS = ("c++", "g++", "clang++")
 
 #: zig's clang from PyPI (the ``ziglang`` package, a dependency): the compiler of last resort,
-#: so that a machine with only Python can build the models.
-_ZIG = (sys.executable, "-m", "ziglang", "c++")
+#: so that a machine with only Python can build the models. ``-g0``: zig adds debug information
+#: unless told not to, which makes the large netlist model far slower to compile.
+_ZIG = (sys.executable, "-m", "ziglang", "c++", "-g0")
 
 #: Cycles without a transfer on ``i`` or ``o`` after which a run stops: the network answers
 #: 6,000 cycles after an image's first pixel, and takes a pixel every cycle.
@@ -112,7 +113,8 @@ def compiler():
 
     ``$CXX`` if set (a command, flags allowed); else the first of :data:`SYSTEM_COMPILERS`
     on ``PATH``; else zig's clang from the ``ziglang`` package (``python -m ziglang c++``; its
-    first compile builds zig's C++ library, cached in the user's cache folder after).
+    first compile builds zig's C++ library, cached in the user's cache folder after; it
+    compiles the netlist model much more slowly than g++).
 
     Raises
     ------
