@@ -112,8 +112,8 @@ def rtl(runner, *, limit=None):
         runner.say(f"clearing the RTL model's cache {os.path.relpath(cache, ROOT)}, so that the "
                    f"verification time includes compiling it")
         shutil.rmtree(cache)
-    return evaluate(runner, "rtl", limit=limit, fix="; the model needs g++ (Debian/Ubuntu: "
-                    "`apt-get install g++`), its compiler log is build/rtl/network/compile.log")
+    return evaluate(runner, "rtl", limit=limit, fix="; the model's compiler log is "
+                    "build/rtl/network/compile.log")
 
 
 def cycles(runner, *, images):

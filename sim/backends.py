@@ -10,8 +10,7 @@ import os
 
 import numpy as np
 
-from board.link import LinkError, SerialBoard
-from hw.toolchain import ToolError
+from board.link import SerialBoard
 from q8 import reference
 
 __all__ = ["BACKENDS", "PLUGIN_GROUP", "BackendError", "backend_names", "prepare"]
@@ -36,10 +35,7 @@ def _native_backend(factory):
     """The backend of ``sim.rtl``'s model ``factory`` (a name), on every core."""
     def prepare(net, args):
         from . import rtl
-        try:
-            model = getattr(rtl, factory)(net)
-        except ToolError as e:
-            raise BackendError(str(e)) from None
+        model = getattr(rtl, factory)(net)  # a missing or failing tool: ToolError
         threads = len(os.sched_getaffinity(0))
 
         def run(images):
@@ -52,10 +48,7 @@ def _native_backend(factory):
 def _board_backend(net, args):
     if not args.port:
         raise BackendError("the board backend needs --port (the board's serial port)")
-    try:
-        board = SerialBoard(args.port, classes=net.classes, baud=args.baud)
-    except LinkError as e:
-        raise BackendError(str(e)) from None
+    board = SerialBoard(args.port, classes=net.classes, baud=args.baud)  # or LinkError
 
     def run(images):
         responses = [board.classify(image.reshape(-1)) for image in images]

@@ -64,15 +64,6 @@ def evaluate(backend, net, images, labels, args, *, progress=True):
             "seconds": round(seconds, 3), **extra}
 
 
-def _exit_code(error):
-    """2 for what the user gave (weights, data, options), 1 for work that failed (a tool, the
-    board's link). A :class:`BackendError` wraps either kind: its context tells which."""
-    if isinstance(error, (ToolError, LinkError, ProtocolError)) or \
-            isinstance(error.__context__, (ToolError, LinkError, ProtocolError)):
-        return 1
-    return 2
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m sim.evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -96,9 +87,10 @@ def main(argv=None):
         data = mnist.load()
         images, labels = data.x_test[:args.limit], data.y_test[:args.limit]
         result = evaluate(args.backend, net, images, labels, args)
-    except (WeightsError, mnist.MnistError, NetworkError, BackendError, ToolError, LinkError,
-            ProtocolError) as e:
-        p.exit(_exit_code(e), f"error: {e}\n")
+    except (WeightsError, mnist.MnistError, NetworkError, BackendError) as e:
+        p.exit(2, f"error: {e}\n")  # what the user gave
+    except (ToolError, LinkError, ProtocolError) as e:
+        p.exit(1, f"error: {e}\n")  # work that failed
     if args.json:
         print(json.dumps(result))
     else:

@@ -123,6 +123,15 @@ def test_failed_link_exits_1(tmp_path, capsys):
              f"cannot open {port}", "Is the board connected?")
 
 
+def test_missing_compiler_exits_1(monkeypatch, capsys):
+    # a tool that fails is the work failing (1), not the user's input (2)
+    monkeypatch.setenv("CXX", "no-such-c++-compiler")
+    code, err = _exit(evaluate_main, ["--backend", "rtl", "--limit", "1"], capsys)
+    last = err.splitlines()[-1]  # after the model's progress lines
+    assert code == 1 and last.startswith("error: the C++ compiler 'no-such-c++-compiler'"), err
+    assert "Traceback" not in err
+
+
 def test_a_user_error_is_one_line_from_the_shell(tmp_path):
     result = subprocess.run([sys.executable, "-m", "host", "--sim", "--raw",
                              str(tmp_path / "missing.bin")], cwd=ROOT, capture_output=True,
