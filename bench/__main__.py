@@ -35,8 +35,8 @@ from board.defaults import BOARD
 from platforms import get_board
 from q8.weights import DEFAULT_WEIGHTS, WeightsError, load
 from . import BUILD_DIR
-from .rows import TITLES, make_rows
 from .meta import run_meta
+from .rows import TITLES, make_rows
 from .steps import CYCLE_IMAGES, BenchError, Runner, measure, step_count
 from .table import SectionError, text_table
 from .writers import write_results

@@ -6,8 +6,8 @@ Pure functions of a :class:`q8.weights.Network` and a few resource counts (the b
 
 import math
 
-from hw.params import check_count
 from board.protocol import classify_request, frame_bytes
+from hw.params import check_count
 from q8.contract import WIDTH
 
 __all__ = ["SPRAM_WIDTH_BITS", "PRODUCTS_PER_DSP", "UART_BITS_PER_BYTE", "macs",

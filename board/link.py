@@ -1,7 +1,7 @@
 """The host's side of the UART protocol: a board running the design, over a serial port."""
 
-from .defaults import BAUD
 from hw.params import check_count
+from .defaults import BAUD
 from .protocol import Command, Status, classify_request, decode_response, frame_bytes
 
 __all__ = ["LinkError", "SerialBoard", "checked"]

@@ -7,10 +7,10 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
 
-from .flash_image import HEADER, HEADER_BYTES, WORD_BYTES, header_bytes
 from hw.ice40 import SPRAMWeightStore
 from hw.params import check_count
 from hw.synthesis import one_hot
+from .flash_image import HEADER, HEADER_BYTES, WORD_BYTES, header_bytes
 from .spi import SPIFlashPins, SPIFlashReader
 
 __all__ = ["LoadStatus", "WeightLoader"]

@@ -4,17 +4,17 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .flash_image import FLASH_OFFSET
-from .framer import ResponseFramer
 from hw.ice40 import SPRAMWeightStore
-from .image_buffer import ImageBuffer
-from .loader import LoadStatus, WeightLoader
 from hw.network import NetworkPipeline, weight_words
 from hw.params import check_count
-from .protocol import FRAME_MAGIC, Command, Status
-from .spi import SPIFlashPins
 from hw.synthesis import one_hot
 from .defaults import BAUD, CLOCK_HZ, IMAGE_TIMEOUT_S
+from .flash_image import FLASH_OFFSET
+from .framer import ResponseFramer
+from .image_buffer import ImageBuffer
+from .loader import LoadStatus, WeightLoader
+from .protocol import FRAME_MAGIC, Command, Status
+from .spi import SPIFlashPins
 from .uart import UARTReceiver, UARTTransmitter
 
 __all__ = ["BoardNetwork", "BoardTop", "flash_words"]

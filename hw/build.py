@@ -39,16 +39,16 @@ import time
 
 from amaranth.hdl import Elaboratable, Module
 
-from platforms import UnknownBoardError, boards, get_board
-from q8.weights import DEFAULT_WEIGHTS, WeightsError, load
 from board.defaults import BAUD, BOARD, CLOCK_HZ, IMAGE_TIMEOUT_S
 from board.flash_image import FLASH_OFFSET, make_image
 from board.protocol import classify_request, frame_bytes
-from .ice40 import pll_settings
-from .params import check_count
-from .network import NetworkError
-from .toolchain import SYNTH_OPTIONS, ToolError, find_yowasp
 from board.top import BoardTop
+from platforms import UnknownBoardError, boards, get_board
+from q8.weights import DEFAULT_WEIGHTS, WeightsError, load
+from .ice40 import pll_settings
+from .network import NetworkError
+from .params import check_count
+from .toolchain import SYNTH_OPTIONS, ToolError, find_yowasp
 
 __all__ = ["BoardDesign", "FitError", "ICETIME_MISSING", "HOST_TIMEOUT_S", "SEED_TRIES",
            "build", "check_inputs", "main", "min_baud"]

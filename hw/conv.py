@@ -9,9 +9,9 @@ from amaranth.lib.wiring import In, Out
 
 from q8.contract import Conv2DConfig
 from .arith import initial_value, requantize
-from .position import stall_all_input
 from .layouts import element_layout
 from .params import check_params
+from .position import stall_all_input
 
 __all__ = ["Conv2DStage"]
 

@@ -6,8 +6,8 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from q8.contract import MaxPool2DConfig
-from .position import stall_all_input
 from .layouts import code_shape, element_layout
+from .position import stall_all_input
 
 __all__ = ["MaxPool2DStage"]
 

@@ -7,9 +7,9 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In
 from amaranth.sim import Simulator
 
+from board.defaults import CLOCK_HZ
 from board.flash_image import FLASH_OFFSET
 from board.loader import SPIFlashPins
-from board.defaults import CLOCK_HZ
 from .pysim import run_simulation
 
 __all__ = ["SPIFlashModel", "SimulatedBoard"]

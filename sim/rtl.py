@@ -45,8 +45,8 @@ import numpy as np
 from amaranth.back import rtlil
 
 from board.defaults import BOARD
-from hw.toolchain import SYNTH_OPTIONS, ToolError, find_yowasp
 from hw.params import check_count
+from hw.toolchain import SYNTH_OPTIONS, ToolError, find_yowasp
 from .progress import Progress
 from .pysim import NetworkRun, SimulationTimeout
 

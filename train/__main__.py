@@ -10,8 +10,8 @@ import os
 import sys
 
 from q8 import mnist
-from sim.describe import describe
 from q8.weights import DEFAULT_WEIGHTS, save
+from sim.describe import describe
 
 from .qat import Recipe, progress_verbosity, train
 
