@@ -2,10 +2,11 @@
 with the integer reference.
 
 Backends: ``reference`` (the numpy integer model), ``keras`` (the trained Keras QAT model
-saved beside the weights file as ``.keras``), ``pysim`` (the gateware in Amaranth's Python
+saved beside the weights file as ``.keras``; provided by ``train``, see ``sim.backends``),
+``pysim`` (the gateware in Amaranth's Python
 simulator), ``rtl`` (the same gateware compiled to native code with CXXRTL, ``sim.rtl``),
 ``netlist`` (the gateware as on the board, synthesised for the iCE40 and simulated with the
-cell models; about 0.1 s per image) and ``board`` (a programmed board on ``--port``). The
+cell models; the slowest) and ``board`` (a programmed board on ``--port``). The
 gateware backends also report ``cycles_per_image`` (first pixel in to class out), and their
 classes are the gateware's own.
 """
