@@ -1,14 +1,13 @@
 """``python -m sim.evaluate``: accuracy of a backend on the MNIST test images, and its agreement
 with the integer reference.
 
-Backends: ``reference`` (the numpy integer model), ``keras`` (the trained Keras QAT model
-saved beside the weights file as ``.keras``; provided by ``train``, see ``sim.backends``),
-``pysim`` (the gateware in Amaranth's Python
-simulator), ``rtl`` (the same gateware compiled to native code with CXXRTL, ``sim.rtl``),
-``netlist`` (the gateware as on the board, synthesised for the iCE40 and simulated with the
-cell models; the slowest) and ``board`` (a programmed board on ``--port``). The
-gateware backends also report ``cycles_per_image`` (first pixel in to class out), and their
-classes are the gateware's own.
+Backends: ``reference`` (the numpy integer model), ``keras`` (the trained Keras QAT model saved
+beside the weights file as ``.keras``; provided by ``train``, see ``sim.backends``), ``pysim``
+(the gateware in Amaranth's Python simulator), ``rtl`` (the same gateware compiled to native
+code with CXXRTL, ``sim.rtl``), ``netlist`` (the gateware as on the board, synthesised for the
+iCE40 and simulated with the cell models; the slowest) and ``board`` (a programmed board on
+``--port``). The gateware backends also report ``cycles_per_image`` (first pixel in to class
+out), and their classes are the gateware's own.
 """
 
 import argparse
