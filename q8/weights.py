@@ -103,6 +103,14 @@ def build_layers(input_shape, input_format, specs):
     if not (isinstance(last, DenseConfig) and last.output.signed):
         raise WeightsError("the last layer must be a dense layer without ReLU: its signed "
                            "outputs are the logits")
+    for layer in layers[:-1]:
+        # The gateware multiplies unsigned activations by signed weights and pools unsigned
+        # codes: a hidden layer with signed outputs would be computed differently there than
+        # in the reference, so it is refused here rather than built wrong.
+        if not isinstance(layer, MaxPool2DConfig) and layer.output.signed:
+            raise WeightsError(f"layer {layer.name!r} is a hidden {layer.kind} layer without "
+                               f"ReLU (signed outputs): every {layer.kind} layer but the last "
+                               f"must end in ReLU, with an unsigned output format")
     return tuple(layers)
 
 
