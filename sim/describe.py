@@ -1,47 +1,105 @@
 """``python -m sim.describe``: print a weights file's layers, formats and accumulator widths,
-with the value ranges the integer reference sees on the MNIST training set."""
+with the value ranges the integer reference sees on the MNIST training set.
+
+``--plot FILE.png`` also draws them (``sim.plots.plot_ranges``: every layer's weights, biases
+and outputs against its formats, with the saturated shares; needs matplotlib,
+``pip install -e '.[plot]'``)."""
 
 import argparse
+import os
 import sys
+from dataclasses import dataclass
 
 import numpy as np
 
 from q8 import mnist, reference
 from q8.contract import MaxPool2DConfig
 from q8.weights import DEFAULT_WEIGHTS, WeightsError, load
+from .plots import PlotError, check_png, plot_ranges, require_matplotlib
 
-__all__ = ["describe"]
+__all__ = ["Observed", "code_counts", "code_range", "describe", "observe", "saturated"]
 
 
-def _observe(net, images, chunk=10000):
-    """Per layer: (min code, max code, saturated fraction) and (min acc, max acc)."""
-    seen, accs, sat = {}, {}, {}
+def code_counts(codes, fmt):
+    """How often each code of ``fmt`` occurs in ``codes``.
+
+    Parameters
+    ----------
+    codes : array-like of int
+        Codes of ``fmt``, any shape.
+    fmt : q8.contract.Format
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 ``(fmt.max - fmt.min + 1,)``: index ``i`` counts the code ``fmt.min + i``.
+    """
+    codes = np.asarray(codes, np.int64).ravel()
+    return np.bincount(codes - fmt.min, minlength=fmt.max - fmt.min + 1)
+
+
+def saturated(counts, fmt):
+    """How many of the codes counted in ``counts`` (:func:`code_counts`) are at a saturation
+    limit: ``fmt.max``, and ``fmt.min`` when ``fmt`` is signed (an unsigned format's 0 is the
+    ReLU, not a saturation)."""
+    return int(counts[-1]) + (int(counts[0]) if fmt.signed else 0)
+
+
+def code_range(counts, fmt):
+    """The lowest and highest code counted in ``counts`` (:func:`code_counts`), or ``None``."""
+    present = np.flatnonzero(counts)
+    if not len(present):
+        return None
+    return fmt.min + int(present[0]), fmt.min + int(present[-1])
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What the integer reference produced on a set of images (:func:`observe`).
+
+    Members
+    -------
+    images : int
+        How many images.
+    codes : dict
+        Layer name -> :func:`code_counts` of the layer's output codes over all images.
+    accumulators : dict
+        Convolution or dense layer name -> the (lowest, highest) accumulator seen.
+    """
+
+    images: int
+    codes: dict
+    accumulators: dict
+
+
+def observe(net, images, chunk=10000):
+    """Run the integer reference over ``images`` (in chunks of ``chunk``, to bound memory) and
+    count every layer's output codes and accumulator range: the facts behind
+    :func:`describe`'s ranges and ``sim.plots.plot_ranges``' histograms."""
+    codes, accs = {}, {}
     for start in range(0, len(images), chunk):
         r = reference.run(net, images[start:start + chunk], intermediates=True,
                           accumulators=True)
         for layer in net.layers:
-            out = r.layers[layer.name]
-            lo, hi = int(out.min()), int(out.max())
-            old = seen.get(layer.name, (lo, hi))
-            seen[layer.name] = (min(lo, old[0]), max(hi, old[1]))
-            fmt = layer.output
-            sat[layer.name] = sat.get(layer.name, 0) + int(np.sum(out == fmt.max)) + \
-                (int(np.sum(out == fmt.min)) if fmt.signed else 0)
+            counts = code_counts(r.layers[layer.name], layer.output)
+            codes[layer.name] = codes.get(layer.name, 0) + counts
             if layer.name in r.accumulators:
                 a = r.accumulators[layer.name]
                 old = accs.get(layer.name, (int(a.min()), int(a.max())))
                 accs[layer.name] = (min(int(a.min()), old[0]), max(int(a.max()), old[1]))
-    return seen, accs, sat
+    return Observed(images=len(images), codes=codes, accumulators=accs)
 
 
-def describe(net, images=None):
-    """A table of the network's layers; with ``images``, also the ranges seen on them."""
+def describe(net, images=None, *, observed=None):
+    """A table of the network's layers; with ``images``, also the ranges seen on them (or
+    with ``observed``, :func:`observe`'s result on them, to run the reference only once)."""
     lines = [f"input  {'x'.join(map(str, net.input_shape))}  {net.input} (value = byte / 256)"]
-    seen = accs = sat = {}
-    if images is not None and len(images):
-        seen, accs, sat = _observe(net, images)
-        per_image = {l.name: int(np.prod(l.out_shape)) for l in net.layers}
-        lines.append(f"(ranges seen on {len(images)} images)")
+    if observed is None and images is not None and len(images):
+        observed = observe(net, images)
+    codes = accs = {}
+    if observed is not None and observed.images:
+        codes, accs = observed.codes, observed.accumulators
+        lines.append(f"(ranges seen on {observed.images} images)")
     for layer in net.layers:
         shape = f"{'x'.join(map(str, layer.in_shape))} -> {'x'.join(map(str, layer.out_shape))}"
         lines.append(f"{layer.name:<7}{layer.kind:<10}{shape}")
@@ -58,10 +116,10 @@ def describe(net, images=None):
             if layer.name in accs:
                 a_lo, a_hi = accs[layer.name]
                 lines.append(f"         accumulator seen [{a_lo}, {a_hi}]")
-        if layer.name in seen:
-            c_lo, c_hi = seen[layer.name]
-            fmt = layer.output
-            frac = sat[layer.name] / (per_image[layer.name] * len(images))
+        if layer.name in codes:
+            fmt, counts = layer.output, codes[layer.name]
+            c_lo, c_hi = code_range(counts, fmt)
+            frac = saturated(counts, fmt) / counts.sum()
             lines.append(f"         output codes seen [{c_lo}, {c_hi}] = "
                          f"[{fmt.dequantize(c_lo):.4g}, {fmt.dequantize(c_hi):.4g}], "
                          f"{100 * frac:.3f} % at a saturation limit")
@@ -70,14 +128,27 @@ def describe(net, images=None):
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m sim.describe", description=__doc__,
-                                epilog="exit status: 0 done, 2 bad input or usage")
+                                epilog="exit status: 0 done, 1 the picture could not be written, "
+                                       "2 bad input or usage")
     p.add_argument("--weights", default=DEFAULT_WEIGHTS, help="weights file (.npz)")
     p.add_argument("--images", type=int, default=None,
                    help="observe ranges on the first N training images (default: all 60,000; "
                         "0 to skip)")
+    p.add_argument("--plot", metavar="FILE.png",
+                   help="also draw the weights', biases' and outputs' ranges against their "
+                        "formats, with the saturated shares, as a PNG (needs matplotlib: "
+                        "pip install -e '.[plot]')")
     args = p.parse_args(argv)
     if args.images is not None and not 0 <= args.images <= 60000:
         p.error(f"--images must be between 0 and 60000, not {args.images}")
+    if args.plot is not None and args.images == 0:
+        p.error("--plot draws the ranges seen on training images: drop --images 0")
+    try:
+        if args.plot is not None:  # before the long work
+            check_png(args.plot, "--plot")
+            require_matplotlib()
+    except PlotError as e:
+        p.exit(2, f"error: {e}\n")
     try:
         net = load(args.weights)
         images = None
@@ -86,7 +157,18 @@ def main(argv=None):
             images = mnist.load().x_train[:args.images]
     except (WeightsError, mnist.MnistError) as e:
         p.exit(2, f"error: {e}\n")
-    print(describe(net, images))
+    observed = observe(net, images) if images is not None and len(images) else None
+    print(describe(net, images, observed=observed))
+    if args.plot is not None:
+        try:
+            name = os.path.basename(args.weights)
+            plot_ranges(net, images, args.plot, observed=observed,
+                        title=f"{name}: value ranges against the 8-bit formats (shaded: "
+                              f"representable; red: saturated); outputs on "
+                              f"{observed.images:,} training images")
+        except PlotError as e:
+            p.exit(1, f"error: {e}\n")  # the picture could not be written
+        print(f"wrote {args.plot}")
     return 0
 
 

@@ -8,10 +8,15 @@ code with CXXRTL, ``sim.rtl``), ``netlist`` (the gateware as on the board, synth
 iCE40 and simulated with the cell models; the slowest) and ``board`` (a programmed board on
 ``--port``). The gateware backends also report ``cycles_per_image`` (first pixel in to class
 out), and their classes are the gateware's own.
+
+``--confusion FILE.png`` and ``--errors FILE.png`` draw the backend's classes against the test
+labels (``sim.plots``): the confusion matrix, and the misclassified images (the first 64; the
+title counts them all). They need matplotlib: ``pip install -e '.[plot]'``.
 """
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -25,6 +30,7 @@ from hw.toolchain import ToolError
 from q8 import mnist, reference
 from q8.weights import DEFAULT_WEIGHTS, WeightsError, load
 from .backends import BackendError, backend_names, prepare
+from .plots import PlotError, check_png, plot_confusion, plot_errors, require_matplotlib
 from .progress import Progress
 
 __all__ = ["evaluate", "main"]
@@ -34,9 +40,10 @@ __all__ = ["evaluate", "main"]
 CHUNK = {"pysim": 10, "netlist": 100, "board": 100}
 
 
-def evaluate(backend, net, images, labels, args, *, progress=True):
+def evaluate(backend, net, images, labels, args, *, progress=True, return_classes=False):
     """Run ``backend`` over ``images`` in chunks with a progress bar; compare with the reference
-    and the labels."""
+    and the labels. Returns the result's dict, or with ``return_classes`` the pair (dict, the
+    backend's class of each image)."""
     run = prepare(backend, net, args)
     bar = Progress(len(images), label=f"{backend}", enabled=progress)
     start = time.time()
@@ -56,19 +63,21 @@ def evaluate(backend, net, images, labels, args, *, progress=True):
     logits = np.concatenate(logits)
     classes = np.concatenate(classes)
     ref = reference.run(net, images)
-    return {"backend": backend, "weights": args.weights, "images": int(len(images)),
-            "correct": int(np.sum(classes == labels)),
-            "accuracy": float(np.mean(classes == labels)) if len(images) else 0.0,
-            "agree_with_reference": int(np.sum(classes == ref.classes)),
-            "logits_agree_with_reference": int(np.sum(np.all(logits == ref.logits, axis=1))),
-            "seconds": round(seconds, 3), **extra}
+    result = {"backend": backend, "weights": args.weights, "images": int(len(images)),
+              "correct": int(np.sum(classes == labels)),
+              "accuracy": float(np.mean(classes == labels)) if len(images) else 0.0,
+              "agree_with_reference": int(np.sum(classes == ref.classes)),
+              "logits_agree_with_reference": int(np.sum(np.all(logits == ref.logits, axis=1))),
+              "seconds": round(seconds, 3), **extra}
+    return (result, classes) if return_classes else result
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m sim.evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="exit status: 0 done, 1 the work failed (a tool, the "
-                                       "board's link), 2 bad input or usage")
+                                       "board's link, writing a picture), 2 bad input or "
+                                       "usage")
     p.add_argument("--backend", default="reference", choices=backend_names())
     p.add_argument("--weights", default=DEFAULT_WEIGHTS, help="weights file (.npz)")
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N test images")
@@ -76,17 +85,35 @@ def main(argv=None):
     p.add_argument("--port", help="with --backend board: the board's serial port")
     p.add_argument("--baud", type=int, default=BAUD,
                    help="with --backend board (default %(default)s)")
+    p.add_argument("--confusion", metavar="FILE.png",
+                   help="also draw the confusion matrix (true class by predicted class) as a "
+                        "PNG (needs matplotlib: pip install -e '.[plot]')")
+    p.add_argument("--errors", metavar="FILE.png",
+                   help="also draw the misclassified images (the first 64) as a PNG (needs "
+                        "matplotlib)")
     args = p.parse_args(argv)
     if args.limit is not None and not 1 <= args.limit <= 10000:
         p.error(f"--limit must be between 1 and 10000, not {args.limit}")
     if args.backend == "board" and not args.port:
         p.error("--backend board needs --port (the board's serial port, e.g. /dev/ttyUSB1)")
+    pictures = [(o, path) for o, path in (("--confusion", args.confusion),
+                                          ("--errors", args.errors)) if path is not None]
+    if len(pictures) == 2 and os.path.abspath(args.confusion) == os.path.abspath(args.errors):
+        p.error("--confusion and --errors name the same file: give each its own")
+    try:  # before the long work
+        for option, path in pictures:
+            check_png(path, option)
+        if pictures:
+            require_matplotlib()
+    except PlotError as e:
+        p.exit(2, f"error: {e}\n")
     try:
         net = load(args.weights)
         mnist.check_network(net, args.weights)
         data = mnist.load()
         images, labels = data.x_test[:args.limit], data.y_test[:args.limit]
-        result = evaluate(args.backend, net, images, labels, args)
+        result, classes = evaluate(args.backend, net, images, labels, args,
+                                   return_classes=True)
     except (WeightsError, mnist.MnistError, NetworkError, BackendError) as e:
         p.exit(2, f"error: {e}\n")  # what the user gave
     except (ToolError, LinkError, ProtocolError) as e:
@@ -99,6 +126,19 @@ def main(argv=None):
               f"{result['agree_with_reference']}/{result['images']} classes and "
               f"{result['logits_agree_with_reference']}/{result['images']} logit vectors "
               f"({result['seconds']:.1f} s)")
+    try:
+        title = f"{args.backend} backend, {os.path.basename(args.weights)}"
+        if args.confusion is not None:
+            plot_confusion(labels, classes, args.confusion, classes=net.classes,
+                           title=f"Confusion matrix: {title}")
+        if args.errors is not None:
+            plot_errors(images, labels, classes, args.errors,
+                        title=f"Misclassified by the {title}")
+    except PlotError as e:
+        p.exit(1, f"error: {e}\n")  # the picture could not be written
+    for path in (args.confusion, args.errors):
+        if path is not None:
+            print(f"wrote {path}", file=sys.stderr if args.json else sys.stdout)
     return 0
 
 
