@@ -2,7 +2,9 @@
 
 ``python -m bench.user_recipe``: the Keras example exactly (standard layers, pixels / 255,
 Adadelta with learning rate 1.0, batch 128, 12 epochs, categorical cross-entropy), evaluated on
-the 10,000 MNIST test images. Prints one JSON line.
+the 10,000 MNIST test images. Prints one JSON line. ``--save model.keras --save model.h5``
+keeps the trained float model (``.keras``, or the legacy ``.h5`` format), the starting point of
+``python -m train --from`` (``docs/your-model.md``).
 """
 
 import argparse
@@ -20,7 +22,18 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m bench.user_recipe", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="exit status: 0 done, 2 bad input or usage")
-    p.parse_args(argv)
+    p.add_argument("--save", action="append", default=[], metavar="PATH",
+                   help="save the trained model here (.keras or .h5; may be repeated)")
+    p.add_argument("--epochs", type=int, default=12, help="the recipe's 12 unless told")
+    args = p.parse_args(argv)
+    for path in args.save:
+        if not path.endswith((".keras", ".h5")):
+            p.error(f"--save must name a .keras or .h5 file, not {path!r}")
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+            p.error(f"--save {path}: {folder} is not a writable folder")
+    if args.epochs < 1:
+        p.error(f"--epochs must be at least 1, not {args.epochs}")
     try:
         data = mnist.load()
     except mnist.MnistError as e:
@@ -42,10 +55,12 @@ def main(argv=None):
     model.compile(loss="categorical_crossentropy", metrics=["accuracy"],
                   optimizer=keras.optimizers.Adadelta(learning_rate=1.0))
     start = time.time()
-    model.fit(x, keras.utils.to_categorical(data.y_train, 10), batch_size=128, epochs=12,
+    model.fit(x, keras.utils.to_categorical(data.y_train, 10), batch_size=128, epochs=args.epochs,
               verbose=1 if sys.stdout.isatty() else 2)
     accuracy = float(np.mean(np.argmax(model.predict(tx, verbose=0), -1) == data.y_test))
-    print(json.dumps({"recipe": "user float: Adadelta(1.0), batch 128, 12 epochs",
+    for path in args.save:
+        model.save(path)
+    print(json.dumps({"recipe": f"user float: Adadelta(1.0), batch 128, {args.epochs} epochs",
                       "test_images": 10000, "accuracy": accuracy,
                       "seconds": round(time.time() - start, 1)}))
     return 0

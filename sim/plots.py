@@ -87,7 +87,7 @@ def _save(fig, path):
 def _count_panel(ax, counts, fmt, *, what, ylabel):
     """One histogram of codes on the real-value axis, with ``fmt``'s range shaded and the
     saturated share written in the panel."""
-    from .describe import code_range, saturated
+    from .observe import code_range, saturated
     step = 2.0 ** -fmt.frac
     lo, hi = float(fmt.dequantize(fmt.min)), float(fmt.dequantize(fmt.max))
     ax.axvspan(lo - step / 2, hi + step / 2, color="tab:green", alpha=0.12, lw=0)
@@ -154,7 +154,7 @@ def plot_ranges(net, images, path, *, observed=None, title=None):
     PlotError
         Without matplotlib, or if ``path`` cannot be written.
     """
-    from .describe import code_counts, observe
+    from .observe import code_counts, observe
     layers = net.mac_layers
     fig = _figure(figsize=(16, 3.3 * len(layers) + 0.8))
     if observed is None:

@@ -13,7 +13,8 @@ import matplotlib.image
 from q8 import mnist, reference, weights
 from q8.contract import Format
 from sim import plots
-from sim.describe import code_counts, code_range, main as describe_main, observe, saturated
+from sim.describe import main as describe_main
+from sim.observe import code_counts, code_range, observe, saturated
 from sim.evaluate import main as evaluate_main
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -1,37 +1,83 @@
-"""``python -m train``: quantization-aware training of the user's network and export.
+"""``python -m train``: quantization-aware training and export, from scratch or from your own
+trained Keras model.
+
+From scratch (``--arch``, the user's network by default): a float phase, calibration of every
+tensor's format, then quantization-aware training. From a model (``--from model.keras`` or
+``.h5``): its layers are mapped onto the contract (``train.importer``), the formats calibrated
+(PTQ), then quantization-aware training continues from its weights (``--qat-epochs``, 0 = PTQ
+only). Either way the network is first checked to fit the board (``python -m hw.fit``), and the
+Keras model and the integer reference must agree on every evaluation image's logits, or
+nothing is written.
 
 Writes ``<out>.npz`` (the weights file the reference and the gateware read) and ``<out>.keras``
-(the trained Keras model, for ``python -m sim.evaluate --backend keras``).
+(the quantized Keras model, for ``python -m sim.evaluate --backend keras``).
 """
 
 import argparse
+import hashlib
 import json
 import os
 import sys
 
-from q8 import mnist
+from q8 import arch as arch_mod, mnist
 from q8.weights import DEFAULT_WEIGHTS, save
 from sim.describe import describe
 
-from .qat import Recipe, progress_verbosity, train
+from .qat import Recipe, progress_verbosity, train, train_imported
+
+IMPORTED_QAT_EPOCHS = 10
+
+
+def _fit_check(entries, input_shape, board):
+    """The fit plan's refusal (a message), or None when the network fits ``board``."""
+    try:
+        from hw import fit
+    except ImportError:  # pragma: no cover - hw.fit is part of the project
+        return None
+    plan = fit.plan(arch_mod.configs(entries, input_shape=input_shape), board=board)
+    return None if plan.fits else "; ".join(plan.problems)
+
+
+def _table(acc):
+    rows = [("float (the model before quantisation)", acc.get("float")),
+            ("PTQ, calibrated per-tensor formats", acc.get("ptq_calibrated")),
+            ("QAT, Keras", acc.get("qat_keras")),
+            ("integer reference (= the gateware)", acc.get("reference"))]
+    return "\n".join(f"  {name:<40} {value * 100:6.2f} %" for name, value in rows
+                     if value is not None)
 
 
 def main(argv=None):
     defaults = Recipe()
     p = argparse.ArgumentParser(prog="python -m train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="exit status: 0 done, 1 writing the results failed, "
-                                       "2 bad input or usage")
+                                epilog="exit status: 0 done, 1 the Keras model and the "
+                                       "reference disagree or writing failed, 2 bad input or "
+                                       "usage (a model that cannot be mapped, a network that "
+                                       "does not fit the board)")
     p.add_argument("--out", default=DEFAULT_WEIGHTS,
                    help="weights file to write (.npz; the Keras model goes beside it as .keras)")
+    p.add_argument("--from", dest="source", metavar="MODEL",
+                   help="your trained float Keras model (.keras, or .h5 from Keras 2 or 3)")
+    p.add_argument("--pixel-divisor", type=float, default=None,
+                   help="with --from: the model takes byte / this (default 255, or 1 when it "
+                        "has a Rescaling layer)")
+    p.add_argument("--arch", default=None,
+                   help=f"architecture to train from scratch (default {arch_mod.DEFAULT_ARCH}; "
+                        f"see q8/arch.py)")
+    p.add_argument("--board", default="icebreaker",
+                   help="check that the network fits this board before any work "
+                        "(python -m hw.fit); 'none' skips the check")
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--float-epochs", type=int, default=defaults.float_epochs)
-    p.add_argument("--qat-epochs", type=int, default=defaults.qat_epochs)
+    p.add_argument("--qat-epochs", type=int, default=None,
+                   help=f"quantization-aware epochs (default {defaults.qat_epochs}; with --from "
+                        f"{IMPORTED_QAT_EPOCHS}, 0 = PTQ only)")
     p.add_argument("--batch", type=int, default=defaults.batch)
-    p.add_argument("--filters", type=int, default=defaults.filters,
-                   help="Conv2D filters (the user's network: 2)")
-    p.add_argument("--dense", type=int, default=defaults.dense,
-                   help="width of the hidden dense layer (the user's network: 128)")
+    p.add_argument("--filters", type=int, default=None,
+                   help="shortcut: the user's network with this many Conv2D filters")
+    p.add_argument("--dense", type=int, default=None,
+                   help="shortcut: the user's network with this hidden dense width")
     p.add_argument("--train-limit", type=int, default=None,
                    help="train on the first N training images only")
     p.add_argument("--eval-limit", type=int, default=None,
@@ -42,11 +88,43 @@ def main(argv=None):
         p.error(f"--out must name a .npz file, not {args.out!r}")
     if args.eval_limit is not None and not 1 <= args.eval_limit <= 10000:
         p.error(f"--eval-limit must be between 1 and 10000, not {args.eval_limit}")
+    if args.source and (args.arch or args.filters or args.dense):
+        p.error("--from imports a model's own architecture: leave out --arch, --filters and "
+                "--dense")
+    if args.arch and (args.filters or args.dense):
+        p.error("--filters and --dense are shortcuts for --arch: give one or the other")
+    if args.pixel_divisor is not None and not args.source:
+        p.error("--pixel-divisor goes with --from")
+    qat_epochs = args.qat_epochs
+    if qat_epochs is None:
+        qat_epochs = IMPORTED_QAT_EPOCHS if args.source else defaults.qat_epochs
+    arch = args.arch or (f"conv{args.filters or 2}x3,pool,dense{args.dense or 128},drop0.5,"
+                         f"dense10")
     out_dir = os.path.dirname(os.path.abspath(args.out))
+    log = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
     try:
-        recipe = Recipe(seed=args.seed, float_epochs=args.float_epochs,
-                        qat_epochs=args.qat_epochs, batch=args.batch, filters=args.filters,
-                        dense=args.dense, train_limit=args.train_limit)
+        if args.source:
+            from .importer import ModelImportError, float_predictions, map_model, read_model
+            try:
+                model = read_model(args.source)
+                mapped = map_model(model, pixel_divisor=args.pixel_divisor)
+            except ModelImportError as e:
+                p.exit(2, f"error: {e}\n")
+            entries, input_shape = mapped.entries, mapped.input_shape
+            log(f"{args.source}: {mapped.spec} on {'x'.join(map(str, input_shape))} pixels")
+            for note in mapped.notes:
+                log(f"  {note}")
+        else:
+            recipe = Recipe(seed=args.seed, float_epochs=args.float_epochs,
+                            qat_epochs=qat_epochs, batch=args.batch, arch=arch,
+                            train_limit=args.train_limit)
+            entries, input_shape = arch_mod.parse(arch), (28, 28, 1)
+        if qat_epochs < 0:
+            raise ValueError(f"--qat-epochs must be 0 or more, not {qat_epochs}")
+        if args.board != "none":
+            refusal = _fit_check(entries, input_shape, args.board)
+            if refusal:
+                p.exit(2, f"error: the network does not fit the {args.board}: {refusal}\n")
         # before the minutes of training: a place the results can be written to
         os.makedirs(out_dir, exist_ok=True)
         if os.path.isdir(args.out) or not os.access(out_dir, os.W_OK):
@@ -56,9 +134,29 @@ def main(argv=None):
         p.exit(2, f"error: cannot write {args.out} ({e}); choose another --out\n")
     except (ValueError, mnist.MnistError) as e:
         p.exit(2, f"error: {e}\n")
-    log = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
-    result = train(data, recipe, eval_images=args.eval_limit, verbose=progress_verbosity(),
-                   log=log)
+    if data.x_train.shape[1:] + (1,) != tuple(input_shape):
+        p.exit(2, f"error: the model takes {input_shape} images; MNIST's are "
+                  f"{data.x_train.shape[1:]}\n")
+    if args.source:
+        tx = data.x_test[:args.eval_limit]
+        with open(args.source, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+        result = train_imported(
+            data, mapped, qat_epochs=qat_epochs, batch=args.batch, seed=args.seed,
+            train_limit=args.train_limit, eval_images=args.eval_limit,
+            verbose=progress_verbosity(), log=log,
+            float_classes=float_predictions(model, tx, pixel_divisor=mapped.pixel_divisor),
+            source={"file": os.path.basename(args.source), "sha256": digest})
+    else:
+        result = train(data, recipe, eval_images=args.eval_limit,
+                       verbose=progress_verbosity(), log=log)
+    agree = result.network.provenance["agree"]
+    log(f"accuracy on {agree['images']} test images:\n{_table(result.accuracy)}\n"
+        f"  Keras QAT = reference: {agree['logits']}/{agree['images']} logit vectors")
+    if agree["logits"] != agree["images"]:
+        p.exit(1, f"error: the quantized Keras model and the integer reference disagree on "
+                  f"{agree['images'] - agree['logits']} of {agree['images']} images: nothing "
+                  f"written (this is a bug: please report it with the model)\n")
     keras_path = args.out[:-len(".npz")] + ".keras"
     try:
         save(result.network, args.out)
@@ -68,8 +166,7 @@ def main(argv=None):
     log(f"wrote {args.out} and {keras_path} ({result.seconds:.0f} s)")
     log(describe(result.network, data.x_train[:args.train_limit]))
     if args.json:
-        print(json.dumps({"accuracy": result.accuracy,
-                          "agree": result.network.provenance["agree"],
+        print(json.dumps({"accuracy": result.accuracy, "agree": agree,
                           "seconds": round(result.seconds, 1)}))
     return 0
 

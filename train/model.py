@@ -1,4 +1,5 @@
-"""The user's network in Keras 3, its format calibration, training phases and export."""
+"""Networks in Keras 3 with the contract's quantizers: building one from an architecture,
+format calibration, and export to (and from) the integer network."""
 
 import math
 
@@ -7,29 +8,59 @@ import numpy as np
 from . import quant  # sets KERAS_BACKEND before keras is imported
 import keras
 
-from q8.contract import FRAC_MAX, FRAC_MIN, Format
+from q8 import arch as arch_mod
+from q8.arch import DEFAULT_ARCH
+from q8.contract import FRAC_MAX, FRAC_MIN, Conv2DConfig, Format, MaxPool2DConfig
 from q8.weights import SCHEMA, VERSION, Network
 
-__all__ = ["build_model", "mac_layers", "set_quantized", "calibrate", "set_uniform_formats",
+__all__ = ["build_model", "arch_of", "mac_layers", "set_quantized", "calibrate", "set_uniform_formats",
            "to_network", "from_network", "load_keras_model", "logits_codes"]
 
 INPUT_FORMAT = Format(signed=False, frac=8)  # raw pixel bytes: value = byte / 256
 
 
-def build_model(*, filters=2, dense=128, dropout=0.5, classes=10, input_shape=(28, 28, 1)):
-    """The user's architecture with quantizable layers (float until calibrated).
+def build_model(arch=DEFAULT_ARCH, *, input_shape=(28, 28, 1), names=None):
+    """A Keras model of architecture ``arch`` with quantizable layers (float until
+    calibrated).
 
-    Conv2D(filters, 3x3, relu) -> MaxPooling2D(2x2) -> Flatten -> Dense(dense, relu) ->
-    Dropout -> Dense(classes). The softmax is left to the loss: it does not change the argmax.
+    Parameters
+    ----------
+    arch : str or list of dict
+        An architecture spec (``q8.arch``: ``"conv2x3,pool,dense128,drop0.5,dense10"``, the
+        user's network, is the default) or its layer entries.
+    input_shape : tuple of int
+        ``(height, width, channels)`` of the raw pixel bytes.
+    names : list of str, optional
+        Layer names, one per entry (``None`` for dropouts); ``q8.arch.layer_names`` when absent.
+
+    The input is raw bytes 0..255 as float32, scaled to the contract's ``byte / 256``; the
+    flatten before the first dense layer is implied; the last dense layer's softmax is left to
+    the loss (it does not change the argmax).
     """
-    inputs = keras.Input(input_shape, name="pixels")  # raw bytes 0..255 as float32
+    entries = arch_mod.parse(arch) if isinstance(arch, str) else list(arch)
+    names = list(names) if names is not None else arch_mod.layer_names(entries)
+    dropouts = sum(e["kind"] == "dropout" for e in entries)
+    inputs = keras.Input(tuple(input_shape), name="pixels")
     x = keras.layers.Rescaling(2.0 ** -INPUT_FORMAT.frac, name="input_scale")(inputs)
-    x = quant.QuantConv2D(filters, (3, 3), relu=True, name="conv")(x)
-    x = keras.layers.MaxPooling2D((2, 2), name="pool")(x)
-    x = keras.layers.Flatten(name="flatten")(x)
-    x = quant.QuantDense(dense, relu=True, name="dense1")(x)
-    x = keras.layers.Dropout(dropout, name="dropout")(x)
-    x = quant.QuantDense(classes, relu=False, name="dense2")(x)
+    flat, dropout_index = False, 0
+    for name, e in zip(names, entries):
+        kind = e["kind"]
+        if kind == "conv2d":
+            x = quant.QuantConv2D(e["out_channels"], tuple(e["kernel"]), relu=e["relu"],
+                                  name=name)(x)
+        elif kind == "maxpool2d":
+            x = keras.layers.MaxPooling2D(tuple(e["pool"]), name=name)(x)
+        elif kind == "dense":
+            if not flat:
+                x = keras.layers.Flatten(name="flatten")(x)
+                flat = True
+            x = quant.QuantDense(e["out_features"], relu=e["relu"], name=name)(x)
+        elif kind == "dropout":
+            dropout_index += 1
+            x = keras.layers.Dropout(e["rate"], name="dropout" if dropouts == 1
+                                     else f"dropout{dropout_index}")(x)
+        else:
+            raise ValueError(f"unknown layer kind {kind!r}")
     return keras.Model(inputs, x, name="mnist_q8")
 
 
@@ -135,17 +166,27 @@ def to_network(model, provenance=None):
     return Network.from_manifest(manifest, params)
 
 
+def arch_of(net):
+    """The architecture's layer entries (``q8.arch``) of an integer network."""
+    entries = []
+    for layer in net.layers:
+        if isinstance(layer, MaxPool2DConfig):
+            entries.append({"kind": "maxpool2d", "pool": list(layer.pool)})
+        elif isinstance(layer, Conv2DConfig):
+            entries.append({"kind": "conv2d", "kernel": list(layer.kernel),
+                            "out_channels": layer.out_channels, "relu": layer.relu})
+        else:
+            entries.append({"kind": "dense", "out_features": layer.out_features,
+                            "relu": layer.relu})
+    return entries
+
+
 def from_network(net):
     """A quantized Keras model whose weights are the codes of ``net`` (exact: the quantizer
     returns codes that are already on its grid unchanged)."""
-    kinds = [l.kind for l in net.layers]
-    if kinds != ["conv2d", "maxpool2d", "dense", "dense"] or net.layers[1].pool != (2, 2):
-        raise ValueError(f"only the conv2d -> maxpool2d 2x2 -> dense -> dense architecture has "
-                         f"a Keras model here, not {kinds}")
-    conv, _, dense1, dense2 = net.layers
-    model = build_model(filters=conv.out_channels, dense=dense1.out_features,
-                        classes=dense2.out_features, input_shape=net.input_shape)
-    for layer, cfg in zip(mac_layers(model), (conv, dense1, dense2)):
+    model = build_model(arch_of(net), input_shape=net.input_shape,
+                        names=[l.name for l in net.layers])
+    for layer, cfg in zip(mac_layers(model), net.mac_layers):
         p = net.params[cfg.name]
         layer.kernel.assign(cfg.weight.dequantize(p["weight"]).astype(np.float32))
         layer.bias.assign(cfg.bias.dequantize(p["bias"]).astype(np.float32))

@@ -9,11 +9,12 @@ import numpy as np
 from . import quant  # noqa: F401  (sets KERAS_BACKEND)
 import keras
 
-from q8 import reference
+from q8 import arch as arch_mod, reference
+from q8.arch import DEFAULT_ARCH
 from .model import (build_model, calibrate, set_quantized, set_uniform_formats, to_network,
                     logits_codes)
 
-__all__ = ["Recipe", "TrainResult", "train"]
+__all__ = ["Recipe", "TrainResult", "train", "fit", "export_checked"]
 
 
 @dataclass(frozen=True)
@@ -26,8 +27,7 @@ class Recipe:
     batch: int = 128
     float_lr: float = 2e-3
     qat_lr: float = 1e-3
-    filters: int = 2
-    dense: int = 128
+    arch: str = DEFAULT_ARCH   # q8.arch spec; the user's network by default
     calibration_images: int = 10000
     train_limit: int | None = None  # train on the first N training images only (tests)
 
@@ -36,7 +36,11 @@ class Recipe:
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 raise ValueError(f"{name} must be a non-negative integer, "
                                  f"not {getattr(self, name)!r}")
-        for name in ("batch", "filters", "dense", "calibration_images"):
+        try:
+            arch_mod.parse(self.arch)
+        except arch_mod.ArchError as e:
+            raise ValueError(str(e)) from None
+        for name in ("batch", "calibration_images"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be a positive integer, "
                                  f"not {getattr(self, name)!r}")
@@ -54,7 +58,7 @@ class TrainResult:
     seconds: float = 0.0
 
 
-def _fit(model, x, y, *, epochs, lr, batch, verbose):
+def fit(model, x, y, *, epochs, lr, batch, verbose):
     steps = epochs * -(-len(x) // batch)
     schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(steps, 1))
     model.compile(optimizer=keras.optimizers.Adam(schedule),
@@ -101,9 +105,9 @@ def train(data, recipe=Recipe(), *, eval_images=None, verbose=1, log=print):
     tx, ty = data.x_test[:eval_images], data.y_test[:eval_images]
     acc = {}
 
-    model = build_model(filters=recipe.filters, dense=recipe.dense)
+    model = build_model(recipe.arch, input_shape=data.x_train.shape[1:] + (1,))
     log(f"float phase: {recipe.float_epochs} epochs on {len(x)} images")
-    _fit(model, x, y, epochs=recipe.float_epochs, lr=recipe.float_lr, batch=recipe.batch,
+    fit(model, x, y, epochs=recipe.float_epochs, lr=recipe.float_lr, batch=recipe.batch,
          verbose=verbose)
     acc["float"] = _float_accuracy(model, tx.astype(np.float32)[..., None], ty)
 
@@ -123,28 +127,93 @@ def train(data, recipe=Recipe(), *, eval_images=None, verbose=1, log=print):
 
     log(f"quantization-aware phase: {recipe.qat_epochs} epochs")
     set_quantized(model, True)
-    _fit(model, x, y, epochs=recipe.qat_epochs, lr=recipe.qat_lr, batch=recipe.batch,
+    fit(model, x, y, epochs=recipe.qat_epochs, lr=recipe.qat_lr, batch=recipe.batch,
          verbose=verbose)
 
     seconds = time.time() - start
     provenance = {"recipe": recipe.__dict__, "train_seconds": round(seconds, 1),
                   "keras": keras.__version__, "backend": keras.backend.backend()}
+    net = export_checked(model, tx, ty, acc, provenance, log=log)
+    return TrainResult(model=model, network=net, accuracy=acc, seconds=seconds)
+
+
+def export_checked(model, images, labels, accuracy, provenance, *, log=print):
+    """Export the quantized ``model`` and compare it with the integer reference on ``images``.
+
+    Adds ``qat_keras`` and ``reference`` to ``accuracy`` (in place) and the accuracies and the
+    agreement counts to ``provenance``; returns the ``Network`` whose provenance holds them.
+    The caller decides what a disagreement means (``python -m train`` fails on any).
+    """
     net = to_network(model, provenance)
-    ref = reference.run(net, tx)
-    keras_logits = logits_codes(model, tx)
-    acc["qat_keras"] = float(np.mean(np.argmax(keras_logits, -1) == ty))
-    acc["reference"] = float(np.mean(ref.classes == ty))
-    agree = {"images": int(len(tx)),
+    ref = reference.run(net, images)
+    keras_logits = logits_codes(model, images)
+    accuracy["qat_keras"] = float(np.mean(np.argmax(keras_logits, -1) == labels))
+    accuracy["reference"] = float(np.mean(ref.classes == labels))
+    agree = {"images": int(len(images)),
              "classes": int(np.sum(np.argmax(keras_logits, -1) == ref.classes)),
              "logits": int(np.sum(np.all(keras_logits == ref.logits, axis=1)))}
-    provenance.update(accuracy=acc, agree=agree, eval_images=int(len(tx)))
-    log(f"QAT Keras {acc['qat_keras']:.4f}, integer reference {acc['reference']:.4f}; "
-        f"agreement: classes {agree['classes']}/{agree['images']}, "
+    provenance.update(accuracy=accuracy, agree=agree, eval_images=int(len(images)))
+    log(f"QAT Keras {accuracy['qat_keras']:.4f}, integer reference "
+        f"{accuracy['reference']:.4f}; agreement: classes {agree['classes']}/{agree['images']}, "
         f"logits {agree['logits']}/{agree['images']}")
-    return TrainResult(model=model, network=to_network(model, provenance), accuracy=acc,
-                       seconds=seconds)
+    return to_network(model, provenance)
 
 
 def progress_verbosity():
     """Keras' progress bar on a terminal, a line per epoch in logs."""
     return 1 if sys.stdout.isatty() else 2
+
+
+def train_imported(data, mapped, *, qat_epochs=10, qat_lr=5e-4, batch=128, seed=0,
+                   calibration_images=10000, train_limit=None, eval_images=None, verbose=1,
+                   log=print, source=None, float_classes=None):
+    """Quantise an imported float model (``train.importer.map_model``): calibrate (PTQ), then
+    fine-tune it with quantization-aware training from its own weights.
+
+    Parameters
+    ----------
+    data : q8.mnist.Mnist
+    mapped : train.importer.MappedModel
+    qat_epochs : int
+        0: PTQ only.
+    float_classes : numpy.ndarray, optional
+        The original model's classes on the evaluation images, for its accuracy.
+    source : dict, optional
+        Facts about the imported file, kept in the provenance.
+
+    Returns
+    -------
+    TrainResult
+        ``accuracy`` holds ``float`` (the original model), ``ptq_calibrated``, ``qat_keras``
+        and ``reference``.
+    """
+    from .importer import quant_model  # the importer needs keras' layers only here
+
+    start = time.time()
+    keras.utils.set_random_seed(seed)
+    x = data.x_train[:train_limit].astype(np.float32)[..., None]
+    y = data.y_train[:train_limit].astype(np.int32)
+    tx, ty = data.x_test[:eval_images], data.y_test[:eval_images]
+    acc = {}
+    if float_classes is not None:
+        acc["float"] = float(np.mean(np.asarray(float_classes)[:len(ty)] == ty))
+    model = quant_model(mapped)
+    calibrate(model, x[:calibration_images])
+    acc["ptq_calibrated"] = _reference_accuracy(to_network(model), tx, ty)
+    log(f"PTQ (calibrated per-tensor formats) {acc['ptq_calibrated']:.4f}"
+        + (f", float {acc['float']:.4f}" if "float" in acc else ""))
+    set_quantized(model, True)
+    if qat_epochs:
+        log(f"quantization-aware training from the model's weights: {qat_epochs} epochs on "
+            f"{len(x)} images")
+    fit(model, x, y, epochs=qat_epochs, lr=qat_lr, batch=batch, verbose=verbose)
+    seconds = time.time() - start
+    provenance = {"imported": {**(source or {}), "arch": mapped.spec,
+                               "pixel_divisor": mapped.pixel_divisor, "notes": mapped.notes},
+                  "recipe": {"seed": seed, "qat_epochs": qat_epochs, "qat_lr": qat_lr,
+                             "batch": batch, "calibration_images": calibration_images,
+                             "train_limit": train_limit},
+                  "train_seconds": round(seconds, 1), "keras": keras.__version__,
+                  "backend": keras.backend.backend()}
+    net = export_checked(model, tx, ty, acc, provenance, log=log)
+    return TrainResult(model=model, network=net, accuracy=acc, seconds=seconds)

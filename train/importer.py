@@ -1,0 +1,389 @@
+"""Your own trained float Keras model, mapped onto the arithmetic contract.
+
+:func:`read_model` loads a ``.keras`` file or a Keras 2 or 3 ``.h5`` file; :func:`map_model`
+reads its chain of layers into an architecture (``q8.arch`` layer entries) and float weights,
+folding what the contract has no layer for: the input scaling (pixels / 255, or a
+``Rescaling`` layer) into the first layer, so that the board still takes raw bytes, and each
+``BatchNormalization`` into the convolution or dense layer before it. :func:`from_keras` is the
+one-call API: a Keras model and calibration images in, the calibrated (PTQ) integer
+``q8.weights.Network`` out. ``python -m train --from MODEL`` adds quantization-aware training
+from the model's weights (``train.qat``) and the checks against the reference.
+
+Supported, in a chain (one input, one output, no branches): ``InputLayer``, ``Rescaling``
+(before the first convolution or dense layer), ``Conv2D`` (valid padding, stride 1, no
+dilation, one group, ReLU or no activation), ``MaxPooling2D`` (stride = pool, valid padding),
+``Flatten``, ``Dense`` (ReLU, none, or softmax on the last), ``BatchNormalization`` (right
+after a ``Conv2D`` or ``Dense`` without activation), ``Activation("relu")`` / ``ReLU()``
+(plain: no slope, cap or threshold), ``Dropout``, and a final ``Softmax`` or
+``Activation("softmax")``. Every other layer or option is refused before any work with a
+:class:`ModelImportError` naming the layer.
+"""
+
+from dataclasses import dataclass, field
+import os
+
+import numpy as np
+
+from . import quant  # noqa: F401  (sets KERAS_BACKEND before keras is imported)
+import keras
+
+from q8 import arch as arch_mod
+from .model import INPUT_FORMAT, build_model, calibrate, mac_layers, to_network
+
+__all__ = ["ModelImportError", "MappedModel", "read_model", "map_model", "architecture_of",
+           "quant_model", "from_keras", "SUPPORTED"]
+
+SUPPORTED = ("InputLayer, Rescaling, Conv2D (valid padding, stride 1), MaxPooling2D, Flatten, "
+             "Dense, BatchNormalization (after Conv2D or Dense), ReLU / Activation('relu'), "
+             "Dropout, and a final softmax")
+
+
+class ModelImportError(ValueError):
+    """A Keras model (or file) that cannot be mapped onto the contract, and why."""
+
+
+@dataclass
+class MappedModel:
+    """A float Keras model read onto the contract.
+
+    Attributes
+    ----------
+    input_shape : tuple of int
+        ``(height, width, 1)``.
+    entries : list of dict
+        The architecture (``q8.arch`` layer entries, dropouts included).
+    params : list of (kernel, bias)
+        Float32 weights of each convolution and dense layer, in order, with the input scaling
+        and any batch normalisation folded in: they compute on ``byte / 256``.
+    input_scale : float
+        What the model multiplies a raw byte by before its first layer (``1 / 255`` for the
+        Keras examples' ``pixels / 255``), folded into the first layer.
+    pixel_divisor : float
+        What the model takes: ``byte / pixel_divisor`` (see :func:`map_model`).
+    notes : list of str
+        What was folded or dropped, for the user.
+    """
+
+    input_shape: tuple
+    entries: list
+    params: list
+    input_scale: float
+    pixel_divisor: float
+    notes: list = field(default_factory=list)
+
+    @property
+    def spec(self):
+        return arch_mod.to_spec_safe(self.entries)
+
+
+def read_model(path):
+    """Load a trained Keras model from ``path`` (``.keras``, or ``.h5`` from Keras 2 or 3)
+    without its training configuration."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ModelImportError(f"{path}: no such model file")
+    if not path.endswith((".keras", ".h5")):
+        raise ModelImportError(f"{path}: a Keras model is a .keras or .h5 file "
+                               f"(model.save('model.keras'))")
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as e:  # Keras raises many kinds for an unreadable or foreign file
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelImportError(f"{path}: Keras cannot load this model ({first[:300]}); save it "
+                               f"with model.save('model.keras') from Keras 3, or as .h5 from "
+                               f"Keras 2") from None
+
+
+def _chain(model):
+    """The model's layers in order, checking that they form one chain."""
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ModelImportError(f"the model has {len(model.inputs)} inputs and "
+                               f"{len(model.outputs)} outputs; only a chain of layers with one "
+                               f"input and one output is supported")
+    layers = [l for l in model.layers if not isinstance(l, keras.layers.InputLayer)]
+    if not isinstance(model, keras.Sequential):
+        tensor = model.inputs[0]
+        for layer in layers:
+            nodes = layer._inbound_nodes
+            if len(nodes) != 1 or len(nodes[0].input_tensors) != 1 \
+                    or nodes[0].input_tensors[0] is not tensor:
+                raise ModelImportError(f"layer {layer.name!r} ({type(layer).__name__}) is not "
+                                       f"fed by the layer before it alone: branches, merges "
+                                       f"and shared layers are not supported; only a chain")
+            tensor = layer.output
+        if tensor is not model.outputs[0]:
+            raise ModelImportError("the model's output is not its last layer's: only a chain "
+                                   "of layers is supported")
+    for layer in layers:
+        if isinstance(layer, keras.Model):
+            raise ModelImportError(f"layer {layer.name!r} is a nested model; flatten it into "
+                                   f"one chain of layers")
+    return layers
+
+
+def _refuse(layer, what):
+    raise ModelImportError(f"layer {layer.name!r} ({type(layer).__name__}): {what}. "
+                           f"Supported: {SUPPORTED}")
+
+
+def _activation(layer):
+    """'relu', 'linear' or 'softmax' for a layer's activation function, else refuse."""
+    name = keras.activations.serialize(layer.activation)
+    if isinstance(name, dict):
+        name = name.get("config", {}).get("name", name.get("class_name"))
+    if name not in ("relu", "linear", "softmax"):
+        _refuse(layer, f"activation {name!r} is not supported (relu, none, or softmax on the "
+                       f"last layer)")
+    return name
+
+
+def _weights(layer):
+    kernel = np.asarray(layer.kernel, dtype=np.float64)
+    if layer.use_bias:
+        bias = np.asarray(layer.bias, dtype=np.float64)
+    else:
+        bias = np.zeros(kernel.shape[-1])
+    return kernel, bias
+
+
+def map_model(model, *, pixel_divisor=None):
+    """Read a float Keras model onto the contract.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A chain of supported layers (see the module's docstring).
+    pixel_divisor : float, optional
+        What the model was trained to take: ``byte / pixel_divisor``. ``None``: 255 (the Keras
+        examples' ``pixels / 255``) for a model without a ``Rescaling`` layer, 1 (raw bytes)
+        for one with it.
+
+    Returns
+    -------
+    MappedModel
+
+    Raises
+    ------
+    ModelImportError
+        Naming the first layer or option that cannot be mapped, before any work.
+    """
+    layers = _chain(model)
+    shape = tuple(model.inputs[0].shape[1:])
+    if len(shape) == 2:
+        shape = (*shape, 1)
+    if len(shape) != 3 or shape[2] != 1 or not all(isinstance(s, int) and s > 0 for s in shape):
+        raise ModelImportError(f"the model's input is {tuple(model.inputs[0].shape[1:])}; "
+                               f"supported: one grey channel, (height, width, 1)")
+    has_rescaling = any(isinstance(l, keras.layers.Rescaling) for l in layers)
+    if pixel_divisor is None:
+        pixel_divisor = 1.0 if has_rescaling else 255.0
+    if not (isinstance(pixel_divisor, (int, float)) and np.isfinite(pixel_divisor)
+            and pixel_divisor > 0):
+        raise ModelImportError(f"the pixel divisor must be a positive number, "
+                               f"not {pixel_divisor!r}")
+    scale, offset = 1.0 / pixel_divisor, 0.0
+    notes = [f"input: the model takes byte / {pixel_divisor:g}"]
+    entries, params = [], []
+    last_mac = None      # index in entries of the last conv/dense, while it may take BN/ReLU
+    softmax_seen = False
+    rank = 3             # of the tensor flowing (without the batch axis)
+
+    def after_mac_ok(layer):
+        if last_mac is None or entries[-1] is not entries[last_mac]:
+            _refuse(layer, "must come right after a Conv2D or Dense layer")
+
+    for layer in layers:
+        if softmax_seen:
+            _refuse(layer, "comes after the softmax; the softmax must be the last layer")
+        if isinstance(layer, keras.layers.Rescaling):
+            if params:
+                _refuse(layer, "rescaling is supported before the first Conv2D or Dense only")
+            s = np.asarray(layer.scale, dtype=np.float64)
+            o = np.asarray(layer.offset, dtype=np.float64)
+            if s.size != 1 or o.size != 1 or float(s) <= 0:
+                _refuse(layer, "only one positive scale and one offset are supported")
+            # x * s + o applied to (byte * scale + offset)
+            scale, offset = scale * float(s), offset * float(s) + float(o)
+            notes.append(f"{layer.name}: Rescaling x {float(s):g} + {float(o):g} folded into "
+                         f"the first layer")
+            last_mac = None
+        elif isinstance(layer, keras.layers.Conv2D) and type(layer).__name__ == "Conv2D":
+            if rank != 3:
+                _refuse(layer, "a convolution after Flatten")
+            if layer.padding != "valid":
+                _refuse(layer, f"padding {layer.padding!r} is not supported (valid)")
+            if tuple(layer.strides) != (1, 1):
+                _refuse(layer, f"strides {tuple(layer.strides)} are not supported (1, 1)")
+            if tuple(layer.dilation_rate) != (1, 1):
+                _refuse(layer, f"dilation {tuple(layer.dilation_rate)} is not supported")
+            if getattr(layer, "groups", 1) != 1:
+                _refuse(layer, f"groups={layer.groups} is not supported (1)")
+            if layer.data_format != "channels_last":
+                _refuse(layer, "data_format channels_first is not supported")
+            act = _activation(layer)
+            if act == "softmax":
+                _refuse(layer, "softmax on a convolution is not supported")
+            kernel, bias = _weights(layer)
+            entries.append({"kind": "conv2d", "kernel": list(layer.kernel_size),
+                            "out_channels": int(layer.filters), "relu": act == "relu",
+                            "_name": layer.name})
+            params.append([kernel, bias])
+            last_mac = len(entries) - 1
+        elif isinstance(layer, keras.layers.Dense) and type(layer).__name__ == "Dense":
+            if rank != 1:
+                _refuse(layer, "a Dense layer on an image (rank-3) tensor works per pixel in "
+                               "Keras; put a Flatten before it")
+            act = _activation(layer)
+            kernel, bias = _weights(layer)
+            entries.append({"kind": "dense", "out_features": int(layer.units),
+                            "relu": act == "relu", "_name": layer.name})
+            params.append([kernel, bias])
+            last_mac = len(entries) - 1
+            if act == "softmax":
+                softmax_seen = True
+                notes.append(f"{layer.name}: softmax dropped (it does not change the argmax)")
+        elif isinstance(layer, keras.layers.MaxPooling2D):
+            pool = tuple(layer.pool_size)
+            strides = tuple(layer.strides) if layer.strides is not None else pool
+            if strides != pool:
+                _refuse(layer, f"strides {strides} differ from the pool {pool} (supported: "
+                               f"equal)")
+            if layer.padding != "valid":
+                _refuse(layer, f"padding {layer.padding!r} is not supported (valid)")
+            if rank != 3:
+                _refuse(layer, "pooling after Flatten")
+            entries.append({"kind": "maxpool2d", "pool": list(pool), "_name": layer.name})
+            last_mac = None
+        elif isinstance(layer, keras.layers.Flatten):
+            rank = 1
+        elif isinstance(layer, keras.layers.Dropout) and type(layer).__name__ == "Dropout":
+            entries.append({"kind": "dropout", "rate": float(layer.rate)})
+            notes.append(f"{layer.name}: Dropout({float(layer.rate):g}) kept for training, "
+                         f"gone at inference")
+        elif isinstance(layer, keras.layers.BatchNormalization):
+            after_mac_ok(layer)
+            mac = entries[last_mac]
+            if mac["relu"]:
+                _refuse(layer, f"follows {mac['_name']!r}, which ends in ReLU: a batch "
+                               f"normalisation is folded into the layer before it only when "
+                               f"the ReLU comes after the normalisation")
+            axis = layer.axis if isinstance(layer.axis, int) else tuple(layer.axis)
+            if axis not in (-1, rank, (-1,), (rank,)):
+                _refuse(layer, f"axis {layer.axis} is not supported (the channel axis, -1)")
+            gamma = np.asarray(layer.gamma, np.float64) if layer.scale else 1.0
+            beta = np.asarray(layer.beta, np.float64) if layer.center else 0.0
+            mean = np.asarray(layer.moving_mean, np.float64)
+            var = np.asarray(layer.moving_variance, np.float64)
+            k = gamma / np.sqrt(var + layer.epsilon)
+            kernel, bias = params[-1]
+            params[-1] = [kernel * k, (bias - mean) * k + beta]
+            notes.append(f"{layer.name}: BatchNormalization folded into {mac['_name']}")
+        elif isinstance(layer, (keras.layers.ReLU, keras.layers.Activation)):
+            if isinstance(layer, keras.layers.ReLU):
+                if (layer.max_value is not None or float(layer.negative_slope) != 0
+                        or float(layer.threshold) != 0):
+                    _refuse(layer, "only a plain ReLU (no max_value, negative_slope or "
+                                   "threshold) is supported")
+                act = "relu"
+            else:
+                act = _activation(layer)
+            if act == "linear":
+                continue
+            if act == "softmax":
+                softmax_seen = True
+                notes.append(f"{layer.name}: softmax dropped (it does not change the argmax)")
+                continue
+            after_mac_ok(layer)
+            if entries[last_mac]["relu"]:
+                _refuse(layer, "a second ReLU")
+            entries[last_mac]["relu"] = True
+        elif isinstance(layer, keras.layers.Softmax):
+            softmax_seen = True
+            notes.append(f"{layer.name}: softmax dropped (it does not change the argmax)")
+        else:
+            _refuse(layer, "this layer is not supported")
+    macs = [e for e in entries if e["kind"] in ("conv2d", "dense")]
+    if not macs or macs[-1]["kind"] != "dense" or entries[-1]["kind"] == "maxpool2d":
+        raise ModelImportError("the model must end with a Dense layer (the logits, softmax "
+                               "allowed)")
+    for e in macs[:-1]:
+        if not e["relu"]:
+            raise ModelImportError(
+                f"layer {e['_name']!r} is a hidden {e['kind']} layer without ReLU: its outputs "
+                f"would be signed, and every hidden activation here is unsigned (8-bit codes "
+                f"after a ReLU, docs/fixed-point.md). Add activation='relu' (or a ReLU layer) "
+                f"and retrain, or merge it with the next layer")
+    if macs[-1]["relu"]:
+        raise ModelImportError(f"the last layer {macs[-1]['_name']!r} ends in ReLU; the logits "
+                               f"are signed: remove the ReLU from the last Dense layer")
+    # Fold the input scaling into the first layer: the board's input is byte / 256, so
+    # x_model = byte * scale + offset = (byte / 256) * (256 * scale) + offset.
+    kernel, bias = params[0]
+    fan_axes = tuple(range(kernel.ndim - 1))
+    params[0] = [kernel * (256.0 * scale), bias + offset * kernel.sum(axis=fan_axes)]
+    for e in entries:
+        e.pop("_name", None)
+    try:
+        arch_mod.configs(entries, input_shape=shape)
+    except arch_mod.ArchError as e:
+        raise ModelImportError(str(e)) from None
+    return MappedModel(input_shape=shape, entries=entries,
+                       params=[(k.astype(np.float32), b.astype(np.float32)) for k, b in params],
+                       input_scale=scale, pixel_divisor=float(pixel_divisor), notes=notes)
+
+
+def architecture_of(path):
+    """``(input_shape, entries)`` of the Keras model in ``path``: what ``python -m hw.fit
+    --from`` plans from (entry point ``mnist_q8.architectures``)."""
+    mapped = map_model(read_model(path))
+    return mapped.input_shape, mapped.entries
+
+
+def quant_model(mapped):
+    """A quantizable Keras model (``train.model.build_model``) holding ``mapped``'s folded
+    float weights, not yet calibrated."""
+    model = build_model(mapped.entries, input_shape=mapped.input_shape)
+    for layer, (kernel, bias) in zip(mac_layers(model), mapped.params):
+        layer.kernel.assign(kernel)
+        layer.bias.assign(bias)
+    return model
+
+
+def from_keras(model, images, *, pixel_divisor=None, provenance=None):
+    """A trained float Keras model and calibration images to the integer network (PTQ).
+
+    Parameters
+    ----------
+    model : keras.Model
+        The float model, or a path to a ``.keras`` / ``.h5`` file.
+    images : numpy.ndarray
+        Calibration images, uint8 ``(N, H, W)`` raw bytes (a few thousand training images).
+    pixel_divisor : float, optional
+        See :func:`map_model`.
+
+    Returns
+    -------
+    q8.weights.Network
+        Calibrated per-tensor formats, weights rounded to them: the post-training quantised
+        network, bit-exact with the gateware. ``python -m train --from`` then fine-tunes it.
+    """
+    if isinstance(model, (str, os.PathLike)):
+        model = read_model(model)
+    qmodel = quant_model(map_model(model, pixel_divisor=pixel_divisor))
+    calibrate(qmodel, np.asarray(images, dtype=np.float32)[..., None])
+    return to_network(qmodel, provenance)
+
+
+def float_predictions(model, images, *, pixel_divisor):
+    """The original model's classes on uint8 ``images`` fed as it was trained."""
+    x = np.asarray(images, dtype=np.float32)[..., None] / np.float32(pixel_divisor)
+    shape = tuple(model.inputs[0].shape[1:])
+    x = x.reshape((len(x), *shape))
+    return np.argmax(model.predict(x, batch_size=1000, verbose=0), -1)
+
+
+def _input_format_check():  # the folding above assumes the contract's input is byte / 256
+    assert INPUT_FORMAT.frac == 8 and not INPUT_FORMAT.signed
+
+
+_input_format_check()
