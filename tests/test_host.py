@@ -12,6 +12,7 @@ from host.__main__ import main as host_main
 from board.link import LinkError, SerialBoard
 from host.board import ImageError, load_image
 from q8 import mnist, reference, weights
+from tests.netgen import random_network
 
 
 def test_images_from_every_source(tmp_path):
@@ -128,10 +129,15 @@ def test_no_board_on_the_port(tmp_path):
         SerialBoard(str(tmp_path / "ttyUSB9"), classes=10)
 
 
-def test_classify_on_the_simulated_board(capsys):
-    host_main(["--sim", "--mnist-index", "4"])
+def test_classify_on_the_simulated_board(capsys, tmp_path):
+    # A network with a small first dense layer: its flash image loads in a sixteenth of the
+    # simulated time of the shipped one's (which tests/test_board.py loads and classifies
+    # with); the command line's path is the same for any weights file.
+    net = random_network(np.random.default_rng(5), dense=8)
+    path = tmp_path / "small.npz"
+    weights.save(net, path)
+    host_main(["--sim", "--mnist-index", "4", "--weights", str(path)])
     out = capsys.readouterr().out
-    net = weights.load()
     ref = reference.run(net, mnist.load(download=False).x_test[4:5])
     assert f"class {ref.classes[0]}\n" in out
     assert f"logits {' '.join(str(v) for v in ref.logits[0])}\n" in out
