@@ -18,6 +18,27 @@ import numpy as np
 from q8 import mnist
 
 
+MODELS = {
+    "user": lambda L: [
+        L.Conv2D(2, (3, 3), activation="relu"),
+        L.MaxPooling2D((2, 2)),
+        L.Flatten(),
+        L.Dense(128, activation="relu"),
+        L.Dropout(0.5),
+        L.Dense(10, activation="softmax"),
+    ],
+    "two-conv": lambda L: [
+        L.Conv2D(4, (5, 5)), L.ReLU(),
+        L.MaxPooling2D((2, 2)),
+        L.Conv2D(8, (3, 3), activation="relu"),
+        L.MaxPooling2D((2, 2)),
+        L.Flatten(),
+        L.Dense(32, activation="relu"),
+        L.Dense(10, activation="softmax"),
+    ],
+}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m bench.user_recipe", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -25,6 +46,10 @@ def main(argv=None):
     p.add_argument("--save", action="append", default=[], metavar="PATH",
                    help="save the trained model here (.keras or .h5; may be repeated)")
     p.add_argument("--epochs", type=int, default=12, help="the recipe's 12 unless told")
+    p.add_argument("--model", choices=sorted(MODELS), default="user",
+                   help="user: the user's network; two-conv: Conv2D(4, 5x5) -> ReLU -> "
+                        "MaxPool -> Conv2D(8, 3x3, relu) -> MaxPool -> Dense(32, relu) -> "
+                        "Dense(10, softmax), another architecture trained the same way")
     args = p.parse_args(argv)
     for path in args.save:
         if not path.endswith((".keras", ".h5")):
@@ -43,15 +68,7 @@ def main(argv=None):
     keras.utils.set_random_seed(0)
     x = data.x_train[..., None].astype(np.float32) / 255
     tx = data.x_test[..., None].astype(np.float32) / 255
-    model = keras.Sequential([
-        keras.Input((28, 28, 1)),
-        keras.layers.Conv2D(2, (3, 3), activation="relu"),
-        keras.layers.MaxPooling2D((2, 2)),
-        keras.layers.Flatten(),
-        keras.layers.Dense(128, activation="relu"),
-        keras.layers.Dropout(0.5),
-        keras.layers.Dense(10, activation="softmax"),
-    ])
+    model = keras.Sequential([keras.Input((28, 28, 1)), *MODELS[args.model](keras.layers)])
     model.compile(loss="categorical_crossentropy", metrics=["accuracy"],
                   optimizer=keras.optimizers.Adadelta(learning_rate=1.0))
     start = time.time()
@@ -60,7 +77,8 @@ def main(argv=None):
     accuracy = float(np.mean(np.argmax(model.predict(tx, verbose=0), -1) == data.y_test))
     for path in args.save:
         model.save(path)
-    print(json.dumps({"recipe": f"user float: Adadelta(1.0), batch 128, {args.epochs} epochs",
+    print(json.dumps({"recipe": f"{args.model} float: Adadelta(1.0), batch 128, "
+                                f"{args.epochs} epochs",
                       "test_images": 10000, "accuracy": accuracy,
                       "seconds": round(time.time() - start, 1)}))
     return 0

@@ -36,3 +36,23 @@ def test_recipe_validation():
         Recipe(qat_epochs=-1)
     with pytest.raises(ValueError, match="train_limit must be a positive integer or None"):
         Recipe(train_limit=0)
+
+
+def test_shifted_training_and_another_architecture_stay_bit_exact():
+    # the augmentation wraps the model for training only: the exported model's predictions
+    # must come from the quantized layers, equal to the reference's
+    from q8 import mnist
+    from train.qat import Recipe, train
+    recipe = Recipe(arch="conv2x5,pool3,dense12,dense10", float_epochs=1, qat_epochs=1,
+                    shift=2, train_limit=3000)
+    result = train(mnist.load(download=False), recipe, eval_images=300, verbose=0,
+                   log=lambda *a: None)
+    assert [l.kind for l in result.network.layers] == ["conv2d", "maxpool2d", "dense", "dense"]
+    assert result.network.layers[0].kernel == (5, 5)
+    assert result.network.layers[1].pool == (3, 3)
+    assert result.network.provenance["agree"] == {"images": 300, "classes": 300, "logits": 300}
+    assert result.network.provenance["recipe"]["shift"] == 2
+    with pytest.raises(ValueError, match="shift must be an integer from 0 to 4"):
+        Recipe(shift=9)
+    with pytest.raises(ValueError, match="cannot read 'conv2'"):
+        Recipe(arch="conv2,dense10")

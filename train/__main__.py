@@ -74,6 +74,8 @@ def main(argv=None):
                    help=f"quantization-aware epochs (default {defaults.qat_epochs}; with --from "
                         f"{IMPORTED_QAT_EPOCHS}, 0 = PTQ only)")
     p.add_argument("--batch", type=int, default=defaults.batch)
+    p.add_argument("--shift", type=int, default=defaults.shift,
+                   help="move each training image by up to this many pixels (augmentation)")
     p.add_argument("--filters", type=int, default=None,
                    help="shortcut: the user's network with this many Conv2D filters")
     p.add_argument("--dense", type=int, default=None,
@@ -117,6 +119,7 @@ def main(argv=None):
         else:
             recipe = Recipe(seed=args.seed, float_epochs=args.float_epochs,
                             qat_epochs=qat_epochs, batch=args.batch, arch=arch,
+                            shift=args.shift,
                             train_limit=args.train_limit)
             entries, input_shape = arch_mod.parse(arch), (28, 28, 1)
         if qat_epochs < 0:

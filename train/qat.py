@@ -28,6 +28,7 @@ class Recipe:
     float_lr: float = 2e-3
     qat_lr: float = 1e-3
     arch: str = DEFAULT_ARCH   # q8.arch spec; the user's network by default
+    shift: int = 0             # random training-image shifts of up to this many pixels
     calibration_images: int = 10000
     train_limit: int | None = None  # train on the first N training images only (tests)
 
@@ -40,6 +41,8 @@ class Recipe:
             arch_mod.parse(self.arch)
         except arch_mod.ArchError as e:
             raise ValueError(str(e)) from None
+        if not isinstance(self.shift, int) or not 0 <= self.shift <= 4:
+            raise ValueError(f"shift must be an integer from 0 to 4 pixels, not {self.shift!r}")
         for name in ("batch", "calibration_images"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be a positive integer, "
@@ -58,14 +61,29 @@ class TrainResult:
     seconds: float = 0.0
 
 
-def fit(model, x, y, *, epochs, lr, batch, verbose):
+def fit(model, x, y, *, epochs, lr, batch, verbose, shift=0):
+    """Train ``model`` (Adam, cosine-decayed learning rate). With ``shift``, each training
+    image is moved by up to ``shift`` pixels in each direction (a training-only wrapper: the
+    model itself stays free of augmentation layers)."""
     steps = epochs * -(-len(x) // batch)
     schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(steps, 1))
+    # compiling resets the model's traced functions: its predictions must follow the
+    # quantized flag, which the traces read when they are made
     model.compile(optimizer=keras.optimizers.Adam(schedule),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
+    trained = model
+    if shift:
+        h, w = x.shape[1:3]
+        trained = keras.Sequential([
+            keras.Input(x.shape[1:]),
+            keras.layers.RandomTranslation(shift / h, shift / w, fill_mode="constant"),
+            model])
+        trained.compile(optimizer=keras.optimizers.Adam(schedule),
+                        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                        metrics=["accuracy"])
     if epochs:
-        model.fit(x, y, batch_size=batch, epochs=epochs, verbose=verbose, shuffle=True)
+        trained.fit(x, y, batch_size=batch, epochs=epochs, verbose=verbose, shuffle=True)
 
 
 def _float_accuracy(model, x, y):
@@ -108,7 +126,7 @@ def train(data, recipe=Recipe(), *, eval_images=None, verbose=1, log=print):
     model = build_model(recipe.arch, input_shape=data.x_train.shape[1:] + (1,))
     log(f"float phase: {recipe.float_epochs} epochs on {len(x)} images")
     fit(model, x, y, epochs=recipe.float_epochs, lr=recipe.float_lr, batch=recipe.batch,
-         verbose=verbose)
+        shift=recipe.shift, verbose=verbose)
     acc["float"] = _float_accuracy(model, tx.astype(np.float32)[..., None], ty)
 
     # The one-format baseline: every weight, bias and activation at the same fraction bits,
@@ -128,7 +146,7 @@ def train(data, recipe=Recipe(), *, eval_images=None, verbose=1, log=print):
     log(f"quantization-aware phase: {recipe.qat_epochs} epochs")
     set_quantized(model, True)
     fit(model, x, y, epochs=recipe.qat_epochs, lr=recipe.qat_lr, batch=recipe.batch,
-         verbose=verbose)
+        shift=recipe.shift, verbose=verbose)
 
     seconds = time.time() - start
     provenance = {"recipe": recipe.__dict__, "train_seconds": round(seconds, 1),
