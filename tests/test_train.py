@@ -56,3 +56,19 @@ def test_shifted_training_and_another_architecture_stay_bit_exact():
         Recipe(shift=9)
     with pytest.raises(ValueError, match="cannot read 'conv2'"):
         Recipe(arch="conv2,dense10")
+
+
+def test_shift_images_moves_by_whole_pixels_with_zero_fill():
+    from train.qat import shift_images
+    x = np.arange(1, 10, dtype=np.uint8).reshape(1, 3, 3, 1)
+    moved = {}
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        y = shift_images(x, 1, rng)[0, ..., 0]
+        moved[y.tobytes()] = y
+    # every move by -1..1 rows and columns, and nothing else: 9 distinct images
+    assert len(moved) == 9
+    down_right = np.array([[0, 0, 0], [0, 1, 2], [0, 4, 5]], np.uint8)
+    assert any(np.array_equal(m, down_right) for m in moved.values())
+    # a move keeps the pixels it does not push out, in place relative to each other
+    assert all(np.count_nonzero(m) in (4, 6, 9) for m in moved.values())

@@ -61,29 +61,37 @@ class TrainResult:
     seconds: float = 0.0
 
 
-def fit(model, x, y, *, epochs, lr, batch, verbose, shift=0):
-    """Train ``model`` (Adam, cosine-decayed learning rate). With ``shift``, each training
-    image is moved by up to ``shift`` pixels in each direction (a training-only wrapper: the
-    model itself stays free of augmentation layers)."""
+def shift_images(x, shift, rng):
+    """``x`` ``(N, H, W, C)`` with each image moved by a random whole number of pixels, up to
+    ``shift`` in each direction, the uncovered border filled with zeros."""
+    n, h, w = x.shape[:3]
+    padded = np.pad(x, ((0, 0), (shift, shift), (shift, shift), (0, 0)))
+    dy = rng.integers(-shift, shift + 1, n)
+    dx = rng.integers(-shift, shift + 1, n)
+    rows = np.arange(h)[None, :] + shift - dy[:, None]
+    cols = np.arange(w)[None, :] + shift - dx[:, None]
+    return padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
+
+
+def fit(model, x, y, *, epochs, lr, batch, verbose, shift=0, seed=0):
+    """Train ``model`` (Adam, cosine-decayed learning rate). With ``shift``, every epoch sees
+    the training images moved by up to ``shift`` pixels in each direction (new random shifts
+    each epoch, seeded by ``seed``)."""
     steps = epochs * -(-len(x) // batch)
     schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(steps, 1))
-    # compiling resets the model's traced functions: its predictions must follow the
+    # compiling also resets the model's traced functions: its predictions must follow the
     # quantized flag, which the traces read when they are made
     model.compile(optimizer=keras.optimizers.Adam(schedule),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
-    trained = model
-    if shift:
-        h, w = x.shape[1:3]
-        trained = keras.Sequential([
-            keras.Input(x.shape[1:]),
-            keras.layers.RandomTranslation(shift / h, shift / w, fill_mode="constant"),
-            model])
-        trained.compile(optimizer=keras.optimizers.Adam(schedule),
-                        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                        metrics=["accuracy"])
-    if epochs:
-        trained.fit(x, y, batch_size=batch, epochs=epochs, verbose=verbose, shuffle=True)
+    if not shift:
+        if epochs:
+            model.fit(x, y, batch_size=batch, epochs=epochs, verbose=verbose, shuffle=True)
+        return
+    rng = np.random.default_rng(seed)
+    for epoch in range(epochs):
+        model.fit(shift_images(x, shift, rng), y, batch_size=batch, epochs=epoch + 1,
+                  initial_epoch=epoch, verbose=verbose, shuffle=True)
 
 
 def _float_accuracy(model, x, y):
@@ -126,7 +134,7 @@ def train(data, recipe=Recipe(), *, eval_images=None, verbose=1, log=print):
     model = build_model(recipe.arch, input_shape=data.x_train.shape[1:] + (1,))
     log(f"float phase: {recipe.float_epochs} epochs on {len(x)} images")
     fit(model, x, y, epochs=recipe.float_epochs, lr=recipe.float_lr, batch=recipe.batch,
-        shift=recipe.shift, verbose=verbose)
+        shift=recipe.shift, seed=recipe.seed, verbose=verbose)
     acc["float"] = _float_accuracy(model, tx.astype(np.float32)[..., None], ty)
 
     # The one-format baseline: every weight, bias and activation at the same fraction bits,
@@ -146,7 +154,7 @@ def train(data, recipe=Recipe(), *, eval_images=None, verbose=1, log=print):
     log(f"quantization-aware phase: {recipe.qat_epochs} epochs")
     set_quantized(model, True)
     fit(model, x, y, epochs=recipe.qat_epochs, lr=recipe.qat_lr, batch=recipe.batch,
-        shift=recipe.shift, verbose=verbose)
+        shift=recipe.shift, seed=recipe.seed + 1, verbose=verbose)
 
     seconds = time.time() - start
     provenance = {"recipe": recipe.__dict__, "train_seconds": round(seconds, 1),
