@@ -92,6 +92,19 @@ def test_rescaling_with_offset_is_folded(data):
     assert np.allclose(ours, theirs, atol=1e-4)
 
 
+def test_a_flat_input_is_mnist_row_by_row(data):
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input((784,)), L.Dense(16, activation="relu"),
+                              L.Dense(10, activation="softmax")])
+    mapped = importer.map_model(model)
+    assert mapped.input_shape == (28, 28, 1)
+    assert mapped.entries == arch.parse("dense16,dense10")
+    images = data.x_test[:50]
+    ours = _folded_logits(mapped, images)
+    theirs = model.predict(images.reshape(50, 784) / 255.0, verbose=0)
+    assert np.allclose(ours, theirs, atol=2e-5)
+
+
 def test_keras_files_of_both_versions_map_the_same(user_files):
     _, paths = user_files
     maps = [importer.map_model(importer.read_model(paths[k])) for k in ("keras", "h5", "keras2")]
@@ -165,6 +178,8 @@ REFUSED = {
     "three channels": (lambda: keras.Sequential([
         keras.Input((28, 28, 3)), L.Flatten(), L.Dense(10)]),
         "supported: one grey channel"),
+    "flat input of another size": (lambda: keras.Sequential([
+        keras.Input((100,)), L.Dense(10)]), "the model's input is (100,)"),
     "signed hidden": (lambda: keras.Sequential([
         keras.Input((28, 28, 1)), L.Flatten(), L.Dense(8, name="d1"), L.Dense(10)]),
         "layer 'd1' is a hidden dense layer without ReLU"),

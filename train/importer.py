@@ -167,13 +167,21 @@ def map_model(model, *, pixel_divisor=None):
     ModelImportError
         Naming the first layer or option that cannot be mapped, before any work.
     """
+    try:
+        given = tuple(model.inputs[0].shape[1:])
+    except (AttributeError, ValueError, IndexError):
+        raise ModelImportError("the model has no defined input: build it (give it a "
+                               "keras.Input) before saving or importing it") from None
     layers = _chain(model)
-    shape = tuple(model.inputs[0].shape[1:])
+    rank = 3             # of the tensor flowing (without the batch axis)
+    shape = given
     if len(shape) == 2:
         shape = (*shape, 1)
+    elif shape == (784,):  # MNIST flattened row by row: the board's pixel order
+        shape, rank = (28, 28, 1), 1
     if len(shape) != 3 or shape[2] != 1 or not all(isinstance(s, int) and s > 0 for s in shape):
-        raise ModelImportError(f"the model's input is {tuple(model.inputs[0].shape[1:])}; "
-                               f"supported: one grey channel, (height, width, 1)")
+        raise ModelImportError(f"the model's input is {given}; supported: one grey channel, "
+                               f"(height, width, 1), (height, width) or MNIST's (784,)")
     has_rescaling = any(isinstance(l, keras.layers.Rescaling) for l in layers)
     if pixel_divisor is None:
         pixel_divisor = 1.0 if has_rescaling else 255.0
@@ -186,7 +194,6 @@ def map_model(model, *, pixel_divisor=None):
     entries, params = [], []
     last_mac = None      # index in entries of the last conv/dense, while it may take BN/ReLU
     softmax_seen = False
-    rank = 3             # of the tensor flowing (without the batch axis)
 
     def after_mac_ok(layer):
         if last_mac is None or entries[-1] is not entries[last_mac]:
