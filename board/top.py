@@ -20,15 +20,16 @@ from .uart import UARTReceiver, UARTTransmitter
 __all__ = ["BoardNetwork", "BoardTop", "flash_words"]
 
 
-def flash_words(net):
-    """The words of the flash image for ``net``: its first dense layer's weight store."""
-    return weight_words(net, net.first_dense.name)
+def flash_words(net, schedules=None):
+    """The words of the flash image for ``net``: its first dense layer's weight store (under
+    ``schedules``, as :class:`BoardTop`'s)."""
+    return weight_words(net, net.first_dense.name, schedules)
 
 
-def _board_pipeline(net):
+def _board_pipeline(net, schedules):
     """The network with its first dense layer's weights outside, and that layer's name."""
     external = net.first_dense.name
-    return NetworkPipeline(net, external_weights=[external]), external
+    return NetworkPipeline(net, schedules=schedules, external_weights=[external]), external
 
 
 def _add_pipeline(m, pipeline, external, writer):
@@ -51,6 +52,8 @@ class BoardNetwork(wiring.Component):
     Parameters
     ----------
     net : q8.weights.Network
+    schedules : dict of hw.network.DenseSchedule, optional
+        As :class:`BoardTop`'s.
 
     Members
     -------
@@ -59,8 +62,8 @@ class BoardNetwork(wiring.Component):
         The store's write port: word ``k`` of :attr:`flash_words` at address ``k``.
     """
 
-    def __init__(self, net):
-        self._pipeline, self._external = _board_pipeline(net)
+    def __init__(self, net, *, schedules=None):
+        self._pipeline, self._external = _board_pipeline(net, schedules)
         members = self._pipeline.signature.members
         super().__init__({"i": members["i"], "o": members["o"],
                           "w": In(SPRAMWeightStore.write_port(
@@ -93,6 +96,10 @@ class BoardTop(wiring.Component):
     Parameters
     ----------
     net : q8.weights.Network
+    schedules : dict of hw.network.DenseSchedule, optional
+        By dense layer name, for :class:`hw.network.NetworkPipeline`
+        (``hw.network.default_schedule`` where absent); ``hw.build`` passes the fit plan's
+        (``hw.fit``), which keeps the DSPs within the board's.
     clock_hz : int
         The system clock (for the LED blink).
     divisor : int
@@ -109,7 +116,7 @@ class BoardTop(wiring.Component):
         Ready: steady; loading: ``led_ready`` blinks; bad weights: ``led_error``.
     """
 
-    def __init__(self, net, *, clock_hz=CLOCK_HZ, divisor=CLOCK_HZ // BAUD,
+    def __init__(self, net, *, schedules=None, clock_hz=CLOCK_HZ, divisor=CLOCK_HZ // BAUD,
                  timeout_cycles=round(CLOCK_HZ * IMAGE_TIMEOUT_S),
                  flash_offset=FLASH_OFFSET):
         check_count("clock_hz", clock_hz)
@@ -118,7 +125,7 @@ class BoardTop(wiring.Component):
         self._net = net
         self._clock_hz, self._divisor = clock_hz, divisor
         self._timeout, self._offset = timeout_cycles, flash_offset
-        self._pipeline, self._external = _board_pipeline(net)
+        self._pipeline, self._external = _board_pipeline(net, schedules)
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1),
                           "flash": Out(SPIFlashPins()),
                           "led_ready": Out(1), "led_error": Out(1)})

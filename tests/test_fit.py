@@ -1,0 +1,212 @@
+# amaranth: UnusedElaboratable=no
+"""The fit check (``hw.fit``): the shipped network's plan against what its build and its
+simulation measured, the schedules it chooses, its refusals, and ``python -m hw.fit``."""
+
+import importlib.metadata
+import json
+import os
+import time
+
+import numpy as np
+import pytest
+from amaranth.hdl import Fragment
+
+from bench.fit_networks import network
+from board.top import flash_words
+from hw import fit
+from hw.build import main as build_main
+from hw.ice40 import MultiplierPair
+from hw.network import NetworkPipeline, default_schedule
+from q8 import arch, weights
+from sim.pysim import simulate_network
+from tests.netgen import random_network
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _measured():
+    """What ``python -m bench`` measured on the shipped network (``bench/results.json``): the
+    build's resources and the simulated cycles."""
+    with open(os.path.join(ROOT, "bench", "results.json")) as f:
+        return json.load(f)["figures"]
+
+
+def _dsps(pipeline):
+    """SB_MAC16s that the pipeline instantiates (a MultiplierPair each), counted in its
+    elaborated hierarchy."""
+    def count(fragment):
+        return sum(isinstance(o, MultiplierPair) for o in fragment.origins or ()) + \
+            sum(count(sub) for sub, *_ in fragment.subfragments)
+    return count(Fragment.get(pipeline, None))
+
+
+def _arch_plan(spec, **kwargs):
+    return fit.plan(arch.configs(arch.parse(spec)), **kwargs)
+
+
+def test_shipped_network_as_built_and_simulated():
+    net = weights.load()
+    plan = fit.plan(net.layers, params=net.params)
+    measured = _measured()
+    assert plan.fits and plan.problems == [] and plan.board == "icebreaker"
+    # the same gateware as before the fit check: the default schedules
+    assert plan.schedules == default_schedule(net)
+    pipeline = NetworkPipeline(net, schedules=plan.schedules)
+    assert plan.used["dsps"] == _dsps(pipeline) == measured["resources"]["dsps"]["used"] == 7
+    assert plan.used["block_rams"] == measured["resources"]["block_rams"]["used"]
+    assert plan.used["sprams"] == measured["resources"]["sprams"]["used"] == 4
+    dense1 = next(s for s in plan.stages if s.name == "dense1")
+    assert dense1.store == "SPRAM" and dense1.weights == 338 * 128
+    assert len(flash_words(net)) == 338 * 16   # SPRAM words, a 64-bit word per cycle
+    assert plan.latency == measured["latency"]
+    assert plan.interval == measured["throughput"]
+    assert plan.available == {"logic_cells": 5280, "block_rams": 30, "sprams": 4, "dsps": 8}
+    lcs = measured["resources"]["logic_cells"]["used"]
+    assert abs(plan.used["logic_cells"] - lcs) <= 0.15 * lcs
+    # fast enough to run before every build
+    start = time.time()
+    fit.plan(net.layers, params=net.params)
+    assert time.time() - start < 1
+
+
+@pytest.mark.parametrize("spec", ["pool4,dense8,dense3", "conv2x3,pool4,dense16,dense12,dense10",
+                                  "conv3x5,dense8,dense10"])
+def test_cycles_are_the_simulated_ones(spec):
+    # one image at a time and back to back, in Amaranth's simulator, with the plan's schedules
+    net = network(spec, seed=3)
+    plan = fit.plan(net.layers, params=net.params)
+    pipeline = NetworkPipeline(net, schedules=plan.schedules)
+    images = np.random.default_rng(0).integers(0, 256, (3, 28, 28), np.uint8)
+    assert simulate_network(pipeline, images[:1]).cycles.tolist() == [plan.latency]
+    assert simulate_network(pipeline, images, overlap=True).cycles[1:].tolist() == \
+        [plan.interval] * 2
+
+
+def test_three_dense_layers_get_schedules_within_the_dsps():
+    spec = "conv2x3,pool,dense64,dense32,dense10"
+    layers = arch.configs(arch.parse(spec))
+    net = network(spec, seed=9)
+    # the default schedules (ceil(out / 2) lanes after the first) need more DSPs than there are
+    assert _dsps(NetworkPipeline(net)) > 8
+    plan = fit.plan(layers)
+    assert plan.fits, plan.message
+    assert plan.used["dsps"] <= 8
+    assert _dsps(NetworkPipeline(net, schedules=plan.schedules)) == plan.used["dsps"]
+    assert plan.schedules["dense1"] == default_schedule(net)["dense1"]
+
+
+def test_first_dense_layer_too_large_for_the_sprams():
+    net = random_network(np.random.default_rng(0), filters=8, dense=128)
+    plan = fit.plan(net.layers, params=net.params)
+    assert not plan.fits
+    assert plan.problems[0] == ("dense1 needs 173,056 weight bytes; the 4 SPRAMs hold "
+                                "131,072: at most 96 units")
+    with pytest.raises(fit.FitError, match="at most 96 units"):
+        plan.check()
+    # the largest size is the largest that fits
+    assert not any("SPRAM" in p for p in _arch_plan("conv8x3,pool,dense96,dense10").problems)
+    assert any("SPRAM" in p for p in _arch_plan("conv8x3,pool,dense97,dense10").problems)
+
+
+def test_too_many_logic_cells_names_the_most_filters():
+    plan = _arch_plan("conv16x3,pool,dense32,dense10")
+    problem = next(p for p in plan.problems if "logic cells" in p)
+    assert problem.startswith(f"the network needs {plan.used['logic_cells']:,} logic cells "
+                              f"(estimated); the board has 5,280: conv at most ")
+    most = int(problem.split("at most ")[1].split()[0])
+    assert 1 <= most < 16
+    assert _arch_plan(f"conv{most}x3,pool,dense32,dense10").used["logic_cells"] <= 5280
+    assert _arch_plan(f"conv{most + 1}x3,pool,dense32,dense10").used["logic_cells"] > 5280
+    # two convolutions far too large: no one of them alone can be cut to fit
+    plan = _arch_plan("conv8x3,pool,conv16x3,pool,dense32,dense10")
+    assert not plan.fits
+    assert any(p.endswith("logic cells (estimated); the board has 5,280: no one layer made "
+                          "smaller fits it; make several smaller") for p in plan.problems)
+
+
+def test_too_many_block_rams_names_the_widest_later_layer():
+    plan = _arch_plan("pool4,dense32,dense512,dense10")
+    problem = next(p for p in plan.problems if "block RAMs" in p)
+    assert problem.startswith(f"the network needs {plan.used['block_rams']} block RAMs; the "
+                              f"board has 30: dense2 at most ")
+    most = int(problem.split("at most ")[1].split()[0])
+    assert _arch_plan(f"pool4,dense32,dense{most},dense10").used["block_rams"] <= 30
+    assert _arch_plan(f"pool4,dense32,dense{most + 1},dense10").used["block_rams"] > 30
+
+
+def test_too_many_dense_layers_for_the_dsps():
+    plan = _arch_plan("pool4,dense8,dense8,dense8,dense8,dense8,dense10")
+    assert plan.problems[0] == ("the 6 dense layers need 9 DSPs (a multiplier pair each at "
+                                "least); the board has 8: at most 5 dense layers")
+    assert _arch_plan("pool4,dense8,dense8,dense8,dense8,dense10").used["dsps"] == 8
+
+
+def test_memories_map_as_yosys_maps_them():
+    # measured with synth_ice40: a RAM of at most 64 bits per block RAM stays in flip-flops,
+    # a ROM of at most 1,024 bits per block RAM in LUTs; else the fewest block RAMs
+    assert fit.memory_brams(8, 784) == 2
+    assert fit.memory_brams(8, 8) == 0 and fit.memory_brams(8, 16) == 1
+    assert fit.memory_brams(64, 4) == 0 and fit.memory_brams(64, 8) == 4
+    assert fit.memory_brams(16, 64, rom=True) == 0 and fit.memory_brams(16, 128, rom=True) == 1
+    assert fit.memory_brams(48, 3000, rom=True) == 36
+    assert fit.memory_brams(16, 2, block=True) == 1
+
+
+def test_plan_as_text_and_json():
+    net = weights.load()
+    plan = fit.plan(net.layers, params=net.params)
+    text = plan.format()
+    assert "dense1" in text and "43,264 B in SPRAM" in text and "icebreaker: fits" in text
+    assert "5,920 one at a time" in text and "5,408 back to back" in text
+    data = json.loads(json.dumps(plan.to_json()))
+    assert data["fits"] and data["cycles"] == {"latency": 5920, "interval": 5408}
+    assert data["estimated_logic_cells"] == plan.used["logic_cells"]
+    assert data["schedules"]["dense2"] == {"lanes": 5, "groups_per_pass": 2}
+
+
+def _run(argv, capsys):
+    try:
+        status = fit.main(argv)
+    except SystemExit as e:
+        status = e.code
+    captured = capsys.readouterr()
+    return status or 0, captured.out, captured.err
+
+
+def test_cli_exit_statuses(capsys, tmp_path):
+    status, out, err = _run(["--arch", "conv2x3,pool,dense128,drop0.5,dense10"], capsys)
+    assert status == 0 and "icebreaker: fits" in out and err == ""
+    status, out, err = _run(["--arch", "conv8x3,pool,dense128,dense10", "--json"], capsys)
+    assert status == 1 and not json.loads(out)["fits"]
+    assert err.startswith("error: dense1 needs 173,056 weight bytes") and err.count("\n") == 1
+    status, out, err = _run(["--arch", "conv2x3,pool,dense"], capsys)
+    assert status == 2 and out == "" and err.startswith("error: architecture ") and \
+        err.count("\n") == 1
+    status, _, err = _run(["--board", "nope"], capsys)
+    assert status == 2 and "unknown board 'nope'" in err
+    (tmp_path / "w.npz").write_bytes(b"junk")
+    status, _, err = _run(["--weights", str(tmp_path / "w.npz")], capsys)
+    assert status == 2 and "not a readable .npz weights file" in err
+    status, out, _ = _run([], capsys)   # the shipped weights
+    assert status == 0 and "43,264 B in SPRAM" in out
+
+
+def test_cli_from_without_the_importer(capsys, monkeypatch):
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda **kwargs: [])
+    status, out, err = _run(["--from", "model.keras"], capsys)
+    assert status == 2 and out == ""
+    assert err == "error: --from needs the train extra: pip install -e '.[train]'\n"
+
+
+def test_build_refuses_a_misfit_at_once(tmp_path, capsys):
+    path = tmp_path / "big.npz"
+    weights.save(random_network(np.random.default_rng(0), filters=8, dense=128), path)
+    start = time.time()
+    with pytest.raises(SystemExit) as info:
+        build_main(["--weights", str(path), "--build-dir", str(tmp_path / "build")])
+    assert info.value.code == 2 and time.time() - start < 10
+    captured = capsys.readouterr()
+    assert captured.out == ""   # no elaboration, nothing built
+    assert captured.err.startswith("error: dense1 needs 173,056 weight bytes; the 4 SPRAMs "
+                                   "hold 131,072: at most 96 units")
+    assert not (tmp_path / "build").exists()
