@@ -30,6 +30,20 @@ def test_keras_qat_model_agrees_on_all_test_images(capsys):
     assert result["accuracy"] >= 0.980
 
 
+SECOND = weights.DEFAULT_WEIGHTS.replace("mnist_q8.npz", "mnist_q8_conv4.npz")
+
+
+def test_second_network_agrees_and_is_more_accurate(data, capsys):
+    # the most accurate network found to fit the UP5K (weights/README.md): 4 filters
+    net = weights.load(SECOND)
+    assert net.layers[0].out_channels == 4
+    evaluate_main(["--backend", "keras", "--weights", SECOND, "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert result["images"] == 10000
+    assert result["logits_agree_with_reference"] == 10000
+    assert result["accuracy"] >= 0.987
+
+
 def test_evaluate_reference_json(capsys):
     evaluate_main(["--backend", "reference", "--limit", "100", "--json"])
     result = json.loads(capsys.readouterr().out)
