@@ -72,3 +72,21 @@ def test_shift_images_moves_by_whole_pixels_with_zero_fill():
     assert any(np.array_equal(m, down_right) for m in moved.values())
     # a move keeps the pixels it does not push out, in place relative to each other
     assert all(np.count_nonzero(m) in (4, 6, 9) for m in moved.values())
+
+
+def test_a_network_that_does_not_fit_is_refused_before_training(tmp_path, capsys):
+    import time
+    out = tmp_path / "big.npz"
+    start = time.time()
+    with pytest.raises(SystemExit) as exit_info:
+        train_main(["--filters", "8", "--out", str(out)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "does not fit the icebreaker" in err
+    assert "173,056" in err and "131,072" in err  # dense1's weight bytes, the SPRAMs'
+    assert time.time() - start < 30  # in seconds, not after minutes of training
+    assert not out.exists()
+    with pytest.raises(SystemExit) as exit_info:
+        train_main(["--board", "nosuch", "--out", str(out)])
+    assert exit_info.value.code == 2
+    assert "nosuch" in capsys.readouterr().err

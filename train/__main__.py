@@ -29,13 +29,11 @@ IMPORTED_QAT_EPOCHS = 10
 
 
 def _fit_check(entries, input_shape, board):
-    """The fit plan's refusal (a message), or None when the network fits ``board``."""
-    try:
-        from hw import fit
-    except ImportError:  # pragma: no cover - hw.fit is part of the project
-        return None
+    """The fit plan's refusal (a message), or None when the network fits ``board``
+    (``hw.fit``); raises ``ValueError`` for an unknown board."""
+    from hw import fit  # an UnknownBoardError is a ValueError: a usage error here
     plan = fit.plan(arch_mod.configs(entries, input_shape=input_shape), board=board)
-    return None if plan.fits else "; ".join(plan.problems)
+    return None if plan.fits else plan.message
 
 
 def _table(acc):
