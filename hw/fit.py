@@ -140,32 +140,35 @@ def _dense_out(times, n, k, schedule, groups):
 # --- the logic-cell model ------------------------------------------------------------------
 
 #: The logic-cell model: logic cells (a LUT4, a flip-flop and a carry each) per unit of each
-#: stage's terms, fitted by least squares (``python -m bench.fit_calibrate``: Yosys'
-#: synth_ice40 and nextpnr's packing of single stages, and of whole board designs for the
-#: board's own part); its error on full builds: ``bench/fit_check.md``.
+#: stage's terms, fitted by non-negative least squares to Yosys' synth_ice40 and nextpnr's
+#: packing of single stages of 14 networks, and the board's own part to the same networks'
+#: whole designs (``python -m bench.fit_calibrate``, ``bench/fit_calibration.json``: within
+#: 5 % on each whole design); its error on full builds: ``bench/fit_check.md``.
 LOGIC_MODEL = {
     # hw/conv.py: the constant products' adder trees (bits of each adder that do work: a
-    # shifted term's zero bits and the bits only one operand has pass through); per filter,
-    # the bias, the last adders and the requantiser (bits of the accumulator); the window's
-    # registers (bits), which feed the first adders; the counters and the line buffer's port.
-    "conv_adder_bit": 1.25, "conv_accumulator_bit": 0.93, "conv_window_bit": 3.7,
-    "conv": 69,
-    # hw/skid.py: two entries of the payload (bits) and their multiplexer.
-    "skid_bit": 1.5,
-    # hw/pool.py: per channel's bit, two comparisons, the running maximum and the output.
-    "pool_bit": 6.0, "pool": 60,
+    # shifted term's zero bits and the bits only one operand has pass through; the last
+    # adders and the requantisers come out in proportion); the window's registers (bits),
+    # which feed the first adders; the counters and the line buffer's port.
+    "conv_adder_bit": 1.49, "conv_window_bit": 0.85, "conv": 160,
+    # hw/skid.py: two entries of the payload (bits) and their multiplexer; the flags.
+    "skid_bit": 2.0, "skid": 14,
+    # hw/pool.py: per bit of a position's channels, two comparisons, the running maximum,
+    # the step's register and the output; the counters.
+    "pool_bit": 10.2, "pool": 68,
     # hw/dense.py: per lane, the adder, the bias table and the requantiser (bits of the
     # accumulator); per accumulator of a pass (lanes x groups per pass), its register and its
     # output buffer (bits); per bit of the input word, the code's multiplexer; the sequencer;
-    # a memory that Yosys keeps in logic: flip-flops per RAM bit, LUTs per ROM bit.
-    "dense_lane_bit": 1.3, "dense_accumulator_bit": 1.7, "dense_input_bit": 3.0,
-    "dense": 290, "ram_bit": 1.25, "rom_bit": 0.12,
+    # a memory that Yosys keeps in logic: per RAM bit (fitted), per ROM bit (LUTs, measured
+    # alone: 490 for 64 x 64 bits, 154 for 8 x 128).
+    "dense_lane_bit": 1.11, "dense_accumulator_bit": 1.71, "dense_input_bit": 3.47,
+    "dense": 170, "ram_bit": 0.22, "rom_bit": 0.12,
     # hw/argmax.py and board/framer.py: per class, the logit's register, the scan's and the
-    # frame's multiplexers.
-    "class": 20.0, "argmax": 30,
+    # frame's multiplexers (21.7 + 7.8); the argmax's FSM.
+    "class": 29.5, "argmax": 16,
     # board/: the UARTs, the flash reader and loader (CRC-32, header check), the protocol's
-    # FSM and timers, the image buffer's counters, the SPRAM store's address multiplexer.
-    "board": 700,
+    # FSM and timers, the image buffer's counters, the SPRAM store's address multiplexer:
+    # what whole designs have beyond their stages (synthesised and packed), on average.
+    "board": 636,
 }
 
 #: Weights assumed for a convolution whose weights are not known yet (an architecture): codes
@@ -396,6 +399,9 @@ class Plan:
         if self.estimated_weights:
             lines.append("the convolutions' weights are not known yet: their logic cells "
                          "assume typical trained weights")
+        if self.fits and used["logic_cells"] > CROWDED * avail["logic_cells"]:
+            lines.append(f"more than {CROWDED:.0%} of the logic cells: placement and routing "
+                         f"may not meet the clock (hw.build tries several seeds)")
         lines.append(f"{self.board}: " + ("fits" if self.fits else
                                           "does not fit: " + self.message))
         return "\n".join(lines)
@@ -442,7 +448,7 @@ class _Planner:
 
     def _image_stages(self, params):
         skid = Stage("input", "skid")
-        skid.terms = {"skid_bit": 8 + 1}
+        skid.terms = {"skid": 1, "skid_bit": 8 + 1}
         stages = [skid]
         times = [t + SKID_CYCLES for t in range(self.pixels)]
         width = self.input_shape[2]
@@ -457,12 +463,11 @@ class _Planner:
                           macs=math.prod(layer.out_shape) * layer.fan_in,
                           weights=math.prod(layer.weight_shape), store="logic", digits=digits)
                 s.terms = {"conv": 1, "conv_adder_bit": adder_bits,
-                           "conv_accumulator_bit": layer.out_channels * layer.acc_width,
                            "conv_window_bit": kh * kw * channels * 8}
                 if kh > 1:
                     s.memory("line buffer", (kh - 1) * channels * 8, layer.in_shape[1])
                 skid = Stage(f"{layer.name} skid", "skid")
-                skid.terms = {"skid_bit": layer.out_channels * 8 + 1}
+                skid.terms = {"skid": 1, "skid_bit": layer.out_channels * 8 + 1}
                 stages += [s, skid]
                 times = [t + SKID_CYCLES for t in _conv_out(times, layer, levels)]
                 width = layer.out_channels
@@ -564,13 +569,19 @@ def _allocations(layers, dsps):
 #: the DSPs; beyond, each layer's is picked in turn.
 EXHAUSTIVE = 2000
 
+#: Above this part of the logic cells, placement and routing rarely meet the clock: the
+#: schedules are then chosen for the fewest logic cells rather than the fewest cycles, and
+#: the plan says so.
+CROWDED = 0.9
+
 
 def _choose(planner):
     """The schedules: the first dense layer's fixed; for every way to share the DSPs left
     among the later layers, every combination of their candidates (or, if there are more
     than :data:`EXHAUSTIVE`, each layer's in turn: the fastest, cycles back to back then its
     last output, or the smallest, logic cells first); of these, the best by (resources
-    overflowed, cycles back to back, cycles one at a time, logic cells)."""
+    overflowed, logic cells if overflowed or above :data:`CROWDED`, cycles back to back,
+    cycles one at a time, logic cells)."""
     first, later = planner.dense[0], planner.dense[1:]
     base = {first.name: _first_schedule(first)}
     dsps_left = planner.available["dsps"] - math.ceil(base[first.name].lanes / 2)
@@ -581,7 +592,8 @@ def _choose(planner):
         stages, latency, interval = planner.stages(chosen)
         used = planner.totals(stages)
         over = sum(used[k] > planner.available[k] for k in RESOURCES)
-        key = (over, used["logic_cells"] if over else 0, interval, latency,
+        crowded = used["logic_cells"] > CROWDED * planner.available["logic_cells"]
+        key = (over, used["logic_cells"] if over or crowded else 0, interval, latency,
                used["logic_cells"])
         if best_key is None or key < best_key:
             best, best_key = dict(chosen), key
