@@ -88,18 +88,24 @@ def main(argv=None):
         p.error(f"--out must name a .npz file, not {args.out!r}")
     if args.eval_limit is not None and not 1 <= args.eval_limit <= 10000:
         p.error(f"--eval-limit must be between 1 and 10000, not {args.eval_limit}")
-    if args.source and (args.arch or args.filters or args.dense):
+    shortcuts = args.filters is not None or args.dense is not None
+    for name in ("filters", "dense"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            p.exit(2, f"error: {name} must be a positive integer, not {value}\n")
+    if args.source and (args.arch or shortcuts):
         p.error("--from imports a model's own architecture: leave out --arch, --filters and "
                 "--dense")
-    if args.arch and (args.filters or args.dense):
+    if args.arch and shortcuts:
         p.error("--filters and --dense are shortcuts for --arch: give one or the other")
     if args.pixel_divisor is not None and not args.source:
         p.error("--pixel-divisor goes with --from")
     qat_epochs = args.qat_epochs
     if qat_epochs is None:
         qat_epochs = IMPORTED_QAT_EPOCHS if args.source else defaults.qat_epochs
-    arch = args.arch or (f"conv{args.filters or 2}x3,pool,dense{args.dense or 128},drop0.5,"
-                         f"dense10")
+    filters = 2 if args.filters is None else args.filters
+    dense = 128 if args.dense is None else args.dense
+    arch = args.arch or f"conv{filters}x3,pool,dense{dense},drop0.5,dense10"
     out_dir = os.path.dirname(os.path.abspath(args.out))
     log = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
     try:
