@@ -475,7 +475,9 @@ class _Planner:
                 channels = layer.in_shape[2]
                 s = Stage(layer.name, "maxpool2d", _shape(layer))
                 s.terms = {"pool": 1, "pool_bit": channels * 8}
-                s.memory("rows above", channels * 8, layer.out_shape[1], block=True)
+                s.memory("rows above", channels * 8,
+                         layer.out_shape[1] + (layer.in_shape[1] % layer.pool[1] != 0),
+                         block=True)
                 stages.append(s)
                 times = _pool_out(times, layer)
         return stages, times, width

@@ -74,9 +74,11 @@ class MaxPool2DStage(wiring.Component):
         m.d.comb += across_now.eq(Mux(win_col == 0, x, maximum(across, x)))
 
         # The maxima of the window rows above, one per window of the row, in block RAM: read
-        # when a window row completes, written back (with the new row) a cycle later.
-        above = m.submodules.above = Memory(shape=vector, depth=out_w, init=[],
-                                            attrs={"ram_style": "block"})
+        # when a window row completes, written back (with the new row) a cycle later. Past
+        # the last whole window of a row with columns left over, the index is out_w and the
+        # read is not used: an entry more keeps it within the memory (simulators check).
+        above = m.submodules.above = Memory(shape=vector, depth=out_w + (width % pw != 0),
+                                            init=[], attrs={"ram_style": "block"})
         above_rd = above.read_port()
         above_wr = above.write_port()
         window = Signal(range(out_w))  # the window's index along the row

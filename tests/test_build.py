@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from bench.fit_networks import network
 from board.flash_image import parse_image
 from board.link import SerialBoard
 from board.top import flash_words
@@ -30,6 +31,9 @@ def test_bitstream_builds_fits_and_meets_timing(tmp_path, capsys):
     assert lcs["used"] <= 0.8 * lcs["available"]
     assert report["resources"]["dsps"]["used"] == 7
     assert report["resources"]["sprams"]["used"] == 4
+    # the fit plan's estimate beside the measured numbers
+    assert abs(report["estimated_logic_cells"] - lcs["used"]) <= 0.15 * lcs["used"]
+    assert report["plan"]["resources"]["block_rams"] == report["resources"]["block_rams"]["used"]
     bitstream = (tmp_path / "top.bin").read_bytes()
     assert len(bitstream) > 100_000 and bitstream[:4] == b"\xff\x00\x00\xff"
     # the flash image holds the first dense layer's weight words, as the design expects
@@ -68,6 +72,24 @@ def test_require_icetime_fails_at_once_without_it(capsys, tmp_path, hide_tools):
                             "its worst-case timing check (the DSPs' delays included): "
                             "`apt-get install fpga-icestorm` (Debian/Ubuntu)\n")
     assert "elaborating" not in captured.out and not (tmp_path / "build.log").exists()
+
+
+def test_three_dense_layers_synthesise_within_the_dsps(tmp_path, capsys):
+    # the default schedules of conv2x3,pool,dense64,dense32,dense10 need 4 + 8 + 3 DSPs, and
+    # the old build failed in place and route; the fit plan's fit the UP5K's 8. Synthesis and
+    # packing only (a minute): the resources are those of the full build
+    # (bench/fit_check.md has the full build of this network)
+    path = tmp_path / "three.npz"
+    weights.save(network("conv2x3,pool,dense64,dense32,dense10", seed=101), path)
+    build_main(["--weights", str(path), "--build-dir", str(tmp_path / "build"), "--synth-only"])
+    assert "synthesised and packed" in capsys.readouterr().out
+    report = json.loads((tmp_path / "build" / "report.json").read_text())
+    used = {k: v["used"] for k, v in report["resources"].items()}
+    plan = report["plan"]["resources"]
+    assert used["dsps"] == plan["dsps"] == 8
+    assert used["block_rams"] == plan["block_rams"] and used["sprams"] == 4
+    assert abs(plan["logic_cells"] - used["logic_cells"]) <= 0.15 * used["logic_cells"]
+    assert not (tmp_path / "build" / "top.bin").exists()
 
 
 def _refused(argv, capsys):
