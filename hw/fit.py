@@ -396,7 +396,7 @@ class Plan:
                            for c, (v, w) in enumerate(zip(r, widths))).rstrip() for r in rows]
         lines.append(f"cycles per image: {self.latency:,} one at a time (first pixel in to "
                      f"class out), {self.interval:,} back to back")
-        if self.estimated_weights:
+        if self.estimated_weights and any(s.kind == "conv2d" for s in self.stages):
             lines.append("the convolutions' weights are not known yet: their logic cells "
                          "assume typical trained weights")
         if self.fits and used["logic_cells"] > CROWDED * avail["logic_cells"]:
