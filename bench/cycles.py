@@ -15,6 +15,7 @@ import numpy as np
 
 from bench.limits import weight_bandwidth_floor
 from board.defaults import BOARD
+from hw.fit import built_schedules
 from hw.network import NetworkPipeline
 from platforms import get_board
 from q8 import mnist, reference, weights
@@ -42,7 +43,7 @@ def main(argv=None):
     except (weights.WeightsError, mnist.MnistError) as e:
         p.exit(2, f"error: {e}\n")
     ref = reference.run(net, images)
-    pipeline = NetworkPipeline(net)
+    pipeline = NetworkPipeline(net, schedules=built_schedules(net))
     alone = simulate_network(pipeline, images)
     overlapped = simulate_network(pipeline, images, overlap=True)
     for run in (alone, overlapped):

@@ -18,9 +18,10 @@ def simulate_classify(net, images, *, progress=print):
     flash first, as the board does at power-up). Returns the responses."""
     from board.flash_image import make_image
     from board.top import BoardTop
+    from hw.fit import built_schedules
     from sim.board import SimulatedBoard
 
-    top = BoardTop(net, timeout_cycles=20_000)
+    top = BoardTop(net, schedules=built_schedules(net), timeout_cycles=20_000)
     board = SimulatedBoard(top, make_image(top.flash_words))
 
     classes = net.classes

@@ -423,6 +423,24 @@ def _program(build_dir, progress):
             raise ToolError(f"iceprog failed:\n{text.strip()}")
 
 
+def _slower_clock_hint(report, board, baud):
+    """``"; ... --clock-mhz F"``: the fastest clock below the one reached that the PLL makes and
+    the UART rate divides, or nothing."""
+    reached = min(v for v in (report["nextpnr_fmax_mhz"], report["icetime_fmax_mhz"])
+                  if v is not None)
+    for mhz in range(math.floor(reached), 11, -1):
+        hz = mhz * 1_000_000
+        if hz % baud:
+            continue
+        try:
+            pll_settings(board.oscillator_hz, hz)
+        except ValueError:
+            continue
+        return (f" (reached {reached:.1f} MHz); build with a slower clock, e.g. "
+                f"--clock-mhz {mhz} (the UART at {baud:,} baud carries as many images)")
+    return ""
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m hw.build", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -475,7 +493,7 @@ def main(argv=None):
                     for name, r in report["resources"].items() if r["used"] > r["available"]]
         if not report["timing_met"]:
             failures.append(f"timing: the design clock {report['design_clock_mhz']:g} MHz is "
-                            f"not met")
+                            f"not met{_slower_clock_hint(report, board, args.baud)}")
         if failures:
             raise FitError("; ".join(failures))
         if args.program:

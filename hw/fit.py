@@ -834,3 +834,10 @@ def main(argv=None):
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def built_schedules(net, *, board=BOARD):
+    """The dense layers' schedules that ``hw.build`` builds ``net`` with on ``board``: the
+    plan's. The simulators build the same gateware with them, so that what they check is what
+    the bitstream holds."""
+    return plan(net.layers, board=board, params=net.params).schedules

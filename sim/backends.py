@@ -21,9 +21,10 @@ def _reference_backend(net, args):
 
 
 def _pysim_backend(net, args):
+    from hw.fit import built_schedules
     from hw.network import NetworkPipeline
     from .pysim import simulate_network
-    pipeline = NetworkPipeline(net)
+    pipeline = NetworkPipeline(net, schedules=built_schedules(net))
 
     def run(images):
         result = simulate_network(pipeline, images)

@@ -372,15 +372,19 @@ def build_model(design, *, name, synthesize=False, words=(), build_dir=BUILD_DIR
 
 
 def rtl_model(net, **kwargs):
-    """The model of ``NetworkPipeline(net)``, the design :mod:`sim.pysim` simulates."""
+    """The model of ``NetworkPipeline(net)`` with the schedules ``hw.build`` builds it with
+    (``hw.fit.built_schedules``), the design :mod:`sim.pysim` simulates."""
+    from hw.fit import built_schedules
     from hw.network import NetworkPipeline
-    return build_model(NetworkPipeline(net), name="network", **kwargs)
+    return build_model(NetworkPipeline(net, schedules=built_schedules(net)), name="network",
+                       **kwargs)
 
 
 def netlist_model(net, **kwargs):
     """The model of the synthesised :class:`board.top.BoardNetwork`: the network as on the board,
     its SPRAM store written with the first dense layer's weights before each batch."""
     from board.top import BoardNetwork
-    design = BoardNetwork(net)
+    from hw.fit import built_schedules
+    design = BoardNetwork(net, schedules=built_schedules(net))
     return build_model(design, name="netlist", synthesize=True, words=design.flash_words,
                        **kwargs)

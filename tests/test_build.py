@@ -168,3 +168,18 @@ def test_slowest_baud_follows_the_host_and_the_protocol():
     assert HOST_TIMEOUT_S == inspect.signature(SerialBoard).parameters["timeout"].default
     # a command byte and 784 pixels in, an 18-byte answer out, 10 bits a byte, in 1 s
     assert min_baud(weights.load()) == 10 * (1 + 784 + 18)
+
+
+def test_a_missed_clock_suggests_one_the_pll_makes():
+    from hw.build import _slower_clock_hint
+    from hw.ice40 import pll_settings
+    from platforms import get_board
+    board = get_board("icebreaker")
+    hint = _slower_clock_hint({"nextpnr_fmax_mhz": 45.0, "icetime_fmax_mhz": 43.4}, board,
+                              3_000_000)
+    assert "reached 43.4 MHz" in hint and "--clock-mhz 42 " in hint
+    # 40 and 41 MHz: no exact PLL setting from 12 MHz, or 3 Mbaud does not divide
+    hint = _slower_clock_hint({"nextpnr_fmax_mhz": 41.9, "icetime_fmax_mhz": None}, board,
+                              3_000_000)
+    assert "--clock-mhz 39 " in hint
+    pll_settings(12_000_000, 39_000_000)
