@@ -13,7 +13,7 @@ from .layouts import element_layout
 from .params import check_params
 from .position import stall_all_input
 
-__all__ = ["Conv2DStage"]
+__all__ = ["Conv2DStage", "signed_digits"]
 
 
 class Conv2DStage(wiring.Component):
@@ -119,7 +119,7 @@ class Conv2DStage(wiring.Component):
             for r in range(kh):
                 for c in range(kw):
                     for ch in range(channels):
-                        for shift, sign in _signed_digits(int(self._weight[r, c, ch, o])):
+                        for shift, sign in signed_digits(int(self._weight[r, c, ch, o])):
                             (plus if sign > 0 else minus)[o].append(
                                 window[c][r][ch].as_unsigned() << shift)
         level = 0
@@ -148,7 +148,7 @@ class Conv2DStage(wiring.Component):
         return m
 
 
-def _signed_digits(value):
+def signed_digits(value):
     """``value`` as canonical signed digits: ``[(shift, +1 or -1), ...]`` summing to it, with
     no two adjacent, the fewest nonzero digits there are."""
     digits, shift = [], 0

@@ -27,6 +27,7 @@ from platforms import UnknownBoardError, boards, get_board
 from q8 import arch
 from q8.contract import Conv2DConfig, DenseConfig, MaxPool2DConfig
 from q8.weights import WeightsError, build_layers, load
+from .conv import signed_digits
 from .dense import check_schedule
 from .ice40 import SPRAMWeightStore
 from .network import WEIGHT_WORD_LANES, DenseSchedule
@@ -178,19 +179,6 @@ LOGIC_MODEL = {
 ASSUMED_WEIGHT_STD = 45
 
 
-def _signed_digits(value):
-    """As ``hw.conv._signed_digits``: ``[(shift, +1 or -1), ...]``, canonical signed digits."""
-    digits, shift = [], 0
-    while value:
-        if value & 1:
-            digit = 2 - (value & 3)
-            digits.append((shift, digit))
-            value -= digit
-        value >>= 1
-        shift += 1
-    return digits
-
-
 def _conv_tree(weight):
     """The adder trees that ``hw.conv.Conv2DStage`` builds for ``weight``: ``(nonzero
     digits, levels of registers, adder bits that do work)``.
@@ -203,7 +191,7 @@ def _conv_tree(weight):
     for o in range(weight.shape[-1]):
         plus, minus = [], []
         for value in weight[..., o].reshape(-1):
-            for shift, sign in _signed_digits(int(value)):
+            for shift, sign in signed_digits(int(value)):
                 (plus if sign > 0 else minus).append((8 + shift, shift))
                 digits += 1
         lists += [plus, minus]

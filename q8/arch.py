@@ -25,7 +25,7 @@ import re
 from .contract import Format
 from .weights import WeightsError, build_layers
 
-__all__ = ["ArchError", "DEFAULT_ARCH", "parse", "to_spec", "layer_names", "configs",
+__all__ = ["ArchError", "DEFAULT_ARCH", "parse", "to_spec", "layer_names", "configs", "entries_of",
            "PLACEHOLDER_FORMATS"]
 
 #: The user's network (the Keras MNIST example): the shipped weights' architecture.
@@ -156,6 +156,13 @@ def configs(entries, *, input_shape=(28, 28, 1)):
         return build_layers(tuple(input_shape), Format(signed=False, frac=8), specs)
     except (WeightsError, ValueError) as err:
         raise ArchError(f"architecture {to_spec_safe(entries)}: {err}") from None
+
+
+def entries_of(net):
+    """The architecture's layer entries of an integer network (``q8.weights.Network``): its
+    manifest's layers without names and formats."""
+    return [{k: v for k, v in spec.items() if k not in ("name", "weight", "bias", "output")}
+            for spec in net.manifest()["layers"]]
 
 
 def to_spec_safe(entries):

@@ -323,11 +323,13 @@ def map_model(model, *, pixel_divisor=None):
     if macs[-1]["relu"]:
         raise ModelImportError(f"the last layer {macs[-1]['_name']!r} ends in ReLU; the logits "
                                f"are signed: remove the ReLU from the last Dense layer")
-    # Fold the input scaling into the first layer: the board's input is byte / 256, so
-    # x_model = byte * scale + offset = (byte / 256) * (256 * scale) + offset.
+    # Fold the input scaling into the first layer: the board's input is byte * step (the
+    # contract's input format, byte / 256), so
+    # x_model = byte * scale + offset = (byte * step) * (scale / step) + offset.
+    step = 2.0 ** -INPUT_FORMAT.frac
     kernel, bias = params[0]
     fan_axes = tuple(range(kernel.ndim - 1))
-    params[0] = [kernel * (256.0 * scale), bias + offset * kernel.sum(axis=fan_axes)]
+    params[0] = [kernel * (scale / step), bias + offset * kernel.sum(axis=fan_axes)]
     for e in entries:
         e.pop("_name", None)
     try:
@@ -388,9 +390,3 @@ def float_predictions(model, images, *, pixel_divisor):
     x = x.reshape((len(x), *shape))
     return np.argmax(model.predict(x, batch_size=1000, verbose=0), -1)
 
-
-def _input_format_check():  # the folding above assumes the contract's input is byte / 256
-    assert INPUT_FORMAT.frac == 8 and not INPUT_FORMAT.signed
-
-
-_input_format_check()

@@ -10,10 +10,10 @@ import keras
 
 from q8 import arch as arch_mod
 from q8.arch import DEFAULT_ARCH
-from q8.contract import FRAC_MAX, FRAC_MIN, Conv2DConfig, Format, MaxPool2DConfig
+from q8.contract import FRAC_MAX, FRAC_MIN, Format
 from q8.weights import SCHEMA, VERSION, Network
 
-__all__ = ["build_model", "arch_of", "mac_layers", "set_quantized", "calibrate", "set_uniform_formats",
+__all__ = ["build_model", "mac_layers", "set_quantized", "calibrate", "set_uniform_formats",
            "to_network", "from_network", "load_keras_model", "logits_codes"]
 
 INPUT_FORMAT = Format(signed=False, frac=8)  # raw pixel bytes: value = byte / 256
@@ -166,25 +166,10 @@ def to_network(model, provenance=None):
     return Network.from_manifest(manifest, params)
 
 
-def arch_of(net):
-    """The architecture's layer entries (``q8.arch``) of an integer network."""
-    entries = []
-    for layer in net.layers:
-        if isinstance(layer, MaxPool2DConfig):
-            entries.append({"kind": "maxpool2d", "pool": list(layer.pool)})
-        elif isinstance(layer, Conv2DConfig):
-            entries.append({"kind": "conv2d", "kernel": list(layer.kernel),
-                            "out_channels": layer.out_channels, "relu": layer.relu})
-        else:
-            entries.append({"kind": "dense", "out_features": layer.out_features,
-                            "relu": layer.relu})
-    return entries
-
-
 def from_network(net):
     """A quantized Keras model whose weights are the codes of ``net`` (exact: the quantizer
     returns codes that are already on its grid unchanged)."""
-    model = build_model(arch_of(net), input_shape=net.input_shape,
+    model = build_model(arch_mod.entries_of(net), input_shape=net.input_shape,
                         names=[l.name for l in net.layers])
     for layer, cfg in zip(mac_layers(model), net.mac_layers):
         p = net.params[cfg.name]

@@ -11,6 +11,7 @@ import keras
 
 from q8 import arch as arch_mod, reference
 from q8.arch import DEFAULT_ARCH
+from .importer import quant_model
 from .model import (build_model, calibrate, set_quantized, set_uniform_formats, to_network,
                     logits_codes)
 
@@ -213,8 +214,6 @@ def train_imported(data, mapped, *, qat_epochs=10, qat_lr=5e-4, batch=128, seed=
         ``accuracy`` holds ``float`` (the original model), ``ptq_calibrated``, ``qat_keras``
         and ``reference``.
     """
-    from .importer import quant_model  # the importer needs keras' layers only here
-
     start = time.time()
     keras.utils.set_random_seed(seed)
     x = data.x_train[:train_limit].astype(np.float32)[..., None]
