@@ -36,6 +36,19 @@ def _fit_check(entries, input_shape, board):
     return None if plan.fits else plan.message
 
 
+def _user_arch(*, filters=None, dense=None):
+    """The user's network (``q8.arch.DEFAULT_ARCH``) with its convolution's filters and its
+    hidden dense layer's width changed where given."""
+    entries = arch_mod.parse(arch_mod.DEFAULT_ARCH)
+    conv = next(e for e in entries if e["kind"] == "conv2d")
+    hidden = next(e for e in entries if e["kind"] == "dense")
+    if filters is not None:
+        conv["out_channels"] = filters
+    if dense is not None:
+        hidden["out_features"] = dense
+    return arch_mod.to_spec(entries)
+
+
 def _table(acc):
     rows = [("float (the model before quantisation)", acc.get("float")),
             ("PTQ, calibrated per-tensor formats", acc.get("ptq_calibrated")),
@@ -103,9 +116,7 @@ def main(argv=None):
     qat_epochs = args.qat_epochs
     if qat_epochs is None:
         qat_epochs = IMPORTED_QAT_EPOCHS if args.source else defaults.qat_epochs
-    filters = 2 if args.filters is None else args.filters
-    dense = 128 if args.dense is None else args.dense
-    arch = args.arch or f"conv{filters}x3,pool,dense{dense},drop0.5,dense10"
+    arch = args.arch or _user_arch(filters=args.filters, dense=args.dense)
     out_dir = os.path.dirname(os.path.abspath(args.out))
     log = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
     try:
