@@ -10,60 +10,100 @@ offset size   field
 4      2      format version, :data:`VERSION`
 6      2      weights per word (8)
 8      4      number of words
-12     4      CRC-32 of the payload (``zlib.crc32``: reflected, init and final
-              xor 0xFFFFFFFF)
+12     4      the network's identifier (:func:`network_id`)
 16     8 * n  the words, word ``k`` as 8 bytes, weight ``l`` of the word in byte ``l``
+16+8n  4      CRC-32 of the words (``zlib.crc32``: reflected, init and final xor
+              0xFFFFFFFF)
 ====== ====== =================================================================
+
+The CRC comes last so that the board's loader needs no copy of it: its CRC register, run
+over the words and the CRC's own bytes, ends at the constant :data:`CRC_RESIDUE` exactly when
+they agree.
+
+The identifier binds the image to its bitstream: the design holds its network's as a
+constant and its loader refuses an image with another, so weights made for another network
+(of the same shapes, say, when only half of a bitstream and weights pair was programmed) are
+BAD_WEIGHTS rather than wrong answers.
 """
 
+import hashlib
+import json
 import zlib
+
+import numpy as np
 
 from amaranth.hdl import unsigned
 from amaranth.lib import data
 
 __all__ = ["MAGIC", "VERSION", "HEADER", "HEADER_BYTES", "WORD_BYTES", "FLASH_OFFSET",
-           "FlashImageError", "header_bytes", "make_image", "parse_image"]
+           "CRC_BYTES", "CRC_RESIDUE", "FlashImageError", "network_id", "header_bytes",
+           "make_image", "parse_image"]
 
 MAGIC = b"MNQ8"
-VERSION = 1
+VERSION = 2
 WORD_BYTES = 8
 #: Where the image goes in flash: 1 MiB, past the UP5K bitstream (about 104 KiB).
 FLASH_OFFSET = 0x100000
 
 #: The header, field by field as the bytes lie in flash (a ``StructLayout`` packs its fields
 #: from bit 0, so byte ``k`` is bits ``8k .. 8k+7``, and each field is little-endian). The
-#: image writer and reader here and the board's loader (``board.loader``) all read it; the CRC
-#: field is last, so the loader checks every byte before it against what it expects.
+#: image writer and reader here and the board's loader (``board.loader``) all read it; the
+#: loader checks every byte against what it expects.
 HEADER = data.StructLayout({"magic": unsigned(8 * len(MAGIC)), "version": unsigned(16),
                             "word_bytes": unsigned(16), "words": unsigned(32),
-                            "crc": unsigned(32)})
+                            "network": unsigned(32)})
 HEADER_BYTES = HEADER.size // 8
+CRC_BYTES = 4
+#: The CRC-32 register (reflected, initial value 0xFFFFFFFF, before the final xor) after the
+#: words and their CRC, little-endian, whatever the words.
+CRC_RESIDUE = 0xDEBB20E3
 
 
 class FlashImageError(ValueError):
     """A weights image that the board would refuse."""
 
 
-def header_bytes(*, words, crc):
-    """The header of an image of ``words`` words whose payload has CRC-32 ``crc``."""
+def network_id(net, words):
+    """A 32-bit identifier of the network that ``net`` computes and of its flash ``words``:
+    the first four bytes (little-endian) of a SHA-256 over its manifest without the
+    provenance (which does not change what it computes), its parameters and the words (whose
+    order depends on the layer's schedule)."""
+    manifest = dict(net.manifest())
+    manifest.pop("provenance", None)
+    digest = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode())
+    for name in sorted(net.params):
+        for part in ("weight", "bias"):
+            array = np.ascontiguousarray(net.params[name][part], dtype=np.int8)
+            digest.update(f"{name}.{part}{array.shape}".encode())
+            digest.update(array.tobytes())
+    digest.update(np.asarray(words, dtype="<u8").tobytes())
+    return int.from_bytes(digest.digest()[:4], "little")
+
+
+def header_bytes(*, words, network):
+    """The header of an image of ``words`` words for network ``network`` (its
+    :func:`network_id`)."""
     fields = {"magic": int.from_bytes(MAGIC, "little"), "version": VERSION,
-              "word_bytes": WORD_BYTES, "words": words, "crc": crc}
+              "word_bytes": WORD_BYTES, "words": words, "network": network}
     return HEADER.const(fields).as_value().value.to_bytes(HEADER_BYTES, "little")
 
 
-def make_image(words):
-    """The flash image bytes for 64-bit ``words`` (see ``hw.dense.dense_weight_words``)."""
+def make_image(words, *, network):
+    """The flash image bytes for 64-bit ``words`` (see ``hw.dense.dense_weight_words``) of
+    the network whose :func:`network_id` is ``network``."""
     payload = b"".join(int(w).to_bytes(WORD_BYTES, "little") for w in words)
-    return header_bytes(words=len(words), crc=zlib.crc32(payload)) + payload
+    return (header_bytes(words=len(words), network=network) + payload +
+            zlib.crc32(payload).to_bytes(CRC_BYTES, "little"))
 
 
-def parse_image(image, *, words=None):
-    """Check an image as the board does; return its words. ``words``: the count expected."""
+def parse_image(image, *, words=None, network=None):
+    """Check an image as the board does; return its words. ``words``: the count expected;
+    ``network``: the identifier expected."""
     if len(image) < HEADER_BYTES:
         raise FlashImageError(f"the image is {len(image)} bytes, shorter than its header")
     header = data.Const(HEADER, int.from_bytes(image[:HEADER_BYTES], "little"))
     magic = header.magic.to_bytes(len(MAGIC), "little")
-    version, per_word, count, crc = header.version, header.word_bytes, header.words, header.crc
+    version, per_word, count = header.version, header.word_bytes, header.words
     if magic != MAGIC:
         raise FlashImageError(f"bad magic {magic!r}, expected {MAGIC!r}")
     if version != VERSION or per_word != WORD_BYTES:
@@ -72,12 +112,18 @@ def parse_image(image, *, words=None):
     if words is not None and count != words:
         raise FlashImageError(f"the image has {count} words, the design expects {words}: "
                               f"it was made for another network")
+    if network is not None and header.network != network:
+        raise FlashImageError(f"the image was made for network {header.network:#010x}, the "
+                              f"design runs {network:#010x}: program the weights built with "
+                              f"the bitstream (`python -m hw.build --program` writes both)")
     payload = bytes(image[HEADER_BYTES:HEADER_BYTES + count * WORD_BYTES])
-    if len(payload) != count * WORD_BYTES:
-        raise FlashImageError(f"the image is cut short: {len(payload)} of "
-                              f"{count * WORD_BYTES} payload bytes")
+    trailer = bytes(image[HEADER_BYTES + len(payload):][:CRC_BYTES])
+    if len(payload) != count * WORD_BYTES or len(trailer) != CRC_BYTES:
+        raise FlashImageError(f"the image is cut short: {len(payload) + len(trailer)} of "
+                              f"{count * WORD_BYTES + CRC_BYTES} bytes after the header")
+    crc = int.from_bytes(trailer, "little")
     if zlib.crc32(payload) != crc:
-        raise FlashImageError(f"CRC mismatch: header says {crc:#010x}, payload has "
+        raise FlashImageError(f"CRC mismatch: the image says {crc:#010x}, its words have "
                               f"{zlib.crc32(payload):#010x}")
     return [int.from_bytes(payload[k:k + WORD_BYTES], "little")
             for k in range(0, len(payload), WORD_BYTES)]

@@ -1,68 +1,154 @@
-"""The host's side of the UART protocol: a board running the design, over a serial port."""
+"""The host's side of the UART protocol (``docs/protocol.md``): requests numbered and
+checksummed, answers checked, one retry; over a serial port (:class:`SerialTransport`) or
+any byte transport (the compiled simulation of the board: ``sim.board``)."""
 
 from hw.params import check_count
 from .defaults import BAUD
-from .protocol import Command, Status, classify_request, decode_response, frame_bytes
+from .protocol import (RETRY, Command, ProtocolError, Status, decode_response, frame_bytes,
+                       request_bytes)
 
-__all__ = ["LinkError", "SerialBoard", "checked"]
+__all__ = ["LinkError", "Link", "SerialTransport", "SerialBoard", "checked"]
 
 
 class LinkError(RuntimeError):
     """The board cannot be reached, or answered with an error status."""
 
 
+_HINTS = {
+    Status.NOT_READY: "the weights are still loading from flash; try again in a moment",
+    Status.BAD_WEIGHTS: "the weights image in flash is missing, corrupt or made for another "
+                        "network: run `python -m hw.build --program` (it writes the bitstream "
+                        "and its weights together)",
+    Status.TIMEOUT: "the request was cut short on the line",
+    Status.UNKNOWN_COMMAND: "the board did not understand the request",
+    Status.BAD_CHECKSUM: "the request was garbled on the line (check the cable and baud rate)",
+    Status.FRAMING: "bytes were garbled on the line (check the baud rate)",
+    Status.BUSY: "another request arrived while the board was working",
+    Status.WATCHDOG: "the network stopped answering: power-cycle the board",
+}
+
+
 def checked(response):
+    """``response`` if its status is OK, else raise :class:`LinkError` naming the status."""
     if response.status != Status.OK:
-        hints = {Status.NOT_READY: "the weights are still loading from flash; try again in a "
-                                   "moment",
-                 Status.BAD_WEIGHTS: "the weights image in flash is missing or corrupt: run "
-                                     "`python -m hw.build --program`",
-                 Status.TIMEOUT: "the image was cut short on the line",
-                 Status.UNKNOWN_COMMAND: "the board did not understand the request"}
-        raise LinkError(f"the board answered {response.status.name}: {hints[response.status]}")
+        raise LinkError(f"the board answered {response.status.name}: {_HINTS[response.status]}")
     return response
 
 
-class SerialBoard:
-    """The board over a serial port (the iCEBreaker's FT2232H, second channel).
+class Link:
+    """Requests and their answers, checked: each request carries the next sequence number
+    (1 to 255, then 1 again) and its CRC; an answer counts only if it is a whole frame with a
+    right CRC and, unless it is an error answer to bytes that carried none, echoes the
+    request's number. An answer that fails any check, and an error answer that a second try
+    may cure (``board.protocol.RETRY``), is tried again once, after the line is quiet.
+
+    Parameters
+    ----------
+    transport
+        Has ``write(data)``; ``read(count)``, the next ``count`` bytes, fewer if none came for
+        its timeout; ``discard()``, which drops what arrives until the line is quiet.
+    classes : int
+        Logits per answer (``q8.weights.Network.classes``).
+    retries : int
+    """
+
+    def __init__(self, transport, *, classes, retries=1):
+        check_count("classes", classes, minimum=2)
+        check_count("retries", retries, minimum=0)
+        self._transport, self._classes, self._retries = transport, classes, retries
+        self._seq = 0
+        self.retried = 0  # requests sent again, in all
+
+    def _next_seq(self):
+        self._seq = self._seq % 255 + 1
+        return self._seq
+
+    def request(self, command, payload=b""):
+        """Send a request; return its checked answer (any status).
+
+        Raises
+        ------
+        board.protocol.ProtocolError
+            No valid answer to the request, after the retry.
+        """
+        for attempt in range(self._retries + 1):
+            if attempt:
+                self.retried += 1
+                self._transport.discard()
+            seq = self._next_seq()
+            self._transport.write(request_bytes(command, seq=seq, payload=payload))
+            try:
+                response = decode_response(self._transport.read(frame_bytes(self._classes)),
+                                           classes=self._classes)
+            except ProtocolError as e:
+                problem = e
+                continue
+            if response.seq != seq and (response.status == Status.OK or
+                                        response.status not in RETRY):
+                problem = ProtocolError(
+                    f"the answer carries sequence number {response.seq}, the request "
+                    f"{seq}: it answers another request (the byte stream is out of step)")
+                continue
+            if response.status in RETRY and attempt < self._retries:
+                continue
+            return response
+        raise problem
+
+    def status(self):
+        return self.request(Command.STATUS).status
+
+    def classify(self, pixels):
+        """Classify one image; return the answer (status OK) or raise :class:`LinkError`."""
+        return checked(self.request(Command.CLASSIFY, bytes(pixels)))
+
+
+class SerialTransport:
+    """A serial port as a transport for :class:`Link` (pyserial).
 
     Parameters
     ----------
     port : str
         For example ``/dev/ttyUSB1`` (Linux) or ``COM4``.
-    classes : int
-        Logits per image of the network the board runs (``q8.weights.Network.classes``): the
-        response frame's size depends on it.
     baud : int
         The rate the bitstream was built for (``python -m hw.build --baud``).
     timeout : float
-        Seconds to wait for an answer.
+        Seconds to wait for an answer's bytes.
     """
 
-    def __init__(self, port, *, classes, baud=BAUD, timeout=1.0):
-        check_count("classes", classes, minimum=2)
-        self._classes = classes
+    def __init__(self, port, *, baud=BAUD, timeout=1.0):
         import serial  # pyserial
         try:
             self._serial = serial.Serial(port, baud, timeout=timeout)
         except (serial.SerialException, OSError) as e:
             raise LinkError(f"cannot open {port}: {e}. Is the board connected? On Linux the "
-                             f"iCEBreaker's UART is the FTDI's second port (often "
-                             f"/dev/ttyUSB1)") from None
+                            f"iCEBreaker's UART is the FTDI's second port (often "
+                            f"/dev/ttyUSB1)") from None
 
-    def request(self, data):
-        """Send ``data``; return the decoded answer (any status)."""
-        self._serial.reset_input_buffer()  # a stale or garbled byte must not shift the frame
+    def write(self, data):
         self._serial.write(bytes(data))
-        return decode_response(self._serial.read(frame_bytes(self._classes)),
-                               classes=self._classes)
 
-    def status(self):
-        return self.request(bytes([Command.STATUS])).status
+    def read(self, count):
+        return self._serial.read(count)
 
-    def classify(self, pixels):
-        """Classify one image; returns the response (status OK) or raises LinkError."""
-        return checked(self.request(classify_request(pixels)))
+    def discard(self):
+        # the board answers a garbled burst once the line has been quiet for its timeout
+        # (50 ms): read until nothing comes for the port's timeout
+        while self._serial.read(4096):
+            pass
+        self._serial.reset_input_buffer()
 
     def close(self):
         self._serial.close()
+
+
+class SerialBoard(Link):
+    """The board over a serial port (the iCEBreaker's FT2232H, second channel): a
+    :class:`Link` over a :class:`SerialTransport`."""
+
+    def __init__(self, port, *, classes, baud=BAUD, timeout=1.0):
+        check_count("classes", classes, minimum=2)
+        self._port = SerialTransport(port, baud=baud, timeout=timeout)
+        super().__init__(self._port, classes=classes)
+
+    def close(self):
+        self._port.close()

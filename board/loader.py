@@ -10,7 +10,7 @@ from amaranth.lib.wiring import Out
 from hw.ice40 import SPRAMWeightStore
 from hw.params import check_count
 from hw.synthesis import one_hot
-from .flash_image import HEADER, HEADER_BYTES, WORD_BYTES, header_bytes
+from .flash_image import CRC_BYTES, CRC_RESIDUE, HEADER_BYTES, WORD_BYTES, header_bytes
 from .spi import SPIFlashPins, SPIFlashReader
 
 __all__ = ["LoadStatus", "WeightLoader"]
@@ -21,7 +21,8 @@ _CRC_POLY = 0xEDB88320  # CRC-32 (zlib), reflected
 class LoadStatus(enum.IntEnum):
     LOADING = 0
     READY = 1
-    BAD_HEADER = 2   # magic, version, word size or word count wrong: no image, or another
+    BAD_HEADER = 2   # magic, version, word size, word count or network wrong: no image, or
+                     # another network's
     BAD_CRC = 3      # the payload does not match its CRC
 
 
@@ -31,13 +32,16 @@ class WeightLoader(wiring.Component):
     A :class:`board.spi.SPIFlashReader` streams the image's bytes. The header is checked a byte
     at a time against what this design expects (:data:`board.flash_image.HEADER`); each
     payload word is written to ``store`` as it completes; the CRC is computed a bit per cycle
-    while the next byte arrives. The words are in the store whatever the outcome; ``status``
-    says whether they may be used.
+    while the next byte arrives, over the words and then the image's CRC, which leaves it at
+    :data:`board.flash_image.CRC_RESIDUE` when they agree. The words are in the store whatever
+    the outcome; ``status`` says whether they may be used.
 
     Parameters
     ----------
     words : int
         The word count the design expects.
+    network : int
+        The network identifier the design expects (``board.flash_image.network_id``).
     offset : int
         The image's byte address in flash.
     wake_cycles : int
@@ -49,9 +53,11 @@ class WeightLoader(wiring.Component):
     status : Out(LoadStatus)
     """
 
-    def __init__(self, *, words, offset, wake_cycles=150):
+    def __init__(self, *, words, network, offset, wake_cycles=150):
         check_count("words", words)
-        self._words = words
+        if not isinstance(network, int) or not 0 <= network < 1 << 32:
+            raise ValueError(f"network must be a 32-bit identifier, not {network!r}")
+        self._words, self._network = words, network
         self._reader = SPIFlashReader(offset=offset, wake_cycles=wake_cycles)
         super().__init__({"flash": Out(SPIFlashPins()),
                           "store": Out(SPRAMWeightStore.write_port(depth=words)),
@@ -63,26 +69,19 @@ class WeightLoader(wiring.Component):
         wiring.connect(m, reader.flash, wiring.flipped(self.flash))
         byte_done, in_byte = reader.o.valid, reader.o.payload
 
-        # `received` counts the header's bytes, checked against what this design expects up to
-        # the CRC field, the header's last; only the CRC field is kept.
-        crc_at = HEADER["crc"].offset // 8
-        assert crc_at + HEADER["crc"].width // 8 == HEADER_BYTES
-        expected = header_bytes(words=self._words, crc=0)[:crc_at]
+        # `received` counts the header's bytes, each checked against what this design expects.
+        expected = header_bytes(words=self._words, network=self._network)
         received = Signal(range(HEADER_BYTES + 1))
-        # What the next byte must be, whether it is checked, whether it is the CRC field's and
-        # whether it is the header's last: registered every cycle from `received`, ready long
-        # before the next byte (16 cycles apart), so the lookups have a cycle of their own
-        table = [Const(b, 8) for b in expected] + [Const(0, 8)] * (HEADER_BYTES + 1 - crc_at)
+        # What the next byte must be and whether it is the header's last: registered every
+        # cycle from `received`, ready long before the next byte (16 cycles apart), so the
+        # lookups have a cycle of their own
+        table = [Const(b, 8) for b in expected] + [Const(0, 8)]
         expected_byte = Signal(8)
-        checking = Signal()
-        crc_field = Signal()
         header_last = Signal()
         m.d.sync += [expected_byte.eq(Array(table)[received]),
-                     checking.eq(received < crc_at),
-                     crc_field.eq(received >= crc_at),
                      header_last.eq(received == HEADER_BYTES - 1)]
         header_ok = Signal(init=1)
-        field_crc = Signal(32)
+        trailer = Signal(range(CRC_BYTES))  # the CRC's bytes read
         half = Signal(16)
         lane = Signal(2)
         word_byte = Signal(range(WORD_BYTES))
@@ -100,13 +99,13 @@ class WeightLoader(wiring.Component):
                          crc_byte.eq(crc_byte >> 1), crc_bits.eq(crc_bits - 1)]
 
         crc_ok = Signal()  # registered: the 32-bit comparison gets a cycle of its own
-        m.d.sync += crc_ok.eq(~crc == field_crc)
+        m.d.sync += crc_ok.eq(crc == CRC_RESIDUE)
 
         # A header byte is compared in the cycle `byte_done` shows it (it stays one more), and
-        # the verdict lands a cycle later (timing), far ahead of the Check state.
+        # the verdict lands a cycle later (timing): the Compare state waits for it.
         mismatch = Signal()
         compared = Signal()
-        m.d.sync += [mismatch.eq(checking & (in_byte != expected_byte)), compared.eq(byte_done)]
+        m.d.sync += [mismatch.eq(in_byte != expected_byte), compared.eq(byte_done)]
         with m.If(compared & mismatch):
             m.d.sync += header_ok.eq(0)
 
@@ -114,10 +113,11 @@ class WeightLoader(wiring.Component):
             with m.State("Header"):
                 with m.If(byte_done):
                     m.d.sync += received.eq(received + 1)
-                    with m.If(crc_field):  # little-endian: it ends up at the bottom
-                        m.d.sync += field_crc.eq(Cat(field_crc[8:], in_byte))
                     with m.If(header_last):
-                        m.next = "Check"
+                        m.next = "Compare"
+            with m.State("Compare"):
+                # the last byte's comparison lands in header_ok a cycle after this one
+                m.next = "Check"
             with m.State("Check"):
                 # the payload's first byte is on its way meanwhile
                 with m.If(header_ok):
@@ -133,9 +133,6 @@ class WeightLoader(wiring.Component):
                 with m.If(byte_done):
                     m.d.sync += [half.eq(Cat(half[8:], in_byte)), word_byte.eq(word_byte + 1),
                                  crc_byte.eq(in_byte), crc_bits.eq(8)]
-                    # the byte now arriving is the image's last: stop after it
-                    with m.If((word_byte == WORD_BYTES - 2) & addr_last):
-                        m.d.comb += reader.stop.eq(1)
                     with m.If(word_byte[0]):  # the second byte of a lane
                         m.next = "Write"
             with m.State("Write"):
@@ -145,9 +142,18 @@ class WeightLoader(wiring.Component):
                 with m.If(lane == 3):
                     m.d.sync += [addr.eq(addr + 1), addr_last.eq(addr == self._words - 2)]
                 with m.If((lane == 3) & addr_last):
-                    m.next = "Finish"
+                    m.next = "Trailer"
                 with m.Else():
                     m.next = "Payload"
+            with m.State("Trailer"):
+                # the image's CRC, into the CRC like the words
+                with m.If(byte_done):
+                    m.d.sync += [crc_byte.eq(in_byte), crc_bits.eq(8), trailer.eq(trailer + 1)]
+                    # the byte now arriving is the image's last: stop after it
+                    with m.If(trailer == CRC_BYTES - 2):
+                        m.d.comb += reader.stop.eq(1)
+                    with m.If(trailer == CRC_BYTES - 1):
+                        m.next = "Finish"
             with m.State("Finish"):
                 with m.If(crc_bits == 0):  # the last byte's bits are in
                     m.next = "Verdict"

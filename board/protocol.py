@@ -1,24 +1,29 @@
-"""The UART protocol between a host and the board (``docs/protocol.md``), for both sides.
+"""The UART protocol between a host and the board (``docs/protocol.md``), version 2, for both
+sides.
 
-Host to board: one command byte; a classify command is followed by the image's pixel bytes
-(row-major). Board to host: one response frame per command, always
-:func:`frame_bytes` ``(classes)`` long, laid out by :func:`response_layout`: the board's
-gateware (``board.framer``) and the host's codec (:func:`encode_response`,
-:func:`decode_response`) both read that one layout.
+Host to board, a request: command byte, sequence number, payload (a classify request's image,
+row-major; nothing for a status request), then the CRC-16 (``board.crc``) of all of them, most
+significant byte first (:func:`request_bytes`, :func:`classify_request`,
+:func:`status_request`). Board to host, an answer: always :func:`frame_bytes` ``(classes)``
+long, laid out by :func:`response_layout`; it echoes the request's sequence number. The
+board's gateware (``board.top``, ``board.framer``) and the host's codec
+(:func:`encode_response`, :func:`decode_response`) read these definitions alike.
 """
 
 from dataclasses import dataclass
 import enum
-import functools
-import operator
 
 from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 
 from hw.params import check_count
+from .crc import crc16, crc16_bytes
 
-__all__ = ["Command", "Status", "FRAME_MAGIC", "response_layout", "frame_bytes", "Response",
-           "ProtocolError", "classify_request", "decode_response", "encode_response"]
+__all__ = ["PROTOCOL_VERSION", "Command", "Status", "RETRY", "FRAME_MAGIC", "SEQ_NONE",
+           "response_layout", "frame_bytes", "request_bytes", "classify_request",
+           "status_request", "Response", "ProtocolError", "decode_response", "encode_response"]
+
+PROTOCOL_VERSION = 2
 
 
 class Command(enum.IntEnum):
@@ -29,81 +34,112 @@ class Command(enum.IntEnum):
 class Status(enum.IntEnum):
     OK = 0
     NOT_READY = 1        # the weights are still being loaded from flash
-    BAD_WEIGHTS = 2      # the flash image's header or CRC is wrong: the board never classifies
-    UNKNOWN_COMMAND = 3
-    TIMEOUT = 4          # the image was cut short: no byte for the timeout
+    BAD_WEIGHTS = 2      # the flash image is wrong (header, CRC, another network's): never OK
+    UNKNOWN_COMMAND = 3  # the request's first byte is no command
+    TIMEOUT = 4          # the request was cut short: no byte for the timeout
+    BAD_CHECKSUM = 5     # the request's CRC is wrong: a byte was garbled or lost
+    FRAMING = 6          # a byte's stop bit was low (noise, a break, a wrong baud rate)
+    BUSY = 7             # bytes arrived while the board was classifying or answering
+    WATCHDOG = 8         # the network did not answer in time: the board classifies no more
 
 
-FRAME_MAGIC = 0x5A
+#: The answers that a second try of the same request may turn into OK: the request, not the
+#: board, was at fault (the host retries these once).
+RETRY = frozenset({Status.UNKNOWN_COMMAND, Status.TIMEOUT, Status.BAD_CHECKSUM,
+                   Status.FRAMING, Status.BUSY})
+
+#: The first byte of every answer. Protocol version 1's answers began with 0x5A.
+FRAME_MAGIC = 0xB2
+_V1_MAGIC = 0x5A
+
+#: The sequence number of an answer to bytes that carried none (an unknown command, a framing
+#: error, bytes while busy): hosts number their requests from 1 to 255.
+SEQ_NONE = 0
 
 
 def response_layout(classes):
-    """The response frame for a network of ``classes`` logits, as the bytes go on the wire:
+    """The answer frame for a network of ``classes`` logits, as the bytes go on the wire:
     field by field, each little-endian (a ``StructLayout`` packs its fields from bit 0, so
-    byte ``k`` of the frame is bits ``8k .. 8k+7`` of a value of this layout).
-
-    ``checksum`` is the xor of all the bytes before it.
+    byte ``k`` of the frame is bits ``8k .. 8k+7`` of a value of this layout), except ``crc``:
+    the CRC-16 of all the bytes before it, most significant byte first.
     """
     check_count("classes", classes, minimum=2)
-    return data.StructLayout({"magic": unsigned(8), "status": unsigned(8), "cls": unsigned(8),
-                              "logits": data.ArrayLayout(signed(8), classes),
-                              "cycles": unsigned(32), "checksum": unsigned(8)})
+    return data.StructLayout({"magic": unsigned(8), "status": unsigned(8), "seq": unsigned(8),
+                              "cls": unsigned(8), "logits": data.ArrayLayout(signed(8), classes),
+                              "crc": data.ArrayLayout(unsigned(8), 2)})
 
 
 def frame_bytes(classes):
-    """Bytes of a response frame for a network of ``classes`` logits."""
+    """Bytes of an answer frame for a network of ``classes`` logits."""
     return response_layout(classes).size // 8
 
 
 class ProtocolError(RuntimeError):
-    """The bytes from the board do not form a valid response frame."""
+    """The bytes from the board do not form a valid answer to the request."""
 
 
 @dataclass(frozen=True)
 class Response:
     status: Status
-    cls: int
-    logits: tuple      # int8 logit codes
-    cycles: int        # cycles of the inference, first pixel in to class out
+    seq: int           # the request's sequence number, or SEQ_NONE
+    cls: int           # 0 unless a classification
+    logits: tuple      # int8 logit codes; zeros unless a classification
 
 
-def classify_request(pixels):
-    """The bytes of a classify command for ``pixels`` (a sequence of 0..255)."""
-    return bytes([Command.CLASSIFY]) + bytes(pixels)
+def _check_seq(seq):
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq <= 255:
+        raise ValueError(f"seq must be an integer in [1, 255] (0 marks answers to bytes "
+                         f"without one), not {seq!r}")
 
 
-def _xor(data):
-    return functools.reduce(operator.xor, data, 0)
+def request_bytes(command, *, seq, payload=b""):
+    """A request as it goes on the wire: command, ``seq``, ``payload``, CRC-16."""
+    _check_seq(seq)
+    body = bytes([command, seq]) + bytes(payload)
+    return body + crc16_bytes(body)
+
+
+def classify_request(pixels, *, seq):
+    """A classify request for ``pixels`` (a sequence of 0..255)."""
+    return request_bytes(Command.CLASSIFY, seq=seq, payload=bytes(pixels))
+
+
+def status_request(*, seq):
+    return request_bytes(Command.STATUS, seq=seq)
 
 
 def encode_response(response):
-    """A response as the board sends it (used by tests and documentation); the frame's size
+    """An answer as the board sends it (for tests and documentation); the frame's size
     follows from the number of logits."""
     layout = response_layout(len(response.logits))
-    fields = {"magic": FRAME_MAGIC, "status": int(response.status), "cls": response.cls,
-              "logits": list(response.logits), "cycles": response.cycles, "checksum": 0}
+    fields = {"magic": FRAME_MAGIC, "status": int(response.status), "seq": response.seq,
+              "cls": response.cls, "logits": list(response.logits), "crc": [0, 0]}
     frame = layout.const(fields).as_value().value.to_bytes(layout.size // 8, "little")
-    return frame[:-1] + bytes([_xor(frame[:-1])])
+    return frame[:-2] + crc16_bytes(frame[:-2])
 
 
 def decode_response(frame, *, classes):
-    """Check and decode a frame of a network of ``classes`` logits; raise
+    """Check and decode an answer of a network of ``classes`` logits; raise
     :class:`ProtocolError` naming what is wrong."""
     layout = response_layout(classes)
     frame = bytes(frame)
     if len(frame) != layout.size // 8:
-        raise ProtocolError(f"a response is {layout.size // 8} bytes, got {len(frame)}: the "
+        raise ProtocolError(f"an answer is {layout.size // 8} bytes, got {len(frame)}: the "
                             f"board did not answer in time (is it programmed, and the baud "
                             f"rate right?)")
+    if frame[0] == _V1_MAGIC:
+        raise ProtocolError("the board speaks protocol version 1 (its answer starts with "
+                            f"{_V1_MAGIC:#04x}); this host speaks version {PROTOCOL_VERSION}: "
+                            "rebuild and program the board (`python -m hw.build --program`)")
     if frame[0] != FRAME_MAGIC:
-        raise ProtocolError(f"the response starts with {frame[0]:#04x}, not {FRAME_MAGIC:#04x}: "
+        raise ProtocolError(f"the answer starts with {frame[0]:#04x}, not {FRAME_MAGIC:#04x}: "
                             f"the byte stream is out of step or garbled (check the baud rate)")
-    if _xor(frame[:-1]) != frame[-1]:
-        raise ProtocolError("the response's checksum is wrong: bytes were garbled on the line")
+    if crc16(frame):
+        raise ProtocolError("the answer's CRC is wrong: bytes were garbled on the line")
     fields = data.Const(layout, int.from_bytes(frame, "little"))
     try:
         status = Status(fields.status)
     except ValueError:
         raise ProtocolError(f"unknown status {fields.status}") from None
-    return Response(status=status, cls=fields.cls,
-                    logits=tuple(fields.logits[c] for c in range(classes)), cycles=fields.cycles)
+    return Response(status=status, seq=fields.seq, cls=fields.cls,
+                    logits=tuple(fields.logits[c] for c in range(classes)))

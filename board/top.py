@@ -8,12 +8,13 @@ from hw.ice40 import SPRAMWeightStore
 from hw.network import NetworkPipeline, weight_words
 from hw.params import check_count
 from hw.synthesis import one_hot
+from .crc import CRC16
 from .defaults import BAUD, CLOCK_HZ, IMAGE_TIMEOUT_S
-from .flash_image import FLASH_OFFSET
+from .flash_image import FLASH_OFFSET, make_image, network_id
 from .framer import ResponseFramer
 from .image_buffer import ImageBuffer
 from .loader import LoadStatus, WeightLoader
-from .protocol import FRAME_MAGIC, Command, Status
+from .protocol import FRAME_MAGIC, SEQ_NONE, Command, Status
 from .spi import SPIFlashPins
 from .uart import UARTReceiver, UARTTransmitter
 
@@ -86,12 +87,18 @@ class BoardTop(wiring.Component):
     """Everything on the board but the clock: the board's pins are this component's ports.
 
     At power-up the :class:`board.loader.WeightLoader` copies the first dense layer's weights
-    from flash into the SPRAM store. Meanwhile and after, the UART protocol
-    (``board.protocol``, ``docs/protocol.md``) runs: a classify command's pixels go into a
-    block-RAM image buffer; once all have arrived, and if the weights are ready, the image
-    streams into the network at one pixel per cycle and the answer goes back with the cycles
-    it took. An image cut short (no byte for ``timeout_cycles``) is answered with ``TIMEOUT``
-    and forgotten; the network only ever sees whole images, so nothing stale remains.
+    from flash into the SPRAM store, checking the image's header (with this design's network
+    identifier, :attr:`network_id`) and CRC. Meanwhile and after, the UART protocol
+    (``board.protocol``, ``docs/protocol.md``) runs: a request's bytes are checked by their
+    CRC as they arrive, a classify request's pixels go into a block-RAM image buffer; once the
+    request is whole and its CRC right, and if the weights are ready, the image streams into
+    the network at one pixel per cycle and the answer goes back, echoing the request's
+    sequence number, with the cycles it took. Anything else gets an error answer, never OK: a
+    request cut short (no byte for ``timeout_cycles``), a wrong CRC, an unknown command, a
+    byte with a low stop bit, bytes while the board is busy. After the last three the board
+    first waits for the line to be quiet for ``timeout_cycles``, so that one answer covers
+    the whole burst. The network only ever sees whole, checked images, so nothing stale
+    remains.
 
     Parameters
     ----------
@@ -101,10 +108,16 @@ class BoardTop(wiring.Component):
         (``hw.network.default_schedule`` where absent); ``hw.build`` passes the fit plan's
         (``hw.fit``), which keeps the DSPs within the board's.
     clock_hz : int
-        The system clock (for the LED blink).
+        The system clock.
     divisor : int
         UART clock cycles per bit (48 MHz / 3 Mbaud = 16).
     timeout_cycles : int
+        Cycles without a byte that end a request, and of quiet before an error answer to a
+        burst; more than a byte's time (``10 * divisor``).
+    watchdog_cycles : int, optional
+        Cycles the network may take for an image (default ``timeout_cycles``): if it takes
+        longer, the answer is WATCHDOG, and so is every answer after (the red LED lights).
+        The network takes a fixed number of cycles, far fewer than the default.
     flash_offset : int
 
     Members
@@ -113,19 +126,24 @@ class BoardTop(wiring.Component):
     tx : Out(1)
     flash : Out(SPIFlashPins())
     led_ready, led_error : Out(1)
-        Ready: steady; loading: ``led_ready`` blinks; bad weights: ``led_error``.
+        Ready: ``led_ready``; bad weights or the watchdog fired: ``led_error``; both dark
+        while the weights load (milliseconds).
     """
 
     def __init__(self, net, *, schedules=None, clock_hz=CLOCK_HZ, divisor=CLOCK_HZ // BAUD,
-                 timeout_cycles=round(CLOCK_HZ * IMAGE_TIMEOUT_S),
+                 timeout_cycles=round(CLOCK_HZ * IMAGE_TIMEOUT_S), watchdog_cycles=None,
                  flash_offset=FLASH_OFFSET):
         check_count("clock_hz", clock_hz)
         check_count("divisor", divisor, minimum=4)
-        check_count("timeout_cycles", timeout_cycles)
+        check_count("timeout_cycles", timeout_cycles, minimum=10 * divisor + 1)
+        watchdog_cycles = timeout_cycles if watchdog_cycles is None else watchdog_cycles
+        check_count("watchdog_cycles", watchdog_cycles)
         self._net = net
         self._clock_hz, self._divisor = clock_hz, divisor
-        self._timeout, self._offset = timeout_cycles, flash_offset
+        self._timeout, self._watchdog = timeout_cycles, watchdog_cycles
+        self._offset = flash_offset
         self._pipeline, self._external = _board_pipeline(net, schedules)
+        self._network_id = network_id(net, self.flash_words)
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1),
                           "flash": Out(SPIFlashPins()),
                           "led_ready": Out(1), "led_error": Out(1)})
@@ -135,9 +153,28 @@ class BoardTop(wiring.Component):
         return self._pipeline
 
     @property
+    def divisor(self):
+        """UART clock cycles per bit."""
+        return self._divisor
+
+    @property
+    def timeout_cycles(self):
+        return self._timeout
+
+    @property
     def flash_words(self):
         """The words of the flash image (the SPRAM-backed layer's weights)."""
         return self._pipeline.weight_words(self._external)
+
+    @property
+    def network_id(self):
+        """The identifier of the network this design runs, which its flash image must carry
+        (``board.flash_image.network_id``)."""
+        return self._network_id
+
+    def flash_image(self):
+        """The bytes of the flash image this design loads (``board.flash_image``)."""
+        return make_image(self.flash_words, network=self._network_id)
 
     def elaborate(self, platform):
         m = Module()
@@ -145,7 +182,8 @@ class BoardTop(wiring.Component):
         classes = self._net.classes
 
         pipeline = self._pipeline
-        loader = WeightLoader(words=len(self.flash_words), offset=self._offset)
+        loader = WeightLoader(words=len(self.flash_words), network=self._network_id,
+                              offset=self._offset)
         _add_pipeline(m, pipeline, self._external, loader.store)
         m.submodules.loader = loader
         wiring.connect(m, loader.flash, wiring.flipped(self.flash))
@@ -153,104 +191,183 @@ class BoardTop(wiring.Component):
         m.submodules.rx = rx = UARTReceiver(divisor=self._divisor)
         m.submodules.tx = tx = UARTTransmitter(divisor=self._divisor)
         m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx)]
+        # Every byte is taken as it arrives, whatever the state: none is dropped unseen (the
+        # receiver holds one byte, so an overrun cannot happen); bytes that arrive while the
+        # board is busy are noted and answered with BUSY.
+        m.d.comb += rx.o.ready.eq(1)
+        byte, in_byte, framing = rx.o.valid, rx.o.payload, rx.framing
 
-        # LEDs: loading blinks with the top bit of a free-running counter (a few times a second)
-        blink = Signal((self._clock_hz // 4).bit_length())
-        m.d.sync += blink.eq(blink + 1)
-        blink_on = blink[-1]
-        # registered: the loader's status changes once, and far from the protocol's logic
+        # LEDs. Loading takes milliseconds (a byte every 16 cycles), too short to see a blink.
+        # Registered: the loader's status changes once, and far from the protocol's logic.
         ready = Signal()
         bad = Signal()
-        m.d.sync += [ready.eq(loader.status == LoadStatus.READY),
+        fault = Signal()  # the watchdog fired: the network is not to be trusted again
+        m.d.sync += [ready.eq((loader.status == LoadStatus.READY) & ~fault),
                      bad.eq((loader.status == LoadStatus.BAD_HEADER) |
-                            (loader.status == LoadStatus.BAD_CRC))]
-        m.d.comb += [self.led_ready.eq(ready | ((loader.status == LoadStatus.LOADING) & blink_on)),
-                     self.led_error.eq(bad)]
+                            (loader.status == LoadStatus.BAD_CRC) | fault)]
+        m.d.comb += [self.led_ready.eq(ready), self.led_error.eq(bad)]
 
         m.submodules.image = image = ImageBuffer(pixels=pixels)
-        m.d.comb += image.i.payload.eq(rx.o.payload)
+        m.d.comb += image.i.payload.eq(in_byte)
         wiring.connect(m, image.o, pipeline.i)
 
         # counts down to -1: its sign bit is the timeout, with no wide comparison
-        timer = Signal(signed((self._timeout + 1).bit_length() + 1))
+        longest = max(self._timeout, self._watchdog)
+        timer = Signal(signed((longest + 1).bit_length() + 1))
         status = Signal(8)  # a Status code
-        cycles = Signal(24)  # far more than an inference takes
-        counting = Signal()
+        seq = Signal(8, init=SEQ_NONE)
+        has_result = Signal()  # the answer carries the network's result
+        busy_seen = Signal()  # a byte (or a framing error) arrived while busy
+        wants_image = Signal()  # the request being received is a classify request
+        # One CRC unit, for the request while it arrives and for the answer while it leaves
+        m.submodules.crc = crc = CRC16()
+        crc_zero = Signal()  # registered: a whole request's CRC is 0 when it is right
+        m.d.sync += crc_zero.eq(crc.value == 0)
+        crc_second = Signal()  # the CRC's second byte is next
 
-        # The response frame: the class and logits are read from the network's output, which
-        # holds them until the frame is sent; error frames carry zeros there.
-        m.submodules.framer = framer = ResponseFramer(classes=classes)
+        # The answer frame: the class and logits are read from the network's output, which
+        # holds them until the frame is sent; other answers carry zeros there.
+        m.submodules.framer = framer = ResponseFramer(classes=classes,
+                                                      blanked=("cls", "logits"))
         wiring.connect(m, framer.o, tx.i)
-        ok = status == Status.OK
+        m.d.comb += [framer.crc.eq(crc.value), framer.crc_busy.eq(crc.busy),
+                     crc.byte.eq(in_byte)]  # the answer's bytes while it is sent
         result = pipeline.o.payload
         m.d.comb += [framer.frame.magic.eq(FRAME_MAGIC), framer.frame.status.eq(status),
-                     framer.frame.cls.eq(Mux(ok, result.cls, 0)),
-                     framer.frame.cycles.eq(cycles)]
-        m.d.comb += [framer.frame.logits[c].eq(Mux(ok, result.logits[c], 0))
-                     for c in range(classes)]
+                     framer.frame.seq.eq(seq), framer.frame.cls.eq(result.cls),
+                     framer.frame.logits.eq(result.logits),
+                     framer.blank.eq(~has_result)]
 
         release = Signal()
         m.d.sync += release.eq(0)
         m.d.comb += pipeline.o.ready.eq(release)
 
-        loader_status = Mux(loader.status == LoadStatus.LOADING, int(Status.NOT_READY),
-                            int(Status.BAD_WEIGHTS))
+        refusal = Mux(fault, int(Status.WATCHDOG),
+                      Mux(loader.status == LoadStatus.LOADING, int(Status.NOT_READY),
+                          int(Status.BAD_WEIGHTS)))
 
         # The command byte is decoded in registers, in the cycle after it is taken (the
         # receiver holds it until the next byte), so no comparison sits in front of the FSM.
         is_classify = Signal()
         is_status = Signal()
-        m.d.sync += [is_classify.eq(rx.o.payload == Command.CLASSIFY),
-                     is_status.eq(rx.o.payload == Command.STATUS)]
+        m.d.sync += [is_classify.eq(in_byte == Command.CLASSIFY),
+                     is_status.eq(in_byte == Command.STATUS)]
+
+        def take():
+            """A byte of the request: into the CRC; the next may take the timeout again."""
+            m.d.comb += crc.start.eq(1)
+            m.d.sync += timer.eq(self._timeout)
+
+        def receiving():
+            """What ends a request early: a low stop bit, or the line silent too long."""
+            with m.Elif(framing):
+                m.d.sync += [status.eq(int(Status.FRAMING)), seq.eq(SEQ_NONE),
+                             timer.eq(self._timeout)]
+                m.next = "Discard"
+            with m.Elif(timer[-1]):
+                # answered from Discard, with the timer run out: it clears the CRC first
+                m.d.sync += status.eq(int(Status.TIMEOUT))
+                m.next = "Discard"
+            with m.Else():
+                m.d.sync += timer.eq(timer - 1)
+
+        def noting_busy():
+            with m.If(byte | framing):
+                m.d.sync += busy_seen.eq(1)
 
         with m.FSM() as fsm:
             with m.State("Idle"):
-                m.d.comb += rx.o.ready.eq(1)
-                with m.If(rx.o.valid):
-                    m.d.comb += [framer.start.eq(1), image.restart.eq(1)]
-                    m.d.sync += [cycles.eq(0), timer.eq(self._timeout)]
-                    m.next = "Command"
-            with m.State("Command"):
-                with m.If(is_classify):
-                    m.next = "Receive"
-                with m.Elif(is_status):
-                    m.d.sync += status.eq(Mux(ready, int(Status.OK), loader_status))
-                    m.next = "Respond"
-                with m.Else():
-                    m.d.sync += status.eq(int(Status.UNKNOWN_COMMAND))
-                    m.next = "Respond"
+                m.d.comb += crc.clear.eq(~byte)
+                with m.If(byte):
+                    m.d.comb += image.restart.eq(1)
+                    take()
+                    m.next = "Seq"
+                with m.Elif(framing):
+                    m.d.sync += [status.eq(int(Status.FRAMING)), timer.eq(self._timeout)]
+                    m.next = "Discard"
+            with m.State("Seq"):
+                with m.If(~is_classify & ~is_status):
+                    m.d.sync += [status.eq(int(Status.UNKNOWN_COMMAND)), timer.eq(self._timeout)]
+                    m.next = "Discard"
+                with m.Elif(byte):
+                    take()
+                    m.d.sync += [seq.eq(in_byte), wants_image.eq(is_classify),
+                                 crc_second.eq(0)]
+                    with m.If(is_classify):
+                        m.next = "Receive"
+                    with m.Else():
+                        m.next = "Tail"
+                receiving()
             with m.State("Receive"):
-                m.d.comb += [rx.o.ready.eq(1), image.i.valid.eq(rx.o.valid)]
-                with m.If(rx.o.valid):
-                    m.d.sync += timer.eq(self._timeout)
+                m.d.comb += image.i.valid.eq(byte)
+                with m.If(byte):
+                    take()
                     with m.If(image.i_last):
-                        with m.If(ready):
-                            m.d.comb += image.replay.eq(1)
-                            m.d.sync += counting.eq(0)
-                            m.next = "Feed"
-                        with m.Else():
-                            m.d.sync += status.eq(loader_status)
-                            m.next = "Respond"
+                        m.next = "Tail"
+                receiving()
+            with m.State("Tail"):
+                with m.If(byte):
+                    take()
+                    m.d.sync += crc_second.eq(1)
+                    with m.If(crc_second):
+                        m.next = "Check"
+                receiving()
+            with m.State("Check"):
+                noting_busy()
+                with m.If(~crc.busy):  # crc_zero sees the last byte's CRC in the next cycle
+                    m.next = "Decide"
+            with m.State("Decide"):
+                noting_busy()
+                m.d.comb += crc.clear.eq(1)  # for the answer
+                m.d.sync += timer.eq(self._watchdog)
+                with m.If(~crc_zero):
+                    m.d.sync += status.eq(int(Status.BAD_CHECKSUM))
+                    m.next = "Respond"
+                with m.Elif(~wants_image):
+                    m.d.sync += status.eq(Mux(ready, int(Status.OK), refusal))
+                    m.next = "Respond"
+                with m.Elif(ready):
+                    m.d.comb += image.replay.eq(1)
+                    m.next = "Feed"
+                with m.Else():
+                    m.d.sync += status.eq(refusal)
+                    m.next = "Respond"
+            with m.State("Feed"):
+                noting_busy()
+                m.d.comb += crc.clear.eq(1)
+                with m.If(pipeline.o.valid):
+                    m.d.sync += [status.eq(int(Status.OK)), has_result.eq(1)]
+                    m.next = "Respond"
                 with m.Elif(timer[-1]):
-                    m.d.sync += status.eq(int(Status.TIMEOUT))
+                    m.d.sync += [status.eq(int(Status.WATCHDOG)), fault.eq(1)]
                     m.next = "Respond"
                 with m.Else():
                     m.d.sync += timer.eq(timer - 1)
-            with m.State("Feed"):
-                # cycles from the first pixel's transfer to the result's, as in sim.pysim
-                with m.If(pipeline.i.valid & pipeline.i.ready):
-                    m.d.sync += counting.eq(1)
-                with m.If(counting):
-                    m.d.sync += cycles.eq(cycles + 1)
-                with m.If(pipeline.o.valid):
-                    m.d.sync += status.eq(int(Status.OK))
-                    m.next = "Respond"
             with m.State("Respond"):
-                m.d.comb += framer.send.eq(1)
+                noting_busy()
+                m.d.comb += [framer.send.eq(1), crc.byte.eq(framer.o.payload),
+                             crc.start.eq(framer.crc_take), crc.clear.eq(framer.done)]
                 with m.If(framer.done):
                     # the frame is out: release the network's result (next cycle, from a
-                    # register, so the network's output does not wait on this logic)
-                    m.d.sync += release.eq(ok)
-                    m.next = "Idle"
+                    # register, so the network's output does not wait on this logic), and
+                    # forget the request
+                    m.d.sync += [release.eq(has_result), has_result.eq(0),
+                                 seq.eq(SEQ_NONE), busy_seen.eq(0)]
+                    with m.If(busy_seen | byte | framing):
+                        m.d.sync += [status.eq(int(Status.BUSY)), timer.eq(self._timeout)]
+                        m.next = "Discard"
+                    with m.Else():
+                        m.next = "Idle"
+            with m.State("Discard"):
+                # the burst goes on: wait until the line is quiet, then answer once
+                m.d.comb += crc.clear.eq(1)
+                with m.If(byte | framing):
+                    m.d.sync += timer.eq(self._timeout)
+                with m.Elif(timer[-1]):
+                    m.next = "Respond"
+                with m.Else():
+                    m.d.sync += timer.eq(timer - 1)
+        # the framer rewinds to its first byte whenever no answer is being sent
+        m.d.comb += framer.start.eq(~fsm.ongoing("Respond"))
         one_hot(fsm)
         return m

@@ -15,7 +15,7 @@ class UARTReceiver(wiring.Component):
 
     The line is synchronised, a start bit is confirmed at its middle, and each bit is sampled
     at its middle. A byte whose stop bit is low (a framing error, as from a break or a rate
-    mismatch) is dropped and counted in ``errors``.
+    mismatch) is dropped and reported on ``framing``.
 
     Parameters
     ----------
@@ -27,15 +27,15 @@ class UARTReceiver(wiring.Component):
     rx : In(1)
     o : Out(stream.Signature(8))
         Received bytes. There is no buffer: a consumer must take a byte within one byte time.
-    errors : Out(8)
-        Framing errors seen (wraps).
+    framing : Out(1)
+        High for a cycle when a byte is dropped for its low stop bit.
     """
 
     def __init__(self, *, divisor):
         check_count("divisor", divisor, minimum=4)
         self._divisor = divisor
         super().__init__({"rx": In(1, init=1), "o": Out(stream.Signature(8)),
-                          "errors": Out(8)})
+                          "framing": Out(1)})
 
     def elaborate(self, platform):
         m = Module()
@@ -47,6 +47,7 @@ class UARTReceiver(wiring.Component):
 
         with m.If(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
+        m.d.sync += self.framing.eq(0)
 
         with m.FSM():
             with m.State("Idle"):
@@ -71,7 +72,7 @@ class UARTReceiver(wiring.Component):
                             m.d.sync += [self.o.valid.eq(1), self.o.payload.eq(shift)]
                             m.next = "Idle"
                         with m.Else():
-                            m.d.sync += self.errors.eq(self.errors + 1)
+                            m.d.sync += self.framing.eq(1)
                             m.next = "Break"
                     with m.Else():
                         # LSB first: each bit enters at the top and moves down

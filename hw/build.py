@@ -45,7 +45,7 @@ import time
 from amaranth.hdl import Elaboratable, Module
 
 from board.defaults import BAUD, BOARD, CLOCK_HZ, IMAGE_TIMEOUT_S
-from board.flash_image import FLASH_OFFSET, make_image
+from board.flash_image import FLASH_OFFSET
 from board.protocol import classify_request, frame_bytes
 from board.top import BoardTop
 from platforms import UnknownBoardError, boards, get_board
@@ -174,7 +174,7 @@ def min_baud(net):
     """The slowest UART rate at which the host gets its answers: a classify request (the
     command byte and the pixels) and the answer must cross the line within
     :data:`HOST_TIMEOUT_S`, and a byte within the board's image timeout (``IMAGE_TIMEOUT_S``)."""
-    request = len(classify_request(bytes(net.pixels)))
+    request = len(classify_request(bytes(net.pixels), seq=1))
     answer = frame_bytes(net.classes)
     return max(math.ceil(_BITS_PER_BYTE * (request + answer) / HOST_TIMEOUT_S),
                math.ceil(_BITS_PER_BYTE / IMAGE_TIMEOUT_S))
@@ -277,7 +277,7 @@ def build(*, board, net, build_dir, clock_hz=CLOCK_HZ, baud=BAUD, toolchain="yow
     start = time.time()
     top = BoardTop(net, schedules=plan.schedules, clock_hz=clock_hz, divisor=clock_hz // baud,
                    timeout_cycles=round(clock_hz * IMAGE_TIMEOUT_S))
-    image = make_image(top.flash_words)
+    image = top.flash_image()
     with open(os.path.join(build_dir, "weights.bin"), "wb") as f:
         f.write(image)
 
