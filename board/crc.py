@@ -10,7 +10,7 @@ without keeping the received checksum.
 
 import binascii
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -40,8 +40,8 @@ class CRC16(wiring.Component):
     clear : In(1)
         The CRC goes back to :data:`CRC_INIT` (and a byte in progress is dropped).
     start : In(1)
-        Pulse: take ``byte`` into the CRC, its bits in the next eight cycles; ``byte`` must
-        hold still until ``busy`` falls, and no ``start`` comes while ``busy``.
+        Pulse: take ``byte`` into the CRC, its bits in the next eight cycles (no ``start``
+        while ``busy``).
     byte : In(8)
     value : Out(16)
         The CRC of the bytes taken since ``clear``, once ``busy`` is low.
@@ -54,14 +54,16 @@ class CRC16(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        index = Signal(3)  # the bit being taken: most significant first
-        bit = Array(self.byte)[index]
-        feedback = self.value[15] ^ bit
+        # the byte is copied at `start` and shifted out, most significant bit first: the
+        # update then reads one flip-flop, not a multiplexer of the byte's bits (timing)
+        shift = Signal(8)
+        left = Signal(3)  # bits left after the one being taken
+        feedback = self.value[15] ^ shift[7]
         with m.If(self.clear):
             m.d.sync += [self.value.eq(CRC_INIT), self.busy.eq(0)]
         with m.Elif(self.start):
-            m.d.sync += [index.eq(7), self.busy.eq(1)]
+            m.d.sync += [shift.eq(self.byte), left.eq(7), self.busy.eq(1)]
         with m.Elif(self.busy):
             m.d.sync += [self.value.eq(Cat(0, self.value[:15]) ^ Mux(feedback, CRC_POLY, 0)),
-                         index.eq(index - 1), self.busy.eq(index != 0)]
+                         shift.eq(shift << 1), left.eq(left - 1), self.busy.eq(left != 0)]
         return m

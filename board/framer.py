@@ -37,10 +37,11 @@ class ResponseFramer(wiring.Component):
     o : Out(stream.Signature(8))
         The frame's bytes.
     done : Out(1)
-        The frame's last byte leaves (in the cycle of its transfer on ``o``).
+        The frame's last byte has left (from the cycle after its transfer on ``o`` until
+        ``start``).
     crc_take : Out(1)
-        A byte that the CRC covers leaves: it is ``o.payload``, which holds still until
-        ``crc_busy`` falls (the CRC unit's ``start``).
+        A byte that the CRC covers has left (a cycle after its transfer): it is
+        ``o.payload``, which holds still until ``crc_busy`` falls (the CRC unit's ``start``).
     crc : In(16)
         The CRC unit's value: :data:`board.crc.CRC_INIT` at ``start``.
     crc_busy : In(1)
@@ -85,24 +86,27 @@ class ResponseFramer(wiring.Component):
         byte_blanked = Signal()
         m.d.sync += byte_blanked.eq(Array(Const(b, 1) for b in blanked + [0])[byte_index])
 
+        # The outputs to the CRC unit and the top are registers, a cycle after the transfer:
+        # the transmitter's ready then reaches no logic beyond this component's own.
         crc_idle = Signal()  # the CRC unit was idle in the cycle before, and is now
-        m.d.sync += crc_idle.eq(~self.crc_busy & ~self.crc_take)
+        m.d.sync += [crc_idle.eq(~self.crc_busy & ~self.crc_take), self.crc_take.eq(0)]
         with m.If(self.start):
-            m.d.sync += [byte_index.eq(0), frame_last.eq(0), covered.eq(1)]
+            m.d.sync += [byte_index.eq(0), frame_last.eq(0), covered.eq(1), self.done.eq(0),
+                         settled.eq(0)]
         with m.If(self.send):
             # each byte is picked into a register first, then sent: the frame's multiplexer
             # and the consumer are not in one cycle
             m.d.sync += settled.eq(~staged)
             # (and once the CRC has taken the byte before, and the first step has seen its
-            # final value: the CRC unit reads the byte sent until then)
-            with m.If(~staged & settled & crc_idle):
+            # final value: the CRC unit reads the byte sent until then; and not past the end)
+            with m.If(~staged & settled & crc_idle & ~self.done):
                 m.d.sync += [staged_byte.eq(Mux(self.blank & byte_blanked, 0, frame_byte)),
                              staged.eq(1)]
             m.d.comb += [self.o.valid.eq(staged), self.o.payload.eq(staged_byte)]
             with m.If(self.o.valid & self.o.ready):
                 m.d.sync += [byte_index.eq(byte_index + 1), staged.eq(0),
                              frame_last.eq(byte_index == count - 2),
-                             covered.eq(byte_index < count - 3)]
-                m.d.comb += self.crc_take.eq(covered)  # the CRC's own bytes are not in it
-                m.d.comb += self.done.eq(frame_last)
+                             covered.eq(byte_index < count - 3),
+                             self.crc_take.eq(covered),  # the CRC's own bytes are not in it
+                             self.done.eq(frame_last)]
         return m

@@ -153,6 +153,11 @@ class BoardTop(wiring.Component):
         return self._pipeline
 
     @property
+    def net(self):
+        """The network (``q8.weights.Network``)."""
+        return self._net
+
+    @property
     def divisor(self):
         """UART clock cycles per bit."""
         return self._divisor
@@ -160,6 +165,10 @@ class BoardTop(wiring.Component):
     @property
     def timeout_cycles(self):
         return self._timeout
+
+    @property
+    def watchdog_cycles(self):
+        return self._watchdog
 
     @property
     def flash_words(self):

@@ -118,9 +118,13 @@ def test_framer_sends_the_layout_with_its_crc():
             ctx.set(dut.send, 1)
             frame = []
             for _ in range(frame_bytes(3)):
+                assert ctx.get(dut.done) == 0
                 frame.append(await stream_get(ctx, dut.o, rng=np.random.default_rng(1),
                                               stall=0.3))
-                assert ctx.get(dut.done) == 0
+            ctx.set(dut.o.ready, 1)
+            for _ in range(20):  # done from the cycle after the last byte, and nothing more
+                await ctx.tick()
+                assert ctx.get(dut.done) == 1 and ctx.get(dut.o.valid) == 0
             ctx.set(dut.send, 0)
             got.append(bytes(frame))
 

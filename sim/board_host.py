@@ -1,0 +1,140 @@
+"""The host on the compiled board (``sim.board``): the protocol's host side
+(:class:`board.link.Link`) over the simulated UART, boards powered up and loaded from their
+simulated flash, and images classified on them, one board per thread.
+
+The board tops built here answer a request cut short, and a garbled burst, after
+:data:`SIM_TIMEOUT_CYCLES` of quiet rather than the bitstream's 50 ms, so that a simulation
+does not idle for 2,400,000 cycles at each, and their network's watchdog is
+:data:`SIM_WATCHDOG_CYCLES`. Everything else is the bitstream's design (``hw.build``'s
+schedules, divisor and flash offset).
+"""
+
+import concurrent.futures
+import time
+
+import numpy as np
+
+from board.link import Link
+from board.protocol import Status, frame_bytes
+from board.top import BoardTop
+from hw.params import check_count
+from .board import CompiledBoard, board_model
+
+__all__ = ["SIM_TIMEOUT_CYCLES", "SIM_WATCHDOG_CYCLES", "BoardNotReady", "SimulatedTransport", "simulated_top",
+           "quiet_cycles", "power_up", "classify_on_boards"]
+
+#: The compiled tops' timeout, in cycles: a dozen bytes' time at 3 Mbaud (160 cycles each).
+SIM_TIMEOUT_CYCLES = 2_000
+#: Their watchdog: longer than the network takes for an image (the largest networks that fit
+#: the UP5K take about 11,000 cycles).
+SIM_WATCHDOG_CYCLES = 16_000
+
+def quiet_cycles(top):
+    """The longest a board top can be silent before an answer: its timeout or watchdog, then
+    the frame's bytes (with room for a slower host)."""
+    return max(top.timeout_cycles, top.watchdog_cycles) + 12 * top.divisor * \
+        frame_bytes(top.net.classes)
+
+
+class BoardNotReady(RuntimeError):
+    """The simulated board did not load its weights."""
+
+
+class SimulatedTransport:
+    """A :class:`sim.board.CompiledBoard`'s UART as a transport for :class:`board.link.Link`.
+
+    ``read`` waits for a byte as long as the board can be silent before an answer
+    (:func:`quiet_cycles`).
+    """
+
+    def __init__(self, board, top):
+        self.board = board
+        self._wait = quiet_cycles(top)
+
+    def write(self, data):
+        self.board.send(data)
+
+    def read(self, count):
+        return self.board.receive(count, self._wait)
+
+    def discard(self):
+        while self.board.receive(1 << 16, self._wait):
+            pass
+
+
+def simulated_top(net, **kwargs):
+    """The board top of ``net`` as ``hw.build`` builds it, with the simulations' timeout."""
+    from hw.fit import built_schedules
+    kwargs.setdefault("timeout_cycles", SIM_TIMEOUT_CYCLES)
+    kwargs.setdefault("watchdog_cycles", SIM_WATCHDOG_CYCLES)
+    return BoardTop(net, schedules=built_schedules(net), **kwargs)
+
+
+def power_up(model, top, *, flash=None, flash_mode="normal", poll_cycles=50_000,
+             limit_cycles=50_000_000):
+    """A :class:`sim.board.CompiledBoard` of ``model`` (``top`` compiled) with ``flash``
+    (``top.flash_image()`` unless given), reset, and polled with status requests until the
+    weights are no longer loading. Returns ``(board, link, status)``: the last status."""
+    board = CompiledBoard(model, flash=top.flash_image() if flash is None else flash,
+                          flash_mode=flash_mode)
+    board.reset()
+    link = Link(SimulatedTransport(board, top), classes=top.net.classes)
+    while True:
+        status = link.status()
+        if status != Status.NOT_READY or board.cycles > limit_cycles:
+            return board, link, status
+        board.run(poll_cycles)
+
+
+def classify_on_boards(net, images, *, synthesize=False, threads=1, progress=None):
+    """Classify uint8 ``images`` (N, H, W) on the compiled board top of ``net``: each thread
+    powers up a board of its own, waits for its weights and sends its share of the images
+    over the simulated UART through :class:`board.link.Link` (numbered, checksummed
+    requests). Returns ``(responses, stats)``: the checked answers, in order, and a dict with
+    ``cycles`` (simulated, all boards), ``load_cycles`` (power-up to READY, the first
+    board's), ``retries`` and ``seconds``.
+
+    Raises
+    ------
+    BoardNotReady
+        A board's weights did not load (its last status is named).
+    board.link.LinkError, board.protocol.ProtocolError
+        A request got no valid OK answer.
+    """
+    check_count("threads", threads)
+    start = time.time()
+    top = simulated_top(net)
+    model = board_model(top, synthesize=synthesize, progress=progress is not None)
+    bounds = np.linspace(0, len(images), threads + 1).astype(int)
+    parts = [(a, b) for a, b in zip(bounds, bounds[1:]) if b > a] or [(0, 0)]
+    done = [0]
+
+    def work(part):
+        a, b = part
+        board, link, status = power_up(model, top)
+        try:
+            if status != Status.OK:
+                raise BoardNotReady(f"the simulated board's weights did not load: status "
+                                    f"{status.name}")
+            loaded = board.cycles
+            out = []
+            for image in images[a:b]:
+                out.append(link.classify(image.reshape(-1)))
+                done[0] += 1
+                if progress is not None:
+                    progress(done[0])
+            return out, board.cycles, loaded, link.retried
+        finally:
+            board.close()
+
+    if len(parts) == 1:
+        results = [work(parts[0])]
+    else:
+        with concurrent.futures.ThreadPoolExecutor(len(parts)) as pool:
+            results = list(pool.map(work, parts))
+    responses = [r for part in results for r in part[0]]
+    stats = {"cycles": int(sum(r[1] for r in results)), "load_cycles": int(results[0][2]),
+             "retries": int(sum(r[3] for r in results)),
+             "seconds": round(time.time() - start, 3)}
+    return responses, stats
+
