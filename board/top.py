@@ -18,13 +18,20 @@ from .protocol import FRAME_MAGIC, SEQ_NONE, Command, Status
 from .spi import SPIFlashPins
 from .uart import UARTReceiver, UARTTransmitter
 
-__all__ = ["BoardNetwork", "BoardTop", "flash_words"]
+__all__ = ["BoardNetwork", "BoardTop", "flash_words", "flash_image"]
 
 
 def flash_words(net, schedules=None):
     """The words of the flash image for ``net``: its first dense layer's weight store (under
     ``schedules``, as :class:`BoardTop`'s)."""
     return weight_words(net, net.first_dense.name, schedules)
+
+
+def flash_image(net, schedules=None):
+    """The bytes of the flash image that :class:`BoardTop` ``(net, schedules=schedules)``
+    loads, without building it (``board.flash_image``)."""
+    words = flash_words(net, schedules)
+    return make_image(words, network=network_id(net, words))
 
 
 def _board_pipeline(net, schedules):
@@ -143,6 +150,7 @@ class BoardTop(wiring.Component):
         self._timeout, self._watchdog = timeout_cycles, watchdog_cycles
         self._offset = flash_offset
         self._pipeline, self._external = _board_pipeline(net, schedules)
+        self._schedules = schedules
         self._network_id = network_id(net, self.flash_words)
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1),
                           "flash": Out(SPIFlashPins()),
@@ -183,7 +191,7 @@ class BoardTop(wiring.Component):
 
     def flash_image(self):
         """The bytes of the flash image this design loads (``board.flash_image``)."""
-        return make_image(self.flash_words, network=self._network_id)
+        return flash_image(self._net, self._schedules)
 
     def elaborate(self, platform):
         m = Module()
@@ -265,20 +273,16 @@ class BoardTop(wiring.Component):
         def take():
             """A byte of the request: into the CRC; the next may take the timeout again."""
             m.d.comb += crc.start.eq(1)
-            m.d.sync += timer.eq(self._timeout)
 
         def receiving():
             """What ends a request early: a low stop bit, or the line silent too long."""
             with m.Elif(framing):
-                m.d.sync += [status.eq(int(Status.FRAMING)), seq.eq(SEQ_NONE),
-                             timer.eq(self._timeout)]
+                m.d.sync += [status.eq(int(Status.FRAMING)), seq.eq(SEQ_NONE)]
                 m.next = "Discard"
             with m.Elif(timer[-1]):
                 # answered from Discard, with the timer run out: it clears the CRC first
                 m.d.sync += status.eq(int(Status.TIMEOUT))
                 m.next = "Discard"
-            with m.Else():
-                m.d.sync += timer.eq(timer - 1)
 
         def noting_busy():
             with m.If(byte | framing):
@@ -292,11 +296,11 @@ class BoardTop(wiring.Component):
                     take()
                     m.next = "Seq"
                 with m.Elif(framing):
-                    m.d.sync += [status.eq(int(Status.FRAMING)), timer.eq(self._timeout)]
+                    m.d.sync += status.eq(int(Status.FRAMING))
                     m.next = "Discard"
             with m.State("Seq"):
                 with m.If(~is_classify & ~is_status):
-                    m.d.sync += [status.eq(int(Status.UNKNOWN_COMMAND)), timer.eq(self._timeout)]
+                    m.d.sync += status.eq(int(Status.UNKNOWN_COMMAND))
                     m.next = "Discard"
                 with m.Elif(byte):
                     take()
@@ -328,7 +332,6 @@ class BoardTop(wiring.Component):
             with m.State("Decide"):
                 noting_busy()
                 m.d.comb += crc.clear.eq(1)  # for the answer
-                m.d.sync += timer.eq(self._watchdog)
                 with m.If(~crc_zero):
                     m.d.sync += status.eq(int(Status.BAD_CHECKSUM))
                     m.next = "Respond"
@@ -350,8 +353,6 @@ class BoardTop(wiring.Component):
                 with m.Elif(timer[-1]):
                     m.d.sync += [status.eq(int(Status.WATCHDOG)), fault.eq(1)]
                     m.next = "Respond"
-                with m.Else():
-                    m.d.sync += timer.eq(timer - 1)
             with m.State("Respond"):
                 noting_busy()
                 m.d.comb += [framer.send.eq(1), crc.byte.eq(framer.o.payload),
@@ -363,19 +364,24 @@ class BoardTop(wiring.Component):
                     m.d.sync += [release.eq(has_result), has_result.eq(0),
                                  seq.eq(SEQ_NONE), busy_seen.eq(0)]
                     with m.If(busy_seen | byte | framing):
-                        m.d.sync += [status.eq(int(Status.BUSY)), timer.eq(self._timeout)]
+                        m.d.sync += status.eq(int(Status.BUSY))
                         m.next = "Discard"
                     with m.Else():
                         m.next = "Idle"
             with m.State("Discard"):
                 # the burst goes on: wait until the line is quiet, then answer once
                 m.d.comb += crc.clear.eq(1)
-                with m.If(byte | framing):
-                    m.d.sync += timer.eq(self._timeout)
-                with m.Elif(timer[-1]):
+                with m.If(~(byte | framing) & timer[-1]):
                     m.next = "Respond"
-                with m.Else():
-                    m.d.sync += timer.eq(timer - 1)
+        # The timer counts down every cycle and starts again: with the timeout at every byte
+        # (and framing error) but in Feed, and all through Respond (for Discard after it);
+        # with the watchdog in Decide, for Feed. Few conditions and no enable, so that its
+        # next value is a shallow function of the state (timing). Run out, it goes on counting:
+        # every state that reads it starts it on entry, or enters with it run out on purpose.
+        restart = ((byte | framing) & ~fsm.ongoing("Feed")) | fsm.ongoing("Decide") | \
+            fsm.ongoing("Respond")
+        m.d.sync += timer.eq(Mux(restart, Mux(fsm.ongoing("Decide"), self._watchdog,
+                                              self._timeout), timer - 1))
         # the framer rewinds to its first byte whenever no answer is being sent
         m.d.comb += framer.start.eq(~fsm.ongoing("Respond"))
         one_hot(fsm)

@@ -34,7 +34,8 @@ def main(argv=None):
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--port", help="the board's serial port")
     where.add_argument("--sim", action="store_true",
-                       help="use the simulated board top instead (no board needed; slow)")
+                       help="use the compiled simulation of the board top instead (no board "
+                            "needed)")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--png", help="a 28x28 PNG (see above)")
     source.add_argument("--raw", help="784 raw bytes, or a 28x28 .npy array")
@@ -65,8 +66,8 @@ def main(argv=None):
         p.exit(1, f"error: {e}\n")
     print(f"class {response.cls}")
     print(f"logits {' '.join(str(v) for v in response.logits)}")
-    print(f"{response.cycles} cycles on the board; {seconds * 1e3:.1f} ms round trip"
-          + (" (simulated)" if args.sim else ""))
+    print(f"request {response.seq}: {seconds * 1e3:.1f} ms round trip"
+          + (" (simulated, compile included)" if args.sim else ""))
     return 0
 
 

@@ -1,51 +1,24 @@
 """The host tool's helpers: an image from a file or the test set, and classifying on the
-simulated board top (the serial link to a real board is :mod:`board.link`)."""
+compiled simulation of the board top (the serial link to a real board is :mod:`board.link`)."""
 
 import os
 import struct
-import time
 
 import numpy as np
-
-from board.link import checked
-from board.protocol import Command, Status, classify_request, decode_response, frame_bytes
 
 __all__ = ["ImageError", "simulate_classify", "load_image"]
 
 
 def simulate_classify(net, images, *, progress=print):
-    """Classify ``images`` on the simulated board top (loading its weights from a simulated
-    flash first, as the board does at power-up). Returns the responses."""
-    from board.flash_image import make_image
-    from board.top import BoardTop
-    from hw.fit import built_schedules
-    from sim.board import SimulatedBoard
-
-    top = BoardTop(net, schedules=built_schedules(net), timeout_cycles=20_000)
-    board = SimulatedBoard(top, make_image(top.flash_words))
-
-    classes = net.classes
-
-    async def receive(link):
-        return decode_response(await link.receive(frame_bytes(classes), 40_000), classes=classes)
-
-    async def script(link):
-        start = time.time()
-        progress("simulating the board: loading the weights from flash (about a minute) ...")
-        while True:
-            await link.send(bytes([Command.STATUS]))
-            status = (await receive(link)).status
-            if status != Status.NOT_READY:
-                break
-            await link.wait(50_000)
-        progress(f"weights loaded ({time.time() - start:.0f} s); classifying ...")
-        out = []
-        for image in images:
-            await link.send(classify_request(image.reshape(-1)))
-            out.append(await receive(link))
-        return out
-
-    return [checked(r) for r in board.run(script)]
+    """Classify ``images`` on the compiled board top (``sim.board_host``: its weights loaded
+    from a simulated flash at power-up, the requests over the simulated UART at bit level).
+    Returns the answers (status OK) or raises ``board.link.LinkError``."""
+    from sim.board_host import classify_on_boards
+    progress("simulating the board top: compiling it (cached after the first time), loading "
+             "its weights from the simulated flash ...")
+    responses, stats = classify_on_boards(net, images)
+    progress(f"simulated {stats['cycles']:,} cycles at 48 MHz ({stats['seconds']:.1f} s)")
+    return responses
 
 
 class ImageError(ValueError):

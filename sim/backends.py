@@ -46,16 +46,35 @@ def _native_backend(factory):
     return prepare
 
 
+def _answers(responses, count):
+    return (np.array([r.logits for r in responses], np.int8).reshape(count, -1),
+            {"classes": [r.cls for r in responses]})
+
+
 def _board_backend(net, args):
     if not args.port:
         raise BackendError("the board backend needs --port (the board's serial port)")
     board = SerialBoard(args.port, classes=net.classes, baud=args.baud)  # or LinkError
 
     def run(images):
-        responses = [board.classify(image.reshape(-1)) for image in images]
-        return (np.array([r.logits for r in responses], np.int8).reshape(len(images), -1),
-                {"cycles": [r.cycles for r in responses], "classes": [r.cls for r in responses]})
+        return _answers([board.classify(image.reshape(-1)) for image in images], len(images))
     return run
+
+
+def _compiled_board_backend(synthesize):
+    """The board top compiled (``sim.board_host``): the images over the simulated UART, on
+    a board per core (the netlist's: one board, it is slow to load)."""
+    def prepare(net, args):
+        from .board_host import classify_on_boards
+        threads = 1 if synthesize else len(os.sched_getaffinity(0))
+
+        def run(images):
+            responses, stats = classify_on_boards(net, images, synthesize=synthesize,
+                                                  threads=min(threads, len(images)))
+            run.stats = stats
+            return _answers(responses, len(images))
+        return run
+    return prepare
 
 
 class BackendError(RuntimeError):
@@ -67,7 +86,8 @@ class BackendError(RuntimeError):
 #: ``cycles``, and ``classes`` where the backend computes its own argmax).
 BACKENDS = {"reference": _reference_backend, "pysim": _pysim_backend,
             "rtl": _native_backend("rtl_model"), "netlist": _native_backend("netlist_model"),
-            "board": _board_backend}
+            "board": _board_backend, "board-rtl": _compiled_board_backend(False),
+            "board-netlist": _compiled_board_backend(True)}
 
 #: Backends that packages above this one provide, found through entry points of this group
 #: (``keras``: ``train.backend``), so that this module never imports them.

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from board.link import Link
+from board.link import Link, LinkError
 from board.protocol import Status, frame_bytes
 from board.top import BoardTop
 from hw.params import check_count
@@ -36,7 +36,7 @@ def quiet_cycles(top):
         frame_bytes(top.net.classes)
 
 
-class BoardNotReady(RuntimeError):
+class BoardNotReady(LinkError):
     """The simulated board did not load its weights."""
 
 

@@ -5,9 +5,12 @@ Backends: ``reference`` (the numpy integer model), ``keras`` (the trained Keras 
 beside the weights file as ``.keras``; provided by ``train``, see ``sim.backends``), ``pysim``
 (the gateware in Amaranth's Python simulator), ``rtl`` (the same gateware compiled to native
 code with CXXRTL, ``sim.rtl``), ``netlist`` (the gateware as on the board, synthesised for the
-iCE40 and simulated with the cell models; the slowest) and ``board`` (a programmed board on
-``--port``). The gateware backends also report ``cycles_per_image`` (first pixel in to class
-out), and their classes are the gateware's own.
+iCE40 and simulated with the cell models), ``board-rtl`` and ``board-netlist`` (the whole
+board top, UART, protocol and flash loader included, compiled as RTL or as the synthesised
+netlist, its weights loaded from a simulated SPI flash and the images sent over the UART at
+bit level: ``sim.board_host``; the netlist's is the slowest) and ``board`` (a programmed board
+on ``--port``). The network's backends also report ``cycles_per_image`` (first pixel in to
+class out), and the gateware's classes are its own.
 
 ``--confusion FILE.png`` and ``--errors FILE.png`` draw the backend's classes against the test
 labels (``sim.plots``): the confusion matrix, and the misclassified images (the first 64; the
@@ -37,7 +40,7 @@ __all__ = ["evaluate", "main"]
 
 
 #: Images per call of a backend (and per step of the progress bar).
-CHUNK = {"pysim": 10, "netlist": 100, "board": 100}
+CHUNK = {"pysim": 10, "netlist": 100, "board": 100, "board-rtl": 500, "board-netlist": 5}
 
 
 def evaluate(backend, net, images, labels, args, *, progress=True, return_classes=False):

