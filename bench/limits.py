@@ -62,7 +62,7 @@ def dsp_floor(net, *, dsps):
 
 def uart_request_bytes(net):
     """A classify request: the command byte and the image's pixels (``board.protocol``)."""
-    return len(classify_request(bytes(net.pixels)))
+    return len(classify_request(bytes(net.pixels), seq=1))
 
 
 def uart_response_bytes(net):

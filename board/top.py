@@ -273,16 +273,20 @@ class BoardTop(wiring.Component):
         def take():
             """A byte of the request: into the CRC; the next may take the timeout again."""
             m.d.comb += crc.start.eq(1)
+            m.d.sync += timer.eq(self._timeout)
 
         def receiving():
             """What ends a request early: a low stop bit, or the line silent too long."""
             with m.Elif(framing):
-                m.d.sync += [status.eq(int(Status.FRAMING)), seq.eq(SEQ_NONE)]
+                m.d.sync += [status.eq(int(Status.FRAMING)), seq.eq(SEQ_NONE),
+                             timer.eq(self._timeout)]
                 m.next = "Discard"
             with m.Elif(timer[-1]):
                 # answered from Discard, with the timer run out: it clears the CRC first
                 m.d.sync += status.eq(int(Status.TIMEOUT))
                 m.next = "Discard"
+            with m.Else():
+                m.d.sync += timer.eq(timer - 1)
 
         def noting_busy():
             with m.If(byte | framing):
@@ -296,11 +300,11 @@ class BoardTop(wiring.Component):
                     take()
                     m.next = "Seq"
                 with m.Elif(framing):
-                    m.d.sync += status.eq(int(Status.FRAMING))
+                    m.d.sync += [status.eq(int(Status.FRAMING)), timer.eq(self._timeout)]
                     m.next = "Discard"
             with m.State("Seq"):
                 with m.If(~is_classify & ~is_status):
-                    m.d.sync += status.eq(int(Status.UNKNOWN_COMMAND))
+                    m.d.sync += [status.eq(int(Status.UNKNOWN_COMMAND)), timer.eq(self._timeout)]
                     m.next = "Discard"
                 with m.Elif(byte):
                     take()
@@ -332,6 +336,7 @@ class BoardTop(wiring.Component):
             with m.State("Decide"):
                 noting_busy()
                 m.d.comb += crc.clear.eq(1)  # for the answer
+                m.d.sync += timer.eq(self._watchdog)
                 with m.If(~crc_zero):
                     m.d.sync += status.eq(int(Status.BAD_CHECKSUM))
                     m.next = "Respond"
@@ -353,6 +358,8 @@ class BoardTop(wiring.Component):
                 with m.Elif(timer[-1]):
                     m.d.sync += [status.eq(int(Status.WATCHDOG)), fault.eq(1)]
                     m.next = "Respond"
+                with m.Else():
+                    m.d.sync += timer.eq(timer - 1)
             with m.State("Respond"):
                 noting_busy()
                 m.d.comb += [framer.send.eq(1), crc.byte.eq(framer.o.payload),
@@ -361,27 +368,26 @@ class BoardTop(wiring.Component):
                     # the frame is out: release the network's result (next cycle, from a
                     # register, so the network's output does not wait on this logic), and
                     # forget the request
-                    m.d.sync += [release.eq(has_result), has_result.eq(0),
-                                 seq.eq(SEQ_NONE), busy_seen.eq(0)]
-                    with m.If(busy_seen | byte | framing):
-                        m.d.sync += status.eq(int(Status.BUSY))
-                        m.next = "Discard"
-                    with m.Else():
-                        m.next = "Idle"
+                    m.d.sync += [release.eq(has_result), has_result.eq(0), seq.eq(SEQ_NONE)]
+                    m.next = "After"
+            with m.State("After"):
+                # a cycle of its own for what follows an answer: the answer's end and the
+                # choice of the next state are not in one cycle's logic (timing)
+                m.d.sync += busy_seen.eq(0)
+                with m.If(busy_seen | byte | framing):
+                    m.d.sync += [status.eq(int(Status.BUSY)), timer.eq(self._timeout)]
+                    m.next = "Discard"
+                with m.Else():
+                    m.next = "Idle"
             with m.State("Discard"):
                 # the burst goes on: wait until the line is quiet, then answer once
                 m.d.comb += crc.clear.eq(1)
-                with m.If(~(byte | framing) & timer[-1]):
+                with m.If(byte | framing):
+                    m.d.sync += timer.eq(self._timeout)
+                with m.Elif(timer[-1]):
                     m.next = "Respond"
-        # The timer counts down every cycle and starts again: with the timeout at every byte
-        # (and framing error) but in Feed, and all through Respond (for Discard after it);
-        # with the watchdog in Decide, for Feed. Few conditions and no enable, so that its
-        # next value is a shallow function of the state (timing). Run out, it goes on counting:
-        # every state that reads it starts it on entry, or enters with it run out on purpose.
-        restart = ((byte | framing) & ~fsm.ongoing("Feed")) | fsm.ongoing("Decide") | \
-            fsm.ongoing("Respond")
-        m.d.sync += timer.eq(Mux(restart, Mux(fsm.ongoing("Decide"), self._watchdog,
-                                              self._timeout), timer - 1))
+                with m.Else():
+                    m.d.sync += timer.eq(timer - 1)
         # the framer rewinds to its first byte whenever no answer is being sent
         m.d.comb += framer.start.eq(~fsm.ongoing("Respond"))
         one_hot(fsm)
