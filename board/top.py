@@ -114,8 +114,6 @@ class BoardTop(wiring.Component):
         By dense layer name, for :class:`hw.network.NetworkPipeline`
         (``hw.network.default_schedule`` where absent); ``hw.build`` passes the fit plan's
         (``hw.fit``), which keeps the DSPs within the board's.
-    clock_hz : int
-        The system clock.
     divisor : int
         UART clock cycles per bit (48 MHz / 3 Mbaud = 16).
     timeout_cycles : int
@@ -137,16 +135,15 @@ class BoardTop(wiring.Component):
         while the weights load (milliseconds).
     """
 
-    def __init__(self, net, *, schedules=None, clock_hz=CLOCK_HZ, divisor=CLOCK_HZ // BAUD,
+    def __init__(self, net, *, schedules=None, divisor=CLOCK_HZ // BAUD,
                  timeout_cycles=round(CLOCK_HZ * IMAGE_TIMEOUT_S), watchdog_cycles=None,
                  flash_offset=FLASH_OFFSET):
-        check_count("clock_hz", clock_hz)
         check_count("divisor", divisor, minimum=4)
         check_count("timeout_cycles", timeout_cycles, minimum=10 * divisor + 1)
         watchdog_cycles = timeout_cycles if watchdog_cycles is None else watchdog_cycles
         check_count("watchdog_cycles", watchdog_cycles)
         self._net = net
-        self._clock_hz, self._divisor = clock_hz, divisor
+        self._divisor = divisor
         self._timeout, self._watchdog = timeout_cycles, watchdog_cycles
         self._offset = flash_offset
         self._pipeline, self._external = _board_pipeline(net, schedules)

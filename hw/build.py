@@ -275,7 +275,7 @@ def build(*, board, net, build_dir, clock_hz=CLOCK_HZ, baud=BAUD, toolchain="yow
                             "`apt-get install fpga-icestorm` (Debian/Ubuntu)")
         progress(f"icetime: {ICETIME_MISSING}")
     start = time.time()
-    top = BoardTop(net, schedules=plan.schedules, clock_hz=clock_hz, divisor=clock_hz // baud,
+    top = BoardTop(net, schedules=plan.schedules, divisor=clock_hz // baud,
                    timeout_cycles=round(clock_hz * IMAGE_TIMEOUT_S))
     image = top.flash_image()
     with open(os.path.join(build_dir, "weights.bin"), "wb") as f:
