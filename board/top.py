@@ -117,12 +117,11 @@ class BoardTop(wiring.Component):
     divisor : int
         UART clock cycles per bit (48 MHz / 3 Mbaud = 16).
     timeout_cycles : int
-        Cycles without a byte that end a request, and of quiet before an error answer to a
-        burst; more than a byte's time (``10 * divisor``).
-    watchdog_cycles : int, optional
-        Cycles the network may take for an image (default ``timeout_cycles``): if it takes
-        longer, the answer is WATCHDOG, and so is every answer after (the red LED lights).
-        The network takes a fixed number of cycles, far fewer than the default.
+        Cycles without a byte that end a request, of quiet before an error answer to a burst,
+        and the network's watchdog: if it takes longer for an image, the answer is WATCHDOG,
+        and so is every answer after (the red LED lights). More than a byte's time
+        (``10 * divisor``); the network takes a fixed number of cycles, far fewer than the
+        default. One value for all three keeps the timer's reload a constant (timing).
     flash_offset : int
 
     Members
@@ -136,15 +135,12 @@ class BoardTop(wiring.Component):
     """
 
     def __init__(self, net, *, schedules=None, divisor=CLOCK_HZ // BAUD,
-                 timeout_cycles=round(CLOCK_HZ * IMAGE_TIMEOUT_S), watchdog_cycles=None,
-                 flash_offset=FLASH_OFFSET):
+                 timeout_cycles=round(CLOCK_HZ * IMAGE_TIMEOUT_S), flash_offset=FLASH_OFFSET):
         check_count("divisor", divisor, minimum=4)
         check_count("timeout_cycles", timeout_cycles, minimum=10 * divisor + 1)
-        watchdog_cycles = timeout_cycles if watchdog_cycles is None else watchdog_cycles
-        check_count("watchdog_cycles", watchdog_cycles)
         self._net = net
         self._divisor = divisor
-        self._timeout, self._watchdog = timeout_cycles, watchdog_cycles
+        self._timeout = timeout_cycles
         self._offset = flash_offset
         self._pipeline, self._external = _board_pipeline(net, schedules)
         self._schedules = schedules
@@ -169,11 +165,8 @@ class BoardTop(wiring.Component):
 
     @property
     def timeout_cycles(self):
+        """The request timeout, the quiet before an error answer and the watchdog, in cycles."""
         return self._timeout
-
-    @property
-    def watchdog_cycles(self):
-        return self._watchdog
 
     @property
     def flash_words(self):
@@ -225,9 +218,11 @@ class BoardTop(wiring.Component):
         m.d.comb += image.i.payload.eq(in_byte)
         wiring.connect(m, image.o, pipeline.i)
 
-        # counts down to -1: its sign bit is the timeout, with no wide comparison
-        longest = max(self._timeout, self._watchdog)
-        timer = Signal(signed((longest + 1).bit_length() + 1))
+        # counts down past 0: its sign bit is the timeout, with no wide comparison
+        # Reset-less: every state that reads it restarts it first, and the domain's reset to 0
+        # beside the reload's set (its bits that are 1) would put two set/reset nets on the
+        # chain, which a logic tile cannot share (timing).
+        timer = Signal(signed((self._timeout + 1).bit_length() + 1), reset_less=True)
         status = Signal(8)  # a Status code
         seq = Signal(8, init=SEQ_NONE)
         has_result = Signal()  # the answer carries the network's result
@@ -256,9 +251,30 @@ class BoardTop(wiring.Component):
         m.d.sync += release.eq(0)
         m.d.comb += pipeline.o.ready.eq(release)
 
-        refusal = Mux(fault, int(Status.WATCHDOG),
-                      Mux(loader.status == LoadStatus.LOADING, int(Status.NOT_READY),
-                          int(Status.BAD_WEIGHTS)))
+        # What a request gets from the board as it stands (ready, loading, bad weights or the
+        # watchdog fired), in a register: it changes a few times in the board's life.
+        standing = Signal(8)
+        m.d.sync += standing.eq(
+            Mux(fault, int(Status.WATCHDOG),
+                Mux(loader.status == LoadStatus.LOADING, int(Status.NOT_READY),
+                    Mux(loader.status == LoadStatus.READY, int(Status.OK),
+                        int(Status.BAD_WEIGHTS)))))
+
+        # The status is written a cycle after the state chooses it, from registers: the states'
+        # conditions and the status register's enable are not in one cycle's logic (timing).
+        # The framer reads it no sooner than the answer's second byte.
+        new_status = Signal(8)
+        set_status = Signal()
+        chosen = Signal(8)
+        chosen_valid = Signal()
+        m.d.sync += [chosen.eq(new_status), chosen_valid.eq(set_status)]
+        with m.If(chosen_valid):
+            m.d.sync += status.eq(chosen)
+
+        def answer(code):
+            """The answer's status is ``code`` (a :class:`Status` or a signal)."""
+            m.d.comb += [new_status.eq(int(code) if isinstance(code, Status) else code),
+                         set_status.eq(1)]
 
         # The command byte is decoded in registers, in the cycle after it is taken (the
         # receiver holds it until the next byte), so no comparison sits in front of the FSM.
@@ -267,23 +283,34 @@ class BoardTop(wiring.Component):
         m.d.sync += [is_classify.eq(in_byte == Command.CLASSIFY),
                      is_status.eq(in_byte == Command.STATUS)]
 
+        # The timer runs down in every cycle, and a state restarts it with a strobe. With one
+        # constant reload (the flip-flop's set or reset) and a decrement that never stops, each
+        # bit's next value is the sum LUT of its carry chain's logic cell; a second reload
+        # value, a stop at -1 or a per-state enable needs another LUT input there, which breaks
+        # the chain into pieces and costs half the clock. It wraps after about twice the
+        # timeout, which no check sees: every state that reads its sign restarts it on entry
+        # (Feed's watchdog in Decide), or enters with it just run out (Discard after a timeout).
+        restart = Signal()
+        with m.If(restart):
+            m.d.sync += timer.eq(self._timeout)
+        with m.Else():
+            m.d.sync += timer.eq(timer - 1)
+
         def take():
             """A byte of the request: into the CRC; the next may take the timeout again."""
-            m.d.comb += crc.start.eq(1)
-            m.d.sync += timer.eq(self._timeout)
+            m.d.comb += [crc.start.eq(1), restart.eq(1)]
 
         def receiving():
             """What ends a request early: a low stop bit, or the line silent too long."""
             with m.Elif(framing):
-                m.d.sync += [status.eq(int(Status.FRAMING)), seq.eq(SEQ_NONE),
-                             timer.eq(self._timeout)]
+                answer(Status.FRAMING)
+                m.d.sync += seq.eq(SEQ_NONE)
+                m.d.comb += restart.eq(1)
                 m.next = "Discard"
             with m.Elif(timer[-1]):
                 # answered from Discard, with the timer run out: it clears the CRC first
-                m.d.sync += status.eq(int(Status.TIMEOUT))
+                answer(Status.TIMEOUT)
                 m.next = "Discard"
-            with m.Else():
-                m.d.sync += timer.eq(timer - 1)
 
         def noting_busy():
             with m.If(byte | framing):
@@ -297,11 +324,13 @@ class BoardTop(wiring.Component):
                     take()
                     m.next = "Seq"
                 with m.Elif(framing):
-                    m.d.sync += [status.eq(int(Status.FRAMING)), timer.eq(self._timeout)]
+                    answer(Status.FRAMING)
+                    m.d.comb += restart.eq(1)
                     m.next = "Discard"
             with m.State("Seq"):
                 with m.If(~is_classify & ~is_status):
-                    m.d.sync += [status.eq(int(Status.UNKNOWN_COMMAND)), timer.eq(self._timeout)]
+                    answer(Status.UNKNOWN_COMMAND)
+                    m.d.comb += restart.eq(1)
                     m.next = "Discard"
                 with m.Elif(byte):
                     take()
@@ -333,30 +362,35 @@ class BoardTop(wiring.Component):
             with m.State("Decide"):
                 noting_busy()
                 m.d.comb += crc.clear.eq(1)  # for the answer
-                m.d.sync += timer.eq(self._watchdog)
+                m.d.comb += restart.eq(1)  # Feed's watchdog
                 with m.If(~crc_zero):
-                    m.d.sync += status.eq(int(Status.BAD_CHECKSUM))
+                    answer(Status.BAD_CHECKSUM)
                     m.next = "Respond"
                 with m.Elif(~wants_image):
-                    m.d.sync += status.eq(Mux(ready, int(Status.OK), refusal))
+                    answer(standing)
                     m.next = "Respond"
                 with m.Elif(ready):
-                    m.d.comb += image.replay.eq(1)
-                    m.next = "Feed"
+                    m.next = "Replay"
                 with m.Else():
-                    m.d.sync += status.eq(refusal)
+                    answer(standing)
                     m.next = "Respond"
+            with m.State("Replay"):
+                # a state of its own, so that the image buffer's start is a state bit, not
+                # the decision's logic (timing)
+                noting_busy()
+                m.d.comb += [image.replay.eq(1), crc.clear.eq(1)]
+                m.next = "Feed"
             with m.State("Feed"):
                 noting_busy()
                 m.d.comb += crc.clear.eq(1)
                 with m.If(pipeline.o.valid):
-                    m.d.sync += [status.eq(int(Status.OK)), has_result.eq(1)]
+                    answer(Status.OK)
+                    m.d.sync += has_result.eq(1)
                     m.next = "Respond"
                 with m.Elif(timer[-1]):
-                    m.d.sync += [status.eq(int(Status.WATCHDOG)), fault.eq(1)]
+                    answer(Status.WATCHDOG)
+                    m.d.sync += fault.eq(1)
                     m.next = "Respond"
-                with m.Else():
-                    m.d.sync += timer.eq(timer - 1)
             with m.State("Respond"):
                 noting_busy()
                 m.d.comb += [framer.send.eq(1), crc.byte.eq(framer.o.payload),
@@ -372,7 +406,8 @@ class BoardTop(wiring.Component):
                 # choice of the next state are not in one cycle's logic (timing)
                 m.d.sync += busy_seen.eq(0)
                 with m.If(busy_seen | byte | framing):
-                    m.d.sync += [status.eq(int(Status.BUSY)), timer.eq(self._timeout)]
+                    answer(Status.BUSY)
+                    m.d.comb += restart.eq(1)
                     m.next = "Discard"
                 with m.Else():
                     m.next = "Idle"
@@ -380,11 +415,9 @@ class BoardTop(wiring.Component):
                 # the burst goes on: wait until the line is quiet, then answer once
                 m.d.comb += crc.clear.eq(1)
                 with m.If(byte | framing):
-                    m.d.sync += timer.eq(self._timeout)
+                    m.d.comb += restart.eq(1)
                 with m.Elif(timer[-1]):
                     m.next = "Respond"
-                with m.Else():
-                    m.d.sync += timer.eq(timer - 1)
         # the framer rewinds to its first byte whenever no answer is being sent
         m.d.comb += framer.start.eq(~fsm.ongoing("Respond"))
         one_hot(fsm)

@@ -4,8 +4,7 @@ simulated flash, and images classified on them, one board per thread.
 
 The board tops built here answer a request cut short, and a garbled burst, after
 :data:`SIM_TIMEOUT_CYCLES` of quiet rather than the bitstream's 50 ms, so that a simulation
-does not idle for 2,400,000 cycles at each, and their network's watchdog is
-:data:`SIM_WATCHDOG_CYCLES`. Everything else is the bitstream's design (``hw.build``'s
+does not idle for 2,400,000 cycles at each; it is their network's watchdog too. Everything else is the bitstream's design (``hw.build``'s
 schedules, divisor and flash offset).
 """
 
@@ -20,19 +19,17 @@ from board.top import BoardTop
 from hw.params import check_count
 from .board import CompiledBoard, board_model
 
-__all__ = ["SIM_TIMEOUT_CYCLES", "SIM_WATCHDOG_CYCLES", "BoardNotReady", "SimulatedTransport", "simulated_top",
+__all__ = ["SIM_TIMEOUT_CYCLES", "BoardNotReady", "SimulatedTransport", "simulated_top",
            "quiet_cycles", "power_up", "classify_on_boards"]
 
-#: The compiled tops' timeout, in cycles: a dozen bytes' time at 3 Mbaud (160 cycles each).
-SIM_TIMEOUT_CYCLES = 2_000
-#: Their watchdog: longer than the network takes for an image (the largest networks that fit
-#: the UP5K take about 11,000 cycles).
-SIM_WATCHDOG_CYCLES = 16_000
+#: The compiled tops' timeout and watchdog, in cycles: longer than the network takes for an
+#: image (the largest networks that fit the UP5K take about 11,000 cycles).
+SIM_TIMEOUT_CYCLES = 16_000
 
 def quiet_cycles(top):
     """The longest a board top can be silent before an answer: its timeout or watchdog, then
     the frame's bytes (with room for a slower host)."""
-    return max(top.timeout_cycles, top.watchdog_cycles) + 12 * top.divisor * \
+    return top.timeout_cycles + 12 * top.divisor * \
         frame_bytes(top.net.classes)
 
 
@@ -66,7 +63,6 @@ def simulated_top(net, **kwargs):
     """The board top of ``net`` as ``hw.build`` builds it, with the simulations' timeout."""
     from hw.fit import built_schedules
     kwargs.setdefault("timeout_cycles", SIM_TIMEOUT_CYCLES)
-    kwargs.setdefault("watchdog_cycles", SIM_WATCHDOG_CYCLES)
     return BoardTop(net, schedules=built_schedules(net), **kwargs)
 
 

@@ -21,9 +21,9 @@ a sample of payload bits flipped, truncated images, version 1's layout, erased f
 of zeros, a flash that never wakes. Each must end BAD_WEIGHTS with the red LED, and a classify
 request must be refused.
 
-The board is the bitstream's design compiled with CXXRTL (``sim.board``), with the timeout and
-watchdog of ``sim.board_host`` (``SIM_TIMEOUT_CYCLES``, ``SIM_WATCHDOG_CYCLES``). Sessions run on one board per thread, one
-after another: each starts where the one before left the board.
+The board is the bitstream's design compiled with CXXRTL (``sim.board``), with the timeout
+(and watchdog) of ``sim.board_host`` (``SIM_TIMEOUT_CYCLES``). Sessions run on one board per
+thread, one after another: each starts where the one before left the board.
 """
 
 import argparse

@@ -5,8 +5,8 @@ locks. Protocol version 2 against the reference: classifications, every error an
 careless host's requests that version 1 answered OK, fuzzing, flash faults, the watchdog, and
 the synthesised netlist of the top.
 
-The tops use ``sim.board_host``'s timeout (2,000 cycles) and watchdog (16,000 cycles), except
-where a test says otherwise."""
+The tops use ``sim.board_host``'s timeout, which is also their watchdog (16,000 cycles),
+except where a test says otherwise."""
 
 import numpy as np
 import pytest
@@ -159,9 +159,9 @@ def test_another_networks_weights_are_refused(shipped, small):
 
 def test_watchdog_ends_in_errors(small, images):
     net, _, _ = small
-    # a watchdog shorter than the network takes: every classification ends in WATCHDOG, and
-    # the board answers nothing but errors after
-    top = simulated_top(net, watchdog_cycles=100)
+    # a timeout, and so a watchdog, shorter than the network takes: every classification
+    # ends in WATCHDOG, and the board answers nothing but errors after
+    top = simulated_top(net, timeout_cycles=200)
     board, link, status = power_up(board_model(top, name="board-watchdog", progress=False), top)
     assert status == Status.OK
     assert link.request(Command.CLASSIFY, images[0].reshape(-1).tobytes()).status == \
