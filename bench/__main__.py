@@ -14,7 +14,11 @@ documented, whose JSON the bench reads (``bench/steps.py``):
    cache (``build/rtl/network``) cleared first so that its time includes the compilation;
 4. cycles per image in Amaranth's simulator, one image at a time and back to back:
    ``python -m bench.cycles``;
-5. the bitstream: ``python -m hw.build --board icebreaker --build-dir build/bench``
+5. the board top compiled with its simulated flash and UART: ``python -m sim.evaluate
+   --backend board-rtl --json`` (every test image over the UART at bit timing), ``--backend
+   board-netlist --limit 20`` (the synthesised netlist), and ``python -m sim.fuzz --sessions
+   10000 --json`` (random traffic and flash faults);
+6. the bitstream: ``python -m hw.build --board icebreaker --build-dir build/bench``
    (``--skip-build`` reuses its ``report.json``).
 
 Then it computes the limits from the network (``bench/limits.py``), the rates at the design

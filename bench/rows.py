@@ -16,6 +16,7 @@ TITLES = {
     "cycles": "Cycles per image",
     "clock": "Clock and speed (iCEBreaker bitstream)",
     "uart": "End to end over the UART (computed: no board here)",
+    "board": "The board top, compiled with its flash and UART (simulated: no board here)",
     "resources": "Resources and tool times",
 }
 
@@ -67,6 +68,36 @@ def _accuracy(add, measured, n):
             "images", how, limit=n, limit_name="(all)")
         add("accuracy", f"{what}: logit vectors equal to the reference's",
             e["logits_agree_with_reference"], "images", how, limit=n, limit_name="(all)")
+
+
+def _board(add, measured):
+    evals, fuzz = measured["evaluate"], measured["fuzz"]
+    for backend, what in (("board-rtl", "RTL"), ("board-netlist", "synthesised netlist")):
+        e = evals[backend]
+        how = f"`python -m sim.evaluate --backend {backend} --json" + \
+            (f" --limit {e['images']}`" if backend == "board-netlist" else "`") + \
+            f", {e['seconds']:,.0f} s"
+        add("board", f"{what}: logit vectors over the UART equal to the reference's",
+            e["logits_agree_with_reference"], "images", how, limit=e["images"],
+            limit_name="(all)")
+    sessions = fuzz["sessions"]
+    how = f"`python -m sim.fuzz --sessions {sessions} --json` (seed {fuzz['seed']}), " \
+          f"{fuzz['simulated_cycles']:,} cycles in {fuzz['seconds']:,.0f} s"
+    for key, what in (("hangs", "no answer within the timeout"),
+                      ("stale", "an answer of an older request"),
+                      ("wrong", "an OK answer unlike the reference's"),
+                      ("out_of_step", "frames out of step"),
+                      ("unexpected", "another answer than the protocol's")):
+        add("board", f"fuzzing: {what} ({key})", fuzz[key], "sessions", how, limit=sessions,
+            limit_name="sessions (0 wanted)")
+    add("board", "fuzzing: corrupted requests answered with an error, never OK",
+        fuzz["corrupted_refused"], "requests", how, limit=fuzz["corrupted"],
+        limit_name="corrupted requests")
+    if "flash_faults" in fuzz:
+        add("board", "flash faults refused (BAD_WEIGHTS, red LED, no classification)",
+            fuzz["flash_detected"], "faults", f"`python -m sim.fuzz` (its flash faults: "
+            f"another network's weights, every header and CRC bit, truncations, erased, "
+            f"zeros, asleep)", limit=fuzz["flash_faults"], limit_name="faults")
 
 
 def make_rows(measured, *, net, resources):
@@ -150,6 +181,8 @@ def make_rows(measured, *, net, resources):
     add("uart", "images per second, a request at a time (wire + compute)",
         per_second(wire_us + compute_us), "/s", "computed", limit=per_second(wire_us),
         limit_name="wire-time bound", source="computed")
+
+    _board(add, measured)
 
     for name, label in (("logic_cells", "logic cells"), ("block_rams", "block RAMs (4 Kbit)"),
                         ("sprams", "SPRAMs (256 Kbit)"), ("dsps", "DSPs (SB_MAC16)")):

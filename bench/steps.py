@@ -19,13 +19,21 @@ import time
 from board.defaults import BOARD
 from . import BUILD_DIR, ROOT
 
-__all__ = ["BenchError", "Runner", "CYCLE_IMAGES", "evaluate", "rtl", "cycles",
+__all__ = ["BenchError", "Runner", "CYCLE_IMAGES", "FUZZ_SESSIONS", "NETLIST_IMAGES",
+           "evaluate", "rtl", "cycles", "fuzz",
            "recorded_baselines", "train", "trained_baselines", "check_reusable_build", "build",
            "measure"]
 
 #: Images that ``bench.cycles`` simulates by default: Amaranth's simulator takes about a
 #: second an image, and runs them twice (one at a time, then back to back).
 CYCLE_IMAGES = 10
+
+#: Random-traffic sessions on the compiled board top (``sim.fuzz``), the bench's longest step.
+FUZZ_SESSIONS = 10_000
+
+#: Images through the synthesised board top (``--backend board-netlist``): its simulation is
+#: about 65 times slower than the RTL's, and Yosys and the compiler take minutes first.
+NETLIST_IMAGES = 20
 
 #: The line of weights/README.md's table that records the user's recipe; the command is matched
 #: in both spellings so that the recorded number is found before and after the move to ``-m``.
@@ -114,6 +122,20 @@ def rtl(runner, *, limit=None):
         shutil.rmtree(cache)
     return evaluate(runner, "rtl", limit=limit, fix="; the model's compiler log is "
                     "build/rtl/network/compile.log")
+
+
+def fuzz(runner, *, sessions):
+    """``python -m sim.fuzz --sessions <sessions> --json``: random traffic and flash faults
+    on the compiled board top. Its counts go into the table even when they are not all 0
+    (the command then exits 1)."""
+    result, _ = runner.run("fuzz", ["-m", "sim.fuzz", "--sessions", str(sessions), "--json"],
+                           check=False,
+                           fix=f"rerun `python -m sim.fuzz --sessions 20` to see the error "
+                               f"alone")
+    if result is None:
+        raise BenchError("step 'fuzz' printed no JSON line; rerun `python -m sim.fuzz "
+                         "--sessions 20` to see why")
+    return result
 
 
 def cycles(runner, *, images):
@@ -225,9 +247,9 @@ def build(runner, *, skip=False):
 
 
 def step_count(*, train=False, skip_build=False):
-    """The steps :func:`measure` runs: reference, keras, rtl, cycles and the build, and with
-    ``train`` two more."""
-    return 5 + 2 * train - skip_build
+    """The steps :func:`measure` runs: reference, keras, rtl, cycles, the board top's RTL
+    and netlist, the fuzzing and the build, and with ``train`` two more."""
+    return 8 + 2 * train - skip_build
 
 
 def measure(runner, net, *, limit=None, train_now=False, cycle_images=CYCLE_IMAGES,
@@ -237,9 +259,11 @@ def measure(runner, net, *, limit=None, train_now=False, cycle_images=CYCLE_IMAG
     Returns
     -------
     dict
-        ``evaluate`` (``{backend: sim.evaluate's JSON}``), ``baselines``, ``rtl_seconds``,
-        ``cycles``, ``build`` (hw.build's report.json), ``build_how``, and with ``train_now``
-        ``trained`` (the training run's JSON).
+        ``evaluate`` (``{backend: sim.evaluate's JSON}``, with ``board-rtl`` and
+        ``board-netlist``), ``baselines``, ``rtl_seconds``, ``cycles``, ``fuzz``
+        (``sim.fuzz``'s JSON), ``build`` (hw.build's report.json), ``build_how``, and with
+        ``train_now`` ``trained`` (the training run's JSON). With ``limit``, the netlist
+        takes at most that many images and the fuzzing that many sessions.
     """
     if skip_build:
         check_reusable_build()  # before the other steps' minutes
@@ -255,5 +279,9 @@ def measure(runner, net, *, limit=None, train_now=False, cycle_images=CYCLE_IMAG
     measured["evaluate"]["rtl"] = rtl(runner, limit=limit)
     measured["rtl_seconds"] = runner.seconds["rtl"]
     measured["cycles"] = cycles(runner, images=min(cycle_images, limit or cycle_images))
+    measured["evaluate"]["board-rtl"] = evaluate(runner, "board-rtl", limit=limit)
+    measured["evaluate"]["board-netlist"] = evaluate(
+        runner, "board-netlist", limit=min(NETLIST_IMAGES, limit or NETLIST_IMAGES))
+    measured["fuzz"] = fuzz(runner, sessions=min(FUZZ_SESSIONS, limit or FUZZ_SESSIONS))
     measured["build"], measured["build_how"] = build(runner, skip=skip_build)
     return measured

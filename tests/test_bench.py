@@ -129,7 +129,15 @@ MEASURED = {
         "rtl": {"images": 100, "accuracy": 0.98, "agree_with_reference": 100,
                 "logits_agree_with_reference": 100, "seconds": 2.5, "cycles_per_image": 6000.0,
                 "cycles_per_image_max": 6000},
+        "board-rtl": {"images": 100, "accuracy": 0.98, "agree_with_reference": 100,
+                      "logits_agree_with_reference": 100, "seconds": 30.0},
+        "board-netlist": {"images": 20, "accuracy": 1.0, "agree_with_reference": 20,
+                          "logits_agree_with_reference": 19, "seconds": 400.0},
     },
+    "fuzz": {"seed": 0, "sessions": 100, "hangs": 0, "stale": 1, "wrong": 0, "out_of_step": 0,
+             "unexpected": 0, "corrupted": 50, "corrupted_refused": 50,
+             "simulated_cycles": 50_000_000, "seconds": 20.0, "flash_faults": 186,
+             "flash_detected": 186},
     "baselines": {"float": (98.0, "recorded, not re-measured: the manifest", "recorded"),
                   "ptq_uniform_frac": 3},
     "rtl_seconds": 20.0,
@@ -151,7 +159,7 @@ def test_rows_from_fixed_measurements(net):
     table, facts = rows_of(MEASURED, net)
     groups = table_module.group_rows(table)
     assert list(groups) == list(rows.TITLES)
-    assert [len(members) for members in groups.values()] == [11, 4, 7, 3, 6]
+    assert [len(members) for members in groups.values()] == [11, 4, 7, 3, 9, 6]
     by_measure = {row.measure: row for row in table}
     # baselines that were not recorded say so rather than vanish
     user = by_measure["float: the user's recipe (Adadelta 1.0, 12 epochs, pixels / 255)"]
@@ -171,7 +179,22 @@ def test_rows_from_fixed_measurements(net):
     # a 788-byte request and a 16-byte answer, 10 bits a byte, at 3 Mbaud: 8,040 / 3 us
     assert by_measure["wire time per image"].value == 2680.0
     assert facts["fmax"] == 48.5 and facts["latency"] == 6000 and facts["throughput"] == 5408
-    assert facts["accuracy"] == {"reference": 98.0, "keras": 98.0, "rtl": 98.0}
+    assert facts["accuracy"] == {"reference": 98.0, "keras": 98.0, "rtl": 98.0,
+                                 "board-rtl": 98.0, "board-netlist": 100.0}
+    # the board top's rows: what each run found, beside what it ran
+    netlist = by_measure["synthesised netlist: logit vectors over the UART equal to the "
+                         "reference's"]
+    assert (netlist.value, netlist.limit) == (19, 20)
+    assert netlist.how == "`python -m sim.evaluate --backend board-netlist --json --limit 20`, " \
+                          "400 s"
+    stale = by_measure["fuzzing: an answer of an older request (stale)"]
+    assert (stale.value, stale.limit) == (1, 100)
+    assert stale.how == "`python -m sim.fuzz --sessions 100 --json` (seed 0), 50,000,000 " \
+                        "cycles in 20 s"
+    refused = by_measure["fuzzing: corrupted requests answered with an error, never OK"]
+    assert (refused.value, refused.limit) == (50, 50)
+    assert by_measure["flash faults refused (BAD_WEIGHTS, red LED, no classification)"].limit \
+        == 186
 
 
 def test_rows_without_icetime(net):
