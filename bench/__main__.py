@@ -84,7 +84,7 @@ def main(argv=None):
     meta = run_meta(argv, seconds=time.time() - start)
     print(text_table(rows, titles=TITLES))
     steps = {"evaluate": measured["evaluate"], "cycles": measured["cycles"],
-             "build": measured["build"]}
+             "fuzz": measured["fuzz"], "build": measured["build"]}
     if "trained" in measured:
         steps["trained"] = measured["trained"]
     try:

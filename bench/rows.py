@@ -204,6 +204,10 @@ def make_rows(measured, *, net, resources):
              "accuracy": {b: round(100 * evals[b]["accuracy"], 2) for b in evals},
              "rtl_logits_agree": rtl["logits_agree_with_reference"],
              "resources": report["resources"], "build_seconds": report["build_seconds"],
-             "rtl_seconds": round(rtl_seconds, 1)}
+             "rtl_seconds": round(rtl_seconds, 1),
+             "board": {backend: {"images": evals[backend]["images"],
+                                 "logits_agree": evals[backend]["logits_agree_with_reference"]}
+                       for backend in ("board-rtl", "board-netlist")},
+             "fuzz": {k: v for k, v in measured["fuzz"].items() if k != "failures"}}
     return rows, facts
 

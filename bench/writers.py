@@ -67,6 +67,7 @@ def readme_summary(facts, meta):
     """The README's Benchmark section: the headline figures, wrapped."""
     f = facts
     floor = f["weight_bandwidth_floor"]
+    board, fuzz = f["board"], f["fuzz"]
     resources = ", ".join(f"{r['used']:,} of {r['available']:,} {label}"
                           for label, r in zip(("logic cells", "block RAMs", "SPRAMs", "DSPs"),
                                               f["resources"].values()))
@@ -87,6 +88,16 @@ def readme_summary(facts, meta):
         f"- over the UART at {f['baud']:,} baud (computed, no board here): at most "
         f"{per_second(f['wire_us']):,} images per second on the wire, "
         f"{per_second(f['wire_us'] + f['compute_us']):,} with the compute;\n"
+        f"- the board top compiled with its flash and UART (simulated, no board here): "
+        f"{board['board-rtl']['logits_agree']:,}/{board['board-rtl']['images']:,} logit "
+        f"vectors over the UART equal to the reference's as RTL, "
+        f"{board['board-netlist']['logits_agree']:,}/{board['board-netlist']['images']:,} as "
+        f"the synthesised netlist; {fuzz['sessions']:,} sessions of random traffic: "
+        f"{fuzz['hangs']} hangs, {fuzz['stale']} stale, {fuzz['wrong']} wrong, "
+        f"{fuzz['out_of_step']} out of step, {fuzz['corrupted_refused']:,} of "
+        f"{fuzz['corrupted']:,} corrupted requests answered with an error; "
+        f"{fuzz.get('flash_detected', 0)} of {fuzz.get('flash_faults', 0)} flash faults "
+        f"refused;\n"
         f"- {resources}; bitstream built in {f['build_seconds']:.0f} s, the RTL model "
         f"verified on {f['images']:,} images in {f['rtl_seconds']:.0f} s, compilation "
         f"included.\n")
