@@ -89,7 +89,7 @@ def _board(add, measured):
                       ("out_of_step", "frames out of step"),
                       ("unexpected", "another answer than the protocol's")):
         add("board", f"fuzzing: {what} ({key})", fuzz[key], "sessions", how, limit=sessions,
-            limit_name="sessions (0 wanted)")
+            limit_name="(0 wanted)")
     add("board", "fuzzing: corrupted requests answered with an error, never OK",
         fuzz["corrupted_refused"], "requests", how, limit=fuzz["corrupted"],
         limit_name="corrupted requests")
