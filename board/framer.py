@@ -4,6 +4,7 @@ from amaranth.hdl import Array, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .crc import CRC_BYTES
 from .protocol import response_layout
 
 __all__ = ["ResponseFramer"]
@@ -11,9 +12,9 @@ __all__ = ["ResponseFramer"]
 
 class ResponseFramer(wiring.Component):
     """Sends ``frame`` (:func:`board.protocol.response_layout`) as bytes, in the order of the
-    layout, with the CRC-16 of the bytes before it (``board.crc``) in place of the frame's
-    ``crc``: a :class:`board.crc.CRC16` outside (the board shares one between requests and
-    answers) takes each byte that the CRC covers as it leaves (``crc_take``), and the CRC's two
+    layout, with the CRC-32 of the bytes before it (``board.crc``) in place of the frame's
+    ``crc``: a :class:`board.crc.CRC32` outside (the board shares one between requests and
+    answers) takes each byte that the CRC covers as it leaves (``crc_take``), and the CRC's four
     bytes wait for it to finish.
 
     Parameters
@@ -42,7 +43,7 @@ class ResponseFramer(wiring.Component):
     crc_take : Out(1)
         A byte that the CRC covers has left (a cycle after its transfer): it is
         ``o.payload``, which holds still until ``crc_busy`` falls (the CRC unit's ``start``).
-    crc : In(16)
+    crc : In(32)
         The CRC unit's value: :data:`board.crc.CRC_INIT` at ``start``.
     crc_busy : In(1)
     """
@@ -57,24 +58,26 @@ class ResponseFramer(wiring.Component):
         super().__init__({"frame": In(self._layout), "blank": In(1), "start": In(1),
                           "send": In(1),
                           "o": Out(stream.Signature(8)), "done": Out(1),
-                          "crc_take": Out(1), "crc": In(16), "crc_busy": In(1)})
+                          "crc_take": Out(1), "crc": In(8 * CRC_BYTES),
+                          "crc_busy": In(1)})
 
     def elaborate(self, platform):
         m = Module()
         count = self._layout.size // 8
         byte_index = Signal(range(count + 1))
-        crc_bytes = [self.crc[8:], self.crc[:8]]  # most significant first
+        crc_bytes = [self.crc.word_select(k, 8)
+                     for k in reversed(range(CRC_BYTES))]  # most significant first
         covered = Signal()  # the byte being sent is one the CRC covers
         staged_byte = Signal(8)
         frame_last = Signal()  # the byte being sent is the frame's last
         staged = Signal()
         settled = Signal()
         fields = self.frame.as_value()
-        frame = [fields.word_select(k, 8) for k in range(count - 2)] + crc_bytes
+        frame = [fields.word_select(k, 8) for k in range(count - CRC_BYTES)] + crc_bytes
         # The frame's multiplexer in two steps, a register between: four bytes by the low bits
         # of the index (every cycle), then the quarter by the high bits. A byte is picked
         # once the first step has seen the index and fields of the cycle before (`settled`).
-        padded = frame + [crc_bytes[1]] * (-count % 4)  # the CRC last
+        padded = frame + [crc_bytes[-1]] * (-count % 4)  # the CRC last
         quarters = [Signal(8, name=f"frame_quarter_{q}") for q in range(len(padded) // 4)]
         for q, quarter in enumerate(quarters):
             m.d.sync += quarter.eq(Array(padded[4 * q:4 * q + 4])[byte_index[:2]])
@@ -106,7 +109,7 @@ class ResponseFramer(wiring.Component):
             with m.If(self.o.valid & self.o.ready):
                 m.d.sync += [byte_index.eq(byte_index + 1), staged.eq(0),
                              frame_last.eq(byte_index == count - 2),
-                             covered.eq(byte_index < count - 3),
+                             covered.eq(byte_index < count - CRC_BYTES - 1),
                              self.crc_take.eq(covered),  # the CRC's own bytes are not in it
                              self.done.eq(frame_last)]
         return m

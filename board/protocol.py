@@ -2,7 +2,7 @@
 sides.
 
 Host to board, a request: command byte, sequence number, payload (a classify request's image,
-row-major; nothing for a status request), then the CRC-16 (``board.crc``) of all of them, most
+row-major; nothing for a status request), then the CRC-32 (``board.crc``) of all of them, most
 significant byte first (:func:`request_bytes`, :func:`classify_request`,
 :func:`status_request`). Board to host, an answer: always :func:`frame_bytes` ``(classes)``
 long, laid out by :func:`response_layout`; it echoes the request's sequence number. The
@@ -17,7 +17,7 @@ from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 
 from hw.params import check_count
-from .crc import crc16, crc16_bytes
+from .crc import CRC_BYTES, crc32, crc32_bytes
 
 __all__ = ["PROTOCOL_VERSION", "Command", "Status", "RETRY", "FRAME_MAGIC", "SEQ_NONE",
            "response_layout", "frame_bytes", "request_bytes", "classify_request",
@@ -61,12 +61,12 @@ def response_layout(classes):
     """The answer frame for a network of ``classes`` logits, as the bytes go on the wire:
     field by field, each little-endian (a ``StructLayout`` packs its fields from bit 0, so
     byte ``k`` of the frame is bits ``8k .. 8k+7`` of a value of this layout), except ``crc``:
-    the CRC-16 of all the bytes before it, most significant byte first.
+    the CRC-32 of all the bytes before it, most significant byte first.
     """
     check_count("classes", classes, minimum=2)
     return data.StructLayout({"magic": unsigned(8), "status": unsigned(8), "seq": unsigned(8),
                               "cls": unsigned(8), "logits": data.ArrayLayout(signed(8), classes),
-                              "crc": data.ArrayLayout(unsigned(8), 2)})
+                              "crc": data.ArrayLayout(unsigned(8), CRC_BYTES)})
 
 
 def frame_bytes(classes):
@@ -93,10 +93,10 @@ def _check_seq(seq):
 
 
 def request_bytes(command, *, seq, payload=b""):
-    """A request as it goes on the wire: command, ``seq``, ``payload``, CRC-16."""
+    """A request as it goes on the wire: command, ``seq``, ``payload``, CRC-32."""
     _check_seq(seq)
     body = bytes([command, seq]) + bytes(payload)
-    return body + crc16_bytes(body)
+    return body + crc32_bytes(body)
 
 
 def classify_request(pixels, *, seq):
@@ -113,9 +113,10 @@ def encode_response(response):
     follows from the number of logits."""
     layout = response_layout(len(response.logits))
     fields = {"magic": FRAME_MAGIC, "status": int(response.status), "seq": response.seq,
-              "cls": response.cls, "logits": list(response.logits), "crc": [0, 0]}
+              "cls": response.cls, "logits": list(response.logits),
+              "crc": [0] * CRC_BYTES}
     frame = layout.const(fields).as_value().value.to_bytes(layout.size // 8, "little")
-    return frame[:-2] + crc16_bytes(frame[:-2])
+    return frame[:-CRC_BYTES] + crc32_bytes(frame[:-CRC_BYTES])
 
 
 def decode_response(frame, *, classes):
@@ -134,7 +135,7 @@ def decode_response(frame, *, classes):
     if frame[0] != FRAME_MAGIC:
         raise ProtocolError(f"the answer starts with {frame[0]:#04x}, not {FRAME_MAGIC:#04x}: "
                             f"the byte stream is out of step or garbled (check the baud rate)")
-    if crc16(frame):
+    if crc32(frame):
         raise ProtocolError("the answer's CRC is wrong: bytes were garbled on the line")
     fields = data.Const(layout, int.from_bytes(frame, "little"))
     try:

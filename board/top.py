@@ -8,7 +8,7 @@ from hw.ice40 import SPRAMWeightStore
 from hw.network import NetworkPipeline, weight_words
 from hw.params import check_count
 from hw.synthesis import one_hot
-from .crc import CRC16
+from .crc import CRC_BYTES, CRC32
 from .defaults import BAUD, CLOCK_HZ, IMAGE_TIMEOUT_S
 from .flash_image import FLASH_OFFSET, make_image, network_id
 from .framer import ResponseFramer
@@ -229,10 +229,10 @@ class BoardTop(wiring.Component):
         busy_seen = Signal()  # a byte (or a framing error) arrived while busy
         wants_image = Signal()  # the request being received is a classify request
         # One CRC unit, for the request while it arrives and for the answer while it leaves
-        m.submodules.crc = crc = CRC16()
+        m.submodules.crc = crc = CRC32()
         crc_zero = Signal()  # registered: a whole request's CRC is 0 when it is right
         m.d.sync += crc_zero.eq(crc.value == 0)
-        crc_second = Signal()  # the CRC's second byte is next
+        crc_left = Signal(range(CRC_BYTES))  # the CRC's bytes to come after the next
 
         # The answer frame: the class and logits are read from the network's output, which
         # holds them until the frame is sent; other answers carry zeros there.
@@ -335,7 +335,7 @@ class BoardTop(wiring.Component):
                 with m.Elif(byte):
                     take()
                     m.d.sync += [seq.eq(in_byte), wants_image.eq(is_classify),
-                                 crc_second.eq(0)]
+                                 crc_left.eq(CRC_BYTES - 1)]
                     with m.If(is_classify):
                         m.next = "Receive"
                     with m.Else():
@@ -351,8 +351,8 @@ class BoardTop(wiring.Component):
             with m.State("Tail"):
                 with m.If(byte):
                     take()
-                    m.d.sync += crc_second.eq(1)
-                    with m.If(crc_second):
+                    m.d.sync += crc_left.eq(crc_left - 1)
+                    with m.If(crc_left == 0):
                         m.next = "Check"
                 receiving()
             with m.State("Check"):

@@ -155,8 +155,8 @@ class _Session:
             at = int(rng.integers(2, len(request) - 2))
             request[at:at] = status_request(seq=self.next_seq())
             self.send(bytes(request))
-            # the board takes the first 788 bytes as the request (its CRC is wrong), and the
-            # last 4 arrive while it answers
+            # the board takes the request's length as the request (its CRC is wrong), and the
+            # status request's bytes after it arrive while it answers
             self.expect(kind, self.answers(kind), [Status.BAD_CHECKSUM, Status.BUSY])
         elif kind == "garbled_pixel":
             seq = self.next_seq()

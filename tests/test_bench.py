@@ -30,10 +30,10 @@ def test_limits_of_the_shipped_network(net):
     # 8 SB_MAC16 x 2 products; 56,712 / 16 = 3,544.5, rounded up
     assert limits.products_per_cycle(dsps=resources["dsps"]) == 16
     assert limits.dsp_floor(net, dsps=resources["dsps"]) == 3545
-    # protocol v2: 'C', a sequence number, 784 pixels and a 2-byte CRC in; a 16-byte answer
-    # (magic, status, seq, class, 10 logits, 2-byte CRC) out; 10 bits a byte
-    assert limits.uart_request_bytes(net) == 1 + 1 + 784 + 2
-    assert limits.uart_wire_bits(net) == 10 * (788 + 16) == 8040
+    # protocol v2: 'C', a sequence number, 784 pixels and a 4-byte CRC in; an 18-byte answer
+    # (magic, status, seq, class, 10 logits, 4-byte CRC) out; 10 bits a byte
+    assert limits.uart_request_bytes(net) == 1 + 1 + 784 + 4
+    assert limits.uart_wire_bits(net) == 10 * (790 + 18) == 8080
 
 
 def test_limits_follow_the_resources(net):
@@ -176,8 +176,8 @@ def test_rows_from_fixed_measurements(net):
     assert (clock.value, clock.limit) == (48.0, 48.5)
     assert clock.limit_name == "fmax (the lower of nextpnr and icetime)"
     assert by_measure["latency: microseconds per image"].value == 125.0
-    # a 788-byte request and a 16-byte answer, 10 bits a byte, at 3 Mbaud: 8,040 / 3 us
-    assert by_measure["wire time per image"].value == 2680.0
+    # a 790-byte request and an 18-byte answer, 10 bits a byte, at 3 Mbaud: 8,080 / 3 us
+    assert by_measure["wire time per image"].value == 2693.3
     assert facts["fmax"] == 48.5 and facts["latency"] == 6000 and facts["throughput"] == 5408
     assert facts["accuracy"] == {"reference": 98.0, "keras": 98.0, "rtl": 98.0,
                                  "board-rtl": 98.0, "board-netlist": 100.0}
@@ -261,7 +261,7 @@ def test_writers_round_trip(net, tmp_path):
         md.endswith("<!-- end bench -->\n\n## More prose\n")
     assert "at commit abc1234, with uncommitted changes to bench/rows.py" in " ".join(md.split())
     assert "### Cycles per image" in md and writers.RECORDED_NOTE.split()[0] in md
-    assert "| wire time per image | 2,680.0 us |" in md
+    assert "| wire time per image | 2,693.3 us |" in md
     readme = (tmp_path / "README.md").read_text()
     assert "commit abc1234" in readme and "### " not in readme
     # a second run replaces what the first wrote, and only that
@@ -293,7 +293,7 @@ def test_limits_text_names_the_first_dense_layer(net):
     _, facts = rows_of(MEASURED, net)
     text = " ".join(writers.limits_text(net, facts).split())
     assert "the first dense layer's 338 x 128 weights" in text
-    assert "8,040 bits per image" in text
+    assert "8,080 bits per image" in text
 
 
 def test_cli_refuses_bad_options(capsys):

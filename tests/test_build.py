@@ -113,11 +113,11 @@ def test_unknown_board(capsys):
     (["--baud", "-3000000"], "--baud must be a positive bit rate, not -3000000; the default "
                              "is 3000000"),
     (["--baud", "1"], "--baud 1 is too slow for the protocol: a request and its answer must "
-                      "cross the UART within the host's 1 s wait, which needs at least 8040 "
+                      "cross the UART within the host's 1 s wait, which needs at least 8080 "
                       "baud; use a faster rate (the default is 3000000)"),
     (["--baud", "4800"], "--baud 4800 is too slow for the protocol: a request and its answer "
                          "must cross the UART within the host's 1 s wait, which needs at "
-                         "least 8040 baud; use a faster rate (the default is 3000000)"),
+                         "least 8080 baud; use a faster rate (the default is 3000000)"),
     (["--baud", "115200"], "--baud 115200 must divide the design clock (48000000 Hz) exactly, "
                            "at least 4 clock cycles per bit; at 48 MHz, for example, 3000000, "
                            "2000000 or 1000000"),
@@ -166,9 +166,9 @@ def test_build_dir_not_writable(capsys, tmp_path, monkeypatch):
 def test_slowest_baud_follows_the_host_and_the_protocol():
     # the host's wait that the limit assumes is the host's own
     assert HOST_TIMEOUT_S == inspect.signature(SerialBoard).parameters["timeout"].default
-    # command, sequence number, 784 pixels and a 2-byte CRC in, a 16-byte answer out, 10 bits
+    # command, sequence number, 784 pixels and a 4-byte CRC in, an 18-byte answer out, 10 bits
     # a byte, in 1 s
-    assert min_baud(weights.load()) == 10 * (1 + 1 + 784 + 2 + 16)
+    assert min_baud(weights.load()) == 10 * (1 + 1 + 784 + 4 + 18)
 
 
 def test_a_missed_clock_suggests_one_the_pll_makes():

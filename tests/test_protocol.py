@@ -2,7 +2,6 @@
 """The protocol's definitions and the board's small parts, against hand-computed values: the
 CRC (Python and gateware), the request and answer codecs, the framer, the flash image."""
 
-import binascii
 import zlib
 
 import numpy as np
@@ -10,7 +9,7 @@ import pytest
 from amaranth.hdl import Module
 from amaranth.sim import Simulator
 
-from board.crc import CRC16, crc16, crc16_bytes
+from board.crc import CRC32, crc32, crc32_bytes
 from board.flash_image import (CRC_RESIDUE, FlashImageError, HEADER_BYTES, header_bytes,
                                make_image, network_id, parse_image)
 from board.link import Link, LinkError
@@ -23,14 +22,25 @@ from tests.netgen import random_network
 CLASSES = 10
 
 
-def test_crc_is_ccitt_false():
-    assert crc16(b"123456789") == 0x29B1  # the catalogue's check value
+def _crc_by_definition(data):
+    """CRC-32/MPEG-2 a bit at a time, straight from its definition (the module uses a table)."""
+    crc = 0xFFFFFFFF
+    for byte in data:
+        for bit in range(7, -1, -1):
+            feedback = (crc >> 31) ^ (byte >> bit & 1)
+            crc = ((crc << 1) & 0xFFFFFFFF) ^ (0x04C11DB7 if feedback else 0)
+    return crc
+
+
+def test_crc_is_mpeg2():
+    assert crc32(b"123456789") == 0x0376E6E7  # the catalogue's check value
     for data in (b"", b"\x00", bytes(range(256)), b"S\x01"):
-        assert crc16(data + crc16_bytes(data)) == 0  # appended, the whole is 0
+        assert crc32(data) == _crc_by_definition(data)
+        assert crc32(data + crc32_bytes(data)) == 0  # appended, the whole is 0
 
 
 def test_crc_unit_matches_python():
-    dut = CRC16()
+    dut = CRC32()
     data = bytes(np.random.default_rng(0).integers(0, 256, 40, dtype=np.uint8))
     seen = []
 
@@ -54,15 +64,15 @@ def test_crc_unit_matches_python():
     sim.add_clock(1e-6)
     sim.add_testbench(tb)
     sim.run()
-    assert seen[:-1] == [binascii.crc_hqx(data[:k + 1], 0xFFFF) for k in range(len(data))]
-    assert seen[-1] == 0xFFFF
+    assert seen[:-1] == [_crc_by_definition(data[:k + 1]) for k in range(len(data))]
+    assert seen[-1] == 0xFFFFFFFF
 
 
 def test_requests_on_the_wire():
-    assert status_request(seq=7) == b"S\x07" + crc16_bytes(b"S\x07")
+    assert status_request(seq=7) == b"S\x07" + crc32_bytes(b"S\x07")
     request = classify_request(range(3), seq=255)
-    assert request[:5] == b"C\xff\x00\x01\x02" and crc16(request) == 0
-    assert request_bytes(0x58, seq=1) == b"X\x01" + crc16_bytes(b"X\x01")
+    assert request[:5] == b"C\xff\x00\x01\x02" and crc32(request) == 0
+    assert request_bytes(0x58, seq=1) == b"X\x01" + crc32_bytes(b"X\x01")
     for seq in (0, 256, -1, True, 1.0):
         with pytest.raises(ValueError, match="seq must be an integer in \\[1, 255\\]"):
             status_request(seq=seq)
@@ -74,8 +84,8 @@ def test_answers_on_the_wire():
     frame = encode_response(response)
     # the bytes, as docs/protocol.md lays them out for 10 classes
     body = bytes([0xB2, 0, 9, 7]) + bytes(v & 0xFF for v in response.logits)
-    assert frame == body + crc16_bytes(body)
-    assert len(frame) == frame_bytes(CLASSES) == 16 and FRAME_MAGIC == 0xB2
+    assert frame == body + crc32_bytes(body)
+    assert len(frame) == frame_bytes(CLASSES) == 18 and FRAME_MAGIC == 0xB2
     assert decode_response(frame, classes=CLASSES) == response
     with pytest.raises(ProtocolError, match="did not answer in time"):
         decode_response(frame[:5], classes=CLASSES)
@@ -91,9 +101,9 @@ def test_answers_on_the_wire():
             decode_response(garbled, classes=CLASSES)
     bad = body[:1] + b"\x63" + body[2:]
     with pytest.raises(ProtocolError, match="unknown status 99"):
-        decode_response(bad + crc16_bytes(bad), classes=CLASSES)
+        decode_response(bad + crc32_bytes(bad), classes=CLASSES)
     three = Response(status=Status.TIMEOUT, seq=SEQ_NONE, cls=0, logits=(0, -1, 5))
-    assert frame_bytes(3) == 9 and decode_response(encode_response(three), classes=3) == three
+    assert frame_bytes(3) == 11 and decode_response(encode_response(three), classes=3) == three
     with pytest.raises(ValueError, match="classes must be an integer of at least 2, not 1"):
         frame_bytes(1)
 
@@ -102,7 +112,7 @@ def test_framer_sends_the_layout_with_its_crc():
     from board.framer import ResponseFramer
     m = Module()
     m.submodules.framer = dut = ResponseFramer(classes=3, blanked=("cls", "logits"))
-    m.submodules.crc = crc = CRC16()
+    m.submodules.crc = crc = CRC32()
     m.d.comb += [dut.crc.eq(crc.value), dut.crc_busy.eq(crc.busy), crc.byte.eq(dut.o.payload),
                  crc.start.eq(dut.crc_take), crc.clear.eq(dut.start)]
     got = []
@@ -110,7 +120,7 @@ def test_framer_sends_the_layout_with_its_crc():
     async def tb(ctx):
         for blank in (0, 1, 0):  # `start` rewinds
             ctx.set(dut.frame, {"magic": FRAME_MAGIC, "status": 0, "seq": 42, "cls": 2,
-                                "logits": [-5, 0, 127], "crc": [0xEE, 0xEE]})
+                                "logits": [-5, 0, 127], "crc": [0xEE] * 4})
             ctx.set(dut.blank, blank)
             ctx.set(dut.start, 1)
             await ctx.tick()
