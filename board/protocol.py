@@ -39,7 +39,8 @@ class Status(enum.IntEnum):
     TIMEOUT = 4          # the request was cut short: no byte for the timeout
     BAD_CHECKSUM = 5     # the request's CRC is wrong: a byte was garbled or lost
     FRAMING = 6          # a byte's stop bit was low (noise, a break, a wrong baud rate)
-    BUSY = 7             # bytes arrived while the board was classifying or answering
+    BUSY = 7             # bytes arrived while a whole request waited for its turn (more than
+                         # one request beyond the one being answered)
     WATCHDOG = 8         # the network did not answer in time: the board classifies no more
 
 

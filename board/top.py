@@ -100,12 +100,15 @@ class BoardTop(wiring.Component):
     CRC as they arrive, a classify request's pixels go into a block-RAM image buffer; once the
     request is whole and its CRC right, and if the weights are ready, the image streams into
     the network at one pixel per cycle and the answer goes back, echoing the request's
-    sequence number, with the cycles it took. Anything else gets an error answer, never OK: a
-    request cut short (no byte for ``timeout_cycles``), a wrong CRC, an unknown command, a
-    byte with a low stop bit, bytes while the board is busy. After the last three the board
-    first waits for the line to be quiet for ``timeout_cycles``, so that one answer covers
-    the whole burst. The network only ever sees whole, checked images, so nothing stale
-    remains.
+    sequence number. The next request may arrive meanwhile: requests are received while the
+    board computes and answers the one before (streaming), so the line in carries requests
+    back to back. Anything else gets an error answer, never OK: a request cut short (no byte
+    for ``timeout_cycles``), a wrong CRC, an unknown command, a byte with a low stop bit,
+    bytes that arrive while a whole request waits for the answer before it to finish (a
+    host that keeps more than one request beyond the one being answered). After the last
+    three the board first waits for the line to be quiet for ``timeout_cycles``, so that one
+    answer covers the whole burst. The network only ever sees whole, checked images, so
+    nothing stale remains.
 
     Parameters
     ----------
@@ -115,13 +118,14 @@ class BoardTop(wiring.Component):
         (``hw.network.default_schedule`` where absent); ``hw.build`` passes the fit plan's
         (``hw.fit``), which keeps the DSPs within the board's.
     divisor : int
-        UART clock cycles per bit (48 MHz / 3 Mbaud = 16).
+        UART clock cycles per bit (48 MHz / 3 Mbaud = 16); at least 4 (12 Mbaud).
     timeout_cycles : int
-        Cycles without a byte that end a request, of quiet before an error answer to a burst,
-        and the network's watchdog: if it takes longer for an image, the answer is WATCHDOG,
-        and so is every answer after (the red LED lights). More than a byte's time
-        (``10 * divisor``); the network takes a fixed number of cycles, far fewer than the
-        default. One value for all three keeps the timer's reload a constant (timing).
+        Cycles without a byte that end a request, and of quiet before an error answer to a
+        burst. More than a byte's time (``10 * divisor``).
+    watchdog_cycles : int
+        The network's watchdog: if it takes longer for an image, the answer is WATCHDOG, and
+        so is every answer after (the red LED lights). The network takes a fixed number of
+        cycles, far fewer than the default (``timeout_cycles``).
     flash_offset : int
 
     Members
@@ -135,12 +139,17 @@ class BoardTop(wiring.Component):
     """
 
     def __init__(self, net, *, schedules=None, divisor=CLOCK_HZ // BAUD,
-                 timeout_cycles=round(CLOCK_HZ * IMAGE_TIMEOUT_S), flash_offset=FLASH_OFFSET):
+                 timeout_cycles=round(CLOCK_HZ * IMAGE_TIMEOUT_S), watchdog_cycles=None,
+                 flash_offset=FLASH_OFFSET):
         check_count("divisor", divisor, minimum=4)
         check_count("timeout_cycles", timeout_cycles, minimum=10 * divisor + 1)
+        if watchdog_cycles is None:
+            watchdog_cycles = timeout_cycles
+        check_count("watchdog_cycles", watchdog_cycles)
         self._net = net
         self._divisor = divisor
         self._timeout = timeout_cycles
+        self._watchdog = watchdog_cycles
         self._offset = flash_offset
         self._pipeline, self._external = _board_pipeline(net, schedules)
         self._schedules = schedules
@@ -165,8 +174,13 @@ class BoardTop(wiring.Component):
 
     @property
     def timeout_cycles(self):
-        """The request timeout, the quiet before an error answer and the watchdog, in cycles."""
+        """The request timeout and the quiet before an error answer, in cycles."""
         return self._timeout
+
+    @property
+    def watchdog_cycles(self):
+        """The network's watchdog, in cycles."""
+        return self._watchdog
 
     @property
     def flash_words(self):
@@ -199,8 +213,8 @@ class BoardTop(wiring.Component):
         m.submodules.tx = tx = UARTTransmitter(divisor=self._divisor)
         m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx)]
         # Every byte is taken as it arrives, whatever the state: none is dropped unseen (the
-        # receiver holds one byte, so an overrun cannot happen); bytes that arrive while the
-        # board is busy are noted and answered with BUSY.
+        # receiver holds one byte, so an overrun cannot happen); bytes that arrive while a
+        # whole request waits for the worker are noted and answered with BUSY.
         m.d.comb += rx.o.ready.eq(1)
         byte, in_byte, framing = rx.o.valid, rx.o.payload, rx.framing
 
@@ -218,32 +232,44 @@ class BoardTop(wiring.Component):
         m.d.comb += image.i.payload.eq(in_byte)
         wiring.connect(m, image.o, pipeline.i)
 
-        # counts down past 0: its sign bit is the timeout, with no wide comparison
-        # Reset-less: every state that reads it restarts it first, and the domain's reset to 0
-        # beside the reload's set (its bits that are 1) would put two set/reset nets on the
-        # chain, which a logic tile cannot share (timing).
+        # Two machines: the receiver's takes requests off the line and checks them, one after
+        # another without a pause; the worker's runs a checked request (the network for a
+        # classify request) and sends its answer. So the next request arrives while the board
+        # works on one and answers it: a host may stream (docs/protocol.md). The receiver
+        # hands a request over only to an idle worker, which starts the image's replay at once
+        # and reads the buffer far faster than the next request's pixels overwrite it.
+
+        # The receiver's timer counts down past 0: its sign bit is the timeout, with no wide
+        # comparison. Reset-less: every state that reads it restarts it first, and the
+        # domain's reset to 0 beside the reload's set (its bits that are 1) would put two
+        # set/reset nets on the chain, which a logic tile cannot share (timing).
         timer = Signal(signed((self._timeout + 1).bit_length() + 1), reset_less=True)
-        status = Signal(8)  # a Status code
-        seq = Signal(8, init=SEQ_NONE)
-        has_result = Signal()  # the answer carries the network's result
-        busy_seen = Signal()  # a byte (or a framing error) arrived while busy
+        watchdog = Signal(signed((self._watchdog + 1).bit_length() + 1), reset_less=True)
+        seq = Signal(8, init=SEQ_NONE)  # the request's number, as received
+        error = Signal(8)  # the error answer a burst being discarded gets
+        busy_seen = Signal()  # a byte (or a framing error) arrived while a request waited
         wants_image = Signal()  # the request being received is a classify request
-        # One CRC unit, for the request while it arrives and for the answer while it leaves
+        # A CRC unit for the requests as they arrive, another for the answers as they leave
         m.submodules.crc = crc = CRC32()
+        m.submodules.answer_crc = answer_crc = CRC32()
         crc_zero = Signal()  # registered: a whole request's CRC is 0 when it is right
         m.d.sync += crc_zero.eq(crc.value == 0)
         crc_left = Signal(range(CRC_BYTES))  # the CRC's bytes to come after the next
+        m.d.comb += crc.byte.eq(in_byte)
 
         # The answer frame: the class and logits are read from the network's output, which
         # holds them until the frame is sent; other answers carry zeros there.
+        status = Signal(8)  # the answer's, a Status code
+        answer_seq = Signal(8)
+        has_result = Signal()  # the answer carries the network's result
         m.submodules.framer = framer = ResponseFramer(classes=classes,
                                                       blanked=("cls", "logits"))
         wiring.connect(m, framer.o, tx.i)
-        m.d.comb += [framer.crc.eq(crc.value), framer.crc_busy.eq(crc.busy),
-                     crc.byte.eq(in_byte)]  # the answer's bytes while it is sent
+        m.d.comb += [framer.crc.eq(answer_crc.value), framer.crc_busy.eq(answer_crc.busy),
+                     answer_crc.byte.eq(framer.o.payload), answer_crc.start.eq(framer.crc_take)]
         result = pipeline.o.payload
         m.d.comb += [framer.frame.magic.eq(FRAME_MAGIC), framer.frame.status.eq(status),
-                     framer.frame.seq.eq(seq), framer.frame.cls.eq(result.cls),
+                     framer.frame.seq.eq(answer_seq), framer.frame.cls.eq(result.cls),
                      framer.frame.logits.eq(result.logits),
                      framer.blank.eq(~has_result)]
 
@@ -260,9 +286,9 @@ class BoardTop(wiring.Component):
                     Mux(loader.status == LoadStatus.READY, int(Status.OK),
                         int(Status.BAD_WEIGHTS)))))
 
-        # The status is written a cycle after the state chooses it, from registers: the states'
-        # conditions and the status register's enable are not in one cycle's logic (timing).
-        # The framer reads it no sooner than the answer's second byte.
+        # The answer's status is written a cycle after a state chooses it, from registers:
+        # the states' conditions and the status register's enable are not in one cycle's
+        # logic (timing). The framer reads it no sooner than the answer's second byte.
         new_status = Signal(8)
         set_status = Signal()
         chosen = Signal(8)
@@ -276,6 +302,22 @@ class BoardTop(wiring.Component):
             m.d.comb += [new_status.eq(int(code) if isinstance(code, Status) else code),
                          set_status.eq(1)]
 
+        # The hand-over, from the receiver to the worker while it is idle: the request's
+        # number, and either its answer's status or, for a classify request the network is
+        # to run, `post_image`.
+        idle = Signal()  # the worker waits for a request
+        post = Signal()
+        post_image = Signal()
+
+        def hand_over(code=None):
+            """The request goes to the worker: answered ``code``, or classified (None)."""
+            m.d.comb += post.eq(1)
+            if code is None:
+                m.d.comb += post_image.eq(1)
+            else:
+                answer(code)
+            m.d.sync += seq.eq(SEQ_NONE)
+
         # The command byte is decoded in registers, in the cycle after it is taken (the
         # receiver holds it until the next byte), so no comparison sits in front of the FSM.
         is_classify = Signal()
@@ -283,34 +325,42 @@ class BoardTop(wiring.Component):
         m.d.sync += [is_classify.eq(in_byte == Command.CLASSIFY),
                      is_status.eq(in_byte == Command.STATUS)]
 
-        # The timer runs down in every cycle, and a state restarts it with a strobe. With one
+        # Each timer runs down in every cycle, and a state restarts it with a strobe. With one
         # constant reload (the flip-flop's set or reset) and a decrement that never stops, each
         # bit's next value is the sum LUT of its carry chain's logic cell; a second reload
         # value, a stop at -1 or a per-state enable needs another LUT input there, which breaks
-        # the chain into pieces and costs half the clock. It wraps after about twice the
-        # timeout, which no check sees: every state that reads its sign restarts it on entry
-        # (Feed's watchdog in Decide), or enters with it just run out (Discard after a timeout).
+        # the chain into pieces and costs half the clock. It wraps after about twice its
+        # reload, which no check sees: every state that reads its sign restarts it on entry
+        # (Discard, or Feed's watchdog in Replay), or enters with it just run out (Discard
+        # after a timeout).
         restart = Signal()
-        with m.If(restart):
-            m.d.sync += timer.eq(self._timeout)
-        with m.Else():
-            m.d.sync += timer.eq(timer - 1)
+        restart_watchdog = Signal()
+        for counter, strobe, reload in ((timer, restart, self._timeout),
+                                        (watchdog, restart_watchdog, self._watchdog)):
+            with m.If(strobe):
+                m.d.sync += counter.eq(reload)
+            with m.Else():
+                m.d.sync += counter.eq(counter - 1)
 
         def take():
             """A byte of the request: into the CRC; the next may take the timeout again."""
             m.d.comb += [crc.start.eq(1), restart.eq(1)]
 
+        def discard(code, *, keep_seq=True):
+            """The rest of the burst is discarded, then answered ``code``."""
+            m.d.sync += error.eq(int(code))
+            if not keep_seq:
+                m.d.sync += seq.eq(SEQ_NONE)
+            m.next = "Discard"
+
         def receiving():
             """What ends a request early: a low stop bit, or the line silent too long."""
             with m.Elif(framing):
-                answer(Status.FRAMING)
-                m.d.sync += seq.eq(SEQ_NONE)
                 m.d.comb += restart.eq(1)
-                m.next = "Discard"
+                discard(Status.FRAMING, keep_seq=False)
             with m.Elif(timer[-1]):
                 # answered from Discard, with the timer run out: it clears the CRC first
-                answer(Status.TIMEOUT)
-                m.next = "Discard"
+                discard(Status.TIMEOUT)
 
         def noting_busy():
             with m.If(byte | framing):
@@ -324,14 +374,12 @@ class BoardTop(wiring.Component):
                     take()
                     m.next = "Seq"
                 with m.Elif(framing):
-                    answer(Status.FRAMING)
                     m.d.comb += restart.eq(1)
-                    m.next = "Discard"
+                    discard(Status.FRAMING)
             with m.State("Seq"):
                 with m.If(~is_classify & ~is_status):
-                    answer(Status.UNKNOWN_COMMAND)
                     m.d.comb += restart.eq(1)
-                    m.next = "Discard"
+                    discard(Status.UNKNOWN_COMMAND)
                 with m.Elif(byte):
                     take()
                     m.d.sync += [seq.eq(in_byte), wants_image.eq(is_classify),
@@ -360,55 +408,25 @@ class BoardTop(wiring.Component):
                 with m.If(~crc.busy):  # crc_zero sees the last byte's CRC in the next cycle
                     m.next = "Decide"
             with m.State("Decide"):
+                # waits for the worker: only while it answers a request just before this one
+                # (a host keeps at most one request beyond the one being answered)
                 noting_busy()
-                m.d.comb += crc.clear.eq(1)  # for the answer
-                m.d.comb += restart.eq(1)  # Feed's watchdog
-                with m.If(~crc_zero):
-                    answer(Status.BAD_CHECKSUM)
-                    m.next = "Respond"
-                with m.Elif(~wants_image):
-                    answer(standing)
-                    m.next = "Respond"
-                with m.Elif(ready):
-                    m.next = "Replay"
-                with m.Else():
-                    answer(standing)
-                    m.next = "Respond"
-            with m.State("Replay"):
-                # a state of its own, so that the image buffer's start is a state bit, not
-                # the decision's logic (timing)
-                noting_busy()
-                m.d.comb += [image.replay.eq(1), crc.clear.eq(1)]
-                m.next = "Feed"
-            with m.State("Feed"):
-                noting_busy()
-                m.d.comb += crc.clear.eq(1)
-                with m.If(pipeline.o.valid):
-                    answer(Status.OK)
-                    m.d.sync += has_result.eq(1)
-                    m.next = "Respond"
-                with m.Elif(timer[-1]):
-                    answer(Status.WATCHDOG)
-                    m.d.sync += fault.eq(1)
-                    m.next = "Respond"
-            with m.State("Respond"):
-                noting_busy()
-                m.d.comb += [framer.send.eq(1), crc.byte.eq(framer.o.payload),
-                             crc.start.eq(framer.crc_take), crc.clear.eq(framer.done)]
-                with m.If(framer.done):
-                    # the frame is out: release the network's result (next cycle, from a
-                    # register, so the network's output does not wait on this logic), and
-                    # forget the request
-                    m.d.sync += [release.eq(has_result), has_result.eq(0), seq.eq(SEQ_NONE)]
+                with m.If(idle):
+                    with m.If(~crc_zero):
+                        hand_over(Status.BAD_CHECKSUM)
+                    with m.Elif(~wants_image):
+                        hand_over(standing)
+                    with m.Elif(ready):
+                        hand_over()
+                    with m.Else():
+                        hand_over(standing)
                     m.next = "After"
             with m.State("After"):
-                # a cycle of its own for what follows an answer: the answer's end and the
-                # choice of the next state are not in one cycle's logic (timing)
+                # a cycle of its own for what follows a hand-over (timing)
                 m.d.sync += busy_seen.eq(0)
                 with m.If(busy_seen | byte | framing):
-                    answer(Status.BUSY)
                     m.d.comb += restart.eq(1)
-                    m.next = "Discard"
+                    discard(Status.BUSY)
                 with m.Else():
                     m.next = "Idle"
             with m.State("Discard"):
@@ -416,9 +434,44 @@ class BoardTop(wiring.Component):
                 m.d.comb += crc.clear.eq(1)
                 with m.If(byte | framing):
                     m.d.comb += restart.eq(1)
-                with m.Elif(timer[-1]):
+                with m.Elif(timer[-1] & idle):
+                    hand_over(error)
+                    m.next = "Idle"
+
+        with m.FSM(name="work") as work:
+            with m.State("Wait"):
+                m.d.comb += [idle.eq(1), answer_crc.clear.eq(1)]
+                with m.If(post):
+                    m.d.sync += answer_seq.eq(seq)
+                    with m.If(post_image):
+                        m.next = "Replay"
+                    with m.Else():
+                        m.next = "Respond"
+            with m.State("Replay"):
+                # a state of its own, so that the image buffer's start is a state bit, not
+                # the hand-over's logic (timing)
+                m.d.comb += [image.replay.eq(1), restart_watchdog.eq(1),
+                             answer_crc.clear.eq(1)]
+                m.next = "Feed"
+            with m.State("Feed"):
+                m.d.comb += answer_crc.clear.eq(1)
+                with m.If(pipeline.o.valid):
+                    answer(Status.OK)
+                    m.d.sync += has_result.eq(1)
                     m.next = "Respond"
+                with m.Elif(watchdog[-1]):
+                    answer(Status.WATCHDOG)
+                    m.d.sync += fault.eq(1)
+                    m.next = "Respond"
+            with m.State("Respond"):
+                m.d.comb += [framer.send.eq(1), answer_crc.clear.eq(framer.done)]
+                with m.If(framer.done):
+                    # the frame is out: release the network's result (next cycle, from a
+                    # register, so the network's output does not wait on this logic)
+                    m.d.sync += [release.eq(has_result), has_result.eq(0)]
+                    m.next = "Wait"
         # the framer rewinds to its first byte whenever no answer is being sent
-        m.d.comb += framer.start.eq(~fsm.ongoing("Respond"))
+        m.d.comb += framer.start.eq(~work.ongoing("Respond"))
+        one_hot(work)
         one_hot(fsm)
         return m

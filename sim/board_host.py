@@ -4,8 +4,8 @@ simulated flash, and images classified on them, one board per thread.
 
 The board tops built here answer a request cut short, and a garbled burst, after
 :data:`SIM_TIMEOUT_CYCLES` of quiet rather than the bitstream's 50 ms, so that a simulation
-does not idle for 2,400,000 cycles at each; it is their network's watchdog too. Everything else is the bitstream's design (``hw.build``'s
-schedules, divisor and flash offset).
+does not idle for 2,400,000 cycles at each; it is their network's watchdog too. Everything else
+is the bitstream's design (``hw.build``'s schedules, divisor and flash offset).
 """
 
 import concurrent.futures
@@ -22,14 +22,14 @@ from .board import CompiledBoard, board_model
 __all__ = ["SIM_TIMEOUT_CYCLES", "BoardNotReady", "SimulatedTransport", "simulated_top",
            "quiet_cycles", "power_up", "classify_on_boards"]
 
-#: The compiled tops' timeout and watchdog, in cycles: longer than the network takes for an
-#: image (the largest networks that fit the UP5K take about 11,000 cycles).
+#: The compiled tops' timeout and watchdog, in cycles: the watchdog longer than the network
+#: takes for an image (the largest networks that fit the UP5K take about 11,000 cycles).
 SIM_TIMEOUT_CYCLES = 16_000
 
 def quiet_cycles(top):
     """The longest a board top can be silent before an answer: its timeout or watchdog, then
     the frame's bytes (with room for a slower host)."""
-    return top.timeout_cycles + 12 * top.divisor * \
+    return max(top.timeout_cycles, top.watchdog_cycles) + 12 * top.divisor * \
         frame_bytes(top.net.classes)
 
 
@@ -63,6 +63,7 @@ def simulated_top(net, **kwargs):
     """The board top of ``net`` as ``hw.build`` builds it, with the simulations' timeout."""
     from hw.fit import built_schedules
     kwargs.setdefault("timeout_cycles", SIM_TIMEOUT_CYCLES)
+    kwargs.setdefault("watchdog_cycles", SIM_TIMEOUT_CYCLES)
     return BoardTop(net, schedules=built_schedules(net), **kwargs)
 
 

@@ -5,9 +5,10 @@
 Each session sends items of random traffic, each followed by waiting for the board to fall
 quiet and reading every answer: random bytes, requests cut short, unknown commands, a status
 request inside an image, a garbled pixel (the CRC no longer matches), a byte with a low stop
-bit, the line held low, bursts of glitches, two requests back to back without waiting, a valid
-status request. Then a valid classify request of a random test image, whose answer must be OK
-and equal the reference's. Counted, and all must be 0: ``hangs`` (no answer where one is due),
+bit, the line held low, bursts of glitches, classify requests back to back without waiting
+(streaming: each answered OK), status requests faster than their answers (a BUSY answer when a
+host keeps more than one beyond the one being answered), a valid status request. Then a valid
+classify request of a random test image, whose answer must be OK and equal the reference's. Counted, and all must be 0: ``hangs`` (no answer where one is due),
 ``stale`` (an OK answer carrying another request's sequence number), ``wrong`` (an OK answer
 to bytes that held no valid request, or with other logits than the reference's),
 ``out_of_step`` (bytes that are not whole answer frames: bad magic, CRC, a frame cut short, a
@@ -52,7 +53,7 @@ __all__ = ["ITEMS", "COUNTS", "fuzz", "flash_faults", "main"]
 
 #: The kinds of random traffic, each equally likely.
 ITEMS = ("noise", "cut", "unknown", "status_inside", "garbled_pixel", "broken_stop",
-         "held_low", "glitches", "back_to_back", "status")
+         "held_low", "glitches", "back_to_back", "flood", "status")
 
 COUNTS = ("sessions", "items", "answers", "hangs", "stale", "wrong", "out_of_step",
           "unexpected", "corrupted", "corrupted_refused")
@@ -156,8 +157,14 @@ class _Session:
             request[at:at] = status_request(seq=self.next_seq())
             self.send(bytes(request))
             # the board takes the request's length as the request (its CRC is wrong), and the
-            # status request's bytes after it arrive while it answers
-            self.expect(kind, self.answers(kind), [Status.BAD_CHECKSUM, Status.BUSY])
+            # bytes after it as the next request, which they are not: an error answer
+            answers = self.answers(kind)
+            self.expect(kind, answers, None)
+            if [a.status for a in answers[:1]] != [Status.BAD_CHECKSUM] or \
+                    len(answers) != 2:
+                self.fail("unexpected", f"{kind}: answers "
+                                        f"{[a.status.name for a in answers]}, expected "
+                                        f"BAD_CHECKSUM and one error")
         elif kind == "garbled_pixel":
             seq = self.next_seq()
             request = bytearray(classify_request(self.image(rng)[1], seq=seq))
@@ -188,19 +195,30 @@ class _Session:
                 if a.status == Status.OK:
                     self.fail("wrong", "glitches: answered OK")
         elif kind == "back_to_back":
-            first, second = self.next_seq(), self.next_seq()
-            index, pixels = self.image(rng)
-            self.send(classify_request(pixels, seq=first) +
-                      classify_request(self.image(rng)[1], seq=second))
+            # streaming: each request answered in turn, while the next arrives
+            seqs = [self.next_seq() for _ in range(int(rng.integers(2, 4)))]
+            chosen = [self.image(rng) for _ in seqs]
+            self.send(b"".join(classify_request(pixels, seq=seq)
+                               for seq, (_, pixels) in zip(seqs, chosen)))
             answers = self.answers(kind)
             self.counts["answers"] += len(answers)
-            if not answers:
-                self.fail("hangs", "back_to_back: no answer")
+            if len(answers) != len(seqs):
+                self.fail("hangs" if len(answers) < len(seqs) else "unexpected",
+                          f"back_to_back: {len(answers)} answers to {len(seqs)} requests")
                 return
-            self.check_ok(kind, answers[0], first, index)
-            if [a.status for a in answers[1:]] != [Status.BUSY]:
-                self.fail("unexpected", f"back_to_back: then "
-                                        f"{[a.status.name for a in answers[1:]]}, not [BUSY]")
+            for answer, seq, (index, _) in zip(answers, seqs, chosen):
+                self.check_ok(kind, answer, seq, index)
+        elif kind == "flood":
+            # status requests back to back, faster than their answers go out: each is
+            # answered until a whole one waits for the answer before it to go out and the
+            # next arrives meanwhile: that next burst is answered BUSY, once, when quiet
+            seqs = [self.next_seq() for _ in range(int(rng.integers(3, 6)))]
+            self.send(b"".join(status_request(seq=seq) for seq in seqs))
+            answers = self.answers(kind)
+            self.counts["answers"] += len(answers)
+            got = [(a.status, a.seq) for a in answers]
+            if got != [(Status.OK, seqs[0]), (Status.OK, seqs[1]), (Status.BUSY, 0)]:
+                self.fail("unexpected", f"flood: answers {got}")
         elif kind == "status":
             seq = self.next_seq()
             self.send(status_request(seq=seq))

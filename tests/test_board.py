@@ -5,8 +5,8 @@ locks. Protocol version 2 against the reference: classifications, every error an
 careless host's requests that version 1 answered OK, fuzzing, flash faults, the watchdog, and
 the synthesised netlist of the top.
 
-The tops use ``sim.board_host``'s timeout, which is also their watchdog (16,000 cycles),
-except where a test says otherwise."""
+The tops use ``sim.board_host``'s timeout and watchdog (16,000 cycles each), except where a
+test says otherwise."""
 
 import numpy as np
 import pytest
@@ -86,6 +86,7 @@ def test_every_error_answer_and_never_ok_for_a_careless_host(shipped, images):
     assert status == Status.OK
     pixels = images[0].reshape(-1).tobytes()
     ref = reference.run(net, images[:1])
+    ref2 = reference.run(net, images[1:2])
 
     def ask(data):
         board.send(data)
@@ -95,9 +96,12 @@ def test_every_error_answer_and_never_ok_for_a_careless_host(shipped, images):
     # `C C` + 784 pixels, and a status request inside an image
     # (the second C is taken as the number; the request then lacks its CRC: cut short)
     assert ask(b"CC" + pixels) == [(Status.TIMEOUT, ord("C"))]
+    # (the request's length is taken as the request; the 6 bytes after it, the image's last
+    # two pixels, 0, and the CRC, as the next: no command)
     request = bytearray(classify_request(pixels, seq=5))
     request[400:400] = status_request(seq=6)
-    assert ask(bytes(request)) == [(Status.BAD_CHECKSUM, 5), (Status.BUSY, SEQ_NONE)]
+    assert pixels[-2] == 0
+    assert ask(bytes(request)) == [(Status.BAD_CHECKSUM, 5), (Status.UNKNOWN_COMMAND, SEQ_NONE)]
     # a garbled pixel
     request = bytearray(classify_request(pixels, seq=7))
     request[300] ^= 0x40
@@ -107,12 +111,24 @@ def test_every_error_answer_and_never_ok_for_a_careless_host(shipped, images):
     assert ask(classify_request(pixels, seq=8)[:500]) == [(Status.TIMEOUT, 8)]
     # an unknown command with bytes after it: one answer for the burst
     assert ask(b"X" + bytes(range(50))) == [(Status.UNKNOWN_COMMAND, SEQ_NONE)]
-    # two requests back to back: the first answered, the second BUSY
-    answers = ask(classify_request(pixels, seq=9) + status_request(seq=10))
-    assert answers == [(Status.OK, 9), (Status.BUSY, SEQ_NONE)]
+    # classify requests back to back (streaming): each answered in turn, while the next
+    # arrives
+    second = images[1].reshape(-1).tobytes()
+    board.send(classify_request(pixels, seq=9) + classify_request(second, seq=10) +
+               classify_request(pixels, seq=11))
+    answers = _answers(board, top)
+    assert [(a.status, a.seq) for a in answers] == [(Status.OK, 9), (Status.OK, 10),
+                                                    (Status.OK, 11)]
+    assert [(a.cls, a.logits) for a in answers] == [
+        (ref.classes[0], tuple(ref.logits[0])), (ref2.classes[0], tuple(ref2.logits[0])),
+        (ref.classes[0], tuple(ref.logits[0]))]
+    # but a host that keeps more than one request beyond the one being answered: the third
+    # status request arrives while the second waits for the first's answer to go out
+    answers = ask(status_request(seq=12) + status_request(seq=13) + status_request(seq=14))
+    assert answers == [(Status.OK, 12), (Status.OK, 13), (Status.BUSY, SEQ_NONE)]
     # a byte with a low stop bit, the line held low
     from sim.board import uart_waveform
-    levels, durations = uart_waveform(status_request(seq=11), bit_cycles=top.divisor)
+    levels, durations = uart_waveform(status_request(seq=15), bit_cycles=top.divisor)
     levels = np.array(levels)
     levels[19] = 0  # the second byte's stop bit
     board.play(levels, durations)
@@ -159,9 +175,9 @@ def test_another_networks_weights_are_refused(shipped, small):
 
 def test_watchdog_ends_in_errors(small, images):
     net, _, _ = small
-    # a timeout, and so a watchdog, shorter than the network takes: every classification
-    # ends in WATCHDOG, and the board answers nothing but errors after
-    top = simulated_top(net, timeout_cycles=200)
+    # a watchdog shorter than the network takes: every classification ends in WATCHDOG, and
+    # the board answers nothing but errors after
+    top = simulated_top(net, watchdog_cycles=200)
     board, link, status = power_up(board_model(top, name="board-watchdog", progress=False), top)
     assert status == Status.OK
     assert link.request(Command.CLASSIFY, images[0].reshape(-1).tobytes()).status == \
