@@ -97,6 +97,58 @@ class Link:
     def status(self):
         return self.request(Command.STATUS).status
 
+    def classify_stream(self, images):
+        """Classify each of ``images`` (sequences of pixels), streaming: each request goes out
+        before the answer to the one before is read, so that the board receives the next image
+        while it classifies and answers one (at most one request beyond the one being
+        answered, as ``docs/protocol.md`` allows). Yields the answers in order (status OK).
+
+        An answer that fails a check (or an error answer that a second try may cure) stops
+        the stream: once the line is quiet, that request goes again on its own through
+        :meth:`request` (with its retry), then the one sent after it, and streaming goes on.
+
+        Raises
+        ------
+        LinkError
+            An answer's status is an error that a second try does not cure.
+        board.protocol.ProtocolError
+            No valid answer to a request, after the retry.
+        """
+        window = []  # (seq, payload) of the requests sent and not yet answered
+        for pixels in images:
+            self._send_classify(bytes(pixels), window)
+            if len(window) == 2:
+                yield self._stream_answer(window)
+        while window:
+            yield self._stream_answer(window)
+
+    def _send_classify(self, payload, window):
+        seq = self._next_seq()
+        self._transport.write(request_bytes(Command.CLASSIFY, seq=seq, payload=payload))
+        window.append((seq, payload))
+
+    def _stream_answer(self, window):
+        """The answer to the oldest request of ``window``, which it leaves."""
+        seq, payload = window.pop(0)
+        try:
+            response = decode_response(self._transport.read(frame_bytes(self._classes)),
+                                       classes=self._classes)
+        except ProtocolError:
+            response = None
+        if response is not None and response.seq == seq and response.status not in RETRY:
+            return checked(response)
+        # out of step, garbled or refused: from a quiet line, this request on its own, then
+        # the one after it again (its answer was dropped with the line's bytes)
+        self.retried += 1
+        self._transport.discard()
+        later = [p for _, p in window]
+        window.clear()
+        response = checked(self.request(Command.CLASSIFY, payload))
+        for p in later:
+            self.retried += 1
+            self._send_classify(p, window)
+        return response
+
     def classify(self, pixels):
         """Classify one image; return the answer (status OK) or raise :class:`LinkError`."""
         return checked(self.request(Command.CLASSIFY, bytes(pixels)))

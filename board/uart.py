@@ -7,7 +7,20 @@ from amaranth.lib.wiring import In, Out
 
 from hw.params import check_count
 
-__all__ = ["UARTReceiver", "UARTTransmitter"]
+__all__ = ["divisor_of", "UARTReceiver", "UARTTransmitter"]
+
+
+def divisor_of(baud, clock_hz):
+    """The UART's clock cycles per bit at ``baud`` and ``clock_hz``; a ``ValueError`` unless
+    the rate is a positive integer that divides the clock exactly with at least 4 cycles a bit
+    (the receiver samples each bit once, near its middle)."""
+    if not isinstance(baud, int) or isinstance(baud, bool) or baud <= 0:
+        raise ValueError(f"the baud rate must be a positive integer, not {baud!r}")
+    if clock_hz % baud or clock_hz // baud < 4:
+        raise ValueError(f"the baud rate {baud} must divide the design clock ({clock_hz} Hz) "
+                         f"exactly, at least 4 clock cycles per bit: at 48 MHz, for example, "
+                         f"12000000, 3000000 or 1000000")
+    return clock_hz // baud
 
 
 class UARTReceiver(wiring.Component):
@@ -52,7 +65,7 @@ class UARTReceiver(wiring.Component):
         with m.FSM():
             with m.State("Idle"):
                 with m.If(~rx):
-                    m.d.sync += timer.eq(self._divisor // 2 - 1)
+                    m.d.sync += timer.eq(self._divisor // 2 - 2)
                     m.next = "Start"
             with m.State("Start"):
                 with m.If(timer != 0):

@@ -48,6 +48,7 @@ from board.defaults import BAUD, BOARD, CLOCK_HZ, IMAGE_TIMEOUT_S
 from board.flash_image import FLASH_OFFSET
 from board.protocol import classify_request, frame_bytes
 from board.top import BoardTop
+from board.uart import divisor_of
 from platforms import UnknownBoardError, boards, get_board
 from q8.weights import DEFAULT_WEIGHTS, WeightsError, load
 from .fit import FitError, plan as fit_plan
@@ -212,10 +213,10 @@ def check_inputs(*, board, net, build_dir, clock_hz, baud, tries):
                          f"answer must cross the UART within the host's {HOST_TIMEOUT_S:g} s "
                          f"wait, which needs at least {slowest} baud; use a faster rate "
                          f"(the default is {BAUD})")
-    if clock_hz % baud or clock_hz // baud < 4:
-        raise ValueError(f"--baud {baud} must divide the design clock ({clock_hz} Hz) exactly, "
-                         f"at least 4 clock cycles per bit; at 48 MHz, for example, 3000000, "
-                         f"2000000 or 1000000")
+    try:
+        divisor_of(baud, clock_hz)
+    except ValueError as e:
+        raise ValueError(f"--baud: {e}") from None
     if os.path.exists(build_dir) and not os.path.isdir(build_dir):
         raise ValueError(f"--build-dir {build_dir} is a file, not a folder: name a folder "
                          f"(default build/<board>)")

@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 
+from board.defaults import CLOCK_HZ
 from board.link import SerialBoard
 from q8 import reference
 
@@ -57,7 +58,8 @@ def _board_backend(net, args):
     board = SerialBoard(args.port, classes=net.classes, baud=args.baud)  # or LinkError
 
     def run(images):
-        return _answers([board.classify(image.reshape(-1)) for image in images], len(images))
+        return _answers(list(board.classify_stream(image.reshape(-1) for image in images)),
+                        len(images))
     return run
 
 
@@ -65,14 +67,20 @@ def _compiled_board_backend(synthesize):
     """The board top compiled (``sim.board_host``): the images over the simulated UART, on
     a board per core (the netlist's: one board, it is slow to load)."""
     def prepare(net, args):
+        from board.uart import divisor_of
         from .board_host import classify_on_boards
         threads = 1 if synthesize else len(os.sched_getaffinity(0))
+        try:
+            divisor_of(args.baud, CLOCK_HZ)
+        except ValueError as e:
+            raise BackendError(f"--baud: {e}") from None
 
         def run(images):
             responses, stats = classify_on_boards(net, images, synthesize=synthesize,
-                                                  threads=min(threads, len(images)))
-            run.stats = stats
-            return _answers(responses, len(images))
+                                                  threads=min(threads, len(images)),
+                                                  baud=args.baud)
+            logits, measured = _answers(responses, len(images))
+            return logits, {**measured, "stream_cycles": stats["stream_cycles"]}
         return run
     return prepare
 
@@ -83,7 +91,9 @@ class BackendError(RuntimeError):
 
 #: name -> function(net, args) that prepares the backend and returns a function of a chunk of
 #: images, returning int8 logits (N, classes) and a dict (per image, if the backend has them:
-#: ``cycles``, and ``classes`` where the backend computes its own argmax).
+#: ``cycles``, and ``classes`` where the backend computes its own argmax; for the chunk, from
+#: the compiled board tops: ``stream_cycles``, simulated cycles from the first request to the
+#: last answer on all boards).
 BACKENDS = {"reference": _reference_backend, "pysim": _pysim_backend,
             "rtl": _native_backend("rtl_model"), "netlist": _native_backend("netlist_model"),
             "board": _board_backend, "board-rtl": _compiled_board_backend(False),

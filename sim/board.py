@@ -55,12 +55,15 @@ def _check_bit_cycles(name, value):
     return float(value)
 
 
-def uart_waveform(data, *, bit_cycles, stop_bit=1):
+def uart_waveform(data, *, bit_cycles, stop_bit=1, jitter=0.0, rng=None):
     """The UART frames of ``data`` (bytes) as a waveform for :meth:`CompiledBoard.play`: per
     byte a start bit (0), 8 data bits LSB first and a stop bit, each ``bit_cycles`` long.
 
     With a fractional ``bit_cycles`` each edge lies at its exact time rounded to a cycle, so the
-    bits are a cycle longer or shorter but the frames do not drift.
+    bits are a cycle longer or shorter but the frames do not drift. With ``rng`` (a
+    ``numpy.random.Generator``), as a host whose clock is not the board's: the edges' times
+    start at a random phase within a cycle, and each moves by up to ``jitter`` cycles either
+    way at random, before the rounding (so an edge can land a cycle early or late).
 
     Parameters
     ----------
@@ -69,6 +72,9 @@ def uart_waveform(data, *, bit_cycles, stop_bit=1):
         Cycles per bit, at least 1.
     stop_bit : int
         The stop bit's level: 0 makes every frame a framing error.
+    jitter : float
+        At most a quarter of ``bit_cycles``; only with ``rng``.
+    rng : numpy.random.Generator, optional
 
     Returns
     -------
@@ -79,12 +85,22 @@ def uart_waveform(data, *, bit_cycles, stop_bit=1):
     bit_cycles = _check_bit_cycles("bit_cycles", bit_cycles)
     if stop_bit not in (0, 1) or isinstance(stop_bit, bool):
         raise ValueError(f"stop_bit must be 0 or 1, not {stop_bit!r}")
+    if not isinstance(jitter, numbers.Real) or isinstance(jitter, bool) or \
+            not 0 <= jitter <= bit_cycles / 4:
+        raise ValueError(f"jitter must be between 0 and a quarter of bit_cycles "
+                         f"({bit_cycles / 4:g}), not {jitter!r}")
+    if jitter and rng is None:
+        raise ValueError("jitter needs rng (a numpy.random.Generator)")
     codes = np.frombuffer(bytes(data), np.uint8)
     bits = np.unpackbits(codes[:, None], axis=1, bitorder="little")
     frames = np.concatenate([np.zeros((len(codes), 1), np.uint8), bits,
                              np.full((len(codes), 1), stop_bit, np.uint8)], axis=1)
     # the edges at round(k * bit_cycles), half up, from the first start bit
-    edges = np.floor(np.arange(frames.size + 1) * bit_cycles + 0.5).astype(np.int64)
+    times = np.arange(frames.size + 1) * bit_cycles
+    if rng is not None:
+        times = times + rng.uniform(-0.5, 0.5) + rng.uniform(-jitter, jitter, times.size)
+        times[0] = 0.0  # the waveform starts with the first start bit
+    edges = np.maximum.accumulate(np.floor(times + 0.5).astype(np.int64))
     return frames.reshape(-1), np.diff(edges)
 
 
@@ -197,8 +213,13 @@ class CompiledBoard:
     flash_mode : str
         One of :data:`FLASH_MODES`.
     host_bit_cycles : float, optional
-        The host's receiving bit period in cycles; the top's (:attr:`BoardModel.divisor`)
-        unless given.
+        The host's bit period in cycles, sending and receiving; the top's
+        (:attr:`BoardModel.divisor`) unless given: another is a baud rate mismatch.
+    host_jitter : float
+        The host's edges, as :meth:`send` plays them, at a random phase against the board's
+        clock and each moved by up to this many cycles either way (:func:`uart_waveform`).
+    seed : int
+        For the phases and the jitter.
 
     Raises
     ------
@@ -207,7 +228,7 @@ class CompiledBoard:
     """
 
     def __init__(self, model, *, flash, flash_base=FLASH_OFFSET, flash_mode="normal",
-                 host_bit_cycles=None):
+                 host_bit_cycles=None, host_jitter=0.0, seed=0):
         if not isinstance(model, BoardModel):
             raise ValueError(f"model must be a BoardModel (sim.board.board_model), not "
                              f"{model!r}")
@@ -227,6 +248,11 @@ class CompiledBoard:
         if host_bit_cycles is None:
             host_bit_cycles = model.divisor
         self._host_bit_cycles = _check_bit_cycles("host_bit_cycles", host_bit_cycles)
+        self._jitter = host_jitter
+        self._rng = np.random.default_rng(seed) if host_jitter or \
+            host_bit_cycles != model.divisor else None
+        uart_waveform(b"", bit_cycles=self._host_bit_cycles, jitter=host_jitter,
+                      rng=self._rng)  # checks the jitter
         self._model, self._lib = model, model._lib
         status = ctypes.c_int32()
         message = ctypes.create_string_buffer(256)
@@ -284,8 +310,10 @@ class CompiledBoard:
                    levels.size)
 
     def send(self, data):
-        """``data`` (bytes) on ``rx`` as UART frames at the top's bit period."""
-        self.play(*uart_waveform(data, bit_cycles=self._model.divisor))
+        """``data`` (bytes) on ``rx`` as UART frames at the host's bit period (with its
+        phase and jitter, if any)."""
+        self.play(*uart_waveform(data, bit_cycles=self._host_bit_cycles, jitter=self._jitter,
+                                 rng=self._rng))
 
     def run(self, cycles):
         """``cycles`` cycles with ``rx`` idle (bytes from ``tx`` still collected)."""

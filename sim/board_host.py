@@ -13,7 +13,9 @@ import time
 
 import numpy as np
 
+from board.defaults import BAUD, CLOCK_HZ
 from board.link import Link, LinkError
+from board.uart import divisor_of
 from board.protocol import Status, frame_bytes
 from board.top import BoardTop
 from hw.params import check_count
@@ -68,12 +70,13 @@ def simulated_top(net, **kwargs):
 
 
 def power_up(model, top, *, flash=None, flash_mode="normal", poll_cycles=50_000,
-             limit_cycles=50_000_000):
+             limit_cycles=50_000_000, **host):
     """A :class:`sim.board.CompiledBoard` of ``model`` (``top`` compiled) with ``flash``
     (``top.flash_image()`` unless given), reset, and polled with status requests until the
-    weights are no longer loading. Returns ``(board, link, status)``: the last status."""
+    weights are no longer loading. Returns ``(board, link, status)``: the last status.
+    ``host``: the board's ``host_bit_cycles``, ``host_jitter`` and ``seed``."""
     board = CompiledBoard(model, flash=top.flash_image() if flash is None else flash,
-                          flash_mode=flash_mode)
+                          flash_mode=flash_mode, **host)
     board.reset()
     link = Link(SimulatedTransport(board, top), classes=top.net.classes)
     while True:
@@ -83,13 +86,16 @@ def power_up(model, top, *, flash=None, flash_mode="normal", poll_cycles=50_000,
         board.run(poll_cycles)
 
 
-def classify_on_boards(net, images, *, synthesize=False, threads=1, progress=None):
-    """Classify uint8 ``images`` (N, H, W) on the compiled board top of ``net``: each thread
-    powers up a board of its own, waits for its weights and sends its share of the images
-    over the simulated UART through :class:`board.link.Link` (numbered, checksummed
-    requests). Returns ``(responses, stats)``: the checked answers, in order, and a dict with
-    ``cycles`` (simulated, all boards), ``load_cycles`` (power-up to READY, the first
-    board's), ``retries`` and ``seconds``.
+def classify_on_boards(net, images, *, synthesize=False, threads=1, baud=BAUD, progress=None):
+    """Classify uint8 ``images`` (N, H, W) on the compiled board top of ``net`` built for
+    ``baud``: each thread powers up a board of its own, waits for its weights and streams its
+    share of the images over the simulated UART through :class:`board.link.Link` (numbered,
+    checksummed requests; :meth:`board.link.Link.classify_stream`). Returns ``(responses,
+    stats)``: the checked answers, in order, and a dict with ``cycles`` (simulated, all
+    boards), ``load_cycles`` (power-up to READY, the first board's), ``stream_cycles`` (from
+    each board's first request to its last answer, all boards), ``images_per_second`` (the
+    images over their stream cycles at the design clock: a board's rate), ``retries`` and
+    ``seconds``.
 
     Raises
     ------
@@ -100,7 +106,7 @@ def classify_on_boards(net, images, *, synthesize=False, threads=1, progress=Non
     """
     check_count("threads", threads)
     start = time.time()
-    top = simulated_top(net)
+    top = simulated_top(net, divisor=divisor_of(baud, CLOCK_HZ))
     model = board_model(top, synthesize=synthesize, progress=progress is not None)
     bounds = np.linspace(0, len(images), threads + 1).astype(int)
     parts = [(a, b) for a, b in zip(bounds, bounds[1:]) if b > a] or [(0, 0)]
@@ -115,8 +121,8 @@ def classify_on_boards(net, images, *, synthesize=False, threads=1, progress=Non
                                     f"{status.name}")
             loaded = board.cycles
             out = []
-            for image in images[a:b]:
-                out.append(link.classify(image.reshape(-1)))
+            for answer in link.classify_stream(image.reshape(-1) for image in images[a:b]):
+                out.append(answer)
                 done[0] += 1
                 if progress is not None:
                     progress(done[0])
@@ -130,7 +136,11 @@ def classify_on_boards(net, images, *, synthesize=False, threads=1, progress=Non
         with concurrent.futures.ThreadPoolExecutor(len(parts)) as pool:
             results = list(pool.map(work, parts))
     responses = [r for part in results for r in part[0]]
+    streamed = int(sum(r[1] - r[2] for r in results))
     stats = {"cycles": int(sum(r[1] for r in results)), "load_cycles": int(results[0][2]),
+             "stream_cycles": streamed,
+             "images_per_second": round(len(responses) * CLOCK_HZ / streamed, 1)
+             if streamed else 0.0,
              "retries": int(sum(r[3] for r in results)),
              "seconds": round(time.time() - start, 3)}
     return responses, stats

@@ -10,7 +10,10 @@ board top, UART, protocol and flash loader included, compiled as RTL or as the s
 netlist, its weights loaded from a simulated SPI flash and the images sent over the UART at
 bit level: ``sim.board_host``; the netlist's is the slowest) and ``board`` (a programmed board
 on ``--port``). The network's backends also report ``cycles_per_image`` (first pixel in to
-class out), and the gateware's classes are its own.
+class out), and the gateware's classes are its own. The board backends stream the requests
+(``board.link.Link.classify_stream``); the compiled ones are built for ``--baud`` and report
+``images_per_second``: the images over the simulated time from each board's first request to
+its last answer, at the design clock.
 
 ``--confusion FILE.png`` and ``--errors FILE.png`` draw the backend's classes against the test
 labels (``sim.plots``): the confusion matrix, and the misclassified images (the first 64; the
@@ -25,7 +28,7 @@ import time
 
 import numpy as np
 
-from board.defaults import BAUD
+from board.defaults import BAUD, CLOCK_HZ
 from board.link import LinkError
 from board.protocol import ProtocolError
 from hw.network import NetworkError
@@ -51,11 +54,14 @@ def evaluate(backend, net, images, labels, args, *, progress=True, return_classe
     bar = Progress(len(images), label=f"{backend}", enabled=progress)
     start = time.time()
     logits, cycles, classes = [], [], []
+    streamed = None
     chunk = CHUNK.get(backend, 1000)
     for i in range(0, len(images), chunk):
         chunk_logits, measured = run(images[i:i + chunk])
         logits.append(chunk_logits)
         cycles += measured.get("cycles", [])
+        if "stream_cycles" in measured:
+            streamed = (streamed or 0) + measured["stream_cycles"]
         classes.append(measured.get("classes", reference.argmax(chunk_logits)))
         bar.update(len(chunk_logits))
     seconds = time.time() - start
@@ -63,6 +69,9 @@ def evaluate(backend, net, images, labels, args, *, progress=True, return_classe
     if cycles:  # latency from an image's first pixel in to its class out
         extra = {"cycles_per_image": round(float(np.mean(cycles)), 1),
                  "cycles_per_image_max": int(np.max(cycles))}
+    if streamed:  # the compiled board's rate, in simulated time at the design clock
+        extra = {"baud": args.baud,
+                 "images_per_second": round(len(images) * CLOCK_HZ / streamed, 1)}
     logits = np.concatenate(logits)
     classes = np.concatenate(classes)
     ref = reference.run(net, images)
@@ -87,7 +96,10 @@ def main(argv=None):
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--port", help="with --backend board: the board's serial port")
     p.add_argument("--baud", type=int, default=BAUD,
-                   help="with --backend board (default %(default)s)")
+                   help="with --backend board: the board's rate; with board-rtl and "
+                        "board-netlist: the rate the simulated top is built for, whose "
+                        "images_per_second (simulated time) the result reports (default "
+                        "%(default)s)")
     p.add_argument("--confusion", metavar="FILE.png",
                    help="also draw the confusion matrix (true class by predicted class) as a "
                         "PNG (needs matplotlib: pip install -e '.[plot]')")

@@ -122,12 +122,12 @@ def test_unknown_board(capsys):
     (["--baud", "4800"], "--baud 4800 is too slow for the protocol: a request and its answer "
                          "must cross the UART within the host's 1 s wait, which needs at "
                          "least 8080 baud; use a faster rate (the default is 3000000)"),
-    (["--baud", "115200"], "--baud 115200 must divide the design clock (48000000 Hz) exactly, "
-                           "at least 4 clock cycles per bit; at 48 MHz, for example, 3000000, "
-                           "2000000 or 1000000"),
+    (["--baud", "115200"], "--baud: the baud rate 115200 must divide the design clock "
+                           "(48000000 Hz) exactly, at least 4 clock cycles per bit: at 48 MHz, "
+                           "for example, 12000000, 3000000 or 1000000"),
     (["--clock-mhz", "36", "--baud", "12000000"],
-     "--baud 12000000 must divide the design clock (36000000 Hz) exactly, at least 4 clock "
-     "cycles per bit; at 48 MHz, for example, 3000000, 2000000 or 1000000"),
+     "--baud: the baud rate 12000000 must divide the design clock (36000000 Hz) exactly, at "
+     "least 4 clock cycles per bit: at 48 MHz, for example, 12000000, 3000000 or 1000000"),
     (["--clock-mhz", "inf"], "--clock-mhz must be a positive clock frequency, not inf; the "
                              "default is 48"),
     (["--clock-mhz", "nan"], "--clock-mhz must be a positive clock frequency, not nan; the "
