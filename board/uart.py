@@ -27,7 +27,7 @@ class UARTReceiver(wiring.Component):
     """Receives bytes on ``rx``.
 
     The line is synchronised, a start bit is confirmed at its middle, and each bit is sampled
-    at its middle. A byte whose stop bit is low (a framing error, as from a break or a rate
+    near its middle (within a cycle). A byte whose stop bit is low (a framing error, as from a break or a rate
     mismatch) is dropped and reported on ``framing``.
 
     Parameters
@@ -65,6 +65,11 @@ class UARTReceiver(wiring.Component):
         with m.FSM():
             with m.State("Idle"):
                 with m.If(~rx):
+                    # the synchroniser's two flip-flops and this state delay what the FSM sees
+                    # by about two cycles: waiting two less than half a bit puts the samples at
+                    # the bits' middles. At 4 cycles a bit (12 Mbaud) a cycle is a quarter
+                    # bit: one later and a host 2 % fast has its stop bits sampled at their
+                    # end (tests/test_board.py, the 12 Mbaud test)
                     m.d.sync += timer.eq(self._divisor // 2 - 2)
                     m.next = "Start"
             with m.State("Start"):

@@ -141,6 +141,38 @@ def test_every_error_answer_and_never_ok_for_a_careless_host(shipped, images):
     assert board.leds() == (1, 0) and board.tx_errors == 0
 
 
+@pytest.fixture(scope="module")
+def small_12m(small):
+    net = small[0]
+    top = simulated_top(net, divisor=4)  # 12 Mbaud at 48 MHz
+    return net, top, board_model(top, name="board-small-12m", progress=False)
+
+
+#: The host's edges at 12 Mbaud: each moves by up to this many cycles either way (3.75 % of a
+#: bit), on top of a random phase against the board's clock and the rounding to a cycle.
+JITTER_CYCLES = 0.15
+
+
+@pytest.mark.parametrize("mismatch", [-0.02, 0.02])
+def test_12_mbaud_streams_with_a_rate_mismatch_and_jitter(small_12m, images, mismatch):
+    # the host's UART 2 % fast or slow, both ways (the board's answers are read at the host's
+    # rate too), its edges jittered: images streamed back to back, all as the reference
+    net, top, model = small_12m
+    board, link, status = power_up(model, top, host_bit_cycles=4 * (1 + mismatch),
+                                   host_jitter=JITTER_CYCLES, seed=int(mismatch * 100) % 7)
+    assert status == Status.OK
+    start = board.cycles
+    answers = list(link.classify_stream(image.reshape(-1) for image in images[:12]))
+    ref = reference.run(net, images[:12])
+    assert [(a.cls, a.logits) for a in answers] == \
+        [(c, tuple(v)) for c, v in zip(ref.classes, ref.logits)]
+    assert link.retried == 0 and board.tx_errors == 0
+    # streaming: the line in carries the requests back to back, so the images take little
+    # more than their requests' bits at the host's rate
+    request_cycles = 12 * 10 * len(classify_request(bytes(784), seq=1)) * 4 * (1 + mismatch)
+    assert board.cycles - start < request_cycles + 10_000
+
+
 def test_fuzzing(shipped, images):
     net, top, model = shipped
     counts, failures, _, _ = fuzz(net, images, sessions=FUZZ_SESSIONS, seed=11, threads=2,
