@@ -16,14 +16,14 @@ offset size   field
               0xFFFFFFFF)
 ====== ====== =================================================================
 
-The CRC comes last so that the board's loader needs no copy of it: its CRC register, run
-over the words and the CRC's own bytes, ends at the constant :data:`CRC_RESIDUE` exactly when
-they agree.
+The header and the CRC let a host check an image (:func:`parse_image`). The board's loader
+(``board.loader``) checks it whole: its CRC register, run over every byte of the image,
+must end at the value of the image the design was built with, a constant of the bitstream.
 
-The identifier binds the image to its bitstream: the design holds its network's as a
-constant and its loader refuses an image with another, so weights made for another network
-(of the same shapes, say, when only half of a bitstream and weights pair was programmed) are
-BAD_WEIGHTS rather than wrong answers.
+The identifier binds the image to its bitstream: weights made for another network (of the
+same shapes, say, when only half of a bitstream and weights pair was programmed) make another
+image, which the loader refuses (BAD_WEIGHTS rather than wrong answers), and which
+:func:`parse_image` names.
 """
 
 import hashlib
@@ -36,7 +36,7 @@ from amaranth.hdl import unsigned
 from amaranth.lib import data
 
 __all__ = ["MAGIC", "VERSION", "HEADER", "HEADER_BYTES", "WORD_BYTES", "FLASH_OFFSET",
-           "CRC_BYTES", "CRC_RESIDUE", "FlashImageError", "network_id", "header_bytes",
+           "CRC_BYTES", "FlashImageError", "network_id", "header_bytes",
            "make_image", "parse_image"]
 
 MAGIC = b"MNQ8"
@@ -47,16 +47,12 @@ FLASH_OFFSET = 0x100000
 
 #: The header, field by field as the bytes lie in flash (a ``StructLayout`` packs its fields
 #: from bit 0, so byte ``k`` is bits ``8k .. 8k+7``, and each field is little-endian). The
-#: image writer and reader here and the board's loader (``board.loader``) all read it; the
-#: loader checks every byte against what it expects.
+#: image writer and reader here read it.
 HEADER = data.StructLayout({"magic": unsigned(8 * len(MAGIC)), "version": unsigned(16),
                             "word_bytes": unsigned(16), "words": unsigned(32),
                             "network": unsigned(32)})
 HEADER_BYTES = HEADER.size // 8
 CRC_BYTES = 4
-#: The CRC-32 register (reflected, initial value 0xFFFFFFFF, before the final xor) after the
-#: words and their CRC, little-endian, whatever the words.
-CRC_RESIDUE = 0xDEBB20E3
 
 
 class FlashImageError(ValueError):

@@ -1,16 +1,16 @@
 """At power-up: read the weights image from SPI flash (``board.spi``), copy it into the weight
-store, check its header and CRC."""
+store, and check it against the image the design was built with."""
 
 import enum
+import zlib
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
 
 from hw.ice40 import SPRAMWeightStore
-from hw.params import check_count
 from hw.synthesis import one_hot
-from .flash_image import CRC_BYTES, CRC_RESIDUE, HEADER_BYTES, WORD_BYTES, header_bytes
+from .flash_image import CRC_BYTES, HEADER_BYTES, WORD_BYTES
 from .spi import SPIFlashPins, SPIFlashReader
 
 __all__ = ["LoadStatus", "WeightLoader"]
@@ -21,27 +21,26 @@ _CRC_POLY = 0xEDB88320  # CRC-32 (zlib), reflected
 class LoadStatus(enum.IntEnum):
     LOADING = 0
     READY = 1
-    BAD_HEADER = 2   # magic, version, word size, word count or network wrong: no image, or
+    BAD_IMAGE = 2    # not the image this design was built with: no image, a corrupt one, or
                      # another network's
-    BAD_CRC = 3      # the payload does not match its CRC
 
 
 class WeightLoader(wiring.Component):
     """Reads the weights image (``board.flash_image``) from SPI flash into a weight store.
 
-    A :class:`board.spi.SPIFlashReader` streams the image's bytes. The header is checked a byte
-    at a time against what this design expects (:data:`board.flash_image.HEADER`); each
-    payload word is written to ``store`` as it completes; the CRC is computed a bit per cycle
-    while the next byte arrives, over the words and then the image's CRC, which leaves it at
-    :data:`board.flash_image.CRC_RESIDUE` when they agree. The words are in the store whatever
-    the outcome; ``status`` says whether they may be used.
+    A :class:`board.spi.SPIFlashReader` streams the image's bytes; each payload word is
+    written to ``store`` as it completes. The whole image, header and CRC included, goes
+    through a CRC-32 register a bit per cycle while the next byte arrives, and the register at
+    the end must equal the one of ``image``, the image this design was built with: one 32-bit
+    comparison checks every byte (magic, version, word count, the network's identifier, the
+    words, their CRC), so that another network's weights, a corrupt image or none at all
+    are refused, each with a chance of 2^-32 to pass. The words are in the store whatever the
+    outcome; ``status`` says whether they may be used.
 
     Parameters
     ----------
-    words : int
-        The word count the design expects.
-    network : int
-        The network identifier the design expects (``board.flash_image.network_id``).
+    image : bytes
+        The flash image the design expects (``board.top.flash_image``).
     offset : int
         The image's byte address in flash.
     wake_cycles : int
@@ -50,14 +49,19 @@ class WeightLoader(wiring.Component):
     -------
     flash : Out(SPIFlashPins())
     store : Out(SPRAMWeightStore.write_port(depth=words))
+        ``words``: the image's.
     status : Out(LoadStatus)
     """
 
-    def __init__(self, *, words, network, offset, wake_cycles=150):
-        check_count("words", words)
-        if not isinstance(network, int) or not 0 <= network < 1 << 32:
-            raise ValueError(f"network must be a 32-bit identifier, not {network!r}")
-        self._words, self._network = words, network
+    def __init__(self, *, image, offset, wake_cycles=150):
+        image = bytes(image)
+        words, rest = divmod(len(image) - HEADER_BYTES - CRC_BYTES, WORD_BYTES)
+        if words < 1 or rest:
+            raise ValueError(f"image must be a flash image (board.flash_image.make_image) of at "
+                             f"least one word, not {len(image)} bytes")
+        self._words = words
+        # the CRC register after every byte of the image (zlib's CRC before its final xor)
+        self._expected = zlib.crc32(image) ^ 0xFFFFFFFF
         self._reader = SPIFlashReader(offset=offset, wake_cycles=wake_cycles)
         super().__init__({"flash": Out(SPIFlashPins()),
                           "store": Out(SPRAMWeightStore.write_port(depth=words)),
@@ -69,18 +73,7 @@ class WeightLoader(wiring.Component):
         wiring.connect(m, reader.flash, wiring.flipped(self.flash))
         byte_done, in_byte = reader.o.valid, reader.o.payload
 
-        # `received` counts the header's bytes, each checked against what this design expects.
-        expected = header_bytes(words=self._words, network=self._network)
-        received = Signal(range(HEADER_BYTES + 1))
-        # What the next byte must be and whether it is the header's last: registered every
-        # cycle from `received`, ready long before the next byte (16 cycles apart), so the
-        # lookups have a cycle of their own
-        table = [Const(b, 8) for b in expected] + [Const(0, 8)]
-        expected_byte = Signal(8)
-        header_last = Signal()
-        m.d.sync += [expected_byte.eq(Array(table)[received]),
-                     header_last.eq(received == HEADER_BYTES - 1)]
-        header_ok = Signal(init=1)
+        received = Signal(range(HEADER_BYTES))  # the header's bytes read
         trailer = Signal(range(CRC_BYTES))  # the CRC's bytes read
         half = Signal(16)
         lane = Signal(2)
@@ -94,45 +87,24 @@ class WeightLoader(wiring.Component):
         m.d.comb += self.store.data.eq(Cat(half, half, half, half))
 
         # The CRC, one bit per cycle: a byte arrives every 16 cycles, its 8 bits take 8.
-        with m.If(crc_bits != 0):
+        with m.If(byte_done):
+            m.d.sync += [crc_byte.eq(in_byte), crc_bits.eq(8)]
+        with m.Elif(crc_bits != 0):
             m.d.sync += [crc.eq((crc >> 1) ^ Mux(crc[0] ^ crc_byte[0], _CRC_POLY, 0)),
                          crc_byte.eq(crc_byte >> 1), crc_bits.eq(crc_bits - 1)]
 
         crc_ok = Signal()  # registered: the 32-bit comparison gets a cycle of its own
-        m.d.sync += crc_ok.eq(crc == CRC_RESIDUE)
-
-        # A header byte is compared in the cycle `byte_done` shows it (it stays one more), and
-        # the verdict lands a cycle later (timing): the Compare state waits for it.
-        mismatch = Signal()
-        compared = Signal()
-        m.d.sync += [mismatch.eq(in_byte != expected_byte), compared.eq(byte_done)]
-        with m.If(compared & mismatch):
-            m.d.sync += header_ok.eq(0)
+        m.d.sync += crc_ok.eq(crc == self._expected)
 
         with m.FSM() as fsm:
             with m.State("Header"):
                 with m.If(byte_done):
                     m.d.sync += received.eq(received + 1)
-                    with m.If(header_last):
-                        m.next = "Compare"
-            with m.State("Compare"):
-                # the last byte's comparison lands in header_ok a cycle after this one
-                m.next = "Check"
-            with m.State("Check"):
-                # the payload's first byte is on its way meanwhile
-                with m.If(header_ok):
-                    m.next = "Payload"
-                with m.Else():
-                    m.d.comb += reader.stop.eq(1)
-                    m.next = "Abort"
-            with m.State("Abort"):
-                with m.If(byte_done):
-                    m.d.sync += self.status.eq(LoadStatus.BAD_HEADER)
-                    m.next = "Done"
+                    with m.If(received == HEADER_BYTES - 1):
+                        m.next = "Payload"
             with m.State("Payload"):
                 with m.If(byte_done):
-                    m.d.sync += [half.eq(Cat(half[8:], in_byte)), word_byte.eq(word_byte + 1),
-                                 crc_byte.eq(in_byte), crc_bits.eq(8)]
+                    m.d.sync += [half.eq(Cat(half[8:], in_byte)), word_byte.eq(word_byte + 1)]
                     with m.If(word_byte[0]):  # the second byte of a lane
                         m.next = "Write"
             with m.State("Write"):
@@ -148,7 +120,7 @@ class WeightLoader(wiring.Component):
             with m.State("Trailer"):
                 # the image's CRC, into the CRC like the words
                 with m.If(byte_done):
-                    m.d.sync += [crc_byte.eq(in_byte), crc_bits.eq(8), trailer.eq(trailer + 1)]
+                    m.d.sync += trailer.eq(trailer + 1)
                     # the byte now arriving is the image's last: stop after it
                     with m.If(trailer == CRC_BYTES - 2):
                         m.d.comb += reader.stop.eq(1)
@@ -158,10 +130,11 @@ class WeightLoader(wiring.Component):
                 with m.If(crc_bits == 0):  # the last byte's bits are in
                     m.next = "Verdict"
             with m.State("Verdict"):
+                # crc_ok has seen the register since the last bit went in
                 with m.If(crc_ok):
                     m.d.sync += self.status.eq(LoadStatus.READY)
                 with m.Else():
-                    m.d.sync += self.status.eq(LoadStatus.BAD_CRC)
+                    m.d.sync += self.status.eq(LoadStatus.BAD_IMAGE)
                 m.next = "Done"
             with m.State("Done"):
                 pass

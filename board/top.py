@@ -94,8 +94,9 @@ class BoardTop(wiring.Component):
     """Everything on the board but the clock: the board's pins are this component's ports.
 
     At power-up the :class:`board.loader.WeightLoader` copies the first dense layer's weights
-    from flash into the SPRAM store, checking the image's header (with this design's network
-    identifier, :attr:`network_id`) and CRC. Meanwhile and after, the UART protocol
+    from flash into the SPRAM store and checks the whole image by its CRC against the one
+    this design was built with (:meth:`flash_image`, whose header holds this design's network
+    identifier, :attr:`network_id`). Meanwhile and after, the UART protocol
     (``board.protocol``, ``docs/protocol.md``) runs: a request's bytes are checked by their
     CRC as they arrive, a classify request's pixels go into a block-RAM image buffer; once the
     request is whole and its CRC right, and if the weights are ready, the image streams into
@@ -203,8 +204,7 @@ class BoardTop(wiring.Component):
         classes = self._net.classes
 
         pipeline = self._pipeline
-        loader = WeightLoader(words=len(self.flash_words), network=self._network_id,
-                              offset=self._offset)
+        loader = WeightLoader(image=self.flash_image(), offset=self._offset)
         _add_pipeline(m, pipeline, self._external, loader.store)
         m.submodules.loader = loader
         wiring.connect(m, loader.flash, wiring.flipped(self.flash))
@@ -224,8 +224,7 @@ class BoardTop(wiring.Component):
         bad = Signal()
         fault = Signal()  # the watchdog fired: the network is not to be trusted again
         m.d.sync += [ready.eq((loader.status == LoadStatus.READY) & ~fault),
-                     bad.eq((loader.status == LoadStatus.BAD_HEADER) |
-                            (loader.status == LoadStatus.BAD_CRC) | fault)]
+                     bad.eq((loader.status == LoadStatus.BAD_IMAGE) | fault)]
         m.d.comb += [self.led_ready.eq(ready), self.led_error.eq(bad)]
 
         m.submodules.image = image = ImageBuffer(pixels=pixels)

@@ -571,7 +571,9 @@ def _choose(planner):
     than :data:`EXHAUSTIVE`, each layer's in turn: the fastest, cycles back to back then its
     last output, or the smallest, logic cells first); of these, the best by (resources
     overflowed, logic cells if overflowed or above :data:`CROWDED`, cycles back to back,
-    cycles one at a time, logic cells)."""
+    logic cells, cycles one at a time). Logic cells before the latency: they decide whether
+    place and route meets the clock, and room for the board's own logic, while an image's
+    latency on the board is a small part of its time on the UART."""
     first, later = planner.dense[0], planner.dense[1:]
     base = {first.name: _first_schedule(first)}
     dsps_left = planner.available["dsps"] - math.ceil(base[first.name].lanes / 2)
@@ -583,8 +585,8 @@ def _choose(planner):
         used = planner.totals(stages)
         over = sum(used[k] > planner.available[k] for k in RESOURCES)
         crowded = used["logic_cells"] > CROWDED * planner.available["logic_cells"]
-        key = (over, used["logic_cells"] if over or crowded else 0, interval, latency,
-               used["logic_cells"])
+        key = (over, used["logic_cells"] if over or crowded else 0, interval,
+               used["logic_cells"], latency)
         if best_key is None or key < best_key:
             best, best_key = dict(chosen), key
 
@@ -627,8 +629,8 @@ def plan(layers, *, board=BOARD, params=None, schedules=None):
         Schedules to plan with. By default the plan chooses them: the first dense layer reads
         a 64-bit SPRAM word (8 weights) per cycle, one group per pass; each later one gets
         the schedule, up to ``hw.network.default_schedule``'s lanes, with which the network
-        fits the DSPs and the other resources with the fewest cycles back to back, then one
-        at a time, then logic cells.
+        fits the DSPs and the other resources with the fewest cycles back to back, then
+        logic cells, then cycles one at a time.
 
     Raises
     ------

@@ -147,11 +147,12 @@ def test_receive_stops_after_its_idle_timeout(small):
         board.run(frame * byte + 500)
         assert board.pending == frame and board.take() == got and board.pending == 0
         assert board.tx_errors == 0
-    # A host at 20 cycles per bit, the board's 16: a byte takes the host 190 cycles to the
-    # middle of its stop bit, the board 160, so the host sees fewer bytes than are sent, and
-    # some of their stop bits low (the next byte's start bit or a low data bit).
+    # A host receiving at 20 cycles per bit, the board's 16: a byte takes the host 190 cycles
+    # to the middle of its stop bit, the board 160, so the host sees fewer bytes than are sent,
+    # and some of their stop bits low (the next byte's start bit or a low data bit).
     with CompiledBoard(model, flash=b"", host_bit_cycles=20) as board:
-        board.send(_status_request())
+        # (the request at the board's rate: it is the host's receiver under test)
+        board.play(*uart_waveform(_status_request(), bit_cycles=model.divisor))
         got = board.receive(frame, 1000)
         assert board.tx_errors > 0 and len(got) + board.tx_errors <= frame * byte // 190 + 1
 
@@ -178,6 +179,18 @@ def test_uart_waveform():
     assert levels.tolist() == [0] + [1] * 8 + [0]
     assert durations.tolist() == [3, 2] * 5
     assert [a.tolist() for a in uart_waveform(b"", bit_cycles=16)] == [[], []]
+    # a host's clock: a random phase and jittered edges, each edge within a cycle of its time
+    data = bytes(range(0, 256, 7))
+    levels, durations = uart_waveform(data, bit_cycles=4.08, jitter=0.4,
+                                      rng=np.random.default_rng(1))
+    assert levels.tolist() == uart_waveform(data, bit_cycles=4.08)[0].tolist()
+    ideal = np.arange(1, durations.size + 1) * 4.08
+    assert np.abs(np.cumsum(durations) - ideal).max() <= 0.5 + 0.5 + 0.4
+    assert set(durations.tolist()) > {4, 5}  # edges moved both ways
+    with pytest.raises(ValueError, match="jitter needs rng"):
+        uart_waveform(data, bit_cycles=4, jitter=0.5)
+    with pytest.raises(ValueError, match="jitter must be between 0 and a quarter of bit_cycles"):
+        uart_waveform(data, bit_cycles=4, jitter=1.5, rng=np.random.default_rng(1))
 
 
 class _NotABoard(wiring.Component):
