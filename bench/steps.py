@@ -20,6 +20,7 @@ from board.defaults import BOARD
 from . import BUILD_DIR, ROOT
 
 __all__ = ["BenchError", "Runner", "CYCLE_IMAGES", "FUZZ_SESSIONS", "NETLIST_IMAGES",
+           "FAST_BAUD", "FAST_IMAGES",
            "evaluate", "rtl", "cycles", "fuzz",
            "recorded_baselines", "train", "trained_baselines", "check_reusable_build", "build",
            "measure"]
@@ -34,6 +35,11 @@ FUZZ_SESSIONS = 10_000
 #: Images through the synthesised board top (``--backend board-netlist``): its simulation is
 #: about 65 times slower than the RTL's, and Yosys and the compiler take minutes first.
 NETLIST_IMAGES = 20
+
+#: The fastest rate of the iCEBreaker's UART (a build option, ``hw.build --baud``), at which
+#: the compiled board top streams the first :data:`FAST_IMAGES` test images.
+FAST_BAUD = 12_000_000
+FAST_IMAGES = 1000
 
 #: The line of weights/README.md's table that records the user's recipe; the command is matched
 #: in both spellings so that the recorded number is found before and after the move to ``-m``.
@@ -100,14 +106,18 @@ class Runner:
         return found, process.returncode
 
 
-def evaluate(runner, backend, *, limit=None, fix=""):
+def evaluate(runner, backend, *, limit=None, fix="", baud=None):
     """``python -m sim.evaluate --backend <backend> --json``: accuracy and agreement with the
-    reference, on the first ``limit`` test images (all without)."""
+    reference, on the first ``limit`` test images (all without); with ``baud``, the compiled
+    board top built for that rate (the step is named ``<backend>-<baud>``)."""
     images = ["--limit", str(limit)] if limit else []
+    rate = ["--baud", str(baud)] if baud else []
+    name = f"{backend}-{baud}" if baud else backend
     result, _ = runner.run(
-        backend, ["-m", "sim.evaluate", "--backend", backend, "--json", *images],
-        fix=f"rerun `python -m sim.evaluate --backend {backend} --limit 10` to see the "
-            f"error alone; MNIST comes from $MNIST_PATH (a local mnist.npz){fix}")
+        name, ["-m", "sim.evaluate", "--backend", backend, "--json", *images, *rate],
+        fix=f"rerun `python -m sim.evaluate --backend {backend} --limit 10"
+            f"{' --baud ' + str(baud) if baud else ''}` to see the error alone; MNIST comes "
+            f"from $MNIST_PATH (a local mnist.npz){fix}")
     return result
 
 
@@ -248,8 +258,9 @@ def build(runner, *, skip=False):
 
 def step_count(*, train=False, skip_build=False):
     """The steps :func:`measure` runs: reference, keras, rtl, cycles, the board top's RTL
-    and netlist, the fuzzing and the build, and with ``train`` two more."""
-    return 8 + 2 * train - skip_build
+    (at the default rate and at :data:`FAST_BAUD`) and netlist, the fuzzing and the build,
+    and with ``train`` two more."""
+    return 9 + 2 * train - skip_build
 
 
 def measure(runner, net, *, limit=None, train_now=False, cycle_images=CYCLE_IMAGES,
@@ -280,6 +291,8 @@ def measure(runner, net, *, limit=None, train_now=False, cycle_images=CYCLE_IMAG
     measured["rtl_seconds"] = runner.seconds["rtl"]
     measured["cycles"] = cycles(runner, images=min(cycle_images, limit or cycle_images))
     measured["evaluate"]["board-rtl"] = evaluate(runner, "board-rtl", limit=limit)
+    measured["evaluate"]["board-rtl-fast"] = evaluate(
+        runner, "board-rtl", limit=min(FAST_IMAGES, limit or FAST_IMAGES), baud=FAST_BAUD)
     measured["evaluate"]["board-netlist"] = evaluate(
         runner, "board-netlist", limit=min(NETLIST_IMAGES, limit or NETLIST_IMAGES))
     measured["fuzz"] = fuzz(runner, sessions=min(FUZZ_SESSIONS, limit or FUZZ_SESSIONS))

@@ -37,8 +37,12 @@ def limits_text(net, facts):
         f"{limits.PRODUCTS_PER_DSP} multipliers in dual 8x8 mode): "
         f"{facts['dsp_limit']:,} cycles per image, rounded up;\n"
         f"- UART: {facts['uart_bits']:,} bits per image on the line at {facts['baud']:,} baud "
-        f"({facts['wire_us']:,} us); the host waits for each answer before it sends the next "
-        f"image (`board.link.SerialBoard`), so an image takes the wire time plus the latency.\n")
+        f"({facts['wire_us']:,} us), request and answer; a host that waits for each answer "
+        f"before it sends the next image takes the wire time plus the latency. Streaming "
+        f"(`board.link.Link.classify_stream`), the requests follow each other on the line in "
+        f"while the answers go out: the wire bound is then the request's bits alone, "
+        + ", ".join(f"{v['bound']:,} images per second at {baud:,} baud"
+                    for baud, v in facts["streams"].items()) + ".\n")
 
 
 def provenance(meta):
@@ -85,9 +89,10 @@ def readme_summary(facts, meta):
         f"{f['latency'] / f['clock']:.1f} us per image, "
         f"{per_second(f['throughput'] / f['clock']):,} images per second back to back "
         f"({per_second(f['throughput'] / f['fmax']):,} at the fmax);\n"
-        f"- over the UART at {f['baud']:,} baud (computed, no board here): at most "
-        f"{per_second(f['wire_us']):,} images per second on the wire, "
-        f"{per_second(f['wire_us'] + f['compute_us']):,} with the compute;\n"
+        f"- over the UART, streaming, in the compiled board top (simulated, no board here): "
+        + ", ".join(f"{v['images_per_second']:,} images per second at {baud / 1e6:g} Mbaud "
+                    f"({v['images_per_second'] / v['bound']:.3f} of the wire bound)"
+                    for baud, v in f["streams"].items()) + ";\n"
         f"- the board top compiled with its flash and UART (simulated, no board here): "
         f"{board['board-rtl']['logits_agree']:,}/{board['board-rtl']['images']:,} logit "
         f"vectors over the UART equal to the reference's as RTL, "

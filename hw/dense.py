@@ -175,6 +175,7 @@ class DenseStage(wiring.Component):
         # Sequencer: pass, input code (word and code within it), group within the pass. Its
         # decisions use registered flags, so that `issue` is a few gates from registers.
         pass_ = Signal(range(passes))
+        last_pass = Signal(init=passes == 1)      # pass_ == passes - 1, as a register (timing)
         word = Signal(range(words))
         sub = Signal(range(k))
         index = Signal(range(n))                  # word * k + sub
@@ -194,7 +195,7 @@ class DenseStage(wiring.Component):
         moves = Signal()  # set below with each move
         m.d.sync += available.eq(Mux(moves,
                                      Mux(at_last,
-                                         Mux(pass_ == passes - 1, fill_other, fill_read) != 0,
+                                         Mux(last_pass, fill_other, fill_read) != 0,
                                          word_next < fill_read),
                                      word < fill_read))
 
@@ -236,11 +237,13 @@ class DenseStage(wiring.Component):
                     m.d.sync += [index.eq(0), word.eq(0), word_next.eq(1), sub.eq(0),
                                  at_last.eq(n == 1)]
                     m.d.comb += moves.eq(1)
-                    with m.If(pass_ != passes - 1):
-                        m.d.sync += [pass_.eq(pass_ + 1), weight_addr.eq(weight_addr + 1)]
+                    with m.If(~last_pass):
+                        m.d.sync += [pass_.eq(pass_ + 1), weight_addr.eq(weight_addr + 1),
+                                     last_pass.eq(pass_ == passes - 2)]
                     with m.Else():
                         # the image is done with this bank: give it back to the writer
-                        m.d.sync += [pass_.eq(0), weight_addr.eq(0), fill[read_bank].eq(0),
+                        m.d.sync += [pass_.eq(0), last_pass.eq(passes == 1),
+                                     weight_addr.eq(0), fill[read_bank].eq(0),
                                      full.bit_select(read_bank, 1).eq(0),
                                      read_bank.eq(~read_bank)]
             with m.If(at_last):
@@ -278,7 +281,7 @@ class DenseStage(wiring.Component):
         s4_last = delayed(at_last, latency, "last")
         s4_local = delayed(local, latency, "local")
         s3_group = delayed(group, latency - 1, "group")
-        s4_final = delayed(pass_ == passes - 1, latency, "final")
+        s4_final = delayed(last_pass, latency, "final")
         # The accumulators of a pass's groups rotate: the groups are accumulated strictly in
         # turn, so the next group's is always at the front and the one just written is always
         # at the back. No multiplexer chooses a group's accumulator (timing, logic cells).

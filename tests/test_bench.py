@@ -130,7 +130,11 @@ MEASURED = {
                 "logits_agree_with_reference": 100, "seconds": 2.5, "cycles_per_image": 6000.0,
                 "cycles_per_image_max": 6000},
         "board-rtl": {"images": 100, "accuracy": 0.98, "agree_with_reference": 100,
-                      "logits_agree_with_reference": 100, "seconds": 30.0},
+                      "logits_agree_with_reference": 100, "seconds": 30.0, "baud": 3_000_000,
+                      "images_per_second": 370.0},
+        "board-rtl-fast": {"images": 10, "accuracy": 1.0, "agree_with_reference": 10,
+                           "logits_agree_with_reference": 10, "seconds": 5.0,
+                           "baud": 12_000_000, "images_per_second": 1450.0},
         "board-netlist": {"images": 20, "accuracy": 1.0, "agree_with_reference": 20,
                           "logits_agree_with_reference": 19, "seconds": 400.0},
     },
@@ -159,7 +163,7 @@ def test_rows_from_fixed_measurements(net):
     table, facts = rows_of(MEASURED, net)
     groups = table_module.group_rows(table)
     assert list(groups) == list(rows.TITLES)
-    assert [len(members) for members in groups.values()] == [11, 4, 7, 3, 9, 6]
+    assert [len(members) for members in groups.values()] == [11, 4, 7, 5, 9, 6]
     by_measure = {row.measure: row for row in table}
     # baselines that were not recorded say so rather than vanish
     user = by_measure["float: the user's recipe (Adadelta 1.0, 12 epochs, pixels / 255)"]
@@ -180,7 +184,15 @@ def test_rows_from_fixed_measurements(net):
     assert by_measure["wire time per image"].value == 2693.3
     assert facts["fmax"] == 48.5 and facts["latency"] == 6000 and facts["throughput"] == 5408
     assert facts["accuracy"] == {"reference": 98.0, "keras": 98.0, "rtl": 98.0,
-                                 "board-rtl": 98.0, "board-netlist": 100.0}
+                                 "board-rtl": 98.0, "board-rtl-fast": 100.0,
+                                 "board-netlist": 100.0}
+    # streaming: the wire bound is a 790-byte request's 7,900 bits back to back
+    streamed = [row for row in groups["uart"] if "streaming" in row.measure]
+    assert [(row.value, row.limit) for row in streamed] == [(370.0, 379.7), (1450.0, 1519.0)]
+    assert streamed[1].how.startswith("`python -m sim.evaluate --backend board-rtl --baud "
+                                      "12000000 --json --limit 10`: 10 images streamed")
+    assert facts["streams"][12_000_000] == {"images_per_second": 1450.0, "bound": 1519.0,
+                                            "images": 10}
     # the board top's rows: what each run found, beside what it ran
     netlist = by_measure["synthesised netlist: logit vectors over the UART equal to the "
                          "reference's"]

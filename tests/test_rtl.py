@@ -22,6 +22,7 @@ from q8 import mnist, reference, weights
 from sim.evaluate import main as evaluate_main
 from sim.pysim import SimulationTimeout, simulate_network
 from hw.toolchain import ToolError
+from hw.fit import built_schedules, plan as fit_plan
 from sim.rtl import SYSTEM_COMPILERS, Model, build_model, compiler, netlist_model, rtl_model
 
 THREADS = len(os.sched_getaffinity(0))
@@ -50,7 +51,8 @@ def test_rtl_is_bit_exact_on_all_test_images(net, test_images, model):
     assert int(np.sum(run.classes == ref.classes)) == 10000
     # the cycles Amaranth's simulator counts, first pixel accepted to result accepted; the
     # schedule does not depend on the pixels, so every image takes as long
-    pysim = simulate_network(NetworkPipeline(net), test_images[:2])
+    pysim = simulate_network(NetworkPipeline(net, schedules=built_schedules(net)),
+                             test_images[:2])
     assert run.cycles[:2].tolist() == pysim.cycles.tolist()
     assert set(run.cycles.tolist()) == {int(pysim.cycles[0])}
 
@@ -62,7 +64,9 @@ def test_evaluate_rtl_backend(capsys):
     assert result["backend"] == "rtl" and result["images"] == 300
     assert result["agree_with_reference"] == 300
     assert result["logits_agree_with_reference"] == 300
-    assert 784 < result["cycles_per_image"] == result["cycles_per_image_max"] <= 6000
+    net = weights.load()
+    assert result["cycles_per_image"] == result["cycles_per_image_max"] == \
+        fit_plan(net.layers, params=net.params).latency
     assert "network: Yosys cxxrtl" in captured.err  # the build steps' progress
 
 
