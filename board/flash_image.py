@@ -36,6 +36,8 @@ from amaranth.hdl import unsigned
 from amaranth.lib import data
 
 __all__ = ["MAGIC", "VERSION", "HEADER", "HEADER_BYTES", "WORD_BYTES", "FLASH_OFFSET",
+           "TESTS_MAGIC", "TESTS_OFFSET", "TESTS_HEADER", "TESTS_HEADER_BYTES",
+           "make_test_image", "parse_test_image", "flash_contents",
            "CRC_BYTES", "FlashImageError", "network_id", "header_bytes",
            "make_image", "parse_image"]
 
@@ -123,3 +125,66 @@ def parse_image(image, *, words=None, network=None):
                               f"{zlib.crc32(payload):#010x}")
     return [int.from_bytes(payload[k:k + WORD_BYTES], "little")
             for k in range(0, len(payload), WORD_BYTES)]
+
+
+# --- the self-test's images ----------------------------------------------------------------
+
+#: The test images for the board's self-test (``board.top``, ``docs/protocol.md``): at 2 MiB,
+#: past the weights image, a header, then one record per image (its pixels, row-major, then
+#: its label), then the CRC-32 (``zlib.crc32``) of the records. 10,000 MNIST test images take
+#: 7.85 MB of the iCEBreaker's 16 MiB.
+TESTS_MAGIC = b"MNQT"
+TESTS_OFFSET = 0x200000
+TESTS_HEADER = data.StructLayout({"magic": unsigned(8 * len(TESTS_MAGIC)),
+                                  "version": unsigned(16), "pixels": unsigned(16),
+                                  "count": unsigned(32), "reserved": unsigned(32)})
+TESTS_HEADER_BYTES = TESTS_HEADER.size // 8
+
+
+def make_test_image(images, labels):
+    """The flash image of the self-test's ``images`` (uint8, N x pixels or N x H x W) and
+    their ``labels`` (0..255)."""
+    images = np.asarray(images, dtype=np.uint8).reshape(len(images), -1)
+    labels = np.asarray(labels).reshape(-1)
+    if len(labels) != len(images) or not len(images):
+        raise FlashImageError(f"{len(images)} images and {len(labels)} labels: give as many "
+                              f"of each, at least one")
+    if labels.min() < 0 or labels.max() > 255:
+        raise FlashImageError("labels must be in 0..255")
+    records = np.concatenate([images, labels.astype(np.uint8)[:, None]], axis=1).tobytes()
+    header = TESTS_HEADER.const({"magic": int.from_bytes(TESTS_MAGIC, "little"),
+                                 "version": VERSION, "pixels": images.shape[1],
+                                 "count": len(images), "reserved": 0})
+    return (header.as_value().value.to_bytes(TESTS_HEADER_BYTES, "little") + records +
+            zlib.crc32(records).to_bytes(CRC_BYTES, "little"))
+
+
+def parse_test_image(image):
+    """Check a self-test image; return ``(images, labels)`` (uint8, N x pixels; N)."""
+    if len(image) < TESTS_HEADER_BYTES:
+        raise FlashImageError(f"the test image is {len(image)} bytes, shorter than its header")
+    header = data.Const(TESTS_HEADER, int.from_bytes(image[:TESTS_HEADER_BYTES], "little"))
+    if header.magic.to_bytes(len(TESTS_MAGIC), "little") != TESTS_MAGIC or \
+            header.version != VERSION:
+        raise FlashImageError(f"not a test image of version {VERSION} (magic {TESTS_MAGIC!r})")
+    size = header.count * (header.pixels + 1)
+    records = bytes(image[TESTS_HEADER_BYTES:TESTS_HEADER_BYTES + size])
+    trailer = bytes(image[TESTS_HEADER_BYTES + size:][:CRC_BYTES])
+    if len(records) != size or len(trailer) != CRC_BYTES:
+        raise FlashImageError("the test image is cut short")
+    if zlib.crc32(records) != int.from_bytes(trailer, "little"):
+        raise FlashImageError("the test image's CRC does not match its records")
+    table = np.frombuffer(records, np.uint8).reshape(header.count, header.pixels + 1)
+    return table[:, :-1], table[:, -1]
+
+
+def flash_contents(weights, tests=None):
+    """The flash from :data:`FLASH_OFFSET` on: the weights image, and the test image at
+    :data:`TESTS_OFFSET` (erased flash, 0xFF, between them)."""
+    if tests is None:
+        return bytes(weights)
+    gap = TESTS_OFFSET - FLASH_OFFSET - len(weights)
+    if gap < 0:
+        raise FlashImageError(f"the weights image ({len(weights):,} bytes) reaches past the "
+                              f"test images' offset {TESTS_OFFSET:#x}")
+    return bytes(weights) + b"\xff" * gap + bytes(tests)

@@ -3,9 +3,10 @@ checksummed, answers checked, one retry; over a serial port (:class:`SerialTrans
 any byte transport (the compiled simulation of the board: ``sim.board``)."""
 
 from hw.params import check_count
+from .crc import crc32
 from .defaults import BAUD
 from .protocol import (RETRY, Command, ProtocolError, Status, decode_response, frame_bytes,
-                       request_bytes)
+                       request_bytes, self_test_fields)
 
 __all__ = ["LinkError", "Link", "SerialTransport", "SerialBoard", "checked"]
 
@@ -25,6 +26,8 @@ _HINTS = {
     Status.FRAMING: "bytes were garbled on the line (check the baud rate)",
     Status.BUSY: "another request arrived while the board was working",
     Status.WATCHDOG: "the network stopped answering: power-cycle the board",
+    Status.BAD_REQUEST: "the self-test asked for no images, or for more than the flash holds",
+    Status.OVERRUN: "the self-test's images came faster than the network took them",
 }
 
 
@@ -45,8 +48,9 @@ class Link:
     Parameters
     ----------
     transport
-        Has ``write(data)``; ``read(count)``, the next ``count`` bytes, fewer if none came for
-        its timeout; ``discard()``, which drops what arrives until the line is quiet.
+        Has ``write(data)``; ``read(count, wait_s=None)``, the next ``count`` bytes, fewer if
+        none came for its timeout (or ``wait_s`` seconds, if longer); ``discard()``, which drops
+        what arrives until the line is quiet.
     classes : int
         Logits per answer (``q8.weights.Network.classes``).
     retries : int
@@ -63,8 +67,9 @@ class Link:
         self._seq = self._seq % 255 + 1
         return self._seq
 
-    def request(self, command, payload=b""):
-        """Send a request; return its checked answer (any status).
+    def request(self, command, payload=b"", *, wait_s=None):
+        """Send a request; return its checked answer (any status). ``wait_s``: how long the
+        answer may take to begin, if longer than the transport's timeout (a self-test).
 
         Raises
         ------
@@ -78,8 +83,9 @@ class Link:
             seq = self._next_seq()
             self._transport.write(request_bytes(command, seq=seq, payload=payload))
             try:
-                response = decode_response(self._transport.read(frame_bytes(self._classes)),
-                                           classes=self._classes)
+                frame = self._transport.read(frame_bytes(self._classes)) if wait_s is None \
+                    else self._transport.read(frame_bytes(self._classes), wait_s=wait_s)
+                response = decode_response(frame, classes=self._classes)
             except ProtocolError as e:
                 problem = e
                 continue
@@ -96,6 +102,30 @@ class Link:
 
     def status(self):
         return self.request(Command.STATUS).status
+
+    def self_test(self, count, *, records, wait_s):
+        """Run the first ``count`` of the self-test's images in the board's flash through its
+        network; return the answer's fields (``board.protocol.self_test_fields``: ``correct``,
+        ``cycles``, ``data_crc``).
+
+        ``records``: the bytes of those images' records as the host knows them (pixels, then
+        label: ``board.flash_image.make_test_image``), whose CRC the answer's must equal.
+        ``wait_s``: how long the run may take (the flash's time for its bytes, and more).
+
+        Raises
+        ------
+        LinkError
+            An error answer, or the flash's images are not the host's.
+        """
+        response = checked(self.request(Command.SELF_TEST, count.to_bytes(2, "big"),
+                                        wait_s=wait_s))
+        fields = self_test_fields(response)
+        if fields["data_crc"] != crc32(records):
+            raise LinkError(f"the board read other test images from its flash than the host's "
+                            f"{count:,} (CRC {fields['data_crc']:#010x}, the host's "
+                            f"{crc32(records):#010x}): write them with `python -m hw.build "
+                            f"--program`")
+        return fields
 
     def classify_stream(self, images):
         """Classify each of ``images`` (sequences of pixels), streaming: each request goes out
@@ -179,8 +209,14 @@ class SerialTransport:
     def write(self, data):
         self._serial.write(bytes(data))
 
-    def read(self, count):
-        return self._serial.read(count)
+    def read(self, count, wait_s=None):
+        if wait_s is None:
+            return self._serial.read(count)
+        timeout, self._serial.timeout = self._serial.timeout, max(wait_s, self._serial.timeout)
+        try:
+            return self._serial.read(count)
+        finally:
+            self._serial.timeout = timeout
 
     def discard(self):
         # the board answers a garbled burst once the line has been quiet for its timeout

@@ -5,8 +5,8 @@ import enum
 import zlib
 
 from amaranth.hdl import Cat, Module, Mux, Signal
-from amaranth.lib import wiring
-from amaranth.lib.wiring import Out
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
 
 from hw.ice40 import SPRAMWeightStore
 from hw.synthesis import one_hot
@@ -44,6 +44,9 @@ class WeightLoader(wiring.Component):
     offset : int
         The image's byte address in flash.
     wake_cycles : int
+    again_offset : int, optional
+        Once the image is read, the flash may be read again from here on (the self-test's
+        images, ``board.top``).
 
     Members
     -------
@@ -51,9 +54,14 @@ class WeightLoader(wiring.Component):
     store : Out(SPRAMWeightStore.write_port(depth=words))
         ``words``: the image's.
     status : Out(LoadStatus)
+    again, again_stop : In(1)
+        With ``again_offset``: :class:`board.spi.SPIFlashReader`'s ``again`` (taken once the
+        image is read) and ``stop``.
+    data : Out(stream.Signature(8, always_ready=True))
+        With ``again_offset``: the bytes read after the image.
     """
 
-    def __init__(self, *, image, offset, wake_cycles=150):
+    def __init__(self, *, image, offset, wake_cycles=150, again_offset=None):
         image = bytes(image)
         words, rest = divmod(len(image) - HEADER_BYTES - CRC_BYTES, WORD_BYTES)
         if words < 1 or rest:
@@ -62,16 +70,27 @@ class WeightLoader(wiring.Component):
         self._words = words
         # the CRC register after every byte of the image (zlib's CRC before its final xor)
         self._expected = zlib.crc32(image) ^ 0xFFFFFFFF
-        self._reader = SPIFlashReader(offset=offset, wake_cycles=wake_cycles)
-        super().__init__({"flash": Out(SPIFlashPins()),
-                          "store": Out(SPRAMWeightStore.write_port(depth=words)),
-                          "status": Out(LoadStatus)})
+        self._reader = SPIFlashReader(offset=offset, wake_cycles=wake_cycles,
+                                      again_offset=again_offset)
+        members = {"flash": Out(SPIFlashPins()),
+                   "store": Out(SPRAMWeightStore.write_port(depth=words)),
+                   "status": Out(LoadStatus)}
+        if again_offset is not None:
+            members.update({"again": In(1), "again_stop": In(1),
+                            "data": Out(stream.Signature(8, always_ready=True))})
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.reader = reader = self._reader
         wiring.connect(m, reader.flash, wiring.flipped(self.flash))
         byte_done, in_byte = reader.o.valid, reader.o.payload
+        loaded = Signal()  # the image is read: later bytes are another read's (`again`)
+        if "again" in self.signature.members:
+            m.d.comb += [reader.again.eq(self.again & loaded),
+                         self.data.valid.eq(byte_done & loaded), self.data.payload.eq(in_byte)]
+            with m.If(self.again_stop):
+                m.d.comb += reader.stop.eq(1)
 
         received = Signal(range(HEADER_BYTES))  # the header's bytes read
         trailer = Signal(range(CRC_BYTES))  # the CRC's bytes read
@@ -137,6 +156,6 @@ class WeightLoader(wiring.Component):
                     m.d.sync += self.status.eq(LoadStatus.BAD_IMAGE)
                 m.next = "Done"
             with m.State("Done"):
-                pass
+                m.d.comb += loaded.eq(1)
         one_hot(fsm)
         return m

@@ -21,7 +21,8 @@ from .crc import CRC_BYTES, crc32, crc32_bytes
 
 __all__ = ["PROTOCOL_VERSION", "Command", "Status", "RETRY", "FRAME_MAGIC", "SEQ_NONE",
            "response_layout", "frame_bytes", "request_bytes", "classify_request",
-           "status_request", "Response", "ProtocolError", "decode_response", "encode_response"]
+           "status_request", "self_test_request", "SELF_TEST_LAYOUT", "self_test_fields",
+           "Response", "ProtocolError", "decode_response", "encode_response"]
 
 PROTOCOL_VERSION = 2
 
@@ -29,6 +30,7 @@ PROTOCOL_VERSION = 2
 class Command(enum.IntEnum):
     CLASSIFY = ord("C")   # followed by the pixels
     STATUS = ord("S")
+    SELF_TEST = ord("T")  # followed by the number of test images (2 bytes, big-endian)
 
 
 class Status(enum.IntEnum):
@@ -42,6 +44,9 @@ class Status(enum.IntEnum):
     BUSY = 7             # bytes arrived while a whole request waited for its turn (more than
                          # one request beyond the one being answered)
     WATCHDOG = 8         # the network did not answer in time: the board classifies no more
+    BAD_REQUEST = 9      # a self-test of no images, or of more than the board's flash holds
+    OVERRUN = 10         # the self-test's images came from flash faster than the network took
+                         # them: its counts are not to be trusted
 
 
 #: The answers that a second try of the same request may turn into OK: the request, not the
@@ -98,6 +103,35 @@ def request_bytes(command, *, seq, payload=b""):
     _check_seq(seq)
     body = bytes([command, seq]) + bytes(payload)
     return body + crc32_bytes(body)
+
+
+def self_test_request(count, *, seq):
+    """A request to run the first ``count`` of the self-test's images in flash (1 to 65,535)
+    through the network on the board."""
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count < 1 << 16:
+        raise ValueError(f"count must be an integer in [1, 65535], not {count!r}")
+    return request_bytes(Command.SELF_TEST, seq=seq, payload=count.to_bytes(2, "big"))
+
+
+#: A self-test answer's fields, in place of a classification's class and logits (it needs a
+#: network of at least 9 classes, as MNIST's 10): the images classified as their labels, the
+#: cycles from the first image's request to the flash to the last result, and the CRC-32
+#: (``board.crc``) of the records read, which the host compares with the test images it
+#: knows.
+SELF_TEST_LAYOUT = data.StructLayout({"correct": unsigned(16), "cycles": unsigned(32),
+                                      "data_crc": unsigned(32)})
+
+
+def self_test_fields(response):
+    """The :data:`SELF_TEST_LAYOUT` fields of a self-test answer, as a dict."""
+    body = bytes([response.cls]) + bytes(v & 0xFF for v in response.logits)
+    if len(body) * 8 < SELF_TEST_LAYOUT.size:
+        raise ProtocolError(f"a self-test answer needs {SELF_TEST_LAYOUT.size // 8} bytes in "
+                            f"place of the class and logits, this network's answer has "
+                            f"{len(body)}")
+    value = data.Const(SELF_TEST_LAYOUT, int.from_bytes(body, "little") &
+                       ((1 << SELF_TEST_LAYOUT.size) - 1))
+    return {"correct": value.correct, "cycles": value.cycles, "data_crc": value.data_crc}
 
 
 def classify_request(pixels, *, seq):

@@ -7,7 +7,10 @@ from amaranth.lib.wiring import In, Out
 from hw.params import check_count
 from hw.synthesis import one_hot
 
-__all__ = ["SPIFlashPins", "SPIFlashReader"]
+__all__ = ["SPIFlashPins", "SPIFlashReader", "CYCLES_PER_BYTE"]
+
+#: System clock cycles per byte read: the SPI clock at half the system clock, single-bit SPI.
+CYCLES_PER_BYTE = 16
 
 #: The W25Q family's (and most SPI NOR flashes') commands.
 _RELEASE_POWER_DOWN = 0xAB
@@ -37,6 +40,8 @@ class SPIFlashReader(wiring.Component):
     offset : int
         The first byte's address in flash, below 2**24.
     wake_cycles : int
+    again_offset : int, optional
+        Where :attr:`again` reads from.
 
     Members
     -------
@@ -45,17 +50,25 @@ class SPIFlashReader(wiring.Component):
         The bytes read, each valid for one cycle (and ``payload`` holds it one more).
     stop : In(1)
         Pulse while a byte arrives: it is the last, and the transaction ends after it.
+    again : In(1)
+        With ``again_offset``: pulse once stopped to read again from ``again_offset`` on (the
+        flash is awake), until the next ``stop``.
     """
 
-    def __init__(self, *, offset, wake_cycles=150):
-        if not isinstance(offset, int) or isinstance(offset, bool) or \
-                not 0 <= offset < 1 << 24:
-            raise ValueError(f"offset must be an integer in [0, 2**24), not {offset!r}")
+    def __init__(self, *, offset, wake_cycles=150, again_offset=None):
+        for name, value in (("offset", offset), ("again_offset", again_offset)):
+            if value is None and name == "again_offset":
+                continue
+            if not isinstance(value, int) or isinstance(value, bool) or \
+                    not 0 <= value < 1 << 24:
+                raise ValueError(f"{name} must be an integer in [0, 2**24), not {value!r}")
         check_count("wake_cycles", wake_cycles)
-        self._offset, self._wake = offset, wake_cycles
-        super().__init__({"flash": Out(SPIFlashPins()),
-                          "o": Out(stream.Signature(8, always_ready=True)),
-                          "stop": In(1)})
+        self._offset, self._wake, self._again = offset, wake_cycles, again_offset
+        members = {"flash": Out(SPIFlashPins()),
+                   "o": Out(stream.Signature(8, always_ready=True)), "stop": In(1)}
+        if again_offset is not None:
+            members["again"] = In(1)
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
@@ -118,6 +131,11 @@ class SPIFlashReader(wiring.Component):
                     m.d.sync += spi.cs_n.eq(1)
                     m.next = "Done"
             with m.State("Done"):
-                pass
+                if self._again is not None:
+                    with m.If(self.again):
+                        m.d.sync += [spi.cs_n.eq(0),
+                                     out_bits.eq((_READ_DATA << 24) | self._again),
+                                     running.eq(1), stop.eq(0), command.eq(0)]
+                        m.next = "Command"
         one_hot(fsm)
         return m

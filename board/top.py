@@ -1,6 +1,6 @@
 """The board's design: weights from flash, the network, and the UART protocol."""
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -8,17 +8,26 @@ from hw.ice40 import SPRAMWeightStore
 from hw.network import NetworkPipeline, weight_words
 from hw.params import check_count
 from hw.synthesis import one_hot
+from q8.mnist import IMAGE_SHAPE
 from .crc import CRC_BYTES, CRC32
-from .defaults import BAUD, CLOCK_HZ, IMAGE_TIMEOUT_S
-from .flash_image import FLASH_OFFSET, make_image, network_id
+from .defaults import BAUD, CLOCK_HZ, IMAGE_TIMEOUT_S, SELF_TEST_IMAGES
+from .flash_image import FLASH_OFFSET, TESTS_HEADER_BYTES, TESTS_OFFSET, make_image, network_id
 from .framer import ResponseFramer
 from .image_buffer import ImageBuffer
 from .loader import LoadStatus, WeightLoader
-from .protocol import FRAME_MAGIC, SEQ_NONE, Command, Status
+from .protocol import FRAME_MAGIC, SELF_TEST_LAYOUT, SEQ_NONE, Command, Status
 from .spi import SPIFlashPins
 from .uart import UARTReceiver, UARTTransmitter
 
-__all__ = ["BoardNetwork", "BoardTop", "flash_words", "flash_image"]
+__all__ = ["BoardNetwork", "BoardTop", "flash_words", "flash_image", "self_test_images"]
+
+
+def self_test_images(net):
+    """The self-test's images that a board top of ``net`` is built for: MNIST's test set
+    (:data:`board.defaults.SELF_TEST_IMAGES`) if ``net`` takes MNIST's images and its answer
+    has room for the self-test's fields (9 classes or more), else none."""
+    fits = 8 + 8 * net.classes >= SELF_TEST_LAYOUT.size
+    return SELF_TEST_IMAGES if fits and tuple(net.input_shape) == IMAGE_SHAPE else 0
 
 
 def flash_words(net, schedules=None):
@@ -128,6 +137,13 @@ class BoardTop(wiring.Component):
         so is every answer after (the red LED lights). The network takes a fixed number of
         cycles, far fewer than the default (``timeout_cycles``).
     flash_offset : int
+    test_images : int
+        The self-test's images in flash (``board.flash_image.make_test_image``, at
+        ``tests_offset``): a self-test request runs up to this many through the network, as
+        fast as the flash delivers them, and answers how many came out as their labels, the
+        cycles it took and the CRC of what it read. 0: no self-test (the command is unknown).
+        Needs a network of at least 9 classes (the answer's fields in place of the logits).
+    tests_offset : int
 
     Members
     -------
@@ -141,12 +157,22 @@ class BoardTop(wiring.Component):
 
     def __init__(self, net, *, schedules=None, divisor=CLOCK_HZ // BAUD,
                  timeout_cycles=round(CLOCK_HZ * IMAGE_TIMEOUT_S), watchdog_cycles=None,
-                 flash_offset=FLASH_OFFSET):
+                 flash_offset=FLASH_OFFSET, test_images=0, tests_offset=TESTS_OFFSET):
         check_count("divisor", divisor, minimum=4)
         check_count("timeout_cycles", timeout_cycles, minimum=10 * divisor + 1)
         if watchdog_cycles is None:
             watchdog_cycles = timeout_cycles
         check_count("watchdog_cycles", watchdog_cycles)
+        check_count("test_images", test_images, minimum=0)
+        if test_images >= 1 << 16:
+            raise ValueError(f"test_images must be below 65,536, not {test_images}")
+        if test_images and 8 + 8 * net.classes < SELF_TEST_LAYOUT.size:
+            raise ValueError(f"a self-test needs a network of at least "
+                             f"{SELF_TEST_LAYOUT.size // 8 - 1} classes (its answer's fields "
+                             f"take the logits' place); this one has {net.classes}: build "
+                             f"without test images")
+        self._tests = test_images
+        self._tests_offset = tests_offset
         self._net = net
         self._divisor = divisor
         self._timeout = timeout_cycles
@@ -179,6 +205,11 @@ class BoardTop(wiring.Component):
         return self._timeout
 
     @property
+    def test_images(self):
+        """The self-test's images in flash that a self-test may run (0: no self-test)."""
+        return self._tests
+
+    @property
     def watchdog_cycles(self):
         """The network's watchdog, in cycles."""
         return self._watchdog
@@ -198,13 +229,90 @@ class BoardTop(wiring.Component):
         """The bytes of the flash image this design loads (``board.flash_image``)."""
         return flash_image(self._net, self._schedules)
 
+    def _self_test(self, m, *, loader, pipeline, testing, flash_pixel, flash_last, answer_crc,
+                   answer, release, restart_watchdog, watchdog, fault, correct, test_cycles,
+                   data_crc, test_answer, test_count):
+        """The worker's self-test states: the first ``test_count`` records of the test images
+        in flash (pixels, then label) stream from the flash into the network, a byte every 16
+        cycles, and each result is compared with its label as it comes out."""
+        pixels = self._net.pixels
+        count = Signal(16)  # the images to run, copied from the request
+        record_byte = Signal(range(pixels + 1))  # the next byte's place in its record
+        pixel_last = Signal()  # record_byte == pixels - 1
+        is_label = Signal()  # record_byte == pixels
+        records = Signal(16)  # labels read
+        final = Signal()  # registered: the record being read is the last
+        done = Signal(16)  # results compared
+        all_done = Signal()  # registered: done == count
+        label = Signal(8)
+        label_pending = Signal()  # a label waits for its image's result
+        overrun = Signal()  # a pixel the network could not take, or a label before a result
+        hit = Signal()  # the result just released was its label
+        counted = Signal()  # ... and is to be counted now
+        m.d.sync += [final.eq(records == count - 1), all_done.eq(done == count),
+                     counted.eq(0)]
+        data = loader.data
+        m.d.comb += [flash_pixel.eq(testing & data.valid & ~is_label),
+                     flash_last.eq(pixel_last)]
+
+        with m.State("Test-Start"):
+            m.d.comb += [loader.again.eq(1), answer_crc.clear.eq(1), restart_watchdog.eq(1)]
+            m.d.sync += [count.eq(test_count), record_byte.eq(0), pixel_last.eq(pixels == 1),
+                         is_label.eq(0), records.eq(0), done.eq(0), correct.eq(0),
+                         test_cycles.eq(0), label_pending.eq(0), overrun.eq(0),
+                         final.eq(test_count == 1), all_done.eq(0)]
+            m.next = "Test"
+        with m.State("Test"):
+            m.d.comb += testing.eq(1)
+            m.d.sync += test_cycles.eq(test_cycles + 1)
+            with m.If(data.valid):
+                with m.If(is_label):
+                    m.d.sync += [label.eq(data.payload), label_pending.eq(1),
+                                 records.eq(records + 1), record_byte.eq(0),
+                                 pixel_last.eq(pixels == 1), is_label.eq(0)]
+                    m.d.comb += restart_watchdog.eq(1)
+                    with m.If(label_pending):
+                        m.d.sync += overrun.eq(1)
+                with m.Else():
+                    m.d.sync += [record_byte.eq(record_byte + 1),
+                                 pixel_last.eq(record_byte == pixels - 2),
+                                 is_label.eq(pixel_last)]
+                    with m.If(~pipeline.i.ready):
+                        m.d.sync += overrun.eq(1)
+                    # the record's last pixel: its label, the next byte, is the run's last
+                    with m.If(pixel_last & final):
+                        m.d.comb += loader.again_stop.eq(1)
+            # a result: compared with its label now, released and counted in the next cycle
+            with m.If(pipeline.o.valid & ~release):
+                m.d.sync += [release.eq(1), hit.eq(pipeline.o.payload.cls == label),
+                             label_pending.eq(0), counted.eq(1)]
+            with m.If(counted):
+                m.d.sync += [done.eq(done + 1), correct.eq(correct + hit)]
+            with m.If(all_done & ~counted & ~answer_crc.busy):
+                m.d.sync += [data_crc.eq(answer_crc.value), test_answer.eq(1)]
+                answer(Mux(overrun, int(Status.OVERRUN), int(Status.OK)))
+                m.next = "Test-End"
+            with m.Elif(watchdog[-1]):
+                # no label from the flash, or no result from the network, for the watchdog's
+                # time: the flash is told to stop, and the board is not trusted again
+                m.d.comb += loader.again_stop.eq(1)
+                m.d.sync += fault.eq(1)
+                answer(Status.WATCHDOG)
+                m.next = "Test-End"
+        with m.State("Test-End"):
+            m.d.comb += answer_crc.clear.eq(1)  # for the answer
+            m.next = "Respond"
+
     def elaborate(self, platform):
         m = Module()
         pixels = self._net.pixels
         classes = self._net.classes
 
         pipeline = self._pipeline
-        loader = WeightLoader(image=self.flash_image(), offset=self._offset)
+        tests = self._tests
+        loader = WeightLoader(image=self.flash_image(), offset=self._offset,
+                              again_offset=self._tests_offset + TESTS_HEADER_BYTES
+                              if tests else None)
         _add_pipeline(m, pipeline, self._external, loader.store)
         m.submodules.loader = loader
         wiring.connect(m, loader.flash, wiring.flipped(self.flash))
@@ -229,7 +337,18 @@ class BoardTop(wiring.Component):
 
         m.submodules.image = image = ImageBuffer(pixels=pixels)
         m.d.comb += image.i.payload.eq(in_byte)
-        wiring.connect(m, image.o, pipeline.i)
+        # The network's input: the image buffer's, or during a self-test the flash's bytes
+        testing = Signal()  # the worker runs a self-test
+        flash_pixel = Signal()  # a self-test image's pixel arrives from flash
+        flash_last = Signal()  # ... its last
+        m.d.comb += [pipeline.i.valid.eq(Mux(testing, flash_pixel, image.o.valid)),
+                     pipeline.i.payload.last.eq(Mux(testing, flash_last, image.o.payload.last)),
+                     image.o.ready.eq(pipeline.i.ready & ~testing)]
+        if tests:
+            m.d.comb += pipeline.i.payload.data[0].eq(
+                Mux(testing, loader.data.payload, image.o.payload.data[0]))
+        else:
+            m.d.comb += pipeline.i.payload.data[0].eq(image.o.payload.data[0])
 
         # Two machines: the receiver's takes requests off the line and checks them, one after
         # another without a pause; the worker's runs a checked request (the network for a
@@ -264,13 +383,29 @@ class BoardTop(wiring.Component):
         m.submodules.framer = framer = ResponseFramer(classes=classes,
                                                       blanked=("cls", "logits"))
         wiring.connect(m, framer.o, tx.i)
-        m.d.comb += [framer.crc.eq(answer_crc.value), framer.crc_busy.eq(answer_crc.busy),
-                     answer_crc.byte.eq(framer.o.payload), answer_crc.start.eq(framer.crc_take)]
+        m.d.comb += [framer.crc.eq(answer_crc.value), framer.crc_busy.eq(answer_crc.busy)]
+        # the answer's bytes, or while a self-test runs the bytes of its images
+        m.d.comb += [answer_crc.byte.eq(framer.o.payload), answer_crc.start.eq(framer.crc_take)]
+        if tests:
+            with m.If(testing):
+                m.d.comb += [answer_crc.byte.eq(loader.data.payload),
+                             answer_crc.start.eq(loader.data.valid)]
         result = pipeline.o.payload
+        # the self-test's counts, and whether the answer carries them in place of a result
+        correct = Signal(16)
+        test_cycles = Signal(32)
+        data_crc = Signal(32)
+        test_answer = Signal()
         m.d.comb += [framer.frame.magic.eq(FRAME_MAGIC), framer.frame.status.eq(status),
-                     framer.frame.seq.eq(answer_seq), framer.frame.cls.eq(result.cls),
-                     framer.frame.logits.eq(result.logits),
-                     framer.blank.eq(~has_result)]
+                     framer.frame.seq.eq(answer_seq),
+                     framer.blank.eq(~has_result & ~test_answer)]
+        if tests:  # the self-test's fields (protocol.SELF_TEST_LAYOUT) in the same bytes
+            fields = Cat(correct, test_cycles, data_crc)
+            m.d.comb += [framer.frame.cls.eq(Mux(test_answer, fields[:8], result.cls)),
+                         framer.frame.logits.eq(Mux(test_answer, fields[8:],
+                                                    result.logits.as_value()))]
+        else:
+            m.d.comb += [framer.frame.cls.eq(result.cls), framer.frame.logits.eq(result.logits)]
 
         release = Signal()
         m.d.sync += release.eq(0)
@@ -307,11 +442,15 @@ class BoardTop(wiring.Component):
         idle = Signal()  # the worker waits for a request
         post = Signal()
         post_image = Signal()
+        post_test = Signal()
 
-        def hand_over(code=None):
-            """The request goes to the worker: answered ``code``, or classified (None)."""
+        def hand_over(code=None, *, test=False):
+            """The request goes to the worker: answered ``code``, or classified (None), or a
+            self-test (``test``)."""
             m.d.comb += post.eq(1)
-            if code is None:
+            if test:
+                m.d.comb += post_test.eq(1)
+            elif code is None:
                 m.d.comb += post_image.eq(1)
             else:
                 answer(code)
@@ -321,8 +460,16 @@ class BoardTop(wiring.Component):
         # receiver holds it until the next byte), so no comparison sits in front of the FSM.
         is_classify = Signal()
         is_status = Signal()
+        is_test = Signal()
         m.d.sync += [is_classify.eq(in_byte == Command.CLASSIFY),
                      is_status.eq(in_byte == Command.STATUS)]
+        if tests:
+            m.d.sync += is_test.eq(in_byte == Command.SELF_TEST)
+        wants_test = Signal()  # the request being received is a self-test request
+        test_count = Signal(16)  # its number of images, as received
+        count_second = Signal()  # the count's second byte is next
+        count_ok = Signal()  # registered: 1 <= test_count <= test_images
+        m.d.sync += count_ok.eq((test_count != 0) & (test_count <= tests))
 
         # Each timer runs down in every cycle, and a state restarts it with a strobe. With one
         # constant reload (the flip-flop's set or reset) and a decrement that never stops, each
@@ -376,16 +523,28 @@ class BoardTop(wiring.Component):
                     m.d.comb += restart.eq(1)
                     discard(Status.FRAMING)
             with m.State("Seq"):
-                with m.If(~is_classify & ~is_status):
+                with m.If(~is_classify & ~is_status & ~is_test):
                     m.d.comb += restart.eq(1)
                     discard(Status.UNKNOWN_COMMAND)
                 with m.Elif(byte):
                     take()
                     m.d.sync += [seq.eq(in_byte), wants_image.eq(is_classify),
+                                 wants_test.eq(is_test), count_second.eq(0),
                                  crc_left.eq(CRC_BYTES - 1)]
                     with m.If(is_classify):
                         m.next = "Receive"
+                    with m.Elif(is_test):
+                        m.next = "Count"
                     with m.Else():
+                        m.next = "Tail"
+                receiving()
+            with m.State("Count"):
+                # a self-test request's number of images, most significant byte first
+                with m.If(byte):
+                    take()
+                    m.d.sync += [test_count.eq(Cat(in_byte, test_count[:8])),
+                                 count_second.eq(1)]
+                    with m.If(count_second):
                         m.next = "Tail"
                 receiving()
             with m.State("Receive"):
@@ -413,12 +572,16 @@ class BoardTop(wiring.Component):
                 with m.If(idle):
                     with m.If(~crc_zero):
                         hand_over(Status.BAD_CHECKSUM)
-                    with m.Elif(~wants_image):
+                    with m.Elif(~wants_image & ~wants_test):
                         hand_over(standing)
-                    with m.Elif(ready):
+                    with m.Elif(~ready):
+                        hand_over(standing)
+                    with m.Elif(wants_image):
                         hand_over()
+                    with m.Elif(count_ok):
+                        hand_over(test=True)
                     with m.Else():
-                        hand_over(standing)
+                        hand_over(Status.BAD_REQUEST)
                     m.next = "After"
             with m.State("After"):
                 # a cycle of its own for what follows a hand-over (timing)
@@ -444,8 +607,18 @@ class BoardTop(wiring.Component):
                     m.d.sync += answer_seq.eq(seq)
                     with m.If(post_image):
                         m.next = "Replay"
+                    with m.Elif(post_test):
+                        m.next = "Test-Start"
                     with m.Else():
                         m.next = "Respond"
+            if tests:
+                self._self_test(m, loader=loader, pipeline=pipeline, testing=testing,
+                                flash_pixel=flash_pixel, flash_last=flash_last,
+                                answer_crc=answer_crc, answer=answer, release=release,
+                                restart_watchdog=restart_watchdog, watchdog=watchdog,
+                                fault=fault, correct=correct, test_cycles=test_cycles,
+                                data_crc=data_crc, test_answer=test_answer,
+                                test_count=test_count)
             with m.State("Replay"):
                 # a state of its own, so that the image buffer's start is a state bit, not
                 # the hand-over's logic (timing)
@@ -467,7 +640,8 @@ class BoardTop(wiring.Component):
                 with m.If(framer.done):
                     # the frame is out: release the network's result (next cycle, from a
                     # register, so the network's output does not wait on this logic)
-                    m.d.sync += [release.eq(has_result), has_result.eq(0)]
+                    m.d.sync += [release.eq(has_result), has_result.eq(0),
+                                 test_answer.eq(0)]
                     m.next = "Wait"
         # the framer rewinds to its first byte whenever no answer is being sent
         m.d.comb += framer.start.eq(~work.ongoing("Respond"))

@@ -6,7 +6,27 @@ import struct
 
 import numpy as np
 
-__all__ = ["ImageError", "simulate_classify", "load_image"]
+__all__ = ["ImageError", "simulate_classify", "self_test_on_board", "self_test_on_port",
+           "load_image"]
+
+
+def self_test_on_board(net, *, count, progress=print):
+    """The self-test on the compiled board top (``sim.board_host.self_test_on_board``)."""
+    from sim.board_host import self_test_on_board as on_board
+    return on_board(net, count=count, progress=progress)
+
+
+def self_test_on_port(net, port, *, count, baud):
+    """The self-test on the board on serial ``port`` (``board.self_test.run_self_test``, the
+    images as ``hw.build --program`` wrote them)."""
+    from board.link import SerialBoard
+    from board.self_test import run_self_test, test_image
+    from board.defaults import SELF_TEST_IMAGES
+    board = SerialBoard(port, classes=net.classes, baud=baud)
+    try:
+        return run_self_test(board, net, count=count, tests=test_image(SELF_TEST_IMAGES))
+    finally:
+        board.close()
 
 
 def simulate_classify(net, images, *, progress=print):

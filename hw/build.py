@@ -23,6 +23,10 @@ resources packed by nextpnr in the report (about a minute). Writes into the buil
     the bitstream (flash offset 0);
 ``weights.bin``
     the weights image (``board.flash_image``), for flash offset ``FLASH_OFFSET`` (1 MiB);
+``tests.bin``
+    MNIST's 10,000 test images and labels for the board's self-test (``python -m host
+    --self-test``), for flash offset ``TESTS_OFFSET`` (2 MiB), when MNIST is on this machine
+    and the network can run a self-test (28x28 images, at least 9 classes);
 ``report.json``
     resources used and available, design clock, nextpnr and icetime fmax (``null`` without
     icetime, with the reason in ``icetime``), ``timing_checked_by``, ``timing_met``, build
@@ -45,11 +49,13 @@ import time
 from amaranth.hdl import Elaboratable, Module
 
 from board.defaults import BAUD, BOARD, CLOCK_HZ, IMAGE_TIMEOUT_S
-from board.flash_image import FLASH_OFFSET
+from board.flash_image import FLASH_OFFSET, TESTS_OFFSET
 from board.protocol import classify_request, frame_bytes
-from board.top import BoardTop
+from board.self_test import test_image
+from board.top import BoardTop, self_test_images
 from board.uart import divisor_of
 from platforms import UnknownBoardError, boards, get_board
+from q8 import mnist
 from q8.weights import DEFAULT_WEIGHTS, WeightsError, load
 from .fit import FitError, plan as fit_plan
 from .ice40 import pll_settings
@@ -277,10 +283,22 @@ def build(*, board, net, build_dir, clock_hz=CLOCK_HZ, baud=BAUD, toolchain="yow
         progress(f"icetime: {ICETIME_MISSING}")
     start = time.time()
     top = BoardTop(net, schedules=plan.schedules, divisor=clock_hz // baud,
-                   timeout_cycles=round(clock_hz * IMAGE_TIMEOUT_S))
+                   timeout_cycles=round(clock_hz * IMAGE_TIMEOUT_S),
+                   test_images=self_test_images(net))
     image = top.flash_image()
     with open(os.path.join(build_dir, "weights.bin"), "wb") as f:
         f.write(image)
+    tests_path = os.path.join(build_dir, "tests.bin")
+    if os.path.exists(tests_path):
+        os.remove(tests_path)
+    if top.test_images:
+        try:
+            tests = test_image(top.test_images)
+        except mnist.MnistError as e:
+            progress(f"tests.bin not written, so `--program` writes no self-test images: {e}")
+        else:
+            with open(tests_path, "wb") as f:
+                f.write(tests)
 
     platform = board.platform()
     design = BoardDesign(board, top, clock_hz=clock_hz)
@@ -411,9 +429,14 @@ def _program(build_dir, progress):
     if iceprog is None:
         raise ToolError("iceprog is not installed (Debian/Ubuntu: `apt-get install "
                           "fpga-icestorm`), or set ICEPROG")
-    for args, what in (([os.path.join(build_dir, "top.bin")], "the bitstream"),
-                       (["-o", str(FLASH_OFFSET), os.path.join(build_dir, "weights.bin")],
-                        f"the weights at {FLASH_OFFSET:#x}")):
+    parts = [([os.path.join(build_dir, "top.bin")], "the bitstream"),
+             (["-o", str(FLASH_OFFSET), os.path.join(build_dir, "weights.bin")],
+              f"the weights at {FLASH_OFFSET:#x}")]
+    tests = os.path.join(build_dir, "tests.bin")
+    if os.path.exists(tests):
+        parts.append((["-o", str(TESTS_OFFSET), tests],
+                      f"the self-test's images at {TESTS_OFFSET:#x} (7.85 MB: a few minutes)"))
+    for args, what in parts:
         progress(f"writing {what} ...")
         result = subprocess.run([iceprog, *args], capture_output=True, text=True)
         if result.returncode:

@@ -14,15 +14,17 @@ import time
 import numpy as np
 
 from board.defaults import BAUD, CLOCK_HZ
+from board.flash_image import flash_contents
 from board.link import Link, LinkError
+from board.self_test import run_self_test, test_image
 from board.uart import divisor_of
 from board.protocol import Status, frame_bytes
-from board.top import BoardTop
+from board.top import BoardTop, self_test_images
 from hw.params import check_count
 from .board import CompiledBoard, board_model
 
 __all__ = ["SIM_TIMEOUT_CYCLES", "BoardNotReady", "SimulatedTransport", "simulated_top",
-           "quiet_cycles", "power_up", "classify_on_boards"]
+           "quiet_cycles", "power_up", "classify_on_boards", "self_test_on_board"]
 
 #: The compiled tops' timeout and watchdog, in cycles: the watchdog longer than the network
 #: takes for an image (the largest networks that fit the UP5K take about 11,000 cycles).
@@ -53,8 +55,9 @@ class SimulatedTransport:
     def write(self, data):
         self.board.send(data)
 
-    def read(self, count):
-        return self.board.receive(count, self._wait)
+    def read(self, count, wait_s=None):
+        wait = self._wait if wait_s is None else max(self._wait, round(wait_s * CLOCK_HZ))
+        return self.board.receive(count, wait)
 
     def discard(self):
         while self.board.receive(1 << 16, self._wait):
@@ -66,6 +69,7 @@ def simulated_top(net, **kwargs):
     from hw.fit import built_schedules
     kwargs.setdefault("timeout_cycles", SIM_TIMEOUT_CYCLES)
     kwargs.setdefault("watchdog_cycles", SIM_TIMEOUT_CYCLES)
+    kwargs.setdefault("test_images", self_test_images(net))
     return BoardTop(net, schedules=built_schedules(net), **kwargs)
 
 
@@ -145,3 +149,40 @@ def classify_on_boards(net, images, *, synthesize=False, threads=1, baud=BAUD, p
              "seconds": round(time.time() - start, 3)}
     return responses, stats
 
+
+
+def self_test_on_board(net, *, count=None, progress=None):
+    """The self-test on the compiled board top of ``net``: its simulated flash holds the
+    weights and MNIST's test images (``board.flash_image.flash_contents``, as ``hw.build
+    --program`` writes them); once loaded, a self-test request of the first ``count`` images
+    (all the top is built for unless given). Returns ``board.self_test.run_self_test``'s dict
+    and ``seconds``.
+
+    Raises
+    ------
+    ValueError
+        The network cannot run a self-test, or ``count`` is out of range.
+    BoardNotReady, board.link.LinkError
+    """
+    start = time.time()
+    top = simulated_top(net)
+    if not top.test_images:
+        raise ValueError("this network's board has no self-test (it needs MNIST's 28x28 "
+                         "images and at least 9 classes)")
+    count = top.test_images if count is None else count
+    if not isinstance(count, int) or not 1 <= count <= top.test_images:
+        raise ValueError(f"count must be between 1 and {top.test_images}, not {count!r}")
+    tests = test_image(top.test_images)
+    model = board_model(top, progress=progress is not None)
+    if progress is not None:
+        progress(f"simulating the board top's self-test of {count:,} images (about "
+                 f"{count * 0.015:.0f} s) ...")
+    board, link, status = power_up(model, top, flash=flash_contents(top.flash_image(), tests))
+    try:
+        if status != Status.OK:
+            raise BoardNotReady(f"the simulated board's weights did not load: status "
+                                f"{status.name}")
+        result = run_self_test(link, net, count=count, tests=tests)
+    finally:
+        board.close()
+    return {**result, "seconds": round(time.time() - start, 1)}

@@ -11,7 +11,9 @@ test says otherwise."""
 import numpy as np
 import pytest
 
-from board.link import Link
+from board.flash_image import flash_contents, make_test_image
+from board.link import Link, LinkError
+from board.self_test import run_self_test
 from board.protocol import (SEQ_NONE, Command, Status, classify_request, decode_response,
                             frame_bytes, status_request)
 from q8 import mnist, reference, weights
@@ -171,6 +173,35 @@ def test_12_mbaud_streams_with_a_rate_mismatch_and_jitter(small_12m, images, mis
     # more than their requests' bits at the host's rate
     request_cycles = 12 * 10 * len(classify_request(bytes(784), seq=1)) * 4 * (1 + mismatch)
     assert board.cycles - start < request_cycles + 10_000
+
+
+def test_self_test_counts_as_the_reference(small):
+    # the test images in flash after the weights, as hw.build --program writes them (here 60
+    # of them); a self-test of 40 streams them from the flash into the network
+    net, top, model = small
+    data = mnist.load(download=False)
+    tests = make_test_image(data.x_test[:60], data.y_test[:60])
+    assert top.test_images == 10_000
+    board, link, status = power_up(model, top, flash=flash_contents(top.flash_image(), tests))
+    assert status == Status.OK
+    result = run_self_test(link, net, count=40, tests=tests)
+    assert result["images"] == 40 and result["correct"] == result["reference_correct"]
+    # at the flash's pace: a record (784 pixels and a label) every 785 x 16 cycles
+    assert result["flash_bound"] == round(48e6 / (785 * 16), 1)
+    assert 0.95 * result["flash_bound"] < result["images_per_second"] < result["flash_bound"]
+    # a count of 0, or of more images than the board is built for: BAD_REQUEST
+    for count in (0, top.test_images + 1):
+        answer = link.request(Command.SELF_TEST, count.to_bytes(2, "big"))
+        assert answer.status == Status.BAD_REQUEST
+    # other images in flash than the host's: the answer's CRC of what the board read differs
+    other = make_test_image(data.x_test[60:120], data.y_test[60:120])
+    with pytest.raises(LinkError, match="the board read other test images"):
+        run_self_test(link, net, count=5, tests=other)
+    # and the board classifies as before
+    ref = reference.run(net, data.x_test[:1])
+    answer = link.classify(data.x_test[0].reshape(-1))
+    assert (answer.cls, answer.logits) == (ref.classes[0], tuple(ref.logits[0]))
+    assert board.leds() == (1, 0) and board.tx_errors == 0
 
 
 def test_fuzzing(shipped, images):

@@ -243,3 +243,23 @@ def test_network_id_tells_networks_apart():
     renamed = type(a)(input_shape=a.input_shape, input=a.input, layers=a.layers,
                       params=a.params, provenance={"note": "another provenance"})
     assert network_id(renamed, words) == network_id(a, words)  # provenance does not count
+
+
+def test_self_test_request_and_answer_fields():
+    from board.protocol import SELF_TEST_LAYOUT, self_test_fields, self_test_request
+    assert self_test_request(300, seq=4)[:4] == b"T\x04\x01\x2c"
+    assert crc32(self_test_request(300, seq=4)) == 0
+    for count in (0, 1 << 16, 2.0):
+        with pytest.raises(ValueError, match="count must be an integer in"):
+            self_test_request(count, seq=1)
+    # the fields in place of the class and logits, little-endian as the frame's
+    body = (9_812).to_bytes(2, "little") + (123_456_789).to_bytes(4, "little") + \
+        (0xDEADBEEF).to_bytes(4, "little") + b"\0"
+    response = Response(status=Status.OK, seq=4, cls=body[0],
+                        logits=tuple(int.from_bytes(body[k:k + 1], "little", signed=True)
+                                     for k in range(1, 11)))
+    assert SELF_TEST_LAYOUT.size == 80
+    assert self_test_fields(response) == {"correct": 9_812, "cycles": 123_456_789,
+                                          "data_crc": 0xDEADBEEF}
+    with pytest.raises(ProtocolError, match="a self-test answer needs 10 bytes"):
+        self_test_fields(Response(status=Status.OK, seq=4, cls=0, logits=(0, 0)))

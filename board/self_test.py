@@ -1,0 +1,43 @@
+"""The board's self-test from the host's side: MNIST's test images as the board's flash holds
+them (``board.flash_image.make_test_image``), the request (``board.link.Link.self_test``) and
+what its answer means beside the integer reference."""
+
+import numpy as np
+
+from q8 import mnist, reference
+from .defaults import CLOCK_HZ
+from .flash_image import TESTS_HEADER_BYTES, make_test_image
+from .spi import CYCLES_PER_BYTE
+
+__all__ = ["test_image", "run_self_test"]
+
+
+def test_image(count):
+    """The flash image of MNIST's first ``count`` test images and their labels."""
+    data = mnist.load()
+    return make_test_image(data.x_test[:count], data.y_test[:count])
+
+
+def run_self_test(link, net, *, count, tests):
+    """Run a self-test of the first ``count`` images on the board behind ``link`` (a
+    :class:`board.link.Link`), whose flash holds ``tests`` (:func:`test_image`'s bytes).
+    Returns a dict: ``images``, ``correct`` and ``cycles`` (the board's counts),
+    ``images_per_second`` (at the design clock), ``flash_bound`` (the images per second the
+    flash's bytes allow: a record of pixels and label at ``board.spi.CYCLES_PER_BYTE`` cycles a
+    byte), ``reference_correct`` (the integer reference's on the same images).
+
+    Raises
+    ------
+    board.link.LinkError
+        An error answer, or the board read other images than ``tests``'.
+    """
+    record = net.pixels + 1
+    records = tests[TESTS_HEADER_BYTES:][:count * record]
+    table = np.frombuffer(records, np.uint8).reshape(count, record)
+    flash_s = count * record * CYCLES_PER_BYTE / CLOCK_HZ
+    fields = link.self_test(count, records=records, wait_s=2 * flash_s + 0.1)
+    ref = reference.run(net, table[:, :-1].reshape(count, *net.input_shape[:2]))
+    return {"images": count, "correct": fields["correct"], "cycles": fields["cycles"],
+            "images_per_second": round(count * CLOCK_HZ / fields["cycles"], 1),
+            "flash_bound": round(CLOCK_HZ / (record * CYCLES_PER_BYTE), 1),
+            "reference_correct": int(np.sum(ref.classes == table[:, -1]))}
