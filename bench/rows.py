@@ -70,7 +70,7 @@ def _accuracy(add, measured, n):
             e["logits_agree_with_reference"], "images", how, limit=n, limit_name="(all)")
 
 
-def _board(add, measured):
+def _board(add, measured, record):
     evals, fuzz = measured["evaluate"], measured["fuzz"]
     for backend, what in (("board-rtl", "RTL"), ("board-netlist", "synthesised netlist")):
         e = evals[backend]
@@ -93,6 +93,15 @@ def _board(add, measured):
     add("board", "fuzzing: corrupted requests answered with an error, never OK",
         fuzz["corrupted_refused"], "requests", how, limit=fuzz["corrupted"],
         limit_name="corrupted requests")
+    st = measured["self_test"]
+    how = f"`python -m host --sim --self-test --images {st['images']} --json`: the board top " \
+          f"compiled, MNIST's test images streamed from its simulated flash, {st['seconds']:,.0f} s"
+    add("board", "self-test: images classified as their labels (the board's count)",
+        st["correct"], "images", how, limit=st["reference_correct"],
+        limit_name="the integer reference's")
+    add("board", "self-test: images per second on the board (its cycle count at 48 MHz)",
+        st["images_per_second"], "/s", how, limit=st["flash_bound"],
+        limit_name=f"flash bound ({record}-byte records, single SPI at 24 MHz)", digits=1)
     if "flash_faults" in fuzz:
         add("board", "flash faults refused (BAD_WEIGHTS, red LED, no classification)",
             fuzz["flash_detected"], "faults", f"`python -m sim.fuzz` (its flash faults: "
@@ -197,7 +206,7 @@ def make_rows(measured, *, net, resources):
         streams[e["baud"]] = {"images_per_second": e["images_per_second"], "bound": bound,
                               "images": e["images"]}
 
-    _board(add, measured)
+    _board(add, measured, record=net.pixels + 1)
 
     for name, label in (("logic_cells", "logic cells"), ("block_rams", "block RAMs (4 Kbit)"),
                         ("sprams", "SPRAMs (256 Kbit)"), ("dsps", "DSPs (SB_MAC16)")):
@@ -224,6 +233,9 @@ def make_rows(measured, *, net, resources):
                                  "logits_agree": evals[backend]["logits_agree_with_reference"]}
                        for backend in ("board-rtl", "board-netlist")},
              "fuzz": {k: v for k, v in measured["fuzz"].items() if k != "failures"},
-             "streams": streams}
+             "streams": streams,
+             "self_test": {k: measured["self_test"][k] for k in
+                           ("images", "correct", "reference_correct", "images_per_second",
+                            "flash_bound")}}
     return rows, facts
 

@@ -16,12 +16,12 @@ import subprocess
 import sys
 import time
 
-from board.defaults import BOARD
+from board.defaults import BOARD, SELF_TEST_IMAGES
 from . import BUILD_DIR, ROOT
 
 __all__ = ["BenchError", "Runner", "CYCLE_IMAGES", "FUZZ_SESSIONS", "NETLIST_IMAGES",
            "FAST_BAUD", "FAST_IMAGES",
-           "evaluate", "rtl", "cycles", "fuzz",
+           "evaluate", "rtl", "cycles", "fuzz", "self_test",
            "recorded_baselines", "train", "trained_baselines", "check_reusable_build", "build",
            "measure"]
 
@@ -148,6 +148,20 @@ def fuzz(runner, *, sessions):
     return result
 
 
+def self_test(runner, *, images):
+    """``python -m host --sim --self-test --images <images> --json``: the board's self-test
+    of MNIST's test images from its simulated flash. In the table even when its count is not
+    the reference's (the command then exits 1)."""
+    result, _ = runner.run("self-test", ["-m", "host", "--sim", "--self-test", "--images",
+                                         str(images), "--json"], check=False,
+                           fix="rerun `python -m host --sim --self-test --images 20` to see "
+                               "the error alone")
+    if result is None:
+        raise BenchError("step 'self-test' printed no JSON line; rerun `python -m host --sim "
+                         "--self-test --images 20` to see why")
+    return result
+
+
 def cycles(runner, *, images):
     """``python -m bench.cycles``: cycles per image in Amaranth's simulator, one image at a
     time and back to back."""
@@ -258,9 +272,9 @@ def build(runner, *, skip=False):
 
 def step_count(*, train=False, skip_build=False):
     """The steps :func:`measure` runs: reference, keras, rtl, cycles, the board top's RTL
-    (at the default rate and at :data:`FAST_BAUD`) and netlist, the fuzzing and the build,
-    and with ``train`` two more."""
-    return 9 + 2 * train - skip_build
+    (at the default rate and at :data:`FAST_BAUD`) and netlist, the self-test, the fuzzing
+    and the build, and with ``train`` two more."""
+    return 10 + 2 * train - skip_build
 
 
 def measure(runner, net, *, limit=None, train_now=False, cycle_images=CYCLE_IMAGES,
@@ -272,7 +286,7 @@ def measure(runner, net, *, limit=None, train_now=False, cycle_images=CYCLE_IMAG
     dict
         ``evaluate`` (``{backend: sim.evaluate's JSON}``, with ``board-rtl`` and
         ``board-netlist``), ``baselines``, ``rtl_seconds``, ``cycles``, ``fuzz``
-        (``sim.fuzz``'s JSON), ``build`` (hw.build's report.json), ``build_how``, and with
+        (``sim.fuzz``'s JSON), ``self_test`` (``python -m host --sim --self-test``'s JSON), ``build`` (hw.build's report.json), ``build_how``, and with
         ``train_now`` ``trained`` (the training run's JSON). With ``limit``, the netlist
         takes at most that many images and the fuzzing that many sessions.
     """
@@ -295,6 +309,8 @@ def measure(runner, net, *, limit=None, train_now=False, cycle_images=CYCLE_IMAG
         runner, "board-rtl", limit=min(FAST_IMAGES, limit or FAST_IMAGES), baud=FAST_BAUD)
     measured["evaluate"]["board-netlist"] = evaluate(
         runner, "board-netlist", limit=min(NETLIST_IMAGES, limit or NETLIST_IMAGES))
+    measured["self_test"] = self_test(runner, images=min(SELF_TEST_IMAGES,
+                                                         limit or SELF_TEST_IMAGES))
     measured["fuzz"] = fuzz(runner, sessions=min(FUZZ_SESSIONS, limit or FUZZ_SESSIONS))
     measured["build"], measured["build_how"] = build(runner, skip=skip_build)
     return measured

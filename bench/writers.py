@@ -103,6 +103,10 @@ def readme_summary(facts, meta):
         f"{fuzz['corrupted']:,} corrupted requests answered with an error; "
         f"{fuzz.get('flash_detected', 0)} of {fuzz.get('flash_faults', 0)} flash faults "
         f"refused;\n"
+        f"- the board's self-test of {f['self_test']['images']:,} test images from its "
+        f"simulated flash: {f['self_test']['correct']:,} correct (the integer reference: "
+        f"{f['self_test']['reference_correct']:,}), {f['self_test']['images_per_second']:,} "
+        f"images per second (the flash allows {f['self_test']['flash_bound']:,});\n"
         f"- {resources}; bitstream built in {f['build_seconds']:.0f} s, the RTL model "
         f"verified on {f['images']:,} images in {f['rtl_seconds']:.0f} s, compilation "
         f"included.\n")

@@ -236,29 +236,29 @@ class BoardTop(wiring.Component):
         in flash (pixels, then label) stream from the flash into the network, a byte every 16
         cycles, and each result is compared with its label as it comes out."""
         pixels = self._net.pixels
-        count = Signal(16)  # the images to run, copied from the request
         record_byte = Signal(range(pixels + 1))  # the next byte's place in its record
         pixel_last = Signal()  # record_byte == pixels - 1
         is_label = Signal()  # record_byte == pixels
-        records = Signal(16)  # labels read
-        final = Signal()  # registered: the record being read is the last
-        done = Signal(16)  # results compared
-        all_done = Signal()  # registered: done == count
+        # down-counters from the request's count (copies of it: the receiver may take another
+        # request meanwhile), with registered flags rather than comparisons with the count
+        to_read = Signal(16)  # labels still to read
+        final = Signal()  # registered: the record being read is the last (to_read == 1)
+        to_count = Signal(16)  # results still to compare
+        all_done = Signal()  # registered: to_count == 0
         label = Signal(8)
         label_pending = Signal()  # a label waits for its image's result
         overrun = Signal()  # a pixel the network could not take, or a label before a result
         hit = Signal()  # the result just released was its label
         counted = Signal()  # ... and is to be counted now
-        m.d.sync += [final.eq(records == count - 1), all_done.eq(done == count),
-                     counted.eq(0)]
+        m.d.sync += [final.eq(to_read == 1), all_done.eq(to_count == 0), counted.eq(0)]
         data = loader.data
         m.d.comb += [flash_pixel.eq(testing & data.valid & ~is_label),
                      flash_last.eq(pixel_last)]
 
         with m.State("Test-Start"):
             m.d.comb += [loader.again.eq(1), answer_crc.clear.eq(1), restart_watchdog.eq(1)]
-            m.d.sync += [count.eq(test_count), record_byte.eq(0), pixel_last.eq(pixels == 1),
-                         is_label.eq(0), records.eq(0), done.eq(0), correct.eq(0),
+            m.d.sync += [to_read.eq(test_count), to_count.eq(test_count), record_byte.eq(0),
+                         pixel_last.eq(pixels == 1), is_label.eq(0), correct.eq(0),
                          test_cycles.eq(0), label_pending.eq(0), overrun.eq(0),
                          final.eq(test_count == 1), all_done.eq(0)]
             m.next = "Test"
@@ -268,7 +268,7 @@ class BoardTop(wiring.Component):
             with m.If(data.valid):
                 with m.If(is_label):
                     m.d.sync += [label.eq(data.payload), label_pending.eq(1),
-                                 records.eq(records + 1), record_byte.eq(0),
+                                 to_read.eq(to_read - 1), record_byte.eq(0),
                                  pixel_last.eq(pixels == 1), is_label.eq(0)]
                     m.d.comb += restart_watchdog.eq(1)
                     with m.If(label_pending):
@@ -287,7 +287,7 @@ class BoardTop(wiring.Component):
                 m.d.sync += [release.eq(1), hit.eq(pipeline.o.payload.cls == label),
                              label_pending.eq(0), counted.eq(1)]
             with m.If(counted):
-                m.d.sync += [done.eq(done + 1), correct.eq(correct + hit)]
+                m.d.sync += [to_count.eq(to_count - 1), correct.eq(correct + hit)]
             with m.If(all_done & ~counted & ~answer_crc.busy):
                 m.d.sync += [data_crc.eq(answer_crc.value), test_answer.eq(1)]
                 answer(Mux(overrun, int(Status.OVERRUN), int(Status.OK)))

@@ -7,7 +7,8 @@ quiet and reading every answer: random bytes, requests cut short, unknown comman
 request inside an image, a garbled pixel (the CRC no longer matches), a byte with a low stop
 bit, the line held low, bursts of glitches, classify requests back to back without waiting
 (streaming: each answered OK), status requests faster than their answers (a BUSY answer when a
-host keeps more than one beyond the one being answered), a valid status request. Then a valid
+host keeps more than one beyond the one being answered), a self-test of a few of the test
+images in flash (its count and CRC as the host computes them), a valid status request. Then a valid
 classify request of a random test image, whose answer must be OK and equal the reference's. Counted, and all must be 0: ``hangs`` (no answer where one is due),
 ``stale`` (an OK answer carrying another request's sequence number), ``wrong`` (an OK answer
 to bytes that held no valid request, or with other logits than the reference's),
@@ -36,11 +37,14 @@ import time
 
 import numpy as np
 
-from board.flash_image import CRC_BYTES, HEADER_BYTES
+from board.crc import crc32
+from board.flash_image import CRC_BYTES, HEADER_BYTES, TESTS_HEADER_BYTES, flash_contents
+from board.self_test import test_image
+from board.spi import CYCLES_PER_BYTE
 from board.top import flash_image
 from hw.fit import built_schedules
 from board.protocol import (Command, ProtocolError, Status, classify_request, decode_response,
-                            frame_bytes, status_request)
+                            frame_bytes, self_test_fields, self_test_request, status_request)
 from hw.network import NetworkError
 from hw.toolchain import ToolError
 from q8 import mnist, reference
@@ -53,7 +57,7 @@ __all__ = ["ITEMS", "COUNTS", "fuzz", "flash_faults", "main"]
 
 #: The kinds of random traffic, each equally likely.
 ITEMS = ("noise", "cut", "unknown", "status_inside", "garbled_pixel", "broken_stop",
-         "held_low", "glitches", "back_to_back", "flood", "status")
+         "held_low", "glitches", "back_to_back", "flood", "self_test", "status")
 
 COUNTS = ("sessions", "items", "answers", "hangs", "stale", "wrong", "out_of_step",
           "unexpected", "corrupted", "corrupted_refused")
@@ -62,8 +66,8 @@ COUNTS = ("sessions", "items", "answers", "hangs", "stale", "wrong", "out_of_ste
 class _Session:
     """The host's side of the fuzzing on one board: numbering, sending, reading, counting."""
 
-    def __init__(self, board, top, images, counts, failures):
-        self.board, self.net, self.images = board, top.net, images
+    def __init__(self, board, top, images, counts, failures, tests):
+        self.board, self.net, self.images, self.tests = board, top.net, images, tests
         self.counts, self.failures = counts, failures
         self.frame = frame_bytes(self.net.classes)
         self.bit = top.divisor
@@ -79,11 +83,12 @@ class _Session:
         if len(self.failures) < 20:
             self.failures.append(f"{kind}: {what}")
 
-    def answers(self, item):
-        """Every answer until the board is quiet, decoded; bytes that are no answer count."""
+    def answers(self, item, first_wait=0):
+        """Every answer until the board is quiet, decoded; bytes that are no answer count.
+        ``first_wait``: cycles the first answer may take beyond the usual quiet."""
         out = []
         while True:
-            data = self.board.receive(self.frame, self.quiet)
+            data = self.board.receive(self.frame, self.quiet + (0 if out else first_wait))
             if not data:
                 return out
             try:
@@ -219,6 +224,29 @@ class _Session:
             got = [(a.status, a.seq) for a in answers]
             if got != [(Status.OK, seqs[0]), (Status.OK, seqs[1]), (Status.BUSY, 0)]:
                 self.fail("unexpected", f"flood: answers {got}")
+        elif kind == "self_test":
+            # a few of the test images in flash, classified on the board: one answer, OK,
+            # with the reference's count and the CRC of the host's records
+            if self.tests is None:
+                return
+            count = int(rng.integers(1, 4))
+            seq = self.next_seq()
+            self.send(self_test_request(count, seq=seq))
+            record = self.net.pixels + 1
+            answers = self.answers(kind, first_wait=count * record * CYCLES_PER_BYTE)
+            self.counts["answers"] += len(answers)
+            if len(answers) != 1 or answers[0].status != Status.OK or answers[0].seq != seq:
+                self.fail("unexpected", f"self_test: {answers}")
+                return
+            table = np.frombuffer(self.tests[TESTS_HEADER_BYTES:][:count * record],
+                                  np.uint8).reshape(count, record)
+            ref = reference.run(self.net, table[:, :-1].reshape(count, *self.net.input_shape[:2]))
+            fields = self_test_fields(answers[0])
+            expected = {"correct": int(np.sum(ref.classes == table[:, -1])),
+                        "data_crc": crc32(table.tobytes())}
+            got = {k: fields[k] for k in expected}
+            if got != expected:
+                self.fail("wrong", f"self_test of {count}: {got}, expected {expected}")
         elif kind == "status":
             seq = self.next_seq()
             self.send(status_request(seq=seq))
@@ -264,12 +292,17 @@ def fuzz(net, images, *, sessions, seed=0, threads=1, progress=True, model=None,
     bounds = np.linspace(0, sessions, threads + 1).astype(int)
     cycles = []
 
+    # the test images in flash after the weights, as hw.build --program writes them, for the
+    # self-test items
+    tests = test_image(top.test_images) if top.test_images else None
+    flash = flash_contents(top.flash_image(), tests)
+
     def work(a, b):
-        board, _, status = power_up(model, top)
+        board, _, status = power_up(model, top, flash=flash)
         try:
             if status != Status.OK:
                 raise RuntimeError(f"the fuzzed board did not load its weights: {status.name}")
-            runner = _Session(board, top, images, counts, failures)
+            runner = _Session(board, top, images, counts, failures, tests)
             for k in range(a, b):
                 runner.session(np.random.default_rng([seed, k]))
                 bar.update(1)

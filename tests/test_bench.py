@@ -142,6 +142,8 @@ MEASURED = {
              "unexpected": 0, "corrupted": 50, "corrupted_refused": 50,
              "simulated_cycles": 50_000_000, "seconds": 20.0, "flash_faults": 186,
              "flash_detected": 186},
+    "self_test": {"images": 100, "correct": 97, "reference_correct": 98, "cycles": 1_300_000,
+                  "images_per_second": 3692.3, "flash_bound": 3821.7, "seconds": 3.0},
     "baselines": {"float": (98.0, "recorded, not re-measured: the manifest", "recorded"),
                   "ptq_uniform_frac": 3},
     "rtl_seconds": 20.0,
@@ -163,7 +165,7 @@ def test_rows_from_fixed_measurements(net):
     table, facts = rows_of(MEASURED, net)
     groups = table_module.group_rows(table)
     assert list(groups) == list(rows.TITLES)
-    assert [len(members) for members in groups.values()] == [11, 4, 7, 5, 9, 6]
+    assert [len(members) for members in groups.values()] == [11, 4, 7, 5, 11, 6]
     by_measure = {row.measure: row for row in table}
     # baselines that were not recorded say so rather than vanish
     user = by_measure["float: the user's recipe (Adadelta 1.0, 12 epochs, pixels / 255)"]
@@ -203,6 +205,11 @@ def test_rows_from_fixed_measurements(net):
     assert (stale.value, stale.limit) == (1, 100)
     assert stale.how == "`python -m sim.fuzz --sessions 100 --json` (seed 0), 50,000,000 " \
                         "cycles in 20 s"
+    correct = by_measure["self-test: images classified as their labels (the board's count)"]
+    assert (correct.value, correct.limit) == (97, 98)
+    rate = by_measure["self-test: images per second on the board (its cycle count at 48 MHz)"]
+    assert (rate.value, rate.limit) == (3692.3, 3821.7)
+    assert rate.limit_name == "flash bound (785-byte records, single SPI at 24 MHz)"
     refused = by_measure["fuzzing: corrupted requests answered with an error, never OK"]
     assert (refused.value, refused.limit) == (50, 50)
     assert by_measure["flash faults refused (BAD_WEIGHTS, red LED, no classification)"].limit \

@@ -5,14 +5,15 @@ import inspect
 import json
 import os
 
+import numpy as np
 import pytest
 
 from bench.fit_networks import network
-from board.flash_image import parse_image
+from board.flash_image import parse_image, parse_test_image
 from board.link import SerialBoard
 from board.top import flash_words
 from hw.build import HOST_TIMEOUT_S, ICETIME_MISSING, main as build_main, min_baud
-from q8 import weights
+from q8 import mnist, weights
 
 
 @pytest.mark.tool("icetime", "fpga-icestorm")
@@ -29,7 +30,7 @@ def test_bitstream_builds_fits_and_meets_timing(tmp_path, capsys):
     assert report["icetime_fmax_mhz"] >= report["design_clock_mhz"]
     lcs = report["resources"]["logic_cells"]
     assert lcs["used"] <= 0.8 * lcs["available"]
-    assert report["resources"]["dsps"]["used"] == 7
+    assert report["resources"]["dsps"]["used"] == report["plan"]["resources"]["dsps"] == 5
     assert report["resources"]["sprams"]["used"] == 4
     # the fit plan's estimate beside the measured numbers
     assert abs(report["estimated_logic_cells"] - lcs["used"]) <= 0.15 * lcs["used"]
@@ -39,6 +40,11 @@ def test_bitstream_builds_fits_and_meets_timing(tmp_path, capsys):
     # the flash image holds the first dense layer's weight words, as the design expects
     words = flash_words(weights.load())
     assert parse_image((tmp_path / "weights.bin").read_bytes(), words=len(words)) == words
+    # and the self-test's images are MNIST's test set with its labels
+    images, labels = parse_test_image((tmp_path / "tests.bin").read_bytes())
+    data = mnist.load(download=False)
+    assert np.array_equal(images, data.x_test.reshape(10_000, -1))
+    assert np.array_equal(labels, data.y_test)
 
 
 def test_without_icetime_nextpnr_decides_and_says_so(capsys, tmp_path, hide_tools):

@@ -1,6 +1,7 @@
 """The host tool: image loading and its errors, a missing board, and a whole classification
 on the simulated board."""
 
+import json
 import re
 import struct
 import zlib
@@ -143,3 +144,24 @@ def test_classify_on_the_simulated_board(capsys, tmp_path):
     assert f"class {ref.classes[0]}\n" in out
     assert f"logits {' '.join(str(v) for v in ref.logits[0])}\n" in out
     assert re.search(r"^request \d+: [\d.]+ ms round trip \(simulated", out, re.M)
+
+
+def test_self_test_on_the_simulated_board(capsys, tmp_path):
+    # the same small network's board, MNIST's test images in its simulated flash as hw.build
+    # writes them; the JSON's counts are the board's, the reference's beside them
+    net = random_network(np.random.default_rng(5), dense=8)
+    path = tmp_path / "small.npz"
+    weights.save(net, path)
+    assert host_main(["--sim", "--self-test", "--images", "25", "--json",
+                      "--weights", str(path)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    data = mnist.load(download=False)
+    ref = reference.run(net, data.x_test[:25])
+    assert result["images"] == 25
+    assert result["correct"] == result["reference_correct"] == \
+        int(np.sum(ref.classes == data.y_test[:25]))
+    assert 0 < result["images_per_second"] < result["flash_bound"]
+    with pytest.raises(SystemExit) as info:
+        host_main(["--sim", "--self-test", "--images", "0"])
+    assert info.value.code == 2
+    assert "--images must be between 1 and 10,000, not 0" in capsys.readouterr().err
