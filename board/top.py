@@ -607,8 +607,9 @@ class BoardTop(wiring.Component):
                     m.d.sync += answer_seq.eq(seq)
                     with m.If(post_image):
                         m.next = "Replay"
-                    with m.Elif(post_test):
-                        m.next = "Test-Start"
+                    if tests:
+                        with m.Elif(post_test):
+                            m.next = "Test-Start"
                     with m.Else():
                         m.next = "Respond"
             if tests:

@@ -11,7 +11,8 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from board.protocol import Status, classify_request, decode_response, frame_bytes, status_request
+from board.protocol import (Status, classify_request, decode_response, frame_bytes,
+                            self_test_request, status_request)
 from board.top import BoardTop
 from hw.fit import built_schedules
 from q8 import mnist, reference, weights
@@ -92,6 +93,16 @@ def _powers_up_and_classifies(net, top, model):
 
 def test_small_network_powers_up_and_classifies(small):
     _powers_up_and_classifies(*small)
+
+
+def test_a_top_without_self_test_knows_no_such_command(small):
+    net, top, model = small
+    assert top.test_images == 0
+    with CompiledBoard(model, flash=_flash_image(top)) as board:
+        board.reset()
+        assert _loaded_status(board, net.classes) == Status.OK
+        answer = _ask(board, self_test_request(5, seq=3), net.classes)
+        assert (answer.status, answer.seq) == (Status.UNKNOWN_COMMAND, 0)
 
 
 def test_shipped_network_powers_up_and_classifies():

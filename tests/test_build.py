@@ -96,7 +96,7 @@ def test_three_dense_layers_synthesise_within_the_dsps(tmp_path, capsys):
     report = json.loads((tmp_path / "build" / "report.json").read_text())
     used = {k: v["used"] for k, v in report["resources"].items()}
     plan = report["plan"]["resources"]
-    assert used["dsps"] == plan["dsps"] == 8
+    assert used["dsps"] == plan["dsps"] <= 8
     assert used["block_rams"] == plan["block_rams"] and used["sprams"] == 4
     assert abs(plan["logic_cells"] - used["logic_cells"]) <= 0.15 * used["logic_cells"]
     assert not (tmp_path / "build" / "top.bin").exists()
