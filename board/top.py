@@ -265,13 +265,23 @@ class BoardTop(wiring.Component):
         with m.State("Test"):
             m.d.comb += testing.eq(1)
             m.d.sync += test_cycles.eq(test_cycles + 1)
+            # a result: compared with its label now, released and counted in the next cycle
+            taken = pipeline.o.valid & ~release
+            with m.If(taken):
+                m.d.sync += [release.eq(1), hit.eq(pipeline.o.payload.cls == label),
+                             label_pending.eq(0), counted.eq(1)]
+            with m.If(counted):
+                m.d.sync += [to_count.eq(to_count - 1), correct.eq(correct + hit)]
             with m.If(data.valid):
                 with m.If(is_label):
+                    # (after the result's statements: a label in the same cycle stays pending)
                     m.d.sync += [label.eq(data.payload), label_pending.eq(1),
                                  to_read.eq(to_read - 1), record_byte.eq(0),
                                  pixel_last.eq(pixels == 1), is_label.eq(0)]
                     m.d.comb += restart_watchdog.eq(1)
-                    with m.If(label_pending):
+                    # the label before is still waiting for its result: this one would take
+                    # its place
+                    with m.If(label_pending & ~taken):
                         m.d.sync += overrun.eq(1)
                 with m.Else():
                     m.d.sync += [record_byte.eq(record_byte + 1),
@@ -282,12 +292,6 @@ class BoardTop(wiring.Component):
                     # the record's last pixel: its label, the next byte, is the run's last
                     with m.If(pixel_last & final):
                         m.d.comb += loader.again_stop.eq(1)
-            # a result: compared with its label now, released and counted in the next cycle
-            with m.If(pipeline.o.valid & ~release):
-                m.d.sync += [release.eq(1), hit.eq(pipeline.o.payload.cls == label),
-                             label_pending.eq(0), counted.eq(1)]
-            with m.If(counted):
-                m.d.sync += [to_count.eq(to_count - 1), correct.eq(correct + hit)]
             with m.If(all_done & ~counted & ~answer_crc.busy):
                 m.d.sync += [data_crc.eq(answer_crc.value), test_answer.eq(1)]
                 answer(Mux(overrun, int(Status.OVERRUN), int(Status.OK)))
