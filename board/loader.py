@@ -87,9 +87,12 @@ class WeightLoader(wiring.Component):
         byte_done, in_byte = reader.o.valid, reader.o.payload
         loaded = Signal()  # the image is read: later bytes are another read's (`again`)
         if "again" in self.signature.members:
-            # registered: the consumer's logic and the reader's are not in one cycle (timing)
-            m.d.comb += reader.again.eq(self.again & loaded)
-            m.d.sync += [self.data.valid.eq(byte_done & loaded), self.data.payload.eq(in_byte)]
+            # registered both ways: the consumer's logic and the reader's are not in one cycle
+            # (timing)
+            again = Signal()
+            m.d.sync += [again.eq(self.again & loaded),
+                         self.data.valid.eq(byte_done & loaded), self.data.payload.eq(in_byte)]
+            m.d.comb += reader.again.eq(again)
             with m.If(self.again_stop):
                 m.d.comb += reader.stop.eq(1)
 

@@ -252,6 +252,11 @@ class BoardTop(wiring.Component):
         counted = Signal()  # ... and is to be counted now
         m.d.sync += [final.eq(to_read == 1), all_done.eq(to_count == 0), counted.eq(0)]
         data = loader.data
+        # the flash is told to stop from a register (timing): it stops after the byte that
+        # follows, 16 cycles on, so a cycle late is in time
+        stop_flash = Signal()
+        m.d.sync += stop_flash.eq(0)
+        m.d.comb += loader.again_stop.eq(stop_flash)
         m.d.comb += [flash_pixel.eq(testing & data.valid & ~is_label),
                      flash_last.eq(pixel_last)]
 
@@ -291,7 +296,7 @@ class BoardTop(wiring.Component):
                         m.d.sync += overrun.eq(1)
                     # the record's last pixel: its label, the next byte, is the run's last
                     with m.If(pixel_last & final):
-                        m.d.comb += loader.again_stop.eq(1)
+                        m.d.sync += stop_flash.eq(1)
             with m.If(all_done & ~counted & ~answer_crc.busy):
                 m.d.sync += [data_crc.eq(answer_crc.value), test_answer.eq(1)]
                 answer(Mux(overrun, int(Status.OVERRUN), int(Status.OK)))
@@ -299,8 +304,7 @@ class BoardTop(wiring.Component):
             with m.Elif(watchdog[-1]):
                 # no label from the flash, or no result from the network, for the watchdog's
                 # time: the flash is told to stop, and the board is not trusted again
-                m.d.comb += loader.again_stop.eq(1)
-                m.d.sync += fault.eq(1)
+                m.d.sync += [stop_flash.eq(1), fault.eq(1)]
                 answer(Status.WATCHDOG)
                 m.next = "Test-End"
         with m.State("Test-End"):
@@ -447,6 +451,14 @@ class BoardTop(wiring.Component):
         post = Signal()
         post_image = Signal()
         post_test = Signal()
+        # The request's number is forgotten a cycle after a state asks (from a register, so
+        # that the number's enable is not the states' conditions: timing): the worker copies
+        # it in the cycle of the hand-over, and the next request's number comes bytes later.
+        forget = Signal()
+        forgetting = Signal()
+        m.d.sync += forgetting.eq(forget)
+        with m.If(forgetting):
+            m.d.sync += seq.eq(SEQ_NONE)
 
         def hand_over(code=None, *, test=False):
             """The request goes to the worker: answered ``code``, or classified (None), or a
@@ -458,7 +470,7 @@ class BoardTop(wiring.Component):
                 m.d.comb += post_image.eq(1)
             else:
                 answer(code)
-            m.d.sync += seq.eq(SEQ_NONE)
+            m.d.comb += forget.eq(1)
 
         # The command byte is decoded in registers, in the cycle after it is taken (the
         # receiver holds it until the next byte), so no comparison sits in front of the FSM.
@@ -500,7 +512,7 @@ class BoardTop(wiring.Component):
             """The rest of the burst is discarded, then answered ``code``."""
             m.d.sync += error.eq(int(code))
             if not keep_seq:
-                m.d.sync += seq.eq(SEQ_NONE)
+                m.d.comb += forget.eq(1)
             m.next = "Discard"
 
         def receiving():
