@@ -10,13 +10,14 @@ from amaranth.lib.wiring import In, Out
 
 from q8.contract import DenseConfig
 from q8.weights import check_param
-from .arith import initial_value, requantize
+from .arith import LogicMultiplier, initial_value, requantize
 from .ice40 import MultiplierPair
 from .layouts import element_layout
 from .params import check_count
 from .ports import WeightPort
 
-__all__ = ["WeightMemory", "DenseStage", "dense_weight_words", "check_schedule"]
+__all__ = ["WeightMemory", "DenseStage", "dense_weight_words", "check_schedule",
+           "multiplier_latency"]
 
 
 def dense_weight_words(weight, lanes):
@@ -54,10 +55,20 @@ class WeightMemory(wiring.Component):
         return m
 
 
-def check_schedule(config, *, lanes, groups_per_pass):
+def multiplier_latency(logic_lanes):
+    """Cycles from the operands to the products of a dense stage with ``logic_lanes`` lanes
+    in logic (all of its lanes wait for the slowest)."""
+    return LogicMultiplier.LATENCY if logic_lanes else MultiplierPair.LATENCY
+
+
+def check_schedule(config, *, lanes, groups_per_pass, logic_lanes=0):
     """Validate a dense layer's folding; return its number of groups."""
     check_count("lanes", lanes)
     check_count("groups_per_pass", groups_per_pass)
+    if not isinstance(logic_lanes, int) or isinstance(logic_lanes, bool) or \
+            not 0 <= logic_lanes <= lanes:
+        raise ValueError(f"logic_lanes must be an integer from 0 to the {lanes} lanes, "
+                         f"not {logic_lanes!r}")
     groups = math.ceil(config.out_features / lanes)
     if groups % groups_per_pass:
         raise ValueError(f"groups_per_pass must divide the {groups} groups of {config.name} "
@@ -92,6 +103,10 @@ class DenseStage(wiring.Component):
         Multipliers, and output codes per output transfer.
     groups_per_pass : int
         Must divide the number of groups, ``ceil(out_features / lanes)``.
+    logic_lanes : int
+        Lanes, the last ones, whose products are made in logic (:class:`hw.arith.LogicMultiplier`)
+        rather than in DSPs (:class:`hw.ice40.MultiplierPair`, or what the synthesis maps
+        ``*`` to); their latency is then the products' of all lanes.
 
     Members
     -------
@@ -102,12 +117,14 @@ class DenseStage(wiring.Component):
     weights : Out(WeightPort(depth=groups * in_features, lanes=lanes))
     """
 
-    def __init__(self, *, config, bias, in_width, lanes, groups_per_pass=1):
+    def __init__(self, *, config, bias, in_width, lanes, groups_per_pass=1, logic_lanes=0):
         if not isinstance(config, DenseConfig):
             raise TypeError(f"config must be a DenseConfig, not {config!r}")
         check_param(config, "bias", bias)
         check_count("in_width", in_width)
-        groups = check_schedule(config, lanes=lanes, groups_per_pass=groups_per_pass)
+        groups = check_schedule(config, lanes=lanes, groups_per_pass=groups_per_pass,
+                                logic_lanes=logic_lanes)
+        self._logic_lanes = logic_lanes
         self._config, self._bias = config, bias.astype(np.int64)
         self._in_width, self._lanes = in_width, lanes
         self._groups, self._groups_per_pass = groups, groups_per_pass
@@ -128,6 +145,15 @@ class DenseStage(wiring.Component):
     @property
     def groups(self):
         return self._groups
+
+    @property
+    def logic_lanes(self):
+        return self._logic_lanes
+
+    @property
+    def multiplier_latency(self):
+        """Cycles from a code and its weights at the multipliers to their products."""
+        return multiplier_latency(self._logic_lanes)
 
     def elaborate(self, platform):
         cfg = self._config
@@ -263,17 +289,27 @@ class DenseStage(wiring.Component):
         code = Signal(8)
         m.d.sync += code.eq(rd.data.word_select(s1_sub, 8))
 
-        pairs = []
-        for p in range((lanes + 1) // 2):
+        # The first lanes multiply in DSPs (pairs of them), the last `logic_lanes` in logic;
+        # with any in logic the DSPs' products wait a cycle, so that all arrive together.
+        dsp_lanes = lanes - self._logic_lanes
+        products = []
+        for p in range((dsp_lanes + 1) // 2):
             pair = MultiplierPair()
             m.submodules[f"multipliers_{p}"] = pair
-            pairs.append(pair)
             for half in range(2):
                 lane = 2 * p + half
                 m.d.comb += pair.a[half].eq(code)
-                if lane < lanes:
+                if lane < dsp_lanes:
                     m.d.comb += pair.b[half].eq(self.weights.data.word_select(lane, 8))
-        latency = 2 + MultiplierPair.LATENCY
+                    products.append(delayed(pair.p[half], self.multiplier_latency -
+                                            MultiplierPair.LATENCY, f"product_{lane}"))
+        for lane in range(dsp_lanes, lanes):
+            multiplier = LogicMultiplier()
+            m.submodules[f"multiplier_{lane}"] = multiplier
+            m.d.comb += [multiplier.a.eq(code),
+                         multiplier.b.eq(self.weights.data.word_select(lane, 8))]
+            products.append(multiplier.p)
+        latency = 2 + self.multiplier_latency
 
         # Stage 4: accumulate.
         s4_valid = delayed(issue, latency, "valid")
@@ -297,7 +333,7 @@ class DenseStage(wiring.Component):
             # the group's start value is looked up a cycle early, off the adder's path
             start = Signal(acc_shape, name=f"start_{lane}")
             m.d.sync += start.eq(Array(starts)[s3_group])
-            total = Mux(s4_first, start, accs[0][lane]) + pairs[lane // 2].p[lane % 2]
+            total = Mux(s4_first, start, accs[0][lane]) + products[lane]
             with m.If(s4_valid):
                 m.d.sync += [accs[q][lane].eq(accs[q + 1][lane]) for q in range(per_pass - 1)]
                 m.d.sync += accs[-1][lane].eq(total)

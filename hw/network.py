@@ -27,17 +27,25 @@ class NetworkError(ValueError):
 
 class DenseSchedule:
     """How a dense layer is folded: ``lanes`` multipliers, ``groups_per_pass`` groups of
-    ``lanes`` outputs accumulated together (see :class:`hw.dense.DenseStage`)."""
+    ``lanes`` outputs accumulated together, the last ``logic_lanes`` multipliers in logic
+    rather than DSPs (see :class:`hw.dense.DenseStage`)."""
 
-    def __init__(self, *, lanes, groups_per_pass):
+    def __init__(self, *, lanes, groups_per_pass, logic_lanes=0):
         self.lanes, self.groups_per_pass = lanes, groups_per_pass
+        self.logic_lanes = logic_lanes
+
+    def _key(self):
+        return (self.lanes, self.groups_per_pass, self.logic_lanes)
 
     def __repr__(self):
-        return f"DenseSchedule(lanes={self.lanes}, groups_per_pass={self.groups_per_pass})"
+        extra = f", logic_lanes={self.logic_lanes}" if self.logic_lanes else ""
+        return f"DenseSchedule(lanes={self.lanes}, groups_per_pass={self.groups_per_pass}{extra})"
 
     def __eq__(self, other):
-        return isinstance(other, DenseSchedule) and \
-            (other.lanes, other.groups_per_pass) == (self.lanes, self.groups_per_pass)
+        return isinstance(other, DenseSchedule) and other._key() == self._key()
+
+    def __hash__(self):
+        return hash(self._key())
 
 
 def default_schedule(net):
@@ -107,7 +115,8 @@ class NetworkPipeline(wiring.Component):
             schedule = self._schedules[layer.name]
             try:
                 check_schedule(layer, lanes=schedule.lanes,
-                               groups_per_pass=schedule.groups_per_pass)
+                               groups_per_pass=schedule.groups_per_pass,
+                               logic_lanes=schedule.logic_lanes)
             except ValueError as e:
                 raise NetworkError(f"{layer.name}: {e}") from None
         self._external = frozenset(external_weights)
@@ -141,7 +150,8 @@ class NetworkPipeline(wiring.Component):
             else:
                 schedule = self._schedules[layer.name]
                 stage = DenseStage(config=layer, bias=params["bias"], in_width=width,
-                                   lanes=schedule.lanes, groups_per_pass=schedule.groups_per_pass)
+                                   lanes=schedule.lanes, groups_per_pass=schedule.groups_per_pass,
+                                   logic_lanes=schedule.logic_lanes)
                 width = schedule.lanes
             stages.append(stage)
         stages.append(ArgmaxStage(classes=self._net.classes, in_width=width))
