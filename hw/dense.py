@@ -290,19 +290,23 @@ class DenseStage(wiring.Component):
         m.d.sync += code.eq(rd.data.word_select(s1_sub, 8))
 
         # The first lanes multiply in DSPs (pairs of them), the last `logic_lanes` in logic;
-        # with any in logic the DSPs' products wait a cycle, so that all arrive together.
+        # with any in logic the DSPs' operands wait a cycle in registers, so that all
+        # products arrive together (before rather than after: the registers near the weight
+        # store keep its slow read and the long way to the DSPs in separate cycles).
         dsp_lanes = lanes - self._logic_lanes
+        wait = self.multiplier_latency - MultiplierPair.LATENCY
+        dsp_code = delayed(code, wait, "dsp_code")
+        dsp_weights = delayed(self.weights.data[:8 * dsp_lanes], wait, "dsp_weights")
         products = []
         for p in range((dsp_lanes + 1) // 2):
             pair = MultiplierPair()
             m.submodules[f"multipliers_{p}"] = pair
             for half in range(2):
                 lane = 2 * p + half
-                m.d.comb += pair.a[half].eq(code)
+                m.d.comb += pair.a[half].eq(dsp_code)
                 if lane < dsp_lanes:
-                    m.d.comb += pair.b[half].eq(self.weights.data.word_select(lane, 8))
-                    products.append(delayed(pair.p[half], self.multiplier_latency -
-                                            MultiplierPair.LATENCY, f"product_{lane}"))
+                    m.d.comb += pair.b[half].eq(dsp_weights.word_select(lane, 8))
+                    products.append(pair.p[half])
         for lane in range(dsp_lanes, lanes):
             multiplier = LogicMultiplier()
             m.submodules[f"multiplier_{lane}"] = multiplier

@@ -28,11 +28,12 @@ from q8 import arch
 from q8.contract import Conv2DConfig, DenseConfig, MaxPool2DConfig
 from q8.weights import WeightsError, build_layers, load
 from .conv import signed_digits
-from .dense import check_schedule
-from .ice40 import SPRAMWeightStore
+from .dense import check_schedule, multiplier_latency
+from .ice40 import MultiplierPair, SPRAMWeightStore
 from .network import WEIGHT_WORD_LANES, DenseSchedule
 
-__all__ = ["FitError", "Plan", "Stage", "plan", "memory_brams", "LOGIC_MODEL",
+__all__ = ["FitError", "Family", "FAMILIES", "family_of", "Plan", "Stage", "plan",
+           "memory_brams", "schedule_json", "LOGIC_MODEL",
            "ARCHITECTURES_GROUP", "main"]
 
 
@@ -46,27 +47,83 @@ class FitError(RuntimeError):
 #: tools layer (``train``), which this module never imports.
 ARCHITECTURES_GROUP = "mnist_q8.architectures"
 
-# --- block RAM -----------------------------------------------------------------------------
+# --- the families ---------------------------------------------------------------------------
 
-#: An iCE40 block RAM (SB_RAM40_4K): 4 Kbit as 256 x 16, 512 x 8, 1024 x 4 or 2048 x 2
-#: (Yosys' ice40/brams.txt).
-BRAM_BITS = 4096
-BRAM_WIDTHS = (2, 4, 8, 16)
-#: Yosys' memory_libmap weighs a block RAM as 64 bits of logic ("cost 64" in brams.txt) and
-#: keeps a memory in logic when that costs no more: a RAM bit in flip-flops costs 1, a ROM bit
-#: in LUTs 1/16 (its defaults ``-logic-cost-ram 1``, ``-logic-cost-rom 1/16``).
-BRAM_COST = 64
-ROM_BIT_COST = 1 / 16
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """What the plan knows of an FPGA family (a board's ``family``).
+
+    Members
+    -------
+    bram_shapes : tuple of (int, int)
+        A block RAM's configurations, ``(width, depth)``, as Yosys maps memories to it.
+    bram_cost, ram_bit_cost, rom_bit_cost : float
+        Yosys' memory_libmap weighs a block RAM as ``bram_cost`` bits of logic and keeps a
+        memory in logic when that costs no more: per RAM bit in logic ``ram_bit_cost``, per
+        ROM bit (LUTs) ``rom_bit_cost`` (``share/*/brams*.txt``, ``lutrams*.txt``).
+    lanes_per_dsp : int
+        Dense lanes a DSP multiplies: the iCE40's SB_MAC16 two 8x8 products
+        (``hw.ice40.MultiplierPair``), the ECP5's MULT18X18D one.
+    first_in_spram : bool
+        The first dense layer's weights live in the SPRAMs, loaded from flash (iCE40UP5K);
+        otherwise every layer's are block RAM initialised by the bitstream.
+    logic_lanes : bool
+        Lanes beyond the DSPs may multiply in logic (``hw.arith.LogicMultiplier``).
+    logic_scale : float
+        The family's logic cells per iCE40 logic cell of :data:`LOGIC_MODEL` (its "logic
+        cells": iCE40 LCs, ECP5 LUT4s with a CCU2C as two).
+    logic_lane_cells : int
+        Logic cells of a lane multiplied in logic.
+    board_cells : int or None
+        Logic cells of the board's own logic; None: :data:`LOGIC_MODEL`'s ``board``.
+    """
+
+    name: str
+    bram_shapes: tuple
+    bram_cost: float
+    ram_bit_cost: float
+    rom_bit_cost: float
+    lanes_per_dsp: int
+    first_in_spram: bool
+    logic_lanes: bool
+    logic_scale: float
+    logic_lane_cells: int
+    board_cells: int
 
 
-def memory_brams(width, depth, *, rom=False, block=False):
-    """Block RAMs of one ``width`` x ``depth`` memory as Yosys maps it for the iCE40 (``block``:
-    the memory asks for block RAM, ``ram_style``), or 0 if it stays in logic."""
-    brams = min(math.ceil(width / w) * math.ceil(depth / (BRAM_BITS // w)) for w in BRAM_WIDTHS)
+FAMILIES = {
+    # SB_RAM40_4K: 4 Kbit as 256 x 16, 512 x 8, 1024 x 4 or 2048 x 2 (Yosys' ice40/brams.txt,
+    # "cost 64"); RAM bits in flip-flops, ROM bits in LUTs (memory_libmap's defaults)
+    "ice40": Family(name="ice40", bram_shapes=((2, 2048), (4, 1024), (8, 512), (16, 256)),
+                    bram_cost=64, ram_bit_cost=1, rom_bit_cost=1 / 16, lanes_per_dsp=2,
+                    first_in_spram=True, logic_lanes=False, logic_scale=1.0,
+                    logic_lane_cells=0, board_cells=None),
+    # DP16KD: 18 Kbit, x1 to x18 true dual port, x36 pseudo dual port ("cost 128"); RAM in
+    # TRELLIS_DPR16X4 LUT RAM (64 bits, cost 4), ROM in LUTs (lattice/brams_16kd.txt,
+    # lutrams_trellis.txt). Logic: measured on synth_ecp5 and nextpnr-ecp5's packing
+    # (docs/gateware.md, "The fit check"); the board's part has no flash loader.
+    "ecp5": Family(name="ecp5",
+                   bram_shapes=((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024),
+                                (36, 512)),
+                   bram_cost=128, ram_bit_cost=1 / 16, rom_bit_cost=1 / 16, lanes_per_dsp=1,
+                   first_in_spram=False, logic_lanes=True, logic_scale=1.0,
+                   logic_lane_cells=140, board_cells=700),
+}
+
+
+def family_of(board):
+    """The :class:`Family` of ``board`` (a ``platforms`` board)."""
+    return FAMILIES[getattr(board, "family", "ice40")]
+
+
+def memory_brams(width, depth, *, rom=False, block=False, family=FAMILIES["ice40"]):
+    """Block RAMs of one ``width`` x ``depth`` memory as Yosys maps it for ``family``
+    (``block``: the memory asks for block RAM, ``ram_style``), or 0 if it stays in logic."""
+    brams = min(math.ceil(width / w) * math.ceil(depth / d) for w, d in family.bram_shapes)
     if block:
         return brams
-    logic = width * depth * (ROM_BIT_COST if rom else 1)
-    return brams if BRAM_COST * brams < logic else 0
+    logic = width * depth * (family.rom_bit_cost if rom else family.ram_bit_cost)
+    return brams if family.bram_cost * brams < logic else 0
 
 
 # --- the cycle model -----------------------------------------------------------------------
@@ -84,7 +141,8 @@ POOL_CYCLES = 2
 #: a register computed from that: the first multiply of its codes is 2 cycles after it.
 DENSE_WAIT_CYCLES = 2
 #: hw/dense.py: a group's last multiply to its output transfer: the code's register, the
-#: DSP's two, the accumulator, the requantiser into the output buffer, out.
+#: DSP's two (with lanes in logic: their three, ``_result_cycles``), the accumulator, the
+#: requantiser into the output buffer, out.
 DENSE_RESULT_CYCLES = 6
 #: hw/dense.py: a group's next last multiply waits for its output buffer, seen a cycle late.
 DENSE_FINISH_CYCLES = 2
@@ -109,6 +167,19 @@ def _pool_out(times, layer):
             and i // width % ph == ph - 1 and i % width % pw == pw - 1]
 
 
+def _result_cycles(schedule):
+    """:data:`DENSE_RESULT_CYCLES` with the schedule's multipliers' latency."""
+    return DENSE_RESULT_CYCLES - MultiplierPair.LATENCY + \
+        multiplier_latency(schedule.logic_lanes)
+
+
+def _dense_busy(n, schedule, groups):
+    """Cycles per image a dense stage is busy, back to back: a cycle per code and group; a
+    pass's last code waits for the group's previous result."""
+    return groups // schedule.groups_per_pass * \
+        max(schedule.groups_per_pass * n, _result_cycles(schedule) + DENSE_FINISH_CYCLES)
+
+
 def _dense_out(times, n, k, schedule, groups):
     """Output transfer times of a dense stage whose input transfers (``k`` codes each) happen
     at ``times``, one image, the consumer always ready: ``hw.dense.DenseStage``'s sequencer
@@ -130,7 +201,7 @@ def _dense_out(times, n, k, schedule, groups):
             issue += 1
             if last_out[q] is not None:
                 issue = max(issue, last_out[q] + finish)
-            o = issue + DENSE_RESULT_CYCLES
+            o = issue + _result_cycles(schedule)
             if out:
                 o = max(o, out[-1] + 1)
             out.append(o)
@@ -274,27 +345,36 @@ class Stage:
     logic_cells: int = 0
     terms: dict = dataclasses.field(default_factory=dict)
 
-    def memory(self, what, width, depth, *, rom=False, block=False):
-        brams = memory_brams(width, depth, rom=rom, block=block)
+    def memory(self, what, width, depth, *, family, rom=False, block=False):
+        brams = memory_brams(width, depth, rom=rom, block=block, family=family)
         self.memories.append((what, width, depth, brams))
         self.brams += brams
         if not brams:
             key = "rom_bit" if rom else "ram_bit"
             self.terms[key] = self.terms.get(key, 0) + width * depth
 
-    def estimate(self):
-        self.logic_cells = round(sum(LOGIC_MODEL[k] * v for k, v in self.terms.items()))
+    def estimate(self, family):
+        model = {**LOGIC_MODEL, "logic_lane": family.logic_lane_cells / family.logic_scale}
+        if family.board_cells is not None:
+            model["board"] = family.board_cells / family.logic_scale
+        self.logic_cells = round(family.logic_scale *
+                                 sum(model[k] * v for k, v in self.terms.items()))
 
     def to_json(self):
         d = dataclasses.asdict(self)
-        d["schedule"] = None if self.schedule is None else \
-            {"lanes": self.schedule.lanes, "groups_per_pass": self.schedule.groups_per_pass}
+        d["schedule"] = None if self.schedule is None else schedule_json(self.schedule)
         d["memories"] = [dict(zip(("what", "width", "depth", "block_rams"), m))
                          for m in self.memories]
         return d
 
 
 RESOURCES = ("logic_cells", "block_rams", "sprams", "dsps")
+
+
+def schedule_json(schedule):
+    """A dense schedule as a JSON object (the plan's, the build report's)."""
+    return {"lanes": schedule.lanes, "groups_per_pass": schedule.groups_per_pass,
+            "logic_lanes": schedule.logic_lanes}
 _RESOURCE_NAMES = {"logic_cells": "logic cells", "block_rams": "block RAMs",
                    "sprams": "SPRAMs", "dsps": "DSPs"}
 
@@ -353,8 +433,7 @@ class Plan:
                           for k in RESOURCES},
             "estimated_logic_cells": self.used["logic_cells"],
             "cycles": {"latency": self.latency, "interval": self.interval},
-            "schedules": {k: {"lanes": s.lanes, "groups_per_pass": s.groups_per_pass}
-                          for k, s in self.schedules.items()},
+            "schedules": {k: schedule_json(s) for k, s in self.schedules.items()},
             "estimated_weights": self.estimated_weights,
             "stages": [s.to_json() for s in self.stages],
         }
@@ -373,6 +452,8 @@ class Plan:
                 passes = -(-int(s.shape) // lanes) // per
                 schedule = f"{lanes} lane{'s' * (lanes > 1)}, {passes} pass" + \
                     ("es" if passes > 1 else "")
+                if s.schedule.logic_lanes:
+                    schedule += f" ({s.schedule.logic_lanes} in logic)"
             rows.append((s.name, s.shape, f"{s.macs:,}" if s.macs else "", weights, schedule,
                          str(s.dsps or ""), str(s.brams or ""), f"~{s.logic_cells:,}"))
         used, avail = self.used, self.available
@@ -420,6 +501,7 @@ class _Planner:
     def __init__(self, layers, board, params):
         self.layers = tuple(layers)
         self.board = board
+        self.family = family_of(board)
         self.available = {k: board.resources[k] for k in RESOURCES}
         self.input_shape = _input_shape(self.layers)
         self.pixels = math.prod(self.input_shape)
@@ -431,10 +513,10 @@ class _Planner:
         argmax.terms = {"argmax": 1, "class": self.classes}
         board_stage = Stage("board", "board")
         board_stage.terms = {"board": 1}
-        board_stage.memory("image buffer", 8, self.pixels)
+        board_stage.memory("image buffer", 8, self.pixels, family=self.family)
         self.tail = [argmax, board_stage]
         for stage in self.image_stages + self.tail:
-            stage.estimate()
+            stage.estimate(self.family)
         self._cache, self._acc_width = {}, {}
 
     def _image_stages(self, params):
@@ -456,7 +538,8 @@ class _Planner:
                 s.terms = {"conv": 1, "conv_adder_bit": adder_bits,
                            "conv_window_bit": kh * kw * channels * 8}
                 if kh > 1:
-                    s.memory("line buffer", (kh - 1) * channels * 8, layer.in_shape[1])
+                    s.memory("line buffer", (kh - 1) * channels * 8, layer.in_shape[1],
+                             family=self.family)
                 skid = Stage(f"{layer.name} skid", "skid")
                 skid.terms = {"skid": 1, "skid_bit": layer.out_channels * 8 + 1}
                 stages += [s, skid]
@@ -468,7 +551,7 @@ class _Planner:
                 s.terms = {"pool": 1, "pool_bit": channels * 8}
                 s.memory("rows above", channels * 8,
                          layer.out_shape[1] + (layer.in_shape[1] % layer.pool[1] != 0),
-                         block=True)
+                         block=self.family.name == "ice40", family=self.family)
                 stages.append(s)
                 times = _pool_out(times, layer)
         return stages, times, width
@@ -477,8 +560,7 @@ class _Planner:
         """Dense layer ``index``'s stage, output times, output width and busy cycles per
         image under ``schedules``; kept by the schedules up to it, since the search tries
         many combinations of the later layers'."""
-        key = tuple((schedules[l.name].lanes, schedules[l.name].groups_per_pass)
-                    for l in self.dense[:index + 1])
+        key = tuple(schedules[l.name] for l in self.dense[:index + 1])
         if key in self._cache:
             return self._cache[key]
         layer = self.dense[index]
@@ -491,24 +573,26 @@ class _Planner:
         if layer.name not in self._acc_width:
             self._acc_width[layer.name] = layer.acc_width
         acc_width = self._acc_width[layer.name]
+        in_spram = index == 0 and self.family.first_in_spram
+        dsp_lanes = lanes - schedule.logic_lanes
         s = Stage(layer.name, "dense", _shape(layer), macs=n * layer.out_features,
-                  weights=n * layer.out_features, store="SPRAM" if index == 0 else "block RAM",
-                  schedule=schedule, dsps=math.ceil(lanes / 2))
+                  weights=n * layer.out_features, store="SPRAM" if in_spram else "block RAM",
+                  schedule=schedule, dsps=math.ceil(dsp_lanes / self.family.lanes_per_dsp))
         s.terms = {"dense": 1, "dense_lane_bit": lanes * acc_width,
                    "dense_accumulator_bit": lanes * per * (acc_width + 8),
                    "dense_input_bit": 8 * k}
+        if schedule.logic_lanes:
+            s.terms["logic_lane"] = schedule.logic_lanes
         words = math.ceil(n / k)
-        s.memory("input banks", 8 * k, 2 << max(1, (words - 1).bit_length()))
-        if index == 0:
+        s.memory("input banks", 8 * k, 2 << max(1, (words - 1).bit_length()), family=self.family)
+        if in_spram:
             s.sprams = SPRAMWeightStore.SPRAMS
         else:
-            s.memory("weights", 8 * lanes, groups * n, rom=True)
+            s.memory("weights", 8 * lanes, groups * n, rom=True, family=self.family)
             if not s.memories[-1][3]:
                 s.store = "logic"
-        s.estimate()
-        # back to back, the stage is busy a cycle per code and group; a pass's last code
-        # waits for the group's previous result (DENSE_RESULT + DENSE_FINISH cycles)
-        busy = groups // per * max(per * n, DENSE_RESULT_CYCLES + DENSE_FINISH_CYCLES)
+        s.estimate(self.family)
+        busy = _dense_busy(n, schedule, groups)
         result = (s, _dense_out(times, n, k, schedule, groups), lanes, busy)
         self._cache[key] = result
         return result
@@ -568,6 +652,37 @@ EXHAUSTIVE = 2000
 CROWDED = 0.9
 
 
+def _wide_schedules(planner, target):
+    """Each dense layer's schedule with the fewest lanes (one group per pass) that keep it
+    within ``target`` cycles per image back to back; the DSPs go to the first layers' lanes,
+    the lanes beyond them multiply in logic."""
+    family, left, chosen = planner.family, planner.available["dsps"], {}
+    for layer in planner.dense:
+        n, out = layer.in_features, layer.out_features
+        groups = next((g for g in range(out, 0, -1) if g * n <= target), 1)
+        groups = math.ceil(out / math.ceil(out / groups))   # the lanes shared out evenly
+        lanes = math.ceil(out / groups)
+        dsp_lanes = min(lanes, left * family.lanes_per_dsp)
+        left -= math.ceil(dsp_lanes / family.lanes_per_dsp)
+        chosen[layer.name] = DenseSchedule(lanes=lanes, groups_per_pass=1,
+                                           logic_lanes=lanes - dsp_lanes)
+    return chosen
+
+
+def _choose_wide(planner):
+    """The schedules on a family whose every weight is in block RAM (the ECP5): as many
+    lanes as keep each dense layer as fast as the pixels arrive (one a cycle: nothing is
+    gained beyond), fewer, step by step, while the logic cells would be crowded."""
+    target = planner.pixels
+    while True:
+        chosen = _wide_schedules(planner, target)
+        used = planner.totals(planner.stages(chosen)[0])
+        if used["logic_cells"] <= CROWDED * planner.available["logic_cells"] or \
+                all(s.lanes == 1 for s in chosen.values()):
+            return chosen
+        target = math.ceil(target * 1.25)
+
+
 def _choose(planner):
     """The schedules: the first dense layer's fixed; for every way to share the DSPs left
     among the later layers, every combination of their candidates (or, if there are more
@@ -577,6 +692,8 @@ def _choose(planner):
     logic cells, cycles one at a time). Logic cells before the latency: they decide whether
     place and route meets the clock, and room for the board's own logic, while an image's
     latency on the board is a small part of its time on the UART."""
+    if not planner.family.first_in_spram:
+        return _choose_wide(planner)
     first, later = planner.dense[0], planner.dense[1:]
     base = {first.name: _first_schedule(first)}
     dsps_left = planner.available["dsps"] - math.ceil(base[first.name].lanes / 2)
@@ -653,10 +770,16 @@ def plan(layers, *, board=BOARD, params=None, schedules=None):
     if schedules is None:
         chosen = _choose(planner)
     else:
-        chosen = {planner.dense[0].name: _first_schedule(planner.dense[0]), **schedules}
+        base = {planner.dense[0].name: _first_schedule(planner.dense[0])} if \
+            planner.family.first_in_spram else _choose_wide(planner)
+        chosen = {**base, **schedules}
         for layer in planner.dense:
             s = chosen[layer.name]
-            check_schedule(layer, lanes=s.lanes, groups_per_pass=s.groups_per_pass)
+            check_schedule(layer, lanes=s.lanes, groups_per_pass=s.groups_per_pass,
+                           logic_lanes=s.logic_lanes)
+            if s.logic_lanes and not planner.family.logic_lanes:
+                raise ValueError(f"{layer.name}: the {planner.family.name} plan multiplies "
+                                 f"in DSPs only, not logic_lanes={s.logic_lanes}")
     stages, latency, interval = planner.stages(chosen)
     used = planner.totals(stages)
     return Plan(board=board.name, stages=stages, schedules=chosen, used=used,
@@ -669,7 +792,7 @@ def _problems(planner, used, params):
     avail = planner.available
     first = planner.dense[0]
     words = first.in_features * math.ceil(first.out_features / WEIGHT_WORD_LANES)
-    if words > SPRAMWeightStore.WORDS:
+    if planner.family.first_in_spram and words > SPRAMWeightStore.WORDS:
         most = WEIGHT_WORD_LANES * (SPRAMWeightStore.WORDS // first.in_features)
         fix = f"at most {most} units" if most else \
             f"no number of units: its {first.in_features:,} inputs are more than the " \
@@ -681,7 +804,8 @@ def _problems(planner, used, params):
         problems.append(f"the network needs {used['sprams']} SPRAMs; the board has "
                         f"{avail['sprams']}")
     if used["dsps"] > avail["dsps"]:
-        most = 1 + avail["dsps"] - math.ceil(_first_schedule(first).lanes / 2)
+        most = 1 + avail["dsps"] - math.ceil(_first_schedule(first).lanes / 2) \
+            if planner.family.first_in_spram else avail["dsps"]
         problems.append(f"the {len(planner.dense)} dense layers need {used['dsps']} DSPs (a "
                         f"multiplier pair each at least); the board has {avail['dsps']}: at "
                         f"most {most} dense layers")

@@ -5,11 +5,12 @@ On a SiliconBlue (iCE40) platform the helper instantiates the primitive; anywher
 and the same latency, so every simulation exercises the timing the board will have.
 """
 
-from amaranth.hdl import ClockSignal, Const, Instance, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import (ClockSignal, Const, Instance, Module, Mux, Signal, Value, signed,
+                          unsigned)
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
-from amaranth.vendor import SiliconBluePlatform
+from amaranth.vendor import LatticeECP5Platform, SiliconBluePlatform
 
 from .ports import WeightPort, WritePort
 
@@ -79,6 +80,12 @@ class MultiplierPair(wiring.Component):
             # a[0], b[0] are the low halves: their product is O[15:0].
             m.d.comb += [self.p[0].eq(product[:16].as_signed()),
                          self.p[1].eq(product[16:].as_signed())]
+        elif isinstance(platform, LatticeECP5Platform):
+            # Two MULT18X18Ds with their input and output registers: Yosys maps a `*` to one
+            # but leaves its registers in the fabric, far from the DSP column (timing).
+            for k in range(2):
+                m.submodules[f"mult_{k}"] = ecp5_multiplier(
+                    self.a[k], self.b[k], self.p[k])
         else:
             a = Signal(self.a.shape())
             b = Signal(self.b.shape())
@@ -86,6 +93,43 @@ class MultiplierPair(wiring.Component):
             for k in range(2):
                 m.d.sync += self.p[k].eq(a[k] * b[k])
         return m
+
+
+def ecp5_multiplier(a, b, p):
+    """An ECP5 MULT18X18D computing ``p = a * b`` (``a`` unsigned, ``b`` signed, both up to
+    18 bits, ``p`` signed) with its input registers and its output register on: the product
+    of the operands presented two cycles earlier. Parameters and ports as in Yosys'
+    ``lattice/cells_bb_ecp5.v`` and Lattice's "ECP5 sysDSP Usage Guide" (TN1267); the
+    netlist simulation's model: ``sim/models/ecp5_mult18x18d.v``."""
+    a, b, p = Value.cast(a), Value.cast(b), Value.cast(p)
+    a_bits, b_bits = len(a), len(b)
+    ports = {f"i_A{i}": a[i] if i < a_bits else Const(0, 1) for i in range(18)}
+    # b is signed: its sign bit fills the operand's upper bits
+    ports.update({f"i_B{i}": b[min(i, b_bits - 1)] for i in range(18)})
+    ports.update({f"i_C{i}": Const(0, 1) for i in range(18)})
+    product = Signal(36)
+    ports.update({f"o_P{i}": product[i] for i in range(36)})
+    instance = Instance(
+        "MULT18X18D",
+        p_REG_INPUTA_CLK="CLK0", p_REG_INPUTA_CE="CE0", p_REG_INPUTA_RST="RST0",
+        p_REG_INPUTB_CLK="CLK0", p_REG_INPUTB_CE="CE0", p_REG_INPUTB_RST="RST0",
+        p_REG_INPUTC_CLK="NONE", p_REG_PIPELINE_CLK="NONE",
+        p_REG_OUTPUT_CLK="CLK0", p_REG_OUTPUT_CE="CE0", p_REG_OUTPUT_RST="RST0",
+        p_CLK0_DIV="ENABLED", p_CLK1_DIV="ENABLED", p_CLK2_DIV="ENABLED",
+        p_CLK3_DIV="ENABLED", p_HIGHSPEED_CLK="NONE", p_GSR="DISABLED",
+        p_CAS_MATCH_REG="FALSE", p_SOURCEB_MODE="B_SHIFT", p_MULT_BYPASS="DISABLED",
+        p_RESETMODE="SYNC",
+        i_SIGNEDA=Const(0, 1), i_SIGNEDB=Const(1, 1), i_SOURCEA=Const(0, 1),
+        i_SOURCEB=Const(0, 1),
+        i_CLK0=ClockSignal("sync"), i_CLK1=Const(0, 1), i_CLK2=Const(0, 1),
+        i_CLK3=Const(0, 1),
+        i_CE0=Const(1, 1), i_CE1=Const(0, 1), i_CE2=Const(0, 1), i_CE3=Const(0, 1),
+        i_RST0=Const(0, 1), i_RST1=Const(0, 1), i_RST2=Const(0, 1), i_RST3=Const(0, 1),
+        **ports)
+    m = Module()
+    m.submodules.dsp = instance
+    m.d.comb += p.eq(product[:len(p)])
+    return m
 
 
 class SPRAMWeightStore(wiring.Component):

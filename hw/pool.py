@@ -3,6 +3,7 @@
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
+from amaranth.vendor import SiliconBluePlatform
 from amaranth.lib.wiring import In, Out
 
 from q8.contract import MaxPool2DConfig
@@ -77,8 +78,12 @@ class MaxPool2DStage(wiring.Component):
         # when a window row completes, written back (with the new row) a cycle later. Past
         # the last whole window of a row with columns left over, the index is out_w and the
         # read is not used: an entry more keeps it within the memory (simulators check).
-        above = m.submodules.above = Memory(shape=vector, depth=out_w + (width % pw != 0),
-                                            init=[], attrs={"ram_style": "block"})
+        # On the iCE40 it asks for a block RAM, which is cheaper than its logic cells; the
+        # ECP5's block RAM is slow to read, where the comparator follows, and its LUT RAM is
+        # plenty (the same contents, so only synthesis differs).
+        above = m.submodules.above = Memory(
+            shape=vector, depth=out_w + (width % pw != 0), init=[],
+            attrs={"ram_style": "block"} if isinstance(platform, SiliconBluePlatform) else {})
         above_rd = above.read_port()
         above_wr = above.write_port()
         window = Signal(range(out_w))  # the window's index along the row

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from hw.argmax import ArgmaxStage
+from hw.arith import LogicMultiplier
 from hw.conv import Conv2DStage
 from hw.dense import DenseStage, WeightMemory, dense_weight_words
 from hw.pool import MaxPool2DStage
@@ -15,6 +16,7 @@ from q8.contract import Conv2DConfig, DenseConfig, Format, MaxPool2DConfig, requ
 from sim.pysim import simulate_stage
 
 from amaranth.hdl import Module
+from amaranth.sim import Simulator
 from amaranth.lib import wiring
 
 U8_IN = Format(signed=False, frac=8)
@@ -156,13 +158,15 @@ def _dense_config(n, out, *, relu, rng):
 
 
 @pytest.mark.parametrize("gap,stall", TRAFFIC)
-@pytest.mark.parametrize("lanes,per_pass,extreme,relu", [
-    (4, 1, False, True),    # three passes of one group (the 338x128 layer's schedule)
-    (5, 3, False, False),   # one pass of three groups (the last layer's schedule), signed out
-    (4, 1, True, True),     # weights at +127 / -128, saturating sums
-    (3, 2, True, False),
+@pytest.mark.parametrize("lanes,per_pass,extreme,relu,logic", [
+    (4, 1, False, True, 0),    # three passes of one group (the 338x128 layer's schedule)
+    (5, 3, False, False, 0),   # one pass of three groups (the last layer's schedule), signed
+    (4, 1, True, True, 0),     # weights at +127 / -128, saturating sums
+    (3, 2, True, False, 0),
+    (5, 1, True, True, 3),     # three lanes multiplied in logic (the ECP5's beyond its DSPs)
+    (3, 2, False, False, 3),   # all in logic
 ])
-def test_dense(gap, stall, lanes, per_pass, extreme, relu):
+def test_dense(gap, stall, lanes, per_pass, extreme, relu, logic):
     rng = np.random.default_rng(lanes * 10 + per_pass + extreme)
     n, out, k = 10, 12 if lanes != 5 else 13, 2
     cfg = _dense_config(n, out, relu=relu, rng=rng)
@@ -173,7 +177,8 @@ def test_dense(gap, stall, lanes, per_pass, extreme, relu):
     groups = -(-out // lanes)
     if groups % per_pass:
         pytest.skip("not a valid schedule")  # pragma: no cover - the cases above are valid
-    stage = DenseStage(config=cfg, bias=b, in_width=k, lanes=lanes, groups_per_pass=per_pass)
+    stage = DenseStage(config=cfg, bias=b, in_width=k, lanes=lanes, groups_per_pass=per_pass,
+                       logic_lanes=logic)
     dut = _DenseWithMemory(stage, dense_weight_words(w, lanes))
     result = simulate_stage(dut, _elements(x, k), 3 * groups, seed=6, gap=gap, stall=stall)
     codes = _codes(result).reshape(3, groups * lanes)
@@ -217,6 +222,9 @@ def test_dense_parameter_messages():
         DenseStage(config=cfg, bias=np.zeros(9, np.int8), in_width=1, lanes=4)
     with pytest.raises(TypeError, match="config must be a DenseConfig"):
         DenseStage(config=None, bias=b, in_width=1, lanes=4)
+    with pytest.raises(ValueError, match="logic_lanes must be an integer from 0 to the 4 "
+                                         "lanes, not 5"):
+        DenseStage(config=cfg, bias=b, in_width=1, lanes=4, logic_lanes=5)
 
 
 # --- argmax ------------------------------------------------------------------------------
@@ -242,3 +250,28 @@ def test_argmax_parameter_messages():
     with pytest.raises(ValueError, match="classes must be an integer of at least 2, not 1"):
         ArgmaxStage(classes=1, in_width=1)
 
+
+
+# --- the multiplier in logic ---------------------------------------------------------------
+
+def test_logic_multiplier_every_weight_and_corner_codes():
+    """Every weight against codes that set each bit pair (and 0, 255), pipelined a product a
+    cycle: the products LATENCY cycles later equal numpy's."""
+    dut = LogicMultiplier()
+    codes = [0, 1, 2, 3, 4, 12, 48, 192, 128, 127, 85, 170, 255]
+    pairs = [(a, b) for a in codes for b in range(-128, 128)]
+    got = []
+
+    async def tb(ctx):
+        for step in range(len(pairs) + LogicMultiplier.LATENCY):
+            if step < len(pairs):
+                ctx.set(dut.a, pairs[step][0])
+                ctx.set(dut.b, pairs[step][1])
+            await ctx.tick()
+            got.append(ctx.get(dut.p))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(tb)
+    sim.run()
+    assert got[LogicMultiplier.LATENCY - 1:][:len(pairs)] == [a * b for a, b in pairs]
