@@ -5,13 +5,24 @@ import os
 import shutil
 import sys
 
-__all__ = ["SYNTH_OPTIONS", "ToolError", "find_yowasp"]
+__all__ = ["SYNTH_OPTIONS", "ToolError", "find_yowasp", "synth_command"]
 
 #: Options of ``synth_ice40`` beyond ``-top``: none. No DSP inference: the multipliers are
 #: explicit SB_MAC16s (hw.ice40.MultiplierPair), and inference would spend the rest on the
 #: convolution's constant products, which are cheap shift-and-adds in logic. The netlist check
 #: (``sim.rtl.netlist_model``) synthesises with the same.
 SYNTH_OPTIONS = ""
+
+#: The synthesis command per FPGA family (a board's ``family``), options included. The ECP5's
+#: multipliers are explicit MULT18X18Ds too (``hw.ice40.ecp5_multiplier``) or adders
+#: (``hw.arith.LogicMultiplier``); synth_ecp5's defaults otherwise.
+_SYNTH_COMMANDS = {"ice40": f"synth_ice40 {SYNTH_OPTIONS}".strip(), "ecp5": "synth_ecp5"}
+
+
+def synth_command(family):
+    """The Yosys command (and options, less ``-top``) that synthesises for ``family``: what
+    ``hw.build`` runs, and the netlist check (``sim.rtl.netlist_model``) with it."""
+    return _SYNTH_COMMANDS[family]
 
 
 class ToolError(RuntimeError):

