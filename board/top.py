@@ -1,6 +1,6 @@
 """The board's design: weights from flash, the network, and the UART protocol."""
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -120,6 +120,12 @@ class BoardTop(wiring.Component):
     answer covers the whole burst. The network only ever sees whole, checked images, so
     nothing stale remains.
 
+    With ``weights_in_flash=False`` (the ECP5 boards, whose block RAM holds every layer) there
+    is no loader and no SPRAM: every dense layer's weights are block RAM initialised by the
+    bitstream, the board is ready as soon as its reset ends, and the flash pins stay idle
+    (``cs_n`` high). Such a design has no flash image (:meth:`flash_image` raises;
+    :attr:`flash_words` and :attr:`network_id` are None) and no self-test.
+
     Parameters
     ----------
     net : q8.weights.Network
@@ -142,8 +148,12 @@ class BoardTop(wiring.Component):
         ``tests_offset``): a self-test request runs up to this many through the network, as
         fast as the flash delivers them, and answers how many came out as their labels, the
         cycles it took and the CRC of what it read. 0: no self-test (the command is unknown).
-        Needs a network of at least 9 classes (the answer's fields in place of the logits).
+        Needs a network of at least 9 classes (the answer's fields in place of the logits),
+        and the weights in flash.
     tests_offset : int
+    weights_in_flash : bool
+        The first dense layer's weights in SPRAM, loaded from flash at power-up (True, the
+        iCE40 boards), or every layer's in block RAM, in the bitstream (False).
 
     Members
     -------
@@ -157,7 +167,8 @@ class BoardTop(wiring.Component):
 
     def __init__(self, net, *, schedules=None, divisor=CLOCK_HZ // BAUD,
                  timeout_cycles=round(CLOCK_HZ * IMAGE_TIMEOUT_S), watchdog_cycles=None,
-                 flash_offset=FLASH_OFFSET, test_images=0, tests_offset=TESTS_OFFSET):
+                 flash_offset=FLASH_OFFSET, test_images=0, tests_offset=TESTS_OFFSET,
+                 weights_in_flash=True):
         check_count("divisor", divisor, minimum=4)
         check_count("timeout_cycles", timeout_cycles, minimum=10 * divisor + 1)
         if watchdog_cycles is None:
@@ -171,6 +182,14 @@ class BoardTop(wiring.Component):
                              f"{SELF_TEST_LAYOUT.size // 8 - 1} classes (its answer's fields "
                              f"take the logits' place); this one has {net.classes}: build "
                              f"without test images")
+        if not isinstance(weights_in_flash, bool):
+            raise ValueError(f"weights_in_flash must be True or False, not "
+                             f"{weights_in_flash!r}")
+        if test_images and not weights_in_flash:
+            raise ValueError(f"test_images must be 0 when the weights are not in flash "
+                             f"(weights_in_flash=False): the self-test reads its images from "
+                             f"flash, after the weights; not {test_images}")
+        self._in_flash = weights_in_flash
         self._tests = test_images
         self._tests_offset = tests_offset
         self._net = net
@@ -178,9 +197,12 @@ class BoardTop(wiring.Component):
         self._timeout = timeout_cycles
         self._watchdog = watchdog_cycles
         self._offset = flash_offset
-        self._pipeline, self._external = _board_pipeline(net, schedules)
+        if weights_in_flash:
+            self._pipeline, self._external = _board_pipeline(net, schedules)
+        else:
+            self._pipeline, self._external = NetworkPipeline(net, schedules=schedules), None
         self._schedules = schedules
-        self._network_id = network_id(net, self.flash_words)
+        self._network_id = network_id(net, self.flash_words) if weights_in_flash else None
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1),
                           "flash": Out(SPIFlashPins()),
                           "led_ready": Out(1), "led_error": Out(1)})
@@ -215,18 +237,35 @@ class BoardTop(wiring.Component):
         return self._watchdog
 
     @property
+    def weights_in_flash(self):
+        """Whether the first dense layer's weights are loaded from flash (else every layer's
+        are in the bitstream)."""
+        return self._in_flash
+
+    @property
     def flash_words(self):
-        """The words of the flash image (the SPRAM-backed layer's weights)."""
-        return self._pipeline.weight_words(self._external)
+        """The words of the flash image (the SPRAM-backed layer's weights); None without
+        weights in flash."""
+        return self._pipeline.weight_words(self._external) if self._in_flash else None
 
     @property
     def network_id(self):
         """The identifier of the network this design runs, which its flash image must carry
-        (``board.flash_image.network_id``)."""
+        (``board.flash_image.network_id``); None without weights in flash."""
         return self._network_id
 
     def flash_image(self):
-        """The bytes of the flash image this design loads (``board.flash_image``)."""
+        """The bytes of the flash image this design loads (``board.flash_image``).
+
+        Raises
+        ------
+        ValueError
+            The design has no flash image: its weights are in the bitstream
+            (``weights_in_flash=False``).
+        """
+        if not self._in_flash:
+            raise ValueError("this design has no flash image: its weights are all in the "
+                             "bitstream (weights_in_flash=False)")
         return flash_image(self._net, self._schedules)
 
     def _self_test(self, m, *, loader, pipeline, testing, flash_pixel, flash_last, answer_crc,
@@ -318,12 +357,19 @@ class BoardTop(wiring.Component):
 
         pipeline = self._pipeline
         tests = self._tests
-        loader = WeightLoader(image=self.flash_image(), offset=self._offset,
-                              again_offset=self._tests_offset + TESTS_HEADER_BYTES
-                              if tests else None)
-        _add_pipeline(m, pipeline, self._external, loader.store)
-        m.submodules.loader = loader
-        wiring.connect(m, loader.flash, wiring.flipped(self.flash))
+        if self._in_flash:
+            loader = WeightLoader(image=self.flash_image(), offset=self._offset,
+                                  again_offset=self._tests_offset + TESTS_HEADER_BYTES
+                                  if tests else None)
+            _add_pipeline(m, pipeline, self._external, loader.store)
+            m.submodules.loader = loader
+            wiring.connect(m, loader.flash, wiring.flipped(self.flash))
+            load_status = loader.status
+        else:
+            # every weight in the bitstream: ready once the reset ends; the flash ports stay
+            # at their idle values (cs_n high)
+            m.submodules.pipeline = pipeline
+            load_status = Const(LoadStatus.READY, 2)
 
         m.submodules.rx = rx = UARTReceiver(divisor=self._divisor)
         m.submodules.tx = tx = UARTTransmitter(divisor=self._divisor)
@@ -339,8 +385,8 @@ class BoardTop(wiring.Component):
         ready = Signal()
         bad = Signal()
         fault = Signal()  # the watchdog fired: the network is not to be trusted again
-        m.d.sync += [ready.eq((loader.status == LoadStatus.READY) & ~fault),
-                     bad.eq((loader.status == LoadStatus.BAD_IMAGE) | fault)]
+        m.d.sync += [ready.eq((load_status == LoadStatus.READY) & ~fault),
+                     bad.eq((load_status == LoadStatus.BAD_IMAGE) | fault)]
         m.d.comb += [self.led_ready.eq(ready), self.led_error.eq(bad)]
 
         m.submodules.image = image = ImageBuffer(pixels=pixels)
@@ -424,8 +470,8 @@ class BoardTop(wiring.Component):
         standing = Signal(8)
         m.d.sync += standing.eq(
             Mux(fault, int(Status.WATCHDOG),
-                Mux(loader.status == LoadStatus.LOADING, int(Status.NOT_READY),
-                    Mux(loader.status == LoadStatus.READY, int(Status.OK),
+                Mux(load_status == LoadStatus.LOADING, int(Status.NOT_READY),
+                    Mux(load_status == LoadStatus.READY, int(Status.OK),
                         int(Status.BAD_WEIGHTS)))))
 
         # The answer's status is written a cycle after a state chooses it, from registers:

