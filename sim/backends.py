@@ -10,11 +10,16 @@ import os
 
 import numpy as np
 
-from board.defaults import CLOCK_HZ
+from board.defaults import BOARD, CLOCK_HZ
 from board.link import SerialBoard
 from q8 import reference
 
 __all__ = ["BACKENDS", "PLUGIN_GROUP", "BackendError", "backend_names", "prepare"]
+
+
+def _board(args):
+    """The board whose build a simulation backend simulates (``--board``)."""
+    return getattr(args, "board", None) or BOARD
 
 
 def _reference_backend(net, args):
@@ -25,7 +30,7 @@ def _pysim_backend(net, args):
     from hw.fit import built_schedules
     from hw.network import NetworkPipeline
     from .pysim import simulate_network
-    pipeline = NetworkPipeline(net, schedules=built_schedules(net))
+    pipeline = NetworkPipeline(net, schedules=built_schedules(net, board=_board(args)))
 
     def run(images):
         result = simulate_network(pipeline, images)
@@ -37,7 +42,8 @@ def _native_backend(factory):
     """The backend of ``sim.rtl``'s model ``factory`` (a name), on every core."""
     def prepare(net, args):
         from . import rtl
-        model = getattr(rtl, factory)(net)  # a missing or failing tool: ToolError
+        model = getattr(rtl, factory)(net, board=_board(args))  # a missing or failing tool:
+        # ToolError
         threads = len(os.sched_getaffinity(0))
 
         def run(images):

@@ -28,7 +28,8 @@ import time
 
 import numpy as np
 
-from board.defaults import BAUD, CLOCK_HZ
+from board.defaults import BAUD, BOARD, CLOCK_HZ
+from platforms import UnknownBoardError, boards, get_board
 from board.link import LinkError
 from board.protocol import ProtocolError
 from hw.network import NetworkError
@@ -75,7 +76,8 @@ def evaluate(backend, net, images, labels, args, *, progress=True, return_classe
     logits = np.concatenate(logits)
     classes = np.concatenate(classes)
     ref = reference.run(net, images)
-    result = {"backend": backend, "weights": args.weights, "images": int(len(images)),
+    result = {"backend": backend, "board": getattr(args, "board", BOARD),
+              "weights": args.weights, "images": int(len(images)),
               "correct": int(np.sum(classes == labels)),
               "accuracy": float(np.mean(classes == labels)) if len(images) else 0.0,
               "agree_with_reference": int(np.sum(classes == ref.classes)),
@@ -92,6 +94,10 @@ def main(argv=None):
                                        "usage")
     p.add_argument("--backend", default="reference", choices=backend_names())
     p.add_argument("--weights", default=DEFAULT_WEIGHTS, help="weights file (.npz)")
+    p.add_argument("--board", default=BOARD,
+                   help="with pysim, rtl and netlist: the board whose build to simulate (its "
+                        "fit plan's schedules; the netlist synthesised for its family), one "
+                        f"of: {', '.join(sorted(boards()))} (default %(default)s)")
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N test images")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--port", help="with --backend board: the board's serial port")
@@ -124,12 +130,14 @@ def main(argv=None):
         p.exit(2, f"error: {e}\n")
     try:
         net = load(args.weights)
+        get_board(args.board)
         mnist.check_network(net, args.weights)
         data = mnist.load()
         images, labels = data.x_test[:args.limit], data.y_test[:args.limit]
         result, classes = evaluate(args.backend, net, images, labels, args,
                                    return_classes=True)
-    except (WeightsError, mnist.MnistError, NetworkError, BackendError) as e:
+    except (WeightsError, mnist.MnistError, NetworkError, BackendError,
+            UnknownBoardError) as e:
         p.exit(2, f"error: {e}\n")  # what the user gave
     except (ToolError, LinkError, ProtocolError) as e:
         p.exit(1, f"error: {e}\n")  # work that failed
