@@ -1,10 +1,11 @@
 """Cycles per image of the gateware, in Amaranth's simulator.
 
-``python -m bench.cycles [--images N]``: the shipped network on the first N MNIST test images
-(default 10), once one image at a time (latency: first pixel accepted to result sent) and once
+``python -m bench.cycles [--images N] [--board B] [--weights F]``: the network (the shipped one
+by default) as built for board B on the first N MNIST test images (default 10), once one
+image at a time (latency: first pixel accepted to result sent) and once
 back to back (throughput: cycles between results). Prints one JSON line, with the limits it
-is measured against: the largest dense layer's weight-bandwidth floor (``bench.limits``) and
-the issue's latency target. The numbers measured: ``bench/results.md``.
+is measured against: on the iCE40UP5K the largest dense layer's weight-bandwidth floor
+(``bench.limits``), elsewhere a pixel a cycle in, and the issue's latency target. The numbers measured: ``bench/results.md``.
 """
 
 import argparse
@@ -17,7 +18,7 @@ from bench.limits import weight_bandwidth_floor
 from board.defaults import BOARD
 from hw.fit import built_schedules
 from hw.network import NetworkPipeline
-from platforms import get_board
+from platforms import UnknownBoardError, get_board
 from q8 import mnist, reference, weights
 from sim.pysim import simulate_network
 
@@ -33,28 +34,34 @@ def main(argv=None):
                                        "the reference, 2 bad input or usage")
     p.add_argument("--images", type=int, default=10,
                    help="test images to simulate (at least 2; default %(default)s)")
+    p.add_argument("--board", default=BOARD, help="the board whose build to simulate (its fit "
+                                                   "plan's schedules; default %(default)s)")
+    p.add_argument("--weights", default=weights.DEFAULT_WEIGHTS, help="weights file (.npz)")
     args = p.parse_args(argv)
     if not 2 <= args.images <= 10000:
         p.error(f"--images must be between 2 and 10000 (back to back needs two), "
                 f"not {args.images}")
     try:
-        net = weights.load()
+        board = get_board(args.board)
+        net = weights.load(args.weights)
         images = mnist.load().x_test[:args.images]
-    except (weights.WeightsError, mnist.MnistError) as e:
+    except (weights.WeightsError, mnist.MnistError, UnknownBoardError) as e:
         p.exit(2, f"error: {e}\n")
     ref = reference.run(net, images)
-    pipeline = NetworkPipeline(net, schedules=built_schedules(net))
+    pipeline = NetworkPipeline(net, schedules=built_schedules(net, board=board))
     alone = simulate_network(pipeline, images)
     overlapped = simulate_network(pipeline, images, overlap=True)
     for run in (alone, overlapped):
         if not np.array_equal(run.logits, ref.logits):
             p.exit(1, "error: the simulated network disagrees with the reference\n")
-    floor = weight_bandwidth_floor(net, sprams=get_board(BOARD).resources["sprams"])
+    sprams = board.resources["sprams"]
+    floor = weight_bandwidth_floor(net, sprams=sprams) if sprams else net.pixels
     print(json.dumps({
-        "images": len(images),
+        "images": len(images), "board": board.name,
         "latency_cycles": sorted(set(alone.cycles.tolist())),
         "throughput_cycles_per_image": sorted(set(overlapped.cycles[1:].tolist())),
-        "weight_bandwidth_floor": floor, "latency_target": LATENCY_TARGET,
+        "weight_bandwidth_floor" if sprams else "pixel_floor": floor,
+        "latency_target": LATENCY_TARGET,
         "latency_over_floor": round(float(alone.cycles.max()) / floor, 3),
         "schedules": {k: repr(v) for k, v in pipeline.schedules.items()},
     }))

@@ -1,4 +1,5 @@
-"""The iCE40UP5K's limits on the network, computed from its layers and the device's resources.
+"""The chips' limits on the network (the iCE40UP5K's, and an ECP5's), computed from its layers
+and the device's resources.
 
 Pure functions of a :class:`q8.weights.Network` and a few resource counts (the board's
 ``resources``, ``platforms/``); ``python -m bench`` measures the gateware against them.
@@ -12,7 +13,8 @@ from q8.contract import WIDTH
 
 __all__ = ["SPRAM_WIDTH_BITS", "PRODUCTS_PER_DSP", "UART_BITS_PER_BYTE", "macs",
            "weights_per_cycle", "weight_bandwidth_floor", "products_per_cycle", "dsp_floor",
-           "uart_request_bytes", "uart_response_bytes", "uart_wire_bits"]
+           "uart_request_bytes", "uart_response_bytes", "uart_wire_bits", "DP16KD_READ_BITS",
+           "dense_macs", "block_ram_floor", "multiplier_floor", "pixel_floor"]
 
 #: Data width of one SB_SPRAM256KA (16K x 16 bits; Lattice FPGA-TN-02022, iCE40 SPRAM Usage
 #: Guide, and Yosys' ``ice40/cells_sim.v``).
@@ -74,3 +76,35 @@ def uart_response_bytes(net):
 def uart_wire_bits(net):
     """Bits on the UART line per image: the request, then the response frame."""
     return UART_BITS_PER_BYTE * (uart_request_bytes(net) + uart_response_bytes(net))
+
+
+# --- a chip whose every weight is in block RAM (the ECP5) ------------------------------------
+
+#: Bits a DP16KD delivers per cycle: its 36-bit pseudo-dual-port read (512 x 36; Lattice
+#: FPGA-TN-02204, ECP5 Memory Usage Guide, and Yosys' ``lattice/brams_16kd.txt``).
+DP16KD_READ_BITS = 36
+
+
+def dense_macs(net):
+    """Multiply-accumulates per image of the dense layers (whose weights are read from
+    memory; the convolutions' are constants in logic)."""
+    return sum(layer.in_features * layer.out_features for layer in net.dense_layers)
+
+
+def block_ram_floor(net, *, brams, read_bits=DP16KD_READ_BITS):
+    """Cycles per image to read every dense weight once with all ``brams`` block RAMs
+    delivering ``read_bits`` a cycle each."""
+    check_count("brams", brams)
+    return -(-dense_macs(net) // (brams * read_bits // WIDTH))
+
+
+def multiplier_floor(net, *, multipliers):
+    """Cycles per image if the dense layers' MACs ran on ``multipliers`` 8x8 multipliers,
+    every one busy every cycle."""
+    check_count("multipliers", multipliers)
+    return -(-dense_macs(net) // multipliers)
+
+
+def pixel_floor(net):
+    """Cycles per image with the pixels entering a pixel a cycle (the gateware's input)."""
+    return net.pixels

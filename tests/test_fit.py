@@ -71,12 +71,17 @@ def test_shipped_network_as_built_and_simulated():
     assert time.time() - start < 1
 
 
-@pytest.mark.parametrize("spec", ["pool4,dense8,dense3", "conv2x3,pool4,dense16,dense12,dense10",
-                                  "conv3x5,dense8,dense10"])
-def test_cycles_are_the_simulated_ones(spec):
+@pytest.mark.parametrize("spec,board", [
+    ("pool4,dense8,dense3", "icebreaker"), ("conv2x3,pool4,dense16,dense12,dense10", "icebreaker"),
+    ("conv3x5,dense8,dense10", "icebreaker"),
+    # 32 lanes, 28 in DSPs and 4 in logic; then a lane in logic alone (the DSPs are spent)
+    ("conv2x3,pool,dense64,dense10", "ulx3s-25f")])
+def test_cycles_are_the_simulated_ones(spec, board):
     # one image at a time and back to back, in Amaranth's simulator, with the plan's schedules
     net = network(spec, seed=3)
-    plan = fit.plan(net.layers, params=net.params)
+    plan = fit.plan(net.layers, params=net.params, board=board)
+    if board != "icebreaker":
+        assert [s.logic_lanes for s in plan.schedules.values()] == [4, 1]
     pipeline = NetworkPipeline(net, schedules=plan.schedules)
     images = np.random.default_rng(0).integers(0, 256, (3, 28, 28), np.uint8)
     assert simulate_network(pipeline, images[:1]).cycles.tolist() == [plan.latency]
@@ -141,6 +146,44 @@ def test_too_many_dense_layers_for_the_dsps():
     assert plan.problems[0] == ("the 6 dense layers need 9 DSPs (a multiplier pair each at "
                                 "least); the board has 8: at most 5 dense layers")
     assert _arch_plan("pool4,dense8,dense8,dense8,dense8,dense10").used["dsps"] == 8
+
+
+def test_ecp5_plan_of_the_shipped_network():
+    # every weight in block RAM; as many lanes as keep the first dense layer within the
+    # 784 cycles the pixels take: 2 groups of 64 lanes (338 cycles each), 28 of them in the
+    # 25F's MULT18X18Ds and 36 in logic; the second layer's 10 outputs in 5 groups of 2
+    net = weights.load()
+    plan = fit.plan(net.layers, params=net.params, board="ulx3s-25f")
+    assert plan.fits, plan.message
+    assert plan.schedules == {
+        "dense1": DenseSchedule(lanes=64, groups_per_pass=1, logic_lanes=36),
+        "dense2": DenseSchedule(lanes=2, groups_per_pass=1, logic_lanes=2)}
+    assert plan.interval == 784 <= 1000
+    assert plan.used["dsps"] == 28 and plan.used["sprams"] == 0
+    dense1 = next(s for s in plan.stages if s.name == "dense1")
+    assert dense1.store == "block RAM"
+    # a 512-bit word of 64 weights per cycle, 676 words: 29 DP16KDs of 18 bits x 1024
+    assert ("weights", 512, 676, 29) in dense1.memories
+    assert fit.built_schedules(net, board="ulx3s-25f") == plan.schedules
+    # the 85F has the multipliers for every lane
+    big = fit.plan(net.layers, params=net.params, board="ulx3s-85f")
+    assert big.schedules["dense1"] == DenseSchedule(lanes=64, groups_per_pass=1)
+    # an iCE40 plan never multiplies in logic
+    with pytest.raises(ValueError, match="the ice40 plan multiplies in DSPs only"):
+        fit.plan(net.layers, params=net.params, schedules={
+            "dense2": DenseSchedule(lanes=1, groups_per_pass=1, logic_lanes=1)})
+
+
+def test_ecp5_memories_map_as_yosys_maps_them():
+    ecp5 = fit.FAMILIES["ecp5"]
+    # a ROM: the fewest DP16KDs of x1 .. x18 (or x36 at 512 deep), unless LUTs cost less
+    assert fit.memory_brams(512, 676, rom=True, family=ecp5) == 29
+    assert fit.memory_brams(8, 256, rom=True, family=ecp5) == 0   # 2,048 bits / 16 = 128
+    assert fit.memory_brams(8, 512, rom=True, family=ecp5) == 1
+    # a RAM in LUT RAM (64 bits a cost of 4) unless a block RAM's 128 is less
+    assert fit.memory_brams(16, 28, family=ecp5) == 0
+    assert fit.memory_brams(16, 512, family=ecp5) == 1
+    assert fit.memory_brams(8, 784, family=ecp5) == 1
 
 
 def test_memories_map_as_yosys_maps_them():

@@ -1,0 +1,214 @@
+"""``python -m bench.boards``: the networks on every family of board, side by side.
+
+Run from the repository's root. For each network and board of :data:`CASES` it runs the
+project's documented commands and reads their JSON:
+
+1. ``python -m sim.evaluate --backend rtl --board B --weights W --json``: the gateware built
+   for board B (its fit plan's schedules), compiled with CXXRTL, on every test image;
+2. ``... --backend netlist --board B --limit 100``: the netlist synthesised as ``hw.build``
+   synthesises it for B's family, simulated with the family's cell models;
+3. ``python -m bench.cycles --board B --weights W --images 3``: cycles per image one at a
+   time and back to back, in Amaranth's simulator;
+4. ``python -m hw.build --board B --weights W --build-dir build/bench/boards/<case>``: the
+   bitstream and its report (resources, fmax, timing met);
+
+and, for a network other than the shipped one, ``--backend keras`` (the Keras QAT model
+against the integer reference). The iCEBreaker's row is read from ``bench/results.json``
+(``python -m bench``). Then it computes each chip's limits (``bench/limits.py``) and writes
+``bench/boards.json``, ``bench/boards.md`` and the README's boards table (between its
+``<!-- begin boards`` and ``<!-- end boards -->`` lines).
+
+Exit status: 0 when the files are written, 1 when a step failed, 2 for bad options.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+from platforms import get_board
+from q8.weights import DEFAULT_WEIGHTS, load
+from . import ROOT, limits
+from .meta import run_meta
+from .steps import BenchError, Runner
+from .table import SectionError, replace_section
+from .writers import write_section
+
+__all__ = ["CASES", "main"]
+
+#: What is measured: ``(case, weights, board, full)``; ``full``: the simulations and the
+#: cycles too, not only the build.
+CASES = (
+    ("shipped-ulx3s-25f", DEFAULT_WEIGHTS, "ulx3s-25f", True),
+    ("conv4-ulx3s-25f", "weights/mnist_q8_conv4.npz", "ulx3s-25f", True),
+    ("shipped-ulx3s-85f", DEFAULT_WEIGHTS, "ulx3s-85f", False),
+    ("shipped-icesugar", DEFAULT_WEIGHTS, "icesugar", False),
+)
+
+#: Images through the synthesised netlist (its simulation is far slower than the RTL's).
+NETLIST_IMAGES = 100
+
+BUILD_ROOT = os.path.join("build", "bench", "boards")
+RESULTS = os.path.join(ROOT, "bench", "boards.json")
+TABLE = os.path.join(ROOT, "bench", "boards.md")
+
+
+def _measure(runner, case, weights, board, full, limit):
+    found = {"weights": weights, "board": board}
+    images = ["--limit", str(limit)] if limit else []
+    common = ["--board", board, "--weights", weights, "--json"]
+    if full:
+        if weights != DEFAULT_WEIGHTS:
+            found["keras"], _ = runner.run(
+                f"{case}: keras", ["-m", "sim.evaluate", "--backend", "keras",
+                                   "--weights", weights, "--json", *images],
+                fix=f"rerun `python -m sim.evaluate --backend keras --weights {weights} "
+                    f"--limit 10`")
+        found["rtl"], _ = runner.run(
+            f"{case}: rtl", ["-m", "sim.evaluate", "--backend", "rtl", *common, *images],
+            fix=f"rerun `python -m sim.evaluate --backend rtl --board {board} --weights "
+                f"{weights} --limit 10`")
+        found["netlist"], _ = runner.run(
+            f"{case}: netlist", ["-m", "sim.evaluate", "--backend", "netlist", *common,
+                                 "--limit", str(min(NETLIST_IMAGES, limit or NETLIST_IMAGES))],
+            fix=f"rerun `python -m sim.evaluate --backend netlist --board {board} --weights "
+                f"{weights} --limit 2`")
+        found["cycles"], _ = runner.run(
+            f"{case}: cycles", ["-m", "bench.cycles", "--board", board, "--weights", weights,
+                                "--images", "3"],
+            fix=f"rerun `python -m bench.cycles --board {board} --weights {weights} "
+                f"--images 2`")
+    build_dir = os.path.join(BUILD_ROOT, case)
+    report = os.path.join(ROOT, build_dir, "report.json")
+    if os.path.exists(report):
+        os.remove(report)
+    _, code = runner.run(f"{case}: build", ["-m", "hw.build", "--board", board, "--weights",
+                                            weights, "--build-dir", build_dir],
+                         expect_json=False, check=False, fix="")
+    if not os.path.exists(report):
+        raise BenchError(f"step '{case}: build' failed (exit {code}) and wrote no report; "
+                         f"see {build_dir}/build.log")
+    with open(report) as f:
+        found["build"] = json.load(f)
+    return found
+
+
+def _limits(net, board):
+    """The chip's limits on ``net``, in cycles per image."""
+    r = get_board(board).resources
+    if r["sprams"]:
+        return {"weight bandwidth (SPRAM words)":
+                limits.weight_bandwidth_floor(net, sprams=r["sprams"]),
+                "DSPs": limits.dsp_floor(net, dsps=r["dsps"])}
+    return {"block-RAM reads (all of them, 36 bits each)":
+            limits.block_ram_floor(net, brams=r["block_rams"]),
+            "DSPs alone (one product each)":
+            limits.multiplier_floor(net, multipliers=r["dsps"]),
+            "a pixel a cycle in": limits.pixel_floor(net)}
+
+
+def _rows(measured):
+    """The table's rows: one per case, and the iCEBreaker's from ``bench/results.json``."""
+    rows = []
+    with open(os.path.join(ROOT, "bench", "results.json")) as f:
+        up5k = json.load(f)
+    steps = up5k.get("steps", {})
+    cycles = steps.get("cycles", {}).get("throughput_cycles_per_image", [None])[-1]
+    build = steps.get("build", {})
+    evaluated = steps.get("evaluate", {})
+    rows.append({"case": "shipped-icebreaker", "board": "icebreaker",
+                 "weights": DEFAULT_WEIGHTS, "cycles": cycles, "build": build,
+                 "rtl": evaluated.get("rtl"), "netlist": evaluated.get("board-netlist"),
+                 "source": "bench/results.json (python -m bench)"})
+    for case, found in measured.items():
+        rows.append({"case": case, **found, "source": "python -m bench.boards",
+                     "cycles": (found.get("cycles") or {}).get(
+                         "throughput_cycles_per_image", [None])[-1]})
+    return rows
+
+
+def _markdown(rows, meta):
+    lines = ["| network | board (chip) | weights held in | clock (fmax) | cycles/image back to "
+             "back | images/s on chip | logic cells | block RAMs | DSPs | timing | bit-exact "
+             "(logit vectors) | program with |",
+             "|---|---|---|---|---:|---:|---:|---:|---:|---|---|---|"]
+    notes = []
+    for row in rows:
+        b = row["build"]
+        board = get_board(row["board"])
+        net = load(row["weights"])
+        res = b.get("resources", {})
+        clock = b.get("design_clock_mhz")
+        cycles = row["cycles"]
+        rate = f"{clock * 1e6 / cycles:,.0f}" if clock and cycles else "-"
+        checks = []
+        for key, what in (("keras", "Keras"), ("rtl", "RTL"), ("netlist", "netlist")):
+            e = row.get(key)
+            if e:
+                checks.append(f"{what} {e['logits_agree_with_reference']:,}/{e['images']:,}")
+        fmax = f"nextpnr {b.get('nextpnr_fmax_mhz')}"
+        if b.get("icetime_fmax_mhz"):
+            fmax += f", icetime {b['icetime_fmax_mhz']}"
+        held = "block RAM (bitstream)" if not board.resources["sprams"] else \
+            "SPRAM (from flash) + block RAM"
+        cell = lambda k: f"{res[k]['used']:,}/{res[k]['available']:,}" if k in res else "-"
+        lines.append(
+            f"| {os.path.basename(row['weights'])} | {board.name} ({board.description}) | "
+            f"{held} | {clock:g} MHz ({fmax}) | {f'{cycles:,}' if cycles else '-'} | "
+            f"{rate} | {cell('logic_cells')} | {cell('block_rams')} | {cell('dsps')} | "
+            f"{'met' if b.get('timing_met') else 'NOT met'} | {', '.join(checks) or '-'} | "
+            f"`hw.build --program` ({board.programmer}) |")
+        if cycles:
+            floors = ", ".join(f"{name}: {value:,}" for name, value in
+                               _limits(net, row["board"]).items())
+            notes.append(f"- {os.path.basename(row['weights'])} on {board.name}: "
+                         f"{cycles:,} cycles per image; the chip's limits (cycles per image): "
+                         f"{floors}.")
+    return "\n".join(lines + [""] + notes) + "\n"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m bench.boards", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--limit", type=int, default=None,
+                   help="simulate the first N test images only (a quick check: nothing is "
+                        "written)")
+    p.add_argument("--case", action="append", choices=[c[0] for c in CASES],
+                   help="measure only these cases (repeatable; nothing is written)")
+    args = p.parse_args(argv)
+    if args.limit is not None and not 1 <= args.limit <= 10000:
+        p.error(f"--limit must be between 1 and 10000, not {args.limit}")
+    cases = [c for c in CASES if not args.case or c[0] in args.case]
+    start = time.time()
+    steps = sum(4 + (w != DEFAULT_WEIGHTS) if full else 1 for _, w, _, full in cases)
+    runner = Runner(total=steps)
+    measured = {}
+    try:
+        for case, weights, board, full in cases:
+            measured[case] = _measure(runner, case, weights, board, full, args.limit)
+    except BenchError as e:
+        p.exit(1, f"error: {e}\n")
+    meta = run_meta(sys.argv[1:] if argv is None else argv, seconds=time.time() - start)
+    table = _markdown(_rows(measured), meta)
+    print(table)
+    if args.limit or args.case:
+        print("a quick run (--limit or --case): nothing written")
+        return 0
+    with open(RESULTS, "w") as f:
+        json.dump({"meta": meta, "cases": measured, "seconds": runner.seconds}, f, indent=1)
+    with open(TABLE, "w") as f:
+        f.write(f"# The boards, side by side\n\nGenerated by `python -m bench.boards` "
+                f"({meta.get('date', '')}, {meta['total_seconds']:.0f} s); the iCEBreaker's "
+                f"row from `python -m bench` (`bench/results.md`).\n\n{table}")
+    try:
+        write_section(os.path.join(ROOT, "README.md"), table, name="boards")
+    except SectionError as e:
+        p.exit(1, f"error: {e}\n")
+    print(f"wrote bench/boards.json, bench/boards.md and README.md in "
+          f"{meta['total_seconds']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
