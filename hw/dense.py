@@ -55,10 +55,12 @@ class WeightMemory(wiring.Component):
         return m
 
 
-def multiplier_latency(logic_lanes):
+def multiplier_latency(logic_lanes, registered_weights=False):
     """Cycles from the operands to the products of a dense stage with ``logic_lanes`` lanes
-    in logic (all of its lanes wait for the slowest)."""
-    return LogicMultiplier.LATENCY if logic_lanes else MultiplierPair.LATENCY
+    in logic, or whose weights pass a register first (all of its lanes wait for the
+    slowest)."""
+    return LogicMultiplier.LATENCY if logic_lanes or registered_weights else \
+        MultiplierPair.LATENCY
 
 
 def check_schedule(config, *, lanes, groups_per_pass, logic_lanes=0):
@@ -105,8 +107,12 @@ class DenseStage(wiring.Component):
         Must divide the number of groups, ``ceil(out_features / lanes)``.
     logic_lanes : int
         Lanes, the last ones, whose products are made in logic (:class:`hw.arith.LogicMultiplier`)
-        rather than in DSPs (:class:`hw.ice40.MultiplierPair`, or what the synthesis maps
-        ``*`` to); their latency is then the products' of all lanes.
+        rather than in DSPs (:class:`hw.ice40.MultiplierPair`); their latency is then the
+        products' of all lanes.
+    registered_weights : bool
+        The weights (and the code) pass a register on their way to the DSPs, a cycle more
+        (the ECP5's block RAM is slow to read, and its DSPs are far from it); lanes in logic
+        register them anyway.
 
     Members
     -------
@@ -117,7 +123,8 @@ class DenseStage(wiring.Component):
     weights : Out(WeightPort(depth=groups * in_features, lanes=lanes))
     """
 
-    def __init__(self, *, config, bias, in_width, lanes, groups_per_pass=1, logic_lanes=0):
+    def __init__(self, *, config, bias, in_width, lanes, groups_per_pass=1, logic_lanes=0,
+                 registered_weights=False):
         if not isinstance(config, DenseConfig):
             raise TypeError(f"config must be a DenseConfig, not {config!r}")
         check_param(config, "bias", bias)
@@ -125,6 +132,7 @@ class DenseStage(wiring.Component):
         groups = check_schedule(config, lanes=lanes, groups_per_pass=groups_per_pass,
                                 logic_lanes=logic_lanes)
         self._logic_lanes = logic_lanes
+        self._registered_weights = bool(registered_weights)
         self._config, self._bias = config, bias.astype(np.int64)
         self._in_width, self._lanes = in_width, lanes
         self._groups, self._groups_per_pass = groups, groups_per_pass
@@ -153,7 +161,7 @@ class DenseStage(wiring.Component):
     @property
     def multiplier_latency(self):
         """Cycles from a code and its weights at the multipliers to their products."""
-        return multiplier_latency(self._logic_lanes)
+        return multiplier_latency(self._logic_lanes, self._registered_weights)
 
     def elaborate(self, platform):
         cfg = self._config

@@ -172,7 +172,7 @@ def _pool_out(times, layer):
 def _result_cycles(schedule):
     """:data:`DENSE_RESULT_CYCLES` with the schedule's multipliers' latency."""
     return DENSE_RESULT_CYCLES - MultiplierPair.LATENCY + \
-        multiplier_latency(schedule.logic_lanes)
+        multiplier_latency(schedule.logic_lanes, schedule.registered_weights)
 
 
 def _dense_busy(n, schedule, groups):
@@ -376,7 +376,8 @@ RESOURCES = ("logic_cells", "block_rams", "sprams", "dsps")
 def schedule_json(schedule):
     """A dense schedule as a JSON object (the plan's, the build report's)."""
     return {"lanes": schedule.lanes, "groups_per_pass": schedule.groups_per_pass,
-            "logic_lanes": schedule.logic_lanes}
+            "logic_lanes": schedule.logic_lanes,
+            "registered_weights": schedule.registered_weights}
 _RESOURCE_NAMES = {"logic_cells": "logic cells", "block_rams": "block RAMs",
                    "sprams": "SPRAMs", "dsps": "DSPs"}
 
@@ -666,8 +667,10 @@ def _wide_schedules(planner, target):
         lanes = math.ceil(out / groups)
         dsp_lanes = min(lanes, left * family.lanes_per_dsp)
         left -= math.ceil(dsp_lanes / family.lanes_per_dsp)
+        # the block RAM's read, then the way to the DSPs, each in a cycle of its own
         chosen[layer.name] = DenseSchedule(lanes=lanes, groups_per_pass=1,
-                                           logic_lanes=lanes - dsp_lanes)
+                                           logic_lanes=lanes - dsp_lanes,
+                                           registered_weights=True)
     return chosen
 
 

@@ -28,17 +28,19 @@ class NetworkError(ValueError):
 class DenseSchedule:
     """How a dense layer is folded: ``lanes`` multipliers, ``groups_per_pass`` groups of
     ``lanes`` outputs accumulated together, the last ``logic_lanes`` multipliers in logic
-    rather than DSPs (see :class:`hw.dense.DenseStage`)."""
+    rather than DSPs, the weights registered on their way to the multipliers or not (see
+    :class:`hw.dense.DenseStage`)."""
 
-    def __init__(self, *, lanes, groups_per_pass, logic_lanes=0):
+    def __init__(self, *, lanes, groups_per_pass, logic_lanes=0, registered_weights=False):
         self.lanes, self.groups_per_pass = lanes, groups_per_pass
-        self.logic_lanes = logic_lanes
+        self.logic_lanes, self.registered_weights = logic_lanes, registered_weights
 
     def _key(self):
-        return (self.lanes, self.groups_per_pass, self.logic_lanes)
+        return (self.lanes, self.groups_per_pass, self.logic_lanes, self.registered_weights)
 
     def __repr__(self):
         extra = f", logic_lanes={self.logic_lanes}" if self.logic_lanes else ""
+        extra += ", registered_weights=True" if self.registered_weights else ""
         return f"DenseSchedule(lanes={self.lanes}, groups_per_pass={self.groups_per_pass}{extra})"
 
     def __eq__(self, other):
@@ -151,7 +153,8 @@ class NetworkPipeline(wiring.Component):
                 schedule = self._schedules[layer.name]
                 stage = DenseStage(config=layer, bias=params["bias"], in_width=width,
                                    lanes=schedule.lanes, groups_per_pass=schedule.groups_per_pass,
-                                   logic_lanes=schedule.logic_lanes)
+                                   logic_lanes=schedule.logic_lanes,
+                                   registered_weights=schedule.registered_weights)
                 width = schedule.lanes
             stages.append(stage)
         stages.append(ArgmaxStage(classes=self._net.classes, in_width=width))

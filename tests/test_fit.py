@@ -156,8 +156,10 @@ def test_ecp5_plan_of_the_shipped_network():
     plan = fit.plan(net.layers, params=net.params, board="ulx3s-25f")
     assert plan.fits, plan.message
     assert plan.schedules == {
-        "dense1": DenseSchedule(lanes=64, groups_per_pass=1, logic_lanes=36),
-        "dense2": DenseSchedule(lanes=2, groups_per_pass=1, logic_lanes=2)}
+        "dense1": DenseSchedule(lanes=64, groups_per_pass=1, logic_lanes=36,
+                                registered_weights=True),
+        "dense2": DenseSchedule(lanes=2, groups_per_pass=1, logic_lanes=2,
+                                registered_weights=True)}
     assert plan.interval == 784 <= 1000
     assert plan.used["dsps"] == 28 and plan.used["sprams"] == 0
     dense1 = next(s for s in plan.stages if s.name == "dense1")
@@ -167,7 +169,8 @@ def test_ecp5_plan_of_the_shipped_network():
     assert fit.built_schedules(net, board="ulx3s-25f") == plan.schedules
     # the 85F has the multipliers for every lane
     big = fit.plan(net.layers, params=net.params, board="ulx3s-85f")
-    assert big.schedules["dense1"] == DenseSchedule(lanes=64, groups_per_pass=1)
+    assert big.schedules["dense1"] == DenseSchedule(lanes=64, groups_per_pass=1,
+                                                    registered_weights=True)
     # an iCE40 plan never multiplies in logic
     with pytest.raises(ValueError, match="the ice40 plan multiplies in DSPs only"):
         fit.plan(net.layers, params=net.params, schedules={

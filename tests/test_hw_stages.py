@@ -165,6 +165,7 @@ def _dense_config(n, out, *, relu, rng):
     (3, 2, True, False, 0),
     (5, 1, True, True, 3),     # three lanes multiplied in logic (the ECP5's beyond its DSPs)
     (3, 2, False, False, 3),   # all in logic
+    (4, 1, False, True, -1),   # in DSPs, the weights registered on their way (the ECP5's)
 ])
 def test_dense(gap, stall, lanes, per_pass, extreme, relu, logic):
     rng = np.random.default_rng(lanes * 10 + per_pass + extreme)
@@ -178,7 +179,7 @@ def test_dense(gap, stall, lanes, per_pass, extreme, relu, logic):
     if groups % per_pass:
         pytest.skip("not a valid schedule")  # pragma: no cover - the cases above are valid
     stage = DenseStage(config=cfg, bias=b, in_width=k, lanes=lanes, groups_per_pass=per_pass,
-                       logic_lanes=logic)
+                       logic_lanes=max(logic, 0), registered_weights=logic < 0)
     dut = _DenseWithMemory(stage, dense_weight_words(w, lanes))
     result = simulate_stage(dut, _elements(x, k), 3 * groups, seed=6, gap=gap, stall=stall)
     codes = _codes(result).reshape(3, groups * lanes)

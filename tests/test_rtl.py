@@ -120,7 +120,7 @@ def test_ecp5_netlist_is_bit_exact_on_real_images(test_images, logic):
     assert not any(s.logic_lanes for s in schedules.values())
     if logic:
         schedules = {name: DenseSchedule(lanes=s.lanes, groups_per_pass=s.groups_per_pass,
-                                         logic_lanes=s.lanes)
+                                         logic_lanes=s.lanes, registered_weights=True)
                      for name, s in schedules.items()}
     ref = reference.run(net, images)
     runs = []
