@@ -248,11 +248,12 @@ def _family(board):
     return _FAMILIES[board.family]
 
 
-def check_inputs(*, board, net, build_dir, clock_hz, baud, tries):
+def check_inputs(*, board, net, build_dir, clock_hz, baud, tries, require_icetime=False):
     """Raise ``ValueError`` naming the command-line option, the problem and the fix if the
     build cannot be made as asked; create ``build_dir`` if missing. Cheap: :func:`build`
     calls it before any long work."""
-    _check_arguments(board=board, net=net, clock_hz=clock_hz, baud=baud, tries=tries)
+    _check_arguments(board=board, net=net, clock_hz=clock_hz, baud=baud, tries=tries,
+                     require_icetime=require_icetime)
     if os.path.exists(build_dir) and not os.path.isdir(build_dir):
         raise ValueError(f"--build-dir {build_dir} is a file, not a folder: name a folder "
                          f"(default build/<board>)")
@@ -267,10 +268,14 @@ def check_inputs(*, board, net, build_dir, clock_hz, baud, tries):
                          f"this user may write (default build/<board>)")
 
 
-def _check_arguments(*, board, net, clock_hz, baud, tries):
+def _check_arguments(*, board, net, clock_hz, baud, tries, require_icetime):
     """:func:`check_inputs` but for the build folder: nothing is written."""
     check_count("--tries", tries)
     family = _family(board)
+    if require_icetime and board.family != "ice40":
+        raise ValueError(f"--require-icetime: icetime models the iCE40 alone, and the "
+                         f"{board.name} is an {board.family.upper()}; its timing is checked by "
+                         f"nextpnr")
     default_mhz, default_baud = board.default_clock_hz / 1e6, board.default_baud
     if not isinstance(clock_hz, int) or clock_hz <= 0:
         raise ValueError(f"--clock-mhz must be a positive clock frequency, not {clock_hz!r} "
@@ -342,15 +347,11 @@ def build(*, board, net, build_dir, clock_hz=None, baud=None, toolchain="yowasp"
     clock_hz = board.default_clock_hz if clock_hz is None else clock_hz
     baud = board.default_baud if baud is None else baud
     family = _family(board)
-    if require_icetime and board.family != "ice40":
-        raise ValueError(f"--require-icetime: icetime models the iCE40 alone, and the "
-                         f"{board.name} is an {board.family.upper()}; its timing is checked by "
-                         f"nextpnr")
     if plan is None:
         plan = fit_plan(net.layers, board=board, params=net.params)
     plan.check()
     check_inputs(board=board, net=net, build_dir=build_dir, clock_hz=clock_hz, baud=baud,
-                 tries=tries)
+                 tries=tries, require_icetime=require_icetime)
     icetime = shutil.which("icetime") if board.family == "ice40" else None
     if board.family == "ice40" and icetime is None and not synth_only:
         if require_icetime:
@@ -658,12 +659,9 @@ def main(argv=None):
                              f"{clock_mhz:g}; the default is {board.default_clock_hz / 1e6:g}")
         clock_hz = round(clock_mhz * 1e6)
         baud = board.default_baud if args.baud is None else args.baud
-        if args.require_icetime and board.family != "ice40":
-            raise ValueError(f"--require-icetime: icetime models the iCE40 alone, and the "
-                             f"{board.name} is an {board.family.upper()}; its timing is "
-                             f"checked by nextpnr")
         # a clock the PLL cannot make, a bad rate: before the fit plan
-        _check_arguments(board=board, net=net, clock_hz=clock_hz, baud=baud, tries=args.tries)
+        _check_arguments(board=board, net=net, clock_hz=clock_hz, baud=baud, tries=args.tries,
+                         require_icetime=args.require_icetime)
         plan = fit_plan(net.layers, board=board, params=net.params)
         plan.check()
     except (UnknownBoardError, WeightsError, NetworkError, ValueError, FitError) as e:
