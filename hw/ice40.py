@@ -84,8 +84,8 @@ class MultiplierPair(wiring.Component):
             # Two MULT18X18Ds with their input and output registers: Yosys maps a `*` to one
             # but leaves its registers in the fabric, far from the DSP column (timing).
             for k in range(2):
-                m.submodules[f"mult_{k}"] = ecp5_multiplier(
-                    self.a[k], self.b[k], self.p[k])
+                product = ecp5_multiplier(m, f"mult_{k}", self.a[k], self.b[k])
+                m.d.comb += self.p[k].eq(product[:16])
         else:
             a = Signal(self.a.shape())
             b = Signal(self.b.shape())
@@ -95,19 +95,22 @@ class MultiplierPair(wiring.Component):
         return m
 
 
-def ecp5_multiplier(a, b, p):
-    """An ECP5 MULT18X18D computing ``p = a * b`` (``a`` unsigned, ``b`` signed, both up to
-    18 bits, ``p`` signed) with its input registers and its output register on: the product
-    of the operands presented two cycles earlier. Parameters and ports as in Yosys'
-    ``lattice/cells_bb_ecp5.v`` and Lattice's "ECP5 sysDSP Usage Guide" (TN1267); the
-    netlist simulation's model: ``sim/models/ecp5_mult18x18d.v``."""
-    a, b, p = Value.cast(a), Value.cast(b), Value.cast(p)
+def ecp5_multiplier(m, name, a, b):
+    """Add to ``m`` (as submodule ``name``) an ECP5 MULT18X18D multiplying ``a`` (unsigned)
+    by ``b`` (signed), both up to 18 bits, with its input registers and its output register
+    on; return its 36-bit product (signed), that of the operands presented two cycles
+    earlier. Parameters and ports as in Yosys' ``lattice/cells_bb_ecp5.v`` and Lattice's
+    "ECP5 sysDSP Usage Guide" (TN1267); the netlist simulation's model:
+    ``sim/models/ecp5_mult18x18d.v``. The product is a signal of ``m``'s own, so that no
+    submodule drives a part of another's signal (two such drivers of one signal's parts came
+    out of synth_ecp5 wired together)."""
+    a, b = Value.cast(a), Value.cast(b)
     a_bits, b_bits = len(a), len(b)
     ports = {f"i_A{i}": a[i] if i < a_bits else Const(0, 1) for i in range(18)}
     # b is signed: its sign bit fills the operand's upper bits
     ports.update({f"i_B{i}": b[min(i, b_bits - 1)] for i in range(18)})
     ports.update({f"i_C{i}": Const(0, 1) for i in range(18)})
-    product = Signal(36)
+    product = Signal(36, name=f"{name}_product")
     ports.update({f"o_P{i}": product[i] for i in range(36)})
     instance = Instance(
         "MULT18X18D",
@@ -126,10 +129,8 @@ def ecp5_multiplier(a, b, p):
         i_CE0=Const(1, 1), i_CE1=Const(0, 1), i_CE2=Const(0, 1), i_CE3=Const(0, 1),
         i_RST0=Const(0, 1), i_RST1=Const(0, 1), i_RST2=Const(0, 1), i_RST3=Const(0, 1),
         **ports)
-    m = Module()
-    m.submodules.dsp = instance
-    m.d.comb += p.eq(product[:len(p)])
-    return m
+    m.submodules[name] = instance
+    return product.as_signed()
 
 
 class SPRAMWeightStore(wiring.Component):
