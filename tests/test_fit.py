@@ -209,7 +209,13 @@ def test_plan_as_text_and_json():
     data = json.loads(json.dumps(plan.to_json()))
     assert data["fits"] and data["cycles"] == {"latency": 7064, "interval": 5408}
     assert data["estimated_logic_cells"] == plan.used["logic_cells"]
-    assert data["schedules"]["dense2"] == {"lanes": 1, "groups_per_pass": 1}
+    assert data["schedules"]["dense2"] == {"lanes": 1, "groups_per_pass": 1,
+                                           "logic_lanes": 0, "registered_weights": False}
+    # on the ECP5: the lanes in logic, every weight in block RAM
+    ecp5 = fit.plan(net.layers, params=net.params, board="ulx3s-25f")
+    text = ecp5.format()
+    assert "64 lanes, 2 passes (36 in logic)" in text and "43,264 B in block RAM" in text
+    assert "784 back to back" in text and "ulx3s-25f: fits" in text
 
 
 def _run(argv, capsys):
