@@ -50,6 +50,11 @@ CASES = (
     ("shipped-icesugar", DEFAULT_WEIGHTS, "icesugar", False, False),
 )
 
+#: Build options beyond the board's defaults, by case: the second network fills 70 % of the
+#: 25F and meets 105 MHz at some placements only (101.7 and 102.7 MHz at seeds 1 and 2, 106.0
+#: at another build's seed 1); 90 MHz is the next clock the PLL makes that 3 Mbaud divides.
+BUILD_OPTIONS = {"conv4-ulx3s-25f": ["--clock-mhz", "90"]}
+
 #: Images through the synthesised netlist (its simulation is far slower than the RTL's).
 NETLIST_IMAGES = 100
 
@@ -90,7 +95,8 @@ def _measure(runner, case, weights, board, full, netlist, limit):
     if os.path.exists(report):
         os.remove(report)
     _, code = runner.run(f"{case}: build", ["-m", "hw.build", "--board", board, "--weights",
-                                            weights, "--build-dir", build_dir],
+                                            weights, "--build-dir", build_dir,
+                                            *BUILD_OPTIONS.get(case, [])],
                          expect_json=False, check=False, fix="")
     if not os.path.exists(report):
         raise BenchError(f"step '{case}: build' failed (exit {code}) and wrote no report; "
