@@ -96,11 +96,13 @@ def ecp5_model(net):
     return rtl_model(net, board=ECP5_BOARD, progress=False)
 
 
-def test_ecp5_rtl_is_bit_exact_on_all_test_images(net, test_images, ecp5_model):
-    run = ecp5_model.run(test_images, threads=THREADS)
-    ref = reference.run(net, test_images)
-    assert int(np.all(run.logits == ref.logits, axis=1).sum()) == 10000
-    assert int(np.sum(run.classes == ref.classes)) == 10000
+def test_ecp5_rtl_is_bit_exact_on_real_images(net, test_images, ecp5_model):
+    # the first 2,000 test images (CI's time): python -m bench.boards runs all 10,000
+    images = test_images[:2000]
+    run = ecp5_model.run(images, threads=THREADS)
+    ref = reference.run(net, images)
+    assert int(np.all(run.logits == ref.logits, axis=1).sum()) == 2000
+    assert int(np.sum(run.classes == ref.classes)) == 2000
     plan = fit_plan(net.layers, params=net.params, board=ECP5_BOARD)
     assert any(s.logic_lanes for s in plan.schedules.values())   # both kinds of lane
     assert set(run.cycles.tolist()) == {plan.latency}
