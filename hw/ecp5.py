@@ -6,12 +6,12 @@ ports."""
 import math
 import typing
 
-from amaranth.hdl import ClockSignal, Const, Instance, Module, Signal
+from amaranth.hdl import ClockSignal, Const, Instance, Module, Signal, Value
 from amaranth.lib import io, wiring
 from amaranth.lib.cdc import ResetSynchronizer
 from amaranth.vendor import LatticePlatform
 
-__all__ = ["ClockGenerator", "ECP5PLLSettings", "ecp5_pll_settings"]
+__all__ = ["ClockGenerator", "ECP5PLLSettings", "ecp5_pll_settings", "ecp5_multiplier"]
 
 # The EHXPLLL's limits (Lattice DS1044, ECP5 family data sheet, "sysCLOCK PLL Timing"; and
 # FPGA-TN-02200, "ECP5 and ECP5-5G sysCLOCK PLL/DLL Design and User Guide"), in Hz
@@ -161,3 +161,41 @@ class ClockGenerator(wiring.Component):
         else:
             m.d.comb += clk.eq(buffer.i)
         return m
+
+
+def ecp5_multiplier(m, name, a, b):
+    """Add to ``m`` (as submodule ``name``) an ECP5 MULT18X18D multiplying ``a`` (unsigned)
+    by ``b`` (signed), both up to 18 bits, with its input registers and its output register
+    on; return its 36-bit product (signed), that of the operands presented two cycles
+    earlier. Parameters and ports as in Yosys' ``lattice/cells_bb_ecp5.v`` and Lattice's
+    "ECP5 sysDSP Usage Guide" (TN1267); the netlist simulation's model:
+    ``sim/models/ecp5_mult18x18d.v``. The product is a signal of ``m``'s own, so that no
+    submodule drives a part of another's signal (two such drivers of one signal's parts came
+    out of synth_ecp5 wired together)."""
+    a, b = Value.cast(a), Value.cast(b)
+    a_bits, b_bits = len(a), len(b)
+    ports = {f"i_A{i}": a[i] if i < a_bits else Const(0, 1) for i in range(18)}
+    # b is signed: its sign bit fills the operand's upper bits
+    ports.update({f"i_B{i}": b[min(i, b_bits - 1)] for i in range(18)})
+    ports.update({f"i_C{i}": Const(0, 1) for i in range(18)})
+    product = Signal(36, name=f"{name}_product")
+    ports.update({f"o_P{i}": product[i] for i in range(36)})
+    instance = Instance(
+        "MULT18X18D",
+        p_REG_INPUTA_CLK="CLK0", p_REG_INPUTA_CE="CE0", p_REG_INPUTA_RST="RST0",
+        p_REG_INPUTB_CLK="CLK0", p_REG_INPUTB_CE="CE0", p_REG_INPUTB_RST="RST0",
+        p_REG_INPUTC_CLK="NONE", p_REG_PIPELINE_CLK="NONE",
+        p_REG_OUTPUT_CLK="CLK0", p_REG_OUTPUT_CE="CE0", p_REG_OUTPUT_RST="RST0",
+        p_CLK0_DIV="ENABLED", p_CLK1_DIV="ENABLED", p_CLK2_DIV="ENABLED",
+        p_CLK3_DIV="ENABLED", p_HIGHSPEED_CLK="NONE", p_GSR="DISABLED",
+        p_CAS_MATCH_REG="FALSE", p_SOURCEB_MODE="B_SHIFT", p_MULT_BYPASS="DISABLED",
+        p_RESETMODE="SYNC",
+        i_SIGNEDA=Const(0, 1), i_SIGNEDB=Const(1, 1), i_SOURCEA=Const(0, 1),
+        i_SOURCEB=Const(0, 1),
+        i_CLK0=ClockSignal("sync"), i_CLK1=Const(0, 1), i_CLK2=Const(0, 1),
+        i_CLK3=Const(0, 1),
+        i_CE0=Const(1, 1), i_CE1=Const(0, 1), i_CE2=Const(0, 1), i_CE3=Const(0, 1),
+        i_RST0=Const(0, 1), i_RST1=Const(0, 1), i_RST2=Const(0, 1), i_RST3=Const(0, 1),
+        **ports)
+    m.submodules[name] = instance
+    return product.as_signed()

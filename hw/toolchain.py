@@ -16,7 +16,7 @@ __all__ = ["SYNTH_OPTIONS", "ToolError", "find_yowasp", "synth_command", "synth_
 #: constant products, which are cheap shift-and-adds in logic.
 #:
 #: ``ecp5``: none. The multipliers are explicit MULT18X18Ds with their registers
-#: (``hw.ice40.ecp5_multiplier``) or adders (``hw.arith.LogicMultiplier``).
+#: (``hw.ecp5.ecp5_multiplier``) or adders (``hw.arith.LogicMultiplier``).
 _SYNTH_OPTIONS = {"ice40": "", "ecp5": ""}
 
 #: ``synth_ice40``'s options (:func:`synth_options` of ``"ice40"``).
