@@ -193,7 +193,7 @@ def main(argv=None):
         p.error(f"--limit must be between 1 and 10000, not {args.limit}")
     cases = [c for c in CASES if not args.case or c[0] in args.case]
     start = time.time()
-    steps = sum(1 + netlist + (3 + (w != DEFAULT_WEIGHTS) if full else 0)
+    steps = sum(1 + netlist + (2 + (w != DEFAULT_WEIGHTS) if full else 0)
                 for _, w, _, full, netlist in cases)
     runner = Runner(total=steps)
     measured = {}
