@@ -117,13 +117,13 @@ def quick_results(body, limit):
     return f"# Benchmark (quick run: --limit {limit})\n\n{body}"
 
 
-def write_section(path, body):
-    """Replace ``path``'s generated section with ``body``, the rest of the file kept; raise
-    :class:`bench.table.SectionError` naming the file if it has no markers."""
+def write_section(path, body, *, name="bench"):
+    """Replace ``path``'s generated section ``name`` with ``body``, the rest of the file kept;
+    raise :class:`bench.table.SectionError` naming the file if it has no markers."""
     with open(path) as f:
         text = f.read()
     try:
-        text = replace_section(text, body)
+        text = replace_section(text, body, name=name)
     except SectionError as e:
         raise SectionError(f"{os.path.relpath(path, ROOT)}: {e}") from None
     with open(path, "w") as f:
