@@ -124,15 +124,15 @@ def test_ecp5_netlist_is_bit_exact_on_real_images(test_images):
     schedules["dense1"] = DenseSchedule(lanes=8, groups_per_pass=first.groups_per_pass,
                                         logic_lanes=4, registered_weights=True)
     ref = reference.run(net, images)
-    runs = [build_model(NetworkPipeline(net, schedules=schedules),
-                        name="test-ecp5" + ("-netlist" if synthesize else ""),
-                        synthesize=synthesize, board=ECP5_BOARD, progress=False)
-            .run(images, threads=THREADS) for synthesize in (True, False)]
-    netlist, rtl = runs
-    assert np.array_equal(netlist.logits, ref.logits)
-    assert np.array_equal(netlist.classes, ref.classes)
-    # the MULT18X18Ds' registers give the fallback's latency
-    assert np.array_equal(netlist.cycles, rtl.cycles)
+    netlist = build_model(NetworkPipeline(net, schedules=schedules), name="test-ecp5-netlist",
+                          synthesize=True, board=ECP5_BOARD, progress=False)
+    run = netlist.run(images, threads=THREADS)
+    assert np.array_equal(run.logits, ref.logits)
+    assert np.array_equal(run.classes, ref.classes)
+    # the MULT18X18Ds' registers give the fallback's latency: the cycles the plan counts
+    # (which tests/test_fit.py checks against Amaranth's simulator)
+    planned = fit_plan(net.layers, params=net.params, board=ECP5_BOARD, schedules=schedules)
+    assert set(run.cycles.tolist()) == {planned.latency}
 
 
 class AnswersOnce(wiring.Component):
