@@ -134,7 +134,7 @@ _FAMILIES = {
         placed=("top.config", "report_nextpnr.json", "top.tim"), bitstream="top.bit",
         cells={"TRELLIS_COMB": "logic_cells", "DP16KD": "block_rams",
                "MULT18X18D": "dsps"},
-        pll=ecp5_pll_settings, pnr_timeout_s=1800),
+        pll=ecp5_pll_settings, pnr_timeout_s=600),
 }
 
 
