@@ -35,7 +35,7 @@ import argparse
 import sys
 import time
 
-from board.defaults import BOARD
+from hw.board.defaults import BOARD
 from platforms import get_board
 from q8.weights import DEFAULT_WEIGHTS, WeightsError, load
 from . import BUILD_DIR

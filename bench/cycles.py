@@ -15,9 +15,9 @@ import sys
 import numpy as np
 
 from bench.limits import weight_bandwidth_floor
-from board.defaults import BOARD
+from hw.board.defaults import BOARD
 from hw.fit import built_schedules
-from hw.network import NetworkPipeline
+from hw.stages.network import NetworkPipeline
 from platforms import UnknownBoardError, get_board
 from q8 import mnist, reference, weights
 from sim.pysim import simulate_network

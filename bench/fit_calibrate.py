@@ -6,7 +6,7 @@ nextpnr ``--pack-only``: the logic cells it packs the stage into) and the whole 
 (``python -m hw.build --synth-only``); fits each stage kind's coefficients to its stages by
 least squares and the board's own part to what the whole designs have beyond their stages;
 writes the measurements and the fit to ``bench/fit_calibration.json`` and prints the model to
-copy into ``hw/fit.py``. About 20 minutes on 2 cores; measurements are kept in
+copy into ``hw/fit/``. About 20 minutes on 2 cores; measurements are kept in
 ``build/fit-calibrate/`` and reused.
 """
 
@@ -24,13 +24,13 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
 
-from board.defaults import BOARD
-from board.framer import ResponseFramer
+from hw.board.defaults import BOARD
+from hw.board.framer import ResponseFramer
 from hw import fit
 from hw.build import FitError, build
-from hw.dense import DenseStage, WeightMemory
-from hw.network import NetworkPipeline
-from hw.toolchain import SYNTH_OPTIONS, find_yowasp
+from hw.stages.dense import DenseStage, WeightMemory
+from hw.stages.network import NetworkPipeline
+from hw.build.toolchain import SYNTH_OPTIONS, find_yowasp
 from platforms import get_board
 from . import ROOT
 from .fit_networks import CALIBRATION, network

@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from hw import fit
-from hw.network import NetworkPipeline
+from hw.stages.network import NetworkPipeline
 from q8 import weights
 from sim.rtl import build_model
 from . import ROOT

@@ -7,8 +7,8 @@ Pure functions of a :class:`q8.weights.Network` and a few resource counts (the b
 
 import math
 
-from board.protocol import classify_request, frame_bytes
-from hw.params import check_count
+from hw.board.protocol import classify_request, frame_bytes
+from hw.lib.params import check_count
 from q8.contract import WIDTH
 
 __all__ = ["SPRAM_WIDTH_BITS", "PRODUCTS_PER_DSP", "UART_BITS_PER_BYTE", "macs",
@@ -21,7 +21,7 @@ __all__ = ["SPRAM_WIDTH_BITS", "PRODUCTS_PER_DSP", "UART_BITS_PER_BYTE", "macs",
 SPRAM_WIDTH_BITS = 16
 
 #: 8x8 products per SB_MAC16 and cycle: its dual 8x8 mode has two independent multipliers
-#: (Lattice FPGA-TN-02007, iCE40 DSP Function Usage Guide; ``hw.ice40.MultiplierPair``).
+#: (Lattice FPGA-TN-02007, iCE40 DSP Function Usage Guide; ``hw.vendor.ice40.MultiplierPair``).
 PRODUCTS_PER_DSP = 2
 
 #: A byte on the UART line: start bit, 8 data bits, stop bit (``docs/protocol.md``: 8N1).
@@ -42,7 +42,7 @@ def weights_per_cycle(*, sprams):
 
 def weight_bandwidth_floor(net, *, sprams):
     """Cycles per image to read the first dense layer's weights (the layer too large for the
-    block RAMs, which ``board.top`` keeps in the SPRAMs) at :func:`weights_per_cycle`: a word per
+    block RAMs, which ``hw.board.top`` keeps in the SPRAMs) at :func:`weights_per_cycle`: a word per
     input holds the weights of that many outputs, so the outputs round up to whole words."""
     first = net.first_dense
     if first is None:
@@ -63,13 +63,13 @@ def dsp_floor(net, *, dsps):
 
 
 def uart_request_bytes(net):
-    """A classify request: the command byte and the image's pixels (``board.protocol``)."""
+    """A classify request: the command byte and the image's pixels (``hw.board.protocol``)."""
     return len(classify_request(bytes(net.pixels), seq=1))
 
 
 def uart_response_bytes(net):
     """The board's answer to a classify request: one response frame, its size set by the
-    network's classes (``board.protocol``)."""
+    network's classes (``hw.board.protocol``)."""
     return frame_bytes(net.classes)
 
 

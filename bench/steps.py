@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-from board.defaults import BOARD, SELF_TEST_IMAGES
+from hw.board.defaults import BOARD, SELF_TEST_IMAGES
 from . import BUILD_DIR, ROOT
 
 __all__ = ["BenchError", "Runner", "CYCLE_IMAGES", "FUZZ_SESSIONS", "NETLIST_IMAGES",

@@ -7,7 +7,7 @@ replace only what stands between a file's ``<!-- begin bench`` and ``<!-- end be
 
 import os
 
-from board.defaults import BOARD
+from hw.board.defaults import BOARD
 from q8.contract import WIDTH
 from . import BUILD_DIR, ROOT, limits
 from .rows import TITLES, per_second
@@ -39,7 +39,7 @@ def limits_text(net, facts):
         f"- UART: {facts['uart_bits']:,} bits per image on the line at {facts['baud']:,} baud "
         f"({facts['wire_us']:,} us), request and answer; a host that waits for each answer "
         f"before it sends the next image takes the wire time plus the latency. Streaming "
-        f"(`board.link.Link.classify_stream`), the requests follow each other on the line in "
+        f"(`hw.board.link.Link.classify_stream`), the requests follow each other on the line in "
         f"while the answers go out: the wire bound is then the request's bits alone, "
         + ", ".join(f"{v['bound']:,} images per second at {baud:,} baud"
                     for baud, v in facts["streams"].items()) + ".\n")

@@ -25,11 +25,11 @@ import json
 import sys
 import time
 
-from board.defaults import BAUD, SELF_TEST_IMAGES
-from board.top import self_test_images
-from board.link import LinkError, SerialBoard
-from board.protocol import ProtocolError
-from hw.network import NetworkError
+from hw.board.defaults import BAUD, SELF_TEST_IMAGES
+from hw.board.top import self_test_images
+from hw.board.link import LinkError, SerialBoard
+from hw.board.protocol import ProtocolError
+from hw.stages.network import NetworkError
 from q8 import mnist
 from q8.weights import DEFAULT_WEIGHTS, WeightsError, load
 

@@ -1,5 +1,5 @@
 """The host tool's helpers: an image from a file or the test set, and classifying on the
-compiled simulation of the board top (the serial link to a real board is :mod:`board.link`)."""
+compiled simulation of the board top (the serial link to a real board is :mod:`hw.board.link`)."""
 
 import os
 import struct
@@ -17,11 +17,11 @@ def self_test_on_board(net, *, count, progress=print):
 
 
 def self_test_on_port(net, port, *, count, baud):
-    """The self-test on the board on serial ``port`` (``board.self_test.run_self_test``, the
+    """The self-test on the board on serial ``port`` (``hw.board.self_test.run_self_test``, the
     images as ``hw.build --program`` wrote them)."""
-    from board.link import SerialBoard
-    from board.self_test import run_self_test, test_image
-    from board.defaults import SELF_TEST_IMAGES
+    from hw.board.link import SerialBoard
+    from hw.board.self_test import run_self_test, test_image
+    from hw.board.defaults import SELF_TEST_IMAGES
     board = SerialBoard(port, classes=net.classes, baud=baud)
     try:
         return run_self_test(board, net, count=count, tests=test_image(SELF_TEST_IMAGES))
@@ -32,7 +32,7 @@ def self_test_on_port(net, port, *, count, baud):
 def simulate_classify(net, images, *, progress=print):
     """Classify ``images`` on the compiled board top (``sim.board_host``: its weights loaded
     from a simulated flash at power-up, the requests over the simulated UART at bit level).
-    Returns the answers (status OK) or raises ``board.link.LinkError``."""
+    Returns the answers (status OK) or raises ``hw.board.link.LinkError``."""
     from sim.board_host import classify_on_boards
     progress("simulating the board top: compiling it (cached after the first time), loading "
              "its weights from the simulated flash ...")

@@ -4,5 +4,5 @@ and layouts they share. Built from :mod:`q8` (the weights manifest and the contr
 nothing above it.
 
 Two modules of this package belong to the build layer, above the board: :mod:`hw.build`
-(``python -m hw.build``) and :mod:`hw.toolchain`.
+(``python -m hw.build``) and :mod:`hw.build.toolchain`.
 """

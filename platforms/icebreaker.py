@@ -3,7 +3,6 @@ second channel), 16 MB SPI flash (W25Q128), red and green LEDs."""
 
 from amaranth_boards.icebreaker import ICEBreakerPlatform
 
-from board.defaults import BAUD, CLOCK_HZ
 from ._common import UP5KBoard
 
 __all__ = ["ICEBreaker", "BOARD"]
@@ -14,8 +13,8 @@ class ICEBreaker(UP5KBoard):
     description = "1BitSquared iCEBreaker (iCE40UP5K-SG48)"
     #: What ``hw.build`` builds for unless told: 48 MHz from the PLL, and the FT2232H's
     #: 3 Mbaud (16 cycles a bit).
-    default_clock_hz = CLOCK_HZ
-    default_baud = BAUD
+    default_clock_hz = 48_000_000
+    default_baud = 3_000_000
     #: The SPI flash (W25Q128): the bitstream, the weights at 1 MiB, the self-test's images
     #: at 2 MiB.
     flash_bytes = 16 << 20

@@ -2,16 +2,11 @@
 25 MHz oscillator, an FT231X USB-UART bridge (3 Mbaud), a 4 to 16 MB SPI flash, 8 LEDs.
 
 One board per chip size: ``ulx3s-12f``, ``ulx3s-25f``, ``ulx3s-45f``, ``ulx3s-85f``. Every
-layer's weights are block RAM initialised by the bitstream (``board.top.BoardTop`` with
+layer's weights are block RAM initialised by the bitstream (``hw.board.top.BoardTop`` with
 ``weights_in_flash=False``): the flash holds the bitstream alone, and its pins stay idle.
 """
 
-from amaranth.hdl import ClockDomain
-from amaranth.lib import io
 from amaranth_boards import ulx3s
-
-from hw.ecp5 import ClockGenerator
-from ._common import connect_leds, connect_uart
 
 __all__ = ["ULX3S", "BOARDS"]
 
@@ -39,6 +34,11 @@ class ULX3S:
     default_baud = 3_000_000
     #: What ``hw.build --program`` writes the flash with (``-b ulx3s``).
     programmer = "openfpgaloader"
+    #: The pins the design uses (how: ``hw.board.pins``): the 25 MHz oscillator, the UART
+    #: through the FT231X, the SPI flash (its clock is the ECP5's USRMCLK, not a pin), LED 0
+    #: (ready) and LED 1 (error).
+    pins = {"clock": "clk25", "uart": "uart", "flash": "spi_flash",
+            "led_ready": ("led", 0, "led_0"), "led_error": ("led", 1, "led_1")}
 
     def __init__(self, size):
         if size not in _CHIPS:
@@ -50,35 +50,6 @@ class ULX3S:
 
     def platform(self):
         return self._platform()
-
-    def connect(self, m, platform, top, *, clock_hz):
-        """Clock ``top`` at ``clock_hz`` and wire its ports to the board's pins: the UART
-        through the FT231X, LED 0 (ready) and LED 1 (error), the SPI flash's data and chip
-        select (``top``'s, which a design without flash weights leaves idle: chip select
-        inactive), write-protect and hold inactive. The flash's clock is the ECP5's
-        configuration clock (USRMCLK), which the design leaves alone.
-
-        Every pin requested is buffered, the unused inputs too (the FT231X's RTS and DTR, the
-        flash's data out): left as bare ports, Yosys 0.70's ``synth_ecp5`` failed an assertion
-        in abc9 (ABC_OPS_REINTEGRATE) on the shipped network's design."""
-        m.domains.sync = ClockDomain("sync")
-        m.submodules.clock = ClockGenerator(pin=platform.request("clk25", dir="-"),
-                                            input_hz=self.oscillator_hz, output_hz=clock_hz)
-        uart = platform.request("uart", 0, dir={k: "-" for k in ("rx", "tx", "rts", "dtr")})
-        connect_uart(m, top, uart)
-        flash = platform.request("spi_flash", 0, dir={k: "-" for k in
-                                                      ("cs", "copi", "cipo", "wp", "hold")})
-        for name, port, value in (("flash_cs", flash.cs, ~top.flash.cs_n),
-                                  ("flash_copi", flash.copi, top.flash.copi),
-                                  ("flash_wp", flash.wp, 0), ("flash_hold", flash.hold, 0)):
-            m.submodules[name] = buffer = io.Buffer("o", port)
-            m.d.comb += buffer.o.eq(value)
-        m.submodules.flash_cipo = cipo = io.Buffer("i", flash.cipo)
-        m.d.comb += top.flash.cipo.eq(cipo.i)
-        for name in ("rts", "dtr"):
-            m.submodules[f"uart_{name}"] = io.Buffer("i", getattr(uart, name))
-        connect_leds(m, top, ready=platform.request("led", 0, dir="-"),
-                     error=platform.request("led", 1, dir="-"), names=("led_0", "led_1"))
 
 
 BOARDS = [ULX3S(size) for size in _CHIPS]

@@ -10,8 +10,8 @@ import os
 
 import numpy as np
 
-from board.defaults import BOARD, CLOCK_HZ
-from board.link import SerialBoard
+from hw.board.defaults import BOARD, CLOCK_HZ
+from hw.board.link import SerialBoard
 from q8 import reference
 
 __all__ = ["BACKENDS", "PLUGIN_GROUP", "BackendError", "backend_names", "prepare"]
@@ -28,7 +28,7 @@ def _reference_backend(net, args):
 
 def _pysim_backend(net, args):
     from hw.fit import built_schedules
-    from hw.network import NetworkPipeline
+    from hw.stages.network import NetworkPipeline
     from .pysim import simulate_network
     pipeline = NetworkPipeline(net, schedules=built_schedules(net, board=_board(args)))
 
@@ -73,7 +73,7 @@ def _compiled_board_backend(synthesize):
     """The board top compiled (``sim.board_host``): the images over the simulated UART, on
     a board per core (the netlist's: one board, it is slow to load)."""
     def prepare(net, args):
-        from board.uart import divisor_of
+        from hw.board.uart import divisor_of
         from .board_host import classify_on_boards
         threads = 1 if synthesize else len(os.sched_getaffinity(0))
         try:

@@ -1,4 +1,4 @@
-"""The whole board in native code: the board top (:class:`board.top.BoardTop`: UART, protocol,
+"""The whole board in native code: the board top (:class:`hw.board.top.BoardTop`: UART, protocol,
 flash loader, network) compiled with Yosys' CXXRTL, and the world at its pins in C++
 (``sim/board_driver.cc``): an SPI flash holding the weights image, and the host's end of the
 UART at bit level.
@@ -19,7 +19,7 @@ import os
 
 import numpy as np
 
-from board.flash_image import FLASH_OFFSET
+from hw.board.flash_image import FLASH_OFFSET
 from .rtl import BUILD_DIR, compile_design
 
 __all__ = ["FLASH_MODES", "BoardModel", "CompiledBoard", "board_model", "uart_waveform"]
@@ -162,7 +162,7 @@ def board_model(top, *, synthesize=False, name=None, build_dir=BUILD_DIR, progre
 
     Parameters
     ----------
-    top : board.top.BoardTop
+    top : hw.board.top.BoardTop
         Or another design with its ports and its ``divisor``.
     synthesize : bool
         Elaborate for the iCE40 (its SPRAM and SB_MAC16 primitives rather than their
@@ -176,13 +176,13 @@ def board_model(top, *, synthesize=False, name=None, build_dir=BUILD_DIR, progre
 
     Raises
     ------
-    hw.toolchain.ToolError
+    hw.build.toolchain.ToolError
         A tool is missing or failed; the message says which and how to fix it.
     """
     # BoardTop has a public `divisor` from protocol version 2 on, a private one before
     divisor = getattr(top, "divisor", getattr(top, "_divisor", None))
     if not isinstance(divisor, int) or divisor < 1:
-        raise ValueError(f"top must be a board top (board.top.BoardTop) with its UART's "
+        raise ValueError(f"top must be a board top (hw.board.top.BoardTop) with its UART's "
                          f"divisor, not {top!r}")
     if name is None:
         name = "board-netlist" if synthesize else "board-rtl"
@@ -207,7 +207,7 @@ class CompiledBoard:
     ----------
     model : BoardModel
     flash : bytes-like
-        The flash's contents from ``flash_base`` (``board.flash_image.make_image``).
+        The flash's contents from ``flash_base`` (``hw.board.flash_image.make_image``).
     flash_base : int
         Their byte address.
     flash_mode : str
@@ -264,7 +264,7 @@ class CompiledBoard:
             text = message.value.decode(errors="replace")
             if status.value == _BAD_PORT:
                 raise ValueError(f"{model.name}: the model is not a board top "
-                                 f"(board.top.BoardTop): {text}")
+                                 f"(hw.board.top.BoardTop): {text}")
             raise ValueError(f"{model.name}: the driver refused to create a board (status "
                              f"{status.value}): {text}")
 
@@ -292,7 +292,7 @@ class CompiledBoard:
 
     def reset(self, cycles=16):
         """``rst`` high for ``cycles`` cycles, then low, with ``rx`` idle: the reset the board
-        holds until its PLL locks (``hw.ice40.ClockGenerator``)."""
+        holds until its PLL locks (``hw.vendor.ice40.ClockGenerator``)."""
         self._call("board_reset", _check_cycles("cycles", cycles))
 
     def play(self, levels, durations):

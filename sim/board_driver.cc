@@ -1,4 +1,4 @@
-// The board driver of sim/board.py: the board top (board.top.BoardTop) as a CXXRTL model with
+// The board driver of sim/board.py: the board top (hw.board.top.BoardTop) as a CXXRTL model with
 // the world around its pins, all in native code: an SPI flash holding the weights image, and the
 // host's end of the UART, which drives `rx` with a waveform from Python and decodes `tx` into a
 // receive buffer on every cycle. It is compiled together with the model that `write_cxxrtl`
@@ -54,7 +54,7 @@ struct Pin {
 // register-level model in the system clock domain. `edge` takes the pins as they are before a
 // system clock edge and makes the flash's registers' values after it, so the SPI clock's edges
 // are seen a system cycle late and `cipo` changes at a system clock edge, as in that model, which
-// the board's loader (board/spi.py) was written against. It starts in deep power-down and
+// the board's loader (hw/board/spi.py) was written against. It starts in deep power-down and
 // ignores everything until Release from Deep Power-down (0xAB); then Read Data (0x03 and a
 // 24-bit address, MSB first, sampled at SPI clock rising edges) streams bytes MSB first, changed
 // at SPI clock falling edges, the address incrementing; 0xFF outside the contents. Chip select

@@ -1,5 +1,5 @@
 """The host on the compiled board (``sim.board``): the protocol's host side
-(:class:`board.link.Link`) over the simulated UART, boards powered up and loaded from their
+(:class:`hw.board.link.Link`) over the simulated UART, boards powered up and loaded from their
 simulated flash, and images classified on them, one board per thread.
 
 The board tops built here answer a request cut short, and a garbled burst, after
@@ -13,14 +13,14 @@ import time
 
 import numpy as np
 
-from board.defaults import BAUD, CLOCK_HZ
-from board.flash_image import flash_contents
-from board.link import Link, LinkError
-from board.self_test import run_self_test, test_image
-from board.uart import divisor_of
-from board.protocol import Status, frame_bytes
-from board.top import BoardTop, self_test_images
-from hw.params import check_count
+from hw.board.defaults import BAUD, CLOCK_HZ
+from hw.board.flash_image import flash_contents
+from hw.board.link import Link, LinkError
+from hw.board.self_test import run_self_test, test_image
+from hw.board.uart import divisor_of
+from hw.board.protocol import Status, frame_bytes
+from hw.board.top import BoardTop, self_test_images
+from hw.lib.params import check_count
 from .board import CompiledBoard, board_model
 
 __all__ = ["SIM_TIMEOUT_CYCLES", "BoardNotReady", "SimulatedTransport", "simulated_top",
@@ -42,7 +42,7 @@ class BoardNotReady(LinkError):
 
 
 class SimulatedTransport:
-    """A :class:`sim.board.CompiledBoard`'s UART as a transport for :class:`board.link.Link`.
+    """A :class:`sim.board.CompiledBoard`'s UART as a transport for :class:`hw.board.link.Link`.
 
     ``read`` waits for a byte as long as the board can be silent before an answer
     (:func:`quiet_cycles`).
@@ -93,8 +93,8 @@ def power_up(model, top, *, flash=None, flash_mode="normal", poll_cycles=50_000,
 def classify_on_boards(net, images, *, synthesize=False, threads=1, baud=BAUD, progress=None):
     """Classify uint8 ``images`` (N, H, W) on the compiled board top of ``net`` built for
     ``baud``: each thread powers up a board of its own, waits for its weights and streams its
-    share of the images over the simulated UART through :class:`board.link.Link` (numbered,
-    checksummed requests; :meth:`board.link.Link.classify_stream`). Returns ``(responses,
+    share of the images over the simulated UART through :class:`hw.board.link.Link` (numbered,
+    checksummed requests; :meth:`hw.board.link.Link.classify_stream`). Returns ``(responses,
     stats)``: the checked answers, in order, and a dict with ``cycles`` (simulated, all
     boards), ``load_cycles`` (power-up to READY, the first board's), ``stream_cycles`` (from
     each board's first request to its last answer, all boards), ``images_per_second`` (the
@@ -105,7 +105,7 @@ def classify_on_boards(net, images, *, synthesize=False, threads=1, baud=BAUD, p
     ------
     BoardNotReady
         A board's weights did not load (its last status is named).
-    board.link.LinkError, board.protocol.ProtocolError
+    hw.board.link.LinkError, hw.board.protocol.ProtocolError
         A request got no valid OK answer.
     """
     check_count("threads", threads)
@@ -153,16 +153,16 @@ def classify_on_boards(net, images, *, synthesize=False, threads=1, baud=BAUD, p
 
 def self_test_on_board(net, *, count=None, progress=None):
     """The self-test on the compiled board top of ``net``: its simulated flash holds the
-    weights and MNIST's test images (``board.flash_image.flash_contents``, as ``hw.build
+    weights and MNIST's test images (``hw.board.flash_image.flash_contents``, as ``hw.build
     --program`` writes them); once loaded, a self-test request of the first ``count`` images
-    (all the top is built for unless given). Returns ``board.self_test.run_self_test``'s dict
+    (all the top is built for unless given). Returns ``hw.board.self_test.run_self_test``'s dict
     and ``seconds``.
 
     Raises
     ------
     ValueError
         The network cannot run a self-test, or ``count`` is out of range.
-    BoardNotReady, board.link.LinkError
+    BoardNotReady, hw.board.link.LinkError
     """
     start = time.time()
     top = simulated_top(net)

@@ -11,7 +11,7 @@ netlist, its weights loaded from a simulated SPI flash and the images sent over 
 bit level: ``sim.board_host``; the netlist's is the slowest) and ``board`` (a programmed board
 on ``--port``). The network's backends also report ``cycles_per_image`` (first pixel in to
 class out), and the gateware's classes are its own. The board backends stream the requests
-(``board.link.Link.classify_stream``); the compiled ones are built for ``--baud`` and report
+(``hw.board.link.Link.classify_stream``); the compiled ones are built for ``--baud`` and report
 ``images_per_second``: the images over the simulated time from each board's first request to
 its last answer, at the design clock.
 
@@ -28,12 +28,12 @@ import time
 
 import numpy as np
 
-from board.defaults import BAUD, BOARD, CLOCK_HZ
+from hw.board.defaults import BAUD, BOARD, CLOCK_HZ
 from platforms import UnknownBoardError, boards, get_board
-from board.link import LinkError
-from board.protocol import ProtocolError
-from hw.network import NetworkError
-from hw.toolchain import ToolError
+from hw.board.link import LinkError
+from hw.board.protocol import ProtocolError
+from hw.stages.network import NetworkError
+from hw.build.toolchain import ToolError
 from q8 import mnist, reference
 from q8.weights import DEFAULT_WEIGHTS, WeightsError, load
 from .backends import BackendError, backend_names, prepare

@@ -37,16 +37,16 @@ import time
 
 import numpy as np
 
-from board.crc import crc32
-from board.flash_image import CRC_BYTES, HEADER_BYTES, TESTS_HEADER_BYTES, flash_contents
-from board.self_test import test_image
-from board.spi import CYCLES_PER_BYTE
-from board.top import flash_image
+from hw.board.crc import crc32
+from hw.board.flash_image import CRC_BYTES, HEADER_BYTES, TESTS_HEADER_BYTES, flash_contents
+from hw.board.self_test import test_image
+from hw.board.spi import CYCLES_PER_BYTE
+from hw.board.top import flash_image
 from hw.fit import built_schedules
-from board.protocol import (Command, ProtocolError, Status, classify_request, decode_response,
+from hw.board.protocol import (Command, ProtocolError, Status, classify_request, decode_response,
                             frame_bytes, self_test_fields, self_test_request, status_request)
-from hw.network import NetworkError
-from hw.toolchain import ToolError
+from hw.stages.network import NetworkError
+from hw.build.toolchain import ToolError
 from q8 import mnist, reference
 from q8.weights import DEFAULT_WEIGHTS, WeightsError, load
 from .board import CompiledBoard, board_model, uart_waveform

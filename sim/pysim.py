@@ -11,7 +11,7 @@ import numpy as np
 from amaranth.hdl import Module, Signal
 from amaranth.sim import Simulator
 
-from board.defaults import CLOCK_HZ
+from hw.board.defaults import CLOCK_HZ
 from .streams import stream_get, stream_put
 
 __all__ = ["SimulationTimeout", "run_simulation", "simulate_stage", "simulate_network",
@@ -81,7 +81,7 @@ class NetworkRun:
 
 def simulate_network(pipeline, images, *, seed=None, gap=0.0, stall=0.0, overlap=False,
                      cycles_per_image=20000):
-    """Stream uint8 ``images`` ``(N, H, W)`` through a :class:`hw.network.NetworkPipeline`.
+    """Stream uint8 ``images`` ``(N, H, W)`` through a :class:`hw.stages.network.NetworkPipeline`.
 
     With ``overlap`` the images follow each other back to back (the next image's pixels enter
     while the previous one is computed) and ``cycles`` are the intervals between results

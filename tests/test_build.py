@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from bench.fit_networks import network
-from board.flash_image import parse_image, parse_test_image
-from board.link import SerialBoard
-from board.top import flash_words
+from hw.board.flash_image import parse_image, parse_test_image
+from hw.board.link import SerialBoard
+from hw.board.top import flash_words
 from hw.build import HOST_TIMEOUT_S, ICETIME_MISSING, NEXTPNR_ONLY, main as build_main, min_baud
 from hw.fit import built_schedules
-from hw.toolchain import ToolError
+from hw.build.toolchain import ToolError
 from platforms import get_board
 from q8 import mnist, weights
 
@@ -200,7 +200,7 @@ def test_slowest_baud_follows_the_host_and_the_protocol():
 
 def test_a_missed_clock_suggests_one_the_pll_makes():
     from hw.build import _slower_clock_hint
-    from hw.ice40 import pll_settings
+    from hw.vendor.ice40 import pll_settings
     from platforms import get_board
     board = get_board("icebreaker")
     hint = _slower_clock_hint({"nextpnr_fmax_mhz": 45.0, "icetime_fmax_mhz": 43.4}, board,

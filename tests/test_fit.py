@@ -12,11 +12,11 @@ import pytest
 from amaranth.hdl import Fragment
 
 from bench.fit_networks import network
-from board.top import flash_words
+from hw.board.top import flash_words
 from hw import fit
 from hw.build import main as build_main
-from hw.ice40 import MultiplierPair
-from hw.network import DenseSchedule, NetworkPipeline, default_schedule
+from hw.vendor.ice40 import MultiplierPair
+from hw.stages.network import DenseSchedule, NetworkPipeline, default_schedule
 from q8 import arch, weights
 from sim.pysim import simulate_network
 from tests.netgen import random_network

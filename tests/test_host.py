@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from host.__main__ import main as host_main
-from board.link import LinkError, SerialBoard
+from hw.board.link import LinkError, SerialBoard
 from host.board import ImageError, load_image
 from q8 import mnist, reference, weights
 from tests.netgen import random_network

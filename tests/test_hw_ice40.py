@@ -4,7 +4,7 @@
 import numpy as np
 from amaranth.sim import Simulator
 
-from hw.ice40 import MultiplierPair, SPRAMWeightStore
+from hw.vendor.ice40 import MultiplierPair, SPRAMWeightStore
 
 
 def test_multiplier_pair_fallback():
@@ -86,7 +86,7 @@ def test_spram_store_writes_lanes():
 
 def test_spram_write_port_is_one_lane_per_spram():
     from amaranth.lib.wiring import In
-    from hw.ports import WritePort
+    from hw.lib.ports import WritePort
     port = SPRAMWeightStore.write_port(depth=100)
     assert port.members == WritePort(depth=100, width=64, lanes=4).members
     member = SPRAMWeightStore(depth=100).signature.members["write"]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from amaranth.hdl import Fragment
 
-from hw.network import NetworkError, DenseSchedule, NetworkPipeline
+from hw.stages.network import NetworkError, DenseSchedule, NetworkPipeline
 from q8 import mnist, reference, weights
 from sim.pysim import simulate_network
 from tests.netgen import random_network

@@ -6,11 +6,11 @@ tensors, the extremes, random gaps in valid and random back-pressure on ready.""
 import numpy as np
 import pytest
 
-from hw.argmax import ArgmaxStage
-from hw.arith import LogicMultiplier
-from hw.conv import Conv2DStage
-from hw.dense import DenseStage, WeightMemory, dense_weight_words
-from hw.pool import MaxPool2DStage
+from hw.stages.argmax import ArgmaxStage
+from hw.lib.arith import LogicMultiplier
+from hw.stages.conv import Conv2DStage
+from hw.stages.dense import DenseStage, WeightMemory, dense_weight_words
+from hw.stages.pool import MaxPool2DStage
 from q8 import reference
 from q8.contract import Conv2DConfig, DenseConfig, Format, MaxPool2DConfig, requantize
 from sim.pysim import simulate_stage

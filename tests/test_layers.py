@@ -16,9 +16,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: A name stands for a package or a module and everything under it; the longest name wins.
 LAYERS = [
     ("model", ["q8"]),
-    ("gateware", ["hw"]),
-    ("board", ["board", "platforms"]),
-    ("build", ["hw.build", "hw.fit", "hw.toolchain"]),
+    ("board facts", ["platforms"]),
+    ("hardware: shared", ["hw", "hw.lib"]),
+    ("hardware: vendor primitives", ["hw.vendor"]),
+    ("hardware: stages", ["hw.stages"]),
+    ("hardware: board top", ["hw.board"]),
+    ("hardware: fit plan", ["hw.fit"]),
+    ("hardware: build flow", ["hw.build"]),
     ("simulators", ["sim"]),
     ("tools", ["train", "host", "bench"]),
 ]
@@ -146,9 +150,9 @@ def test_no_import_cycles():
 
 
 def test_a_cycle_is_reported():
-    # the one that hw.dense and hw.ice40 had, before WeightPort moved to hw.ports
-    assert import_cycles({"hw.dense": ["hw.ice40"], "hw.ice40": ["hw.dense"], "q8.x": []}) == \
-        ["hw.dense -> hw.ice40 -> hw.dense"]
+    # the one that hw.stages.dense and hw.vendor.ice40 had, before WeightPort moved to hw.lib.ports
+    assert import_cycles({"hw.stages.dense": ["hw.vendor.ice40"], "hw.vendor.ice40": ["hw.stages.dense"], "q8.x": []}) == \
+        ["hw.stages.dense -> hw.vendor.ice40 -> hw.stages.dense"]
 
 
 @pytest.mark.parametrize("source, expected", [
@@ -164,10 +168,12 @@ def test_the_walker_sees_imports(tmp_path, source, expected):
 
 
 @pytest.mark.parametrize("module, source", [
-    ("q8.fake", "from hw.conv import Conv2DStage\n"),
+    ("q8.fake", "from hw.stages.conv import Conv2DStage\n"),
     ("q8.fake", "import keras\n"),
-    ("hw.fake", "def f():\n    from board.top import BoardTop\n"),
-    ("board.fake", "from hw.build import build\n"),
+    ("hw.stages.fake", "def f():\n    from hw.board.top import BoardTop\n"),
+    ("hw.board.fake", "from hw.build import build\n"),
+    ("platforms.fake", "from hw.vendor.ice40 import ClockGenerator\n"),
+    ("hw.vendor.fake", "from hw.stages.dense import DenseStage\n"),
     ("sim.fake", "import train.qat\n"),
 ])
 def test_an_upward_import_is_reported(tmp_path, module, source):

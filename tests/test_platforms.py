@@ -8,12 +8,12 @@ from amaranth.sim import Simulator
 from amaranth_boards.ulx3s import ULX3S_25F_Platform
 
 from bench.fit_networks import network
-from board.protocol import Status, decode_response, frame_bytes, status_request
-from board.top import BoardTop
-from board.uart import divisor_of
+from hw.board.protocol import Status, decode_response, frame_bytes, status_request
+from hw.board.top import BoardTop
+from hw.board.uart import divisor_of
 from hw.build import BoardDesign, min_baud
-from hw.ecp5 import ClockGenerator, ECP5PLLSettings, ecp5_pll_settings
-from hw.ice40 import pll_settings
+from hw.vendor.ecp5 import ClockGenerator, ECP5PLLSettings, ecp5_pll_settings
+from hw.vendor.ice40 import pll_settings
 from platforms import boards, get_board
 from sim.board import uart_waveform
 

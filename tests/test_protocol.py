@@ -9,11 +9,11 @@ import pytest
 from amaranth.hdl import Module
 from amaranth.sim import Simulator
 
-from board.crc import CRC32, crc32, crc32_bytes
-from board.flash_image import (FlashImageError, HEADER_BYTES, header_bytes,
+from hw.board.crc import CRC32, crc32, crc32_bytes
+from hw.board.flash_image import (FlashImageError, HEADER_BYTES, header_bytes,
                                make_image, network_id, parse_image)
-from board.link import Link, LinkError
-from board.protocol import (FRAME_MAGIC, SEQ_NONE, Command, ProtocolError, Response, Status,
+from hw.board.link import Link, LinkError
+from hw.board.protocol import (FRAME_MAGIC, SEQ_NONE, Command, ProtocolError, Response, Status,
                             classify_request, decode_response, encode_response, frame_bytes,
                             request_bytes, status_request)
 from sim.streams import stream_get
@@ -109,7 +109,7 @@ def test_answers_on_the_wire():
 
 
 def test_framer_sends_the_layout_with_its_crc():
-    from board.framer import ResponseFramer
+    from hw.board.framer import ResponseFramer
     m = Module()
     m.submodules.framer = dut = ResponseFramer(classes=3, blanked=("cls", "logits"))
     m.submodules.crc = crc = CRC32()
@@ -216,7 +216,7 @@ def test_flash_image_round_trip_and_errors():
         parse_image(b"XXXX" + image[4:])
     with pytest.raises(FlashImageError, match="cut short"):
         parse_image(image[:-1])
-    # the loader's check: its CRC register (reflected, a bit at a time, as board.loader
+    # the loader's check: its CRC register (reflected, a bit at a time, as hw.board.loader
     # computes it) over the whole image is the constant it compares with
     crc = 0xFFFFFFFF
     for byte in image:
@@ -246,7 +246,7 @@ def test_network_id_tells_networks_apart():
 
 
 def test_self_test_request_and_answer_fields():
-    from board.protocol import SELF_TEST_LAYOUT, self_test_fields, self_test_request
+    from hw.board.protocol import SELF_TEST_LAYOUT, self_test_fields, self_test_request
     assert self_test_request(300, seq=4)[:4] == b"T\x04\x01\x2c"
     assert crc32(self_test_request(300, seq=4)) == 0
     for count in (0, 1 << 16, 2.0):

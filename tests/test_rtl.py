@@ -16,13 +16,13 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.layouts import element_layout, result_layout
-from hw.network import DenseSchedule, NetworkPipeline
+from hw.lib.layouts import element_layout, result_layout
+from hw.stages.network import DenseSchedule, NetworkPipeline
 from q8 import arch, mnist, reference, weights
 from tests.netgen import network_from_arch
 from sim.evaluate import main as evaluate_main
 from sim.pysim import SimulationTimeout, simulate_network
-from hw.toolchain import ToolError
+from hw.build.toolchain import ToolError
 from hw.fit import built_schedules, plan as fit_plan
 from sim.rtl import SYSTEM_COMPILERS, Model, build_model, compiler, netlist_model, rtl_model
 
@@ -113,7 +113,7 @@ def test_ecp5_netlist_is_bit_exact_on_real_images(test_images):
     # MULT18X18D models (sim/models/). The shipped network's ECP5 netlist (64 lanes) is too
     # large for the compiler (docs/verification.md): a small network instead, every weight at
     # +127 or -128, its weights in DP16KDs, the first dense layer's lanes half in
-    # MULT18X18Ds and half in logic (hw.arith.LogicMultiplier's adders), the second's in
+    # MULT18X18Ds and half in logic (hw.lib.arith.LogicMultiplier's adders), the second's in
     # MULT18X18Ds with their operands registered (the plan's schedule)
     images = test_images[:100]
     net = network_from_arch(np.random.default_rng(11), arch.parse("conv2x3,pool,dense16,dense10"),

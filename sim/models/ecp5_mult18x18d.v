@@ -1,6 +1,6 @@
 // A simulation model of the ECP5's MULT18X18D for the netlist check (sim.rtl): Yosys ships
 // the cell only as a black box (lattice/cells_bb_ecp5.v). It models what the gateware uses
-// (hw.ecp5.ecp5_multiplier) and what Yosys' own mapping of `*` gives (no registers): the
+// (hw.vendor.ecp5.ecp5_multiplier) and what Yosys' own mapping of `*` gives (no registers): the
 // 18x18 product, signed or unsigned per operand, with the input A/B, pipeline and output
 // registers each on CLK0 or bypassed ("NONE"), enabled by CE0, synchronously reset by RST0.
 // Anything else (cascades, C, other clocks) is refused at elaboration by a missing module.

@@ -11,8 +11,8 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.vendor import LatticeECP5Platform, SiliconBluePlatform
 
-from .ecp5 import ecp5_multiplier
-from .ports import WeightPort, WritePort
+from hw.vendor.ecp5 import ecp5_multiplier
+from hw.lib.ports import WeightPort, WritePort
 
 __all__ = ["MultiplierPair", "SPRAMWeightStore", "ClockGenerator", "pll_settings"]
 
@@ -20,7 +20,7 @@ __all__ = ["MultiplierPair", "SPRAMWeightStore", "ClockGenerator", "pll_settings
 class MultiplierPair(wiring.Component):
     """Two 8x8 products, unsigned ``a`` times signed ``b``, two cycles after their operands.
 
-    On the ECP5 it is two MULT18X18Ds with their registers (``hw.ecp5.ecp5_multiplier``).
+    On the ECP5 it is two MULT18X18Ds with their registers (``hw.vendor.ecp5.ecp5_multiplier``).
     On the iCE40 this is one SB_MAC16 in its dual 8x8 mode with the input registers and the
     8x8 product registers on (so its paths meet the clock in icetime's worst-case model too,
     whose DSP delays nextpnr leaves out); the accumulators stay in logic, since the DSP's

@@ -10,11 +10,11 @@ from amaranth.lib.wiring import In, Out
 
 from q8.contract import DenseConfig
 from q8.weights import check_param
-from .arith import LogicMultiplier, initial_value, requantize
-from .ice40 import MultiplierPair
-from .layouts import element_layout
-from .params import check_count
-from .ports import WeightPort
+from hw.lib.arith import LogicMultiplier, initial_value, requantize
+from hw.vendor.ice40 import MultiplierPair
+from hw.lib.layouts import element_layout
+from hw.lib.params import check_count
+from hw.lib.ports import WeightPort
 
 __all__ = ["WeightMemory", "DenseStage", "dense_weight_words", "check_schedule",
            "multiplier_latency"]
@@ -106,8 +106,8 @@ class DenseStage(wiring.Component):
     groups_per_pass : int
         Must divide the number of groups, ``ceil(out_features / lanes)``.
     logic_lanes : int
-        Lanes, the last ones, whose products are made in logic (:class:`hw.arith.LogicMultiplier`)
-        rather than in DSPs (:class:`hw.ice40.MultiplierPair`); their latency is then the
+        Lanes, the last ones, whose products are made in logic (:class:`hw.lib.arith.LogicMultiplier`)
+        rather than in DSPs (:class:`hw.vendor.ice40.MultiplierPair`); their latency is then the
         products' of all lanes.
     registered_weights : bool
         The weights (and the code) pass a register on their way to the DSPs, a cycle more
@@ -336,7 +336,7 @@ class DenseStage(wiring.Component):
         accs = [[Signal(acc_shape, name=f"acc_{q}_{lane}") for lane in range(lanes)]
                 for q in range(per_pass)]
         for lane in range(lanes):
-            starts = []  # per group: the bias and the rounding constant (contract, hw.arith)
+            starts = []  # per group: the bias and the rounding constant (contract, hw.lib.arith)
             for g in range(self._groups):
                 out = g * lanes + lane
                 bias = self._bias[out] if out < cfg.out_features else 0

@@ -4,27 +4,27 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.ice40 import SPRAMWeightStore
-from hw.network import NetworkPipeline, weight_words
-from hw.params import check_count
-from hw.synthesis import one_hot
+from hw.vendor.ice40 import SPRAMWeightStore
+from hw.stages.network import NetworkPipeline, weight_words
+from hw.lib.params import check_count
+from hw.lib.synthesis import one_hot
 from q8.mnist import IMAGE_SHAPE
-from .crc import CRC_BYTES, CRC32
-from .defaults import BAUD, CLOCK_HZ, IMAGE_TIMEOUT_S, SELF_TEST_IMAGES
-from .flash_image import FLASH_OFFSET, TESTS_HEADER_BYTES, TESTS_OFFSET, make_image, network_id
-from .framer import ResponseFramer
-from .image_buffer import ImageBuffer
-from .loader import LoadStatus, WeightLoader
-from .protocol import FRAME_MAGIC, SELF_TEST_LAYOUT, SEQ_NONE, Command, Status
-from .spi import SPIFlashPins
-from .uart import UARTReceiver, UARTTransmitter
+from hw.board.crc import CRC_BYTES, CRC32
+from hw.board.defaults import BAUD, CLOCK_HZ, IMAGE_TIMEOUT_S, SELF_TEST_IMAGES
+from hw.board.flash_image import FLASH_OFFSET, TESTS_HEADER_BYTES, TESTS_OFFSET, make_image, network_id
+from hw.board.framer import ResponseFramer
+from hw.board.image_buffer import ImageBuffer
+from hw.board.loader import LoadStatus, WeightLoader
+from hw.board.protocol import FRAME_MAGIC, SELF_TEST_LAYOUT, SEQ_NONE, Command, Status
+from hw.board.spi import SPIFlashPins
+from hw.board.uart import UARTReceiver, UARTTransmitter
 
 __all__ = ["BoardNetwork", "BoardTop", "flash_words", "flash_image", "self_test_images"]
 
 
 def self_test_images(net):
     """The self-test's images that a board top of ``net`` is built for: MNIST's test set
-    (:data:`board.defaults.SELF_TEST_IMAGES`) if ``net`` takes MNIST's images and its answer
+    (:data:`hw.board.defaults.SELF_TEST_IMAGES`) if ``net`` takes MNIST's images and its answer
     has room for the self-test's fields (9 classes or more), else none."""
     fits = 8 + 8 * net.classes >= SELF_TEST_LAYOUT.size
     return SELF_TEST_IMAGES if fits and tuple(net.input_shape) == IMAGE_SHAPE else 0
@@ -38,7 +38,7 @@ def flash_words(net, schedules=None):
 
 def flash_image(net, schedules=None):
     """The bytes of the flash image that :class:`BoardTop` ``(net, schedules=schedules)``
-    loads, without building it (``board.flash_image``)."""
+    loads, without building it (``hw.board.flash_image``)."""
     words = flash_words(net, schedules)
     return make_image(words, network=network_id(net, words))
 
@@ -62,19 +62,19 @@ def _add_pipeline(m, pipeline, external, writer):
 
 class BoardNetwork(wiring.Component):
     """The network as the board runs it, without the UART and the flash loader: the first
-    dense layer's weights in the SPRAM store (:class:`hw.ice40.SPRAMWeightStore`), which starts
+    dense layer's weights in the SPRAM store (:class:`hw.vendor.ice40.SPRAMWeightStore`), which starts
     empty and is written through ``w`` before the first image; the other layers' weights in
     block RAM. For checking the synthesised netlist (``sim.rtl.netlist_model``).
 
     Parameters
     ----------
     net : q8.weights.Network
-    schedules : dict of hw.network.DenseSchedule, optional
+    schedules : dict of hw.stages.network.DenseSchedule, optional
         As :class:`BoardTop`'s.
 
     Members
     -------
-    i, o : as :class:`hw.network.NetworkPipeline`
+    i, o : as :class:`hw.stages.network.NetworkPipeline`
     w : In(SPRAMWeightStore.write_port(depth=len(flash_words)))
         The store's write port: word ``k`` of :attr:`flash_words` at address ``k``.
     """
@@ -102,11 +102,11 @@ class BoardNetwork(wiring.Component):
 class BoardTop(wiring.Component):
     """Everything on the board but the clock: the board's pins are this component's ports.
 
-    At power-up the :class:`board.loader.WeightLoader` copies the first dense layer's weights
+    At power-up the :class:`hw.board.loader.WeightLoader` copies the first dense layer's weights
     from flash into the SPRAM store and checks the whole image by its CRC against the one
     this design was built with (:meth:`flash_image`, whose header holds this design's network
     identifier, :attr:`network_id`). Meanwhile and after, the UART protocol
-    (``board.protocol``, ``docs/protocol.md``) runs: a request's bytes are checked by their
+    (``hw.board.protocol``, ``docs/protocol.md``) runs: a request's bytes are checked by their
     CRC as they arrive, a classify request's pixels go into a block-RAM image buffer; once the
     request is whole and its CRC right, and if the weights are ready, the image streams into
     the network at one pixel per cycle and the answer goes back, echoing the request's
@@ -129,9 +129,9 @@ class BoardTop(wiring.Component):
     Parameters
     ----------
     net : q8.weights.Network
-    schedules : dict of hw.network.DenseSchedule, optional
-        By dense layer name, for :class:`hw.network.NetworkPipeline`
-        (``hw.network.default_schedule`` where absent); ``hw.build`` passes the fit plan's
+    schedules : dict of hw.stages.network.DenseSchedule, optional
+        By dense layer name, for :class:`hw.stages.network.NetworkPipeline`
+        (``hw.stages.network.default_schedule`` where absent); ``hw.build`` passes the fit plan's
         (``hw.fit``), which keeps the DSPs within the board's.
     divisor : int
         UART clock cycles per bit (48 MHz / 3 Mbaud = 16); at least 4 (12 Mbaud).
@@ -144,7 +144,7 @@ class BoardTop(wiring.Component):
         cycles, far fewer than the default (``timeout_cycles``).
     flash_offset : int
     test_images : int
-        The self-test's images in flash (``board.flash_image.make_test_image``, at
+        The self-test's images in flash (``hw.board.flash_image.make_test_image``, at
         ``tests_offset``): a self-test request runs up to this many through the network, as
         fast as the flash delivers them, and answers how many came out as their labels, the
         cycles it took and the CRC of what it read. 0: no self-test (the command is unknown).
@@ -251,11 +251,11 @@ class BoardTop(wiring.Component):
     @property
     def network_id(self):
         """The identifier of the network this design runs, which its flash image must carry
-        (``board.flash_image.network_id``); None without weights in flash."""
+        (``hw.board.flash_image.network_id``); None without weights in flash."""
         return self._network_id
 
     def flash_image(self):
-        """The bytes of the flash image this design loads (``board.flash_image``).
+        """The bytes of the flash image this design loads (``hw.board.flash_image``).
 
         Raises
         ------

@@ -22,15 +22,15 @@ import sys
 
 import numpy as np
 
-from board.defaults import BOARD
+from hw.board.defaults import BOARD
 from platforms import UnknownBoardError, boards, get_board
 from q8 import arch
 from q8.contract import Conv2DConfig, DenseConfig, MaxPool2DConfig
 from q8.weights import WeightsError, build_layers, load
-from .conv import signed_digits
-from .dense import check_schedule, multiplier_latency
-from .ice40 import MultiplierPair, SPRAMWeightStore
-from .network import WEIGHT_WORD_LANES, DenseSchedule
+from hw.stages.conv import signed_digits
+from hw.stages.dense import check_schedule, multiplier_latency
+from hw.vendor.ice40 import MultiplierPair, SPRAMWeightStore
+from hw.stages.network import WEIGHT_WORD_LANES, DenseSchedule
 
 __all__ = ["FitError", "Family", "FAMILIES", "family_of", "Plan", "Stage", "plan",
            "memory_brams", "schedule_json", "LOGIC_MODEL",
@@ -63,12 +63,12 @@ class Family:
         ROM bit (LUTs) ``rom_bit_cost`` (``share/*/brams*.txt``, ``lutrams*.txt``).
     lanes_per_dsp : int
         Dense lanes a DSP multiplies: the iCE40's SB_MAC16 two 8x8 products
-        (``hw.ice40.MultiplierPair``), the ECP5's MULT18X18D one.
+        (``hw.vendor.ice40.MultiplierPair``), the ECP5's MULT18X18D one.
     first_in_spram : bool
         The first dense layer's weights live in the SPRAMs, loaded from flash (iCE40UP5K);
         otherwise every layer's are block RAM initialised by the bitstream.
     logic_lanes : bool
-        Lanes beyond the DSPs may multiply in logic (``hw.arith.LogicMultiplier``).
+        Lanes beyond the DSPs may multiply in logic (``hw.lib.arith.LogicMultiplier``).
     logic_scale : float
         The family's logic cells per iCE40 logic cell of :data:`LOGIC_MODEL` (its "logic
         cells": iCE40 LCs, ECP5 LUT4s with a CCU2C as two).
@@ -132,23 +132,23 @@ def memory_brams(width, depth, *, rom=False, block=False, family=FAMILIES["ice40
 # Cycles from a stage's input transfer to the output transfer it causes when nothing waits,
 # read from the stages' registers (and checked against the simulator: tests/test_fit.py).
 
-#: hw/skid.py: the output is a register.
+#: hw/stages/skid.py: the output is a register.
 SKID_CYCLES = 1
-#: hw/conv.py: stage A (the pixel, the line buffer's read), stage B (the window), then one
+#: hw/stages/conv.py: stage A (the pixel, the line buffer's read), stage B (the window), then one
 #: per adder-tree level, the accumulators, the output register.
 CONV_CYCLES = 4
-#: hw/pool.py: the second step (the rows above), the output register.
+#: hw/stages/pool.py: the second step (the rows above), the output register.
 POOL_CYCLES = 2
-#: hw/dense.py: an input transfer counts in its bank's fill a cycle later, and `available` is
+#: hw/stages/dense.py: an input transfer counts in its bank's fill a cycle later, and `available` is
 #: a register computed from that: the first multiply of its codes is 2 cycles after it.
 DENSE_WAIT_CYCLES = 2
-#: hw/dense.py: a group's last multiply to its output transfer: the code's register, the
+#: hw/stages/dense.py: a group's last multiply to its output transfer: the code's register, the
 #: DSP's two (with lanes in logic: their three, ``_result_cycles``), the accumulator, the
 #: requantiser into the output buffer, out.
 DENSE_RESULT_CYCLES = 6
-#: hw/dense.py: a group's next last multiply waits for its output buffer, seen a cycle late.
+#: hw/stages/dense.py: a group's next last multiply waits for its output buffer, seen a cycle late.
 DENSE_FINISH_CYCLES = 2
-#: hw/argmax.py: after the last logit's transfer, two cycles per logit (fetch, compare), then
+#: hw/stages/argmax.py: after the last logit's transfer, two cycles per logit (fetch, compare), then
 #: the last take and the result's register.
 ARGMAX_CYCLES = 4
 
@@ -184,7 +184,7 @@ def _dense_busy(n, schedule, groups):
 
 def _dense_out(times, n, k, schedule, groups):
     """Output transfer times of a dense stage whose input transfers (``k`` codes each) happen
-    at ``times``, one image, the consumer always ready: ``hw.dense.DenseStage``'s sequencer
+    at ``times``, one image, the consumer always ready: ``hw.stages.dense.DenseStage``'s sequencer
     multiplies one code by one group's weights per cycle, a pass over the inputs per
     ``groups_per_pass`` groups, the first pass as the inputs arrive."""
     per = schedule.groups_per_pass
@@ -219,24 +219,24 @@ def _dense_out(times, n, k, schedule, groups):
 #: whole designs (``python -m bench.fit_calibrate``, ``bench/fit_calibration.json``: within
 #: 5 % on each whole design); its error on full builds: ``bench/fit_check.md``.
 LOGIC_MODEL = {
-    # hw/conv.py: the constant products' adder trees (bits of each adder that do work: a
+    # hw/stages/conv.py: the constant products' adder trees (bits of each adder that do work: a
     # shifted term's zero bits and the bits only one operand has pass through; the last
     # adders and the requantisers come out in proportion); the window's registers (bits),
     # which feed the first adders; the counters and the line buffer's port.
     "conv_adder_bit": 1.49, "conv_window_bit": 0.85, "conv": 160,
-    # hw/skid.py: two entries of the payload (bits) and their multiplexer; the flags.
+    # hw/stages/skid.py: two entries of the payload (bits) and their multiplexer; the flags.
     "skid_bit": 2.0, "skid": 14,
-    # hw/pool.py: per bit of a position's channels, two comparisons, the running maximum,
+    # hw/stages/pool.py: per bit of a position's channels, two comparisons, the running maximum,
     # the step's register and the output; the counters.
     "pool_bit": 10.2, "pool": 68,
-    # hw/dense.py: per lane, the adder, the bias table and the requantiser (bits of the
+    # hw/stages/dense.py: per lane, the adder, the bias table and the requantiser (bits of the
     # accumulator); per accumulator of a pass (lanes x groups per pass), its register and its
     # output buffer (bits); per bit of the input word, the code's multiplexer; the sequencer;
     # a memory that Yosys keeps in logic: per RAM bit (fitted), per ROM bit (LUTs, measured
     # alone: 490 for 64 x 64 bits, 154 for 8 x 128).
     "dense_lane_bit": 1.11, "dense_accumulator_bit": 1.71, "dense_input_bit": 3.47,
     "dense": 170, "ram_bit": 0.22, "rom_bit": 0.12,
-    # hw/argmax.py and board/framer.py: per class, the logit's register, the scan's and the
+    # hw/stages/argmax.py and hw/board/framer.py: per class, the logit's register, the scan's and the
     # frame's multiplexers (21.7 + 7.8); the argmax's FSM.
     "class": 29.5, "argmax": 16,
     # board/: the UARTs, the flash reader and loader (CRC-32), the protocol's receiver and
@@ -256,7 +256,7 @@ ASSUMED_WEIGHT_STD = 45
 
 
 def _conv_tree(weight):
-    """The adder trees that ``hw.conv.Conv2DStage`` builds for ``weight``: ``(nonzero
+    """The adder trees that ``hw.stages.conv.Conv2DStage`` builds for ``weight``: ``(nonzero
     digits, levels of registers, adder bits that do work)``.
 
     A term is ``(width, zero low bits)``: a code (8 bits) shifted by its digit's position.
@@ -273,12 +273,12 @@ def _conv_tree(weight):
         lists += [plus, minus]
     adder_bits, levels = 0, 0
     while any(len(terms) > 1 for terms in lists):
-        fan_in = 2 if levels == 0 else 4   # as hw.conv: registers after 1, then 2 adders
+        fan_in = 2 if levels == 0 else 4   # as hw.stages.conv: registers after 1, then 2 adders
         for index, terms in enumerate(lists):
             sums = []
             for k in range(0, len(terms), fan_in):
                 chunk = terms[k:k + fan_in]
-                while len(chunk) > 1:      # hw.conv._tree_sum: pairwise
+                while len(chunk) > 1:      # hw.stages.conv._tree_sum: pairwise
                     pairs = []
                     for j in range(0, len(chunk), 2):
                         if j + 1 < len(chunk):
@@ -322,7 +322,7 @@ class Stage:
         bitstream), or ``""``.
     digits : int
         Nonzero canonical signed digits of a convolution's weights (its adders' terms).
-    schedule : hw.network.DenseSchedule or None
+    schedule : hw.stages.network.DenseSchedule or None
     dsps, brams, sprams : int
     memories : list of (str, int, int, int)
         ``(what, width, depth, block RAMs)``; 0 block RAMs: Yosys keeps it in logic.
@@ -392,7 +392,7 @@ class Plan:
     stages : list of Stage
         The pipeline's stages in order (skid buffers included), the argmax, the board's own
         logic.
-    schedules : dict of hw.network.DenseSchedule
+    schedules : dict of hw.stages.network.DenseSchedule
         By dense layer name: what ``hw.build`` builds with.
     used, available : dict
         By resource: ``logic_cells`` (estimated), ``block_rams``, ``sprams``, ``dsps``.
@@ -498,8 +498,8 @@ def _first_schedule(layer):
 
 
 class _Planner:
-    """The stages of one network, as ``hw.network.NetworkPipeline`` and
-    ``board.top.BoardTop`` build them, and their costs under given schedules."""
+    """The stages of one network, as ``hw.stages.network.NetworkPipeline`` and
+    ``hw.board.top.BoardTop`` build them, and their costs under given schedules."""
 
     def __init__(self, layers, board, params):
         self.layers = tuple(layers)
@@ -622,7 +622,7 @@ class _Planner:
 
 def _candidates(layer, dsps):
     """Schedules for a dense layer after the first with ``dsps`` DSPs: two lanes per DSP (or
-    one fewer), up to ``hw.network.default_schedule``'s (two cycles per input), with all
+    one fewer), up to ``hw.stages.network.default_schedule``'s (two cycles per input), with all
     groups in one pass or fewer per pass."""
     found = []
     for lanes in (2 * dsps, 2 * dsps - 1):
@@ -750,10 +750,10 @@ def plan(layers, *, board=BOARD, params=None, schedules=None):
     params : dict, optional
         ``Network.params``. Without them the convolutions' adders are estimated for typical
         trained weights (:data:`ASSUMED_WEIGHT_STD`).
-    schedules : dict of hw.network.DenseSchedule, optional
+    schedules : dict of hw.stages.network.DenseSchedule, optional
         Schedules to plan with. By default the plan chooses them: the first dense layer reads
         a 64-bit SPRAM word (8 weights) per cycle, one group per pass; each later one gets
-        the schedule, up to ``hw.network.default_schedule``'s lanes, with which the network
+        the schedule, up to ``hw.stages.network.default_schedule``'s lanes, with which the network
         fits the DSPs and the other resources with the fewest cycles back to back, then
         logic cells, then cycles one at a time.
 
@@ -953,9 +953,6 @@ def main(argv=None):
         p.exit(1, f"error: {result.message}\n")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
 
 
 def built_schedules(net, *, board=BOARD):

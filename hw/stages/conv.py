@@ -8,10 +8,10 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from q8.contract import Conv2DConfig
-from .arith import initial_value, requantize
-from .layouts import element_layout
-from .params import check_params
-from .position import stall_all_input
+from hw.lib.arith import initial_value, requantize
+from hw.lib.layouts import element_layout
+from hw.lib.params import check_params
+from hw.lib.position import stall_all_input
 
 __all__ = ["Conv2DStage", "signed_digits"]
 

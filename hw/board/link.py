@@ -2,10 +2,10 @@
 checksummed, answers checked, one retry; over a serial port (:class:`SerialTransport`) or
 any byte transport (the compiled simulation of the board: ``sim.board``)."""
 
-from hw.params import check_count
-from .crc import crc32
-from .defaults import BAUD
-from .protocol import (RETRY, Command, ProtocolError, Status, decode_response, frame_bytes,
+from hw.lib.params import check_count
+from hw.board.crc import crc32
+from hw.board.defaults import BAUD
+from hw.board.protocol import (RETRY, Command, ProtocolError, Status, decode_response, frame_bytes,
                        request_bytes, self_test_fields)
 
 __all__ = ["LinkError", "Link", "SerialTransport", "SerialBoard", "checked"]
@@ -43,7 +43,7 @@ class Link:
     (1 to 255, then 1 again) and its CRC; an answer counts only if it is a whole frame with a
     right CRC and, unless it is an error answer to bytes that carried none, echoes the
     request's number. An answer that fails any check, and an error answer that a second try
-    may cure (``board.protocol.RETRY``), is tried again once, after the line is quiet.
+    may cure (``hw.board.protocol.RETRY``), is tried again once, after the line is quiet.
 
     Parameters
     ----------
@@ -73,7 +73,7 @@ class Link:
 
         Raises
         ------
-        board.protocol.ProtocolError
+        hw.board.protocol.ProtocolError
             No valid answer to the request, after the retry.
         """
         for attempt in range(self._retries + 1):
@@ -105,11 +105,11 @@ class Link:
 
     def self_test(self, count, *, records, wait_s):
         """Run the first ``count`` of the self-test's images in the board's flash through its
-        network; return the answer's fields (``board.protocol.self_test_fields``: ``correct``,
+        network; return the answer's fields (``hw.board.protocol.self_test_fields``: ``correct``,
         ``cycles``, ``data_crc``).
 
         ``records``: the bytes of those images' records as the host knows them (pixels, then
-        label: ``board.flash_image.make_test_image``), whose CRC the answer's must equal.
+        label: ``hw.board.flash_image.make_test_image``), whose CRC the answer's must equal.
         ``wait_s``: how long the run may take (the flash's time for its bytes, and more).
 
         Raises
@@ -141,7 +141,7 @@ class Link:
         ------
         LinkError
             An answer's status is an error that a second try does not cure.
-        board.protocol.ProtocolError
+        hw.board.protocol.ProtocolError
             No valid answer to a request, after the retry.
         """
         window = []  # (seq, payload) of the requests sent and not yet answered

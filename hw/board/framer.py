@@ -1,19 +1,19 @@
-"""The board's answer: a response frame (``board.protocol``), sent a byte at a time."""
+"""The board's answer: a response frame (``hw.board.protocol``), sent a byte at a time."""
 
 from amaranth.hdl import Array, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .crc import CRC_BYTES
-from .protocol import response_layout
+from hw.board.crc import CRC_BYTES
+from hw.board.protocol import response_layout
 
 __all__ = ["ResponseFramer"]
 
 
 class ResponseFramer(wiring.Component):
-    """Sends ``frame`` (:func:`board.protocol.response_layout`) as bytes, in the order of the
-    layout, with the CRC-32 of the bytes before it (``board.crc``) in place of the frame's
-    ``crc``: a :class:`board.crc.CRC32` outside (the board shares one between requests and
+    """Sends ``frame`` (:func:`hw.board.protocol.response_layout`) as bytes, in the order of the
+    layout, with the CRC-32 of the bytes before it (``hw.board.crc``) in place of the frame's
+    ``crc``: a :class:`hw.board.crc.CRC32` outside (the board shares one between requests and
     answers) takes each byte that the CRC covers as it leaves (``crc_take``), and the CRC's four
     bytes wait for it to finish.
 
@@ -44,7 +44,7 @@ class ResponseFramer(wiring.Component):
         A byte that the CRC covers has left (a cycle after its transfer): it is
         ``o.payload``, which holds still until ``crc_busy`` falls (the CRC unit's ``start``).
     crc : In(32)
-        The CRC unit's value: :data:`board.crc.CRC_INIT` at ``start``.
+        The CRC unit's value: :data:`hw.board.crc.CRC_INIT` at ``start``.
     crc_busy : In(1)
     """
 

@@ -8,7 +8,7 @@ def one_hot(fsm):
     state, so that next-state logic decodes no state number (timing).
 
     Yosys then ignores the state register's initial value (it warns so): the FSM relies on the
-    domain's reset, which :class:`hw.ice40.ClockGenerator` holds until the PLL locks, to start
+    domain's reset, which :class:`hw.vendor.ice40.ClockGenerator` holds until the PLL locks, to start
     in its first state. Simulation with Amaranth is unaffected.
     """
     fsm.state.attrs["fsm_encoding"] = "one-hot"

@@ -5,8 +5,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from q8.contract import Format
-from .layouts import element_layout, result_layout
-from .params import check_count
+from hw.lib.layouts import element_layout, result_layout
+from hw.lib.params import check_count
 
 __all__ = ["ArgmaxStage"]
 

@@ -1,5 +1,5 @@
 """ECP5 primitives, each behind one small helper with a plain fallback elsewhere (as
-:mod:`hw.ice40`): on a Lattice ECP5 platform the helper instantiates the primitive; anywhere
+:mod:`hw.vendor.ice40`): on a Lattice ECP5 platform the helper instantiates the primitive; anywhere
 else (Amaranth's simulator, CXXRTL, other FPGAs) it elaborates to plain logic with the same
 ports."""
 

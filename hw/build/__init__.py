@@ -24,7 +24,7 @@ resources packed by nextpnr in the report (about a minute). Writes into the buil
 ``top.bin`` (iCE40) or ``top.bit`` (ECP5)
     the bitstream (flash offset 0);
 ``weights.bin``
-    iCE40 boards: the weights image (``board.flash_image``), for flash offset
+    iCE40 boards: the weights image (``hw.board.flash_image``), for flash offset
     ``FLASH_OFFSET`` (1 MiB); the ECP5 boards' weights are all in the bitstream;
 ``tests.bin``
     iCE40 boards: MNIST's test images and labels for the board's self-test (``python -m
@@ -55,23 +55,23 @@ import tempfile
 import time
 import typing
 
-from amaranth.hdl import Elaboratable, Module
 
-from board.defaults import BOARD, IMAGE_TIMEOUT_S
-from board.flash_image import FLASH_OFFSET, TESTS_OFFSET, test_image_room
-from board.protocol import classify_request, frame_bytes
-from board.self_test import test_image
-from board.top import BoardTop, self_test_images
-from board.uart import divisor_of
+from hw.board.pins import BoardDesign
+from hw.board.defaults import BOARD, IMAGE_TIMEOUT_S
+from hw.board.flash_image import FLASH_OFFSET, TESTS_OFFSET, test_image_room
+from hw.board.protocol import classify_request, frame_bytes
+from hw.board.self_test import test_image
+from hw.board.top import BoardTop, self_test_images
+from hw.board.uart import divisor_of
 from platforms import UnknownBoardError, boards, get_board
 from q8 import mnist
 from q8.weights import DEFAULT_WEIGHTS, WeightsError, load
-from .ecp5 import ecp5_pll_settings
-from .fit import FitError, plan as fit_plan, schedule_json
-from .ice40 import pll_settings
-from .network import NetworkError
-from .params import check_count
-from .toolchain import ToolError, find_yowasp, synth_options
+from hw.vendor.ecp5 import ecp5_pll_settings
+from hw.fit import FitError, plan as fit_plan, schedule_json
+from hw.vendor.ice40 import pll_settings
+from hw.stages.network import NetworkError
+from hw.lib.params import check_count
+from hw.build.toolchain import ToolError, find_yowasp, synth_options
 
 # FitError is hw.fit's, imported here for the callers of hw.build
 __all__ = ["BoardDesign", "FitError", "ICETIME_MISSING", "HOST_TIMEOUT_S", "NEXTPNR_ONLY",
@@ -89,7 +89,7 @@ ICETIME_MISSING = ("not installed (apt-get install fpga-icestorm): timing checke
 NEXTPNR_ONLY = ("nextpnr-ecp5's timing model (Project Trellis' delays for the speed grade) is "
                 "the ECP5's only one: icetime models the iCE40 alone")
 
-#: Seconds the host waits for an answer (``board.link.SerialBoard``'s ``timeout``): the
+#: Seconds the host waits for an answer (``hw.board.link.SerialBoard``'s ``timeout``): the
 #: request and the answer must both cross the UART within it, which sets the slowest rate.
 HOST_TIMEOUT_S = 1.0
 
@@ -136,19 +136,6 @@ _FAMILIES = {
                "MULT18X18D": "dsps"},
         pll=ecp5_pll_settings, pnr_timeout_s=600),
 }
-
-
-class BoardDesign(Elaboratable):
-    """``top`` on ``board``: its clock and pins."""
-
-    def __init__(self, board, top, *, clock_hz):
-        self.board, self.top, self.clock_hz = board, top, clock_hz
-
-    def elaborate(self, platform):
-        m = Module()
-        m.submodules.top = self.top
-        self.board.connect(m, platform, self.top, clock_hz=self.clock_hz)
-        return m
 
 
 def _tool_environment(toolchain, family):
@@ -309,7 +296,7 @@ def _packed(build_dir, name, family):
 
 def _self_test_images(board, net):
     """The self-test's images a design of ``net`` for ``board`` is built for: MNIST's test
-    set (``board.top.self_test_images``) as far as the board's flash holds it; none without
+    set (``hw.board.top.self_test_images``) as far as the board's flash holds it; none without
     weights in flash (the ECP5 boards)."""
     if board.family != "ice40":
         return 0
@@ -693,6 +680,3 @@ def main(argv=None):
     except (ToolError, FitError) as e:
         p.exit(1, f"error: {e}\n")
 
-
-if __name__ == "__main__":
-    main()

@@ -5,7 +5,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
-from hw.params import check_count
+from hw.lib.params import check_count
 
 __all__ = ["divisor_of", "UARTReceiver", "UARTTransmitter"]
 

@@ -17,7 +17,7 @@ offset size   field
 ====== ====== =================================================================
 
 The header and the CRC let a host check an image (:func:`parse_image`). The board's loader
-(``board.loader``) checks it whole: its CRC register, run over every byte of the image,
+(``hw.board.loader``) checks it whole: its CRC register, run over every byte of the image,
 must end at the value of the image the design was built with, a constant of the bitstream.
 
 The identifier binds the image to its bitstream: weights made for another network (of the
@@ -87,7 +87,7 @@ def header_bytes(*, words, network):
 
 
 def make_image(words, *, network):
-    """The flash image bytes for 64-bit ``words`` (see ``hw.dense.dense_weight_words``) of
+    """The flash image bytes for 64-bit ``words`` (see ``hw.stages.dense.dense_weight_words``) of
     the network whose :func:`network_id` is ``network``."""
     payload = b"".join(int(w).to_bytes(WORD_BYTES, "little") for w in words)
     return (header_bytes(words=len(words), network=network) + payload +
@@ -129,7 +129,7 @@ def parse_image(image, *, words=None, network=None):
 
 # --- the self-test's images ----------------------------------------------------------------
 
-#: The test images for the board's self-test (``board.top``, ``docs/protocol.md``): at 2 MiB,
+#: The test images for the board's self-test (``hw.board.top``, ``docs/protocol.md``): at 2 MiB,
 #: past the weights image, a header, then one record per image (its pixels, row-major, then
 #: its label), then the CRC-32 (``zlib.crc32``) of the records. 10,000 MNIST test images take
 #: 7.85 MB of the iCEBreaker's 16 MiB.

@@ -2,11 +2,11 @@
 sides.
 
 Host to board, a request: command byte, sequence number, payload (a classify request's image,
-row-major; nothing for a status request), then the CRC-32 (``board.crc``) of all of them, most
+row-major; nothing for a status request), then the CRC-32 (``hw.board.crc``) of all of them, most
 significant byte first (:func:`request_bytes`, :func:`classify_request`,
 :func:`status_request`). Board to host, an answer: always :func:`frame_bytes` ``(classes)``
 long, laid out by :func:`response_layout`; it echoes the request's sequence number. The
-board's gateware (``board.top``, ``board.framer``) and the host's codec
+board's gateware (``hw.board.top``, ``hw.board.framer``) and the host's codec
 (:func:`encode_response`, :func:`decode_response`) read these definitions alike.
 """
 
@@ -16,8 +16,8 @@ import enum
 from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 
-from hw.params import check_count
-from .crc import CRC_BYTES, crc32, crc32_bytes
+from hw.lib.params import check_count
+from hw.board.crc import CRC_BYTES, crc32, crc32_bytes
 
 __all__ = ["PROTOCOL_VERSION", "Command", "Status", "RETRY", "FRAME_MAGIC", "SEQ_NONE",
            "response_layout", "frame_bytes", "request_bytes", "classify_request",
@@ -116,7 +116,7 @@ def self_test_request(count, *, seq):
 #: A self-test answer's fields, in place of a classification's class and logits (it needs a
 #: network of at least 9 classes, as MNIST's 10): the images classified as their labels, the
 #: cycles from the first image's request to the flash to the last result, and the CRC-32
-#: (``board.crc``) of the records read, which the host compares with the test images it
+#: (``hw.board.crc``) of the records read, which the host compares with the test images it
 #: knows.
 SELF_TEST_LAYOUT = data.StructLayout({"correct": unsigned(16), "cycles": unsigned(32),
                                       "data_crc": unsigned(32)})

@@ -4,8 +4,8 @@ from amaranth.hdl import Cat, Module, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.params import check_count
-from hw.synthesis import one_hot
+from hw.lib.params import check_count
+from hw.lib.synthesis import one_hot
 
 __all__ = ["SPIFlashPins", "SPIFlashReader", "CYCLES_PER_BYTE"]
 

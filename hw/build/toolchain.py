@@ -12,11 +12,11 @@ __all__ = ["SYNTH_OPTIONS", "ToolError", "find_yowasp", "synth_command", "synth_
 #: the same.
 #:
 #: ``ice40``: none. No DSP inference: the multipliers are explicit SB_MAC16s
-#: (hw.ice40.MultiplierPair), and inference would spend the rest on the convolution's
+#: (hw.vendor.ice40.MultiplierPair), and inference would spend the rest on the convolution's
 #: constant products, which are cheap shift-and-adds in logic.
 #:
 #: ``ecp5``: none. The multipliers are explicit MULT18X18Ds with their registers
-#: (``hw.ecp5.ecp5_multiplier``) or adders (``hw.arith.LogicMultiplier``).
+#: (``hw.vendor.ecp5.ecp5_multiplier``) or adders (``hw.lib.arith.LogicMultiplier``).
 _SYNTH_OPTIONS = {"ice40": "", "ecp5": ""}
 
 #: ``synth_ice40``'s options (:func:`synth_options` of ``"ice40"``).

@@ -1,4 +1,4 @@
-"""At power-up: read the weights image from SPI flash (``board.spi``), copy it into the weight
+"""At power-up: read the weights image from SPI flash (``hw.board.spi``), copy it into the weight
 store, and check it against the image the design was built with."""
 
 import enum
@@ -8,10 +8,10 @@ from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.ice40 import SPRAMWeightStore
-from hw.synthesis import one_hot
-from .flash_image import CRC_BYTES, HEADER_BYTES, WORD_BYTES
-from .spi import SPIFlashPins, SPIFlashReader
+from hw.vendor.ice40 import SPRAMWeightStore
+from hw.lib.synthesis import one_hot
+from hw.board.flash_image import CRC_BYTES, HEADER_BYTES, WORD_BYTES
+from hw.board.spi import SPIFlashPins, SPIFlashReader
 
 __all__ = ["LoadStatus", "WeightLoader"]
 
@@ -26,9 +26,9 @@ class LoadStatus(enum.IntEnum):
 
 
 class WeightLoader(wiring.Component):
-    """Reads the weights image (``board.flash_image``) from SPI flash into a weight store.
+    """Reads the weights image (``hw.board.flash_image``) from SPI flash into a weight store.
 
-    A :class:`board.spi.SPIFlashReader` streams the image's bytes; each payload word is
+    A :class:`hw.board.spi.SPIFlashReader` streams the image's bytes; each payload word is
     written to ``store`` as it completes. The whole image, header and CRC included, goes
     through a CRC-32 register a bit per cycle while the next byte arrives, and the register at
     the end must equal the one of ``image``, the image this design was built with: one 32-bit
@@ -40,13 +40,13 @@ class WeightLoader(wiring.Component):
     Parameters
     ----------
     image : bytes
-        The flash image the design expects (``board.top.flash_image``).
+        The flash image the design expects (``hw.board.top.flash_image``).
     offset : int
         The image's byte address in flash.
     wake_cycles : int
     again_offset : int, optional
         Once the image is read, the flash may be read again from here on (the self-test's
-        images, ``board.top``).
+        images, ``hw.board.top``).
 
     Members
     -------
@@ -55,7 +55,7 @@ class WeightLoader(wiring.Component):
         ``words``: the image's.
     status : Out(LoadStatus)
     again, again_stop : In(1)
-        With ``again_offset``: :class:`board.spi.SPIFlashReader`'s ``again`` (taken once the
+        With ``again_offset``: :class:`hw.board.spi.SPIFlashReader`'s ``again`` (taken once the
         image is read) and ``stop``.
     data : Out(stream.Signature(8, always_ready=True))
         With ``again_offset``: the bytes read after the image.
@@ -65,7 +65,7 @@ class WeightLoader(wiring.Component):
         image = bytes(image)
         words, rest = divmod(len(image) - HEADER_BYTES - CRC_BYTES, WORD_BYTES)
         if words < 1 or rest:
-            raise ValueError(f"image must be a flash image (board.flash_image.make_image) of at "
+            raise ValueError(f"image must be a flash image (hw.board.flash_image.make_image) of at "
                              f"least one word, not {len(image)} bytes")
         self._words = words
         # the CRC register after every byte of the image (zlib's CRC before its final xor)

@@ -7,8 +7,8 @@ from amaranth.vendor import SiliconBluePlatform
 from amaranth.lib.wiring import In, Out
 
 from q8.contract import MaxPool2DConfig
-from .layouts import code_shape, element_layout
-from .position import stall_all_input
+from hw.lib.layouts import code_shape, element_layout
+from hw.lib.position import stall_all_input
 
 __all__ = ["MaxPool2DStage"]
 

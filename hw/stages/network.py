@@ -7,12 +7,12 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from q8.contract import Conv2DConfig, MaxPool2DConfig
-from .argmax import ArgmaxStage
-from .conv import Conv2DStage
-from .dense import DenseStage, WeightMemory, check_schedule, dense_weight_words
-from .layouts import element_layout, result_layout
-from .pool import MaxPool2DStage
-from .skid import SkidBuffer
+from hw.stages.argmax import ArgmaxStage
+from hw.stages.conv import Conv2DStage
+from hw.stages.dense import DenseStage, WeightMemory, check_schedule, dense_weight_words
+from hw.lib.layouts import element_layout, result_layout
+from hw.stages.pool import MaxPool2DStage
+from hw.stages.skid import SkidBuffer
 
 __all__ = ["NetworkError", "DenseSchedule", "default_schedule", "weight_words", "NetworkPipeline"]
 
@@ -29,7 +29,7 @@ class DenseSchedule:
     """How a dense layer is folded: ``lanes`` multipliers, ``groups_per_pass`` groups of
     ``lanes`` outputs accumulated together, the last ``logic_lanes`` multipliers in logic
     rather than DSPs, the weights registered on their way to the multipliers or not (see
-    :class:`hw.dense.DenseStage`)."""
+    :class:`hw.stages.dense.DenseStage`)."""
 
     def __init__(self, *, lanes, groups_per_pass, logic_lanes=0, registered_weights=False):
         self.lanes, self.groups_per_pass = lanes, groups_per_pass
@@ -73,7 +73,7 @@ def default_schedule(net):
 
 def weight_words(net, name, schedules=None):
     """The weight-store words of dense layer ``name`` under its schedule (see
-    ``hw.dense.dense_weight_words``), without building any gateware."""
+    ``hw.stages.dense.dense_weight_words``), without building any gateware."""
     schedule = {**default_schedule(net), **(schedules or {})}[name]
     return dense_weight_words(net.params[name]["weight"], schedule.lanes)
 
@@ -89,7 +89,7 @@ class NetworkPipeline(wiring.Component):
     external_weights : iterable of str
         Dense layers whose weight store lives outside this component (on the board, SPRAM
         loaded from flash): each gets a ``<name>_weights`` port. The others read block-RAM
-        :class:`hw.dense.WeightMemory` initialised from the manifest.
+        :class:`hw.stages.dense.WeightMemory` initialised from the manifest.
 
     Members
     -------

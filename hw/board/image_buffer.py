@@ -5,7 +5,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.params import check_count
+from hw.lib.params import check_count
 
 __all__ = ["ImageBuffer"]
 
@@ -31,7 +31,7 @@ class ImageBuffer(wiring.Component):
     replay : In(1)
         Pulse after an image's last pixel: ``o`` then streams the image once.
     o : Out(stream.Signature(StructLayout({"data": ArrayLayout(unsigned(8), 1), "last": 1})))
-        The image's pixels (the network's input, ``hw.layouts.element_layout``), ``last`` on
+        The image's pixels (the network's input, ``hw.lib.layouts.element_layout``), ``last`` on
         the last.
     """
 

@@ -1,13 +1,13 @@
 """The board's self-test from the host's side: MNIST's test images as the board's flash holds
-them (``board.flash_image.make_test_image``), the request (``board.link.Link.self_test``) and
+them (``hw.board.flash_image.make_test_image``), the request (``hw.board.link.Link.self_test``) and
 what its answer means beside the integer reference."""
 
 import numpy as np
 
 from q8 import mnist, reference
-from .defaults import CLOCK_HZ
-from .flash_image import TESTS_HEADER_BYTES, make_test_image
-from .spi import CYCLES_PER_BYTE
+from hw.board.defaults import CLOCK_HZ
+from hw.board.flash_image import TESTS_HEADER_BYTES, make_test_image
+from hw.board.spi import CYCLES_PER_BYTE
 
 __all__ = ["test_image", "run_self_test"]
 
@@ -20,15 +20,15 @@ def test_image(count):
 
 def run_self_test(link, net, *, count, tests):
     """Run a self-test of the first ``count`` images on the board behind ``link`` (a
-    :class:`board.link.Link`), whose flash holds ``tests`` (:func:`test_image`'s bytes).
+    :class:`hw.board.link.Link`), whose flash holds ``tests`` (:func:`test_image`'s bytes).
     Returns a dict: ``images``, ``correct`` and ``cycles`` (the board's counts),
     ``images_per_second`` (at the design clock), ``flash_bound`` (the images per second the
-    flash's bytes allow: a record of pixels and label at ``board.spi.CYCLES_PER_BYTE`` cycles a
+    flash's bytes allow: a record of pixels and label at ``hw.board.spi.CYCLES_PER_BYTE`` cycles a
     byte), ``reference_correct`` (the integer reference's on the same images).
 
     Raises
     ------
-    board.link.LinkError
+    hw.board.link.LinkError
         An error answer, or the board read other images than ``tests``'.
     """
     record = net.pixels + 1

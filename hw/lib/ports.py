@@ -5,7 +5,7 @@ from amaranth.hdl import unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .params import check_count
+from hw.lib.params import check_count
 
 __all__ = ["WeightPort", "WritePort"]
 
