@@ -227,6 +227,8 @@ class Conv2DConfig(_MacLayer):
     out_channels: int = None
 
     kind = "conv2d"
+    #: It has a weight and a bias array (``<name>.weight``, ``<name>.bias`` in the file).
+    has_params = True
 
     def __post_init__(self):
         _check_shape(f"{self.name}: in_shape", self.in_shape, 3)
@@ -268,6 +270,8 @@ class DenseConfig(_MacLayer):
     out_features: int = None
 
     kind = "dense"
+    #: It has a weight and a bias array.
+    has_params = True
 
     def __post_init__(self):
         _check_count(f"{self.name}: in_features", self.in_features)
@@ -307,6 +311,8 @@ class MaxPool2DConfig:
     format: Format
 
     kind = "maxpool2d"
+    #: No parameters: its output codes are some of its input codes.
+    has_params = False
 
     def __post_init__(self):
         _check_shape(f"{self.name}: in_shape", self.in_shape, 3)
