@@ -180,3 +180,51 @@ def test_an_upward_import_is_reported(tmp_path, module, source):
     path = tmp_path / "fake.py"
     path.write_text(source)
     assert len(upward_imports({module: str(path)})) == 1
+
+
+def folders_graph(modules):
+    """The import graph between folders: at every level of the tree, each folder (with its
+    subfolders) is one node, and an import between two sibling folders is an arrow
+    (``{folder: {folder it imports}}``). A package's own modules and its subfolders are not
+    siblings: their imports are checked module by module (:func:`test_no_import_cycles`)."""
+    graph = {}
+    for module, path in modules.items():
+        here = module.split(".")
+        if not path.endswith("__init__.py"):
+            here = here[:-1]
+        for _, target in imports_of(module, path, modules):
+            if target not in modules:
+                continue
+            there = target.split(".")
+            if not modules[target].endswith("__init__.py"):
+                there = there[:-1]
+            common = 0
+            while common < min(len(here), len(there)) and here[common] == there[common]:
+                common += 1
+            if common < len(here) and common < len(there):   # siblings under one parent
+                a, b = ".".join(here[:common + 1]), ".".join(there[:common + 1])
+                graph.setdefault(a, set()).add(b)
+    return graph
+
+
+def test_folders_import_down_and_without_cycles():
+    modules = project_modules()
+    graph = folders_graph(modules)
+    assert "hw.stages" in graph and "sim" in graph
+    up = [f"{a} ({LAYERS[layer_of(a)][0]}) imports {b} ({LAYERS[layer_of(b)][0]})"
+          for a, targets in sorted(graph.items()) for b in sorted(targets)
+          if layer_of(b) > layer_of(a)]
+    assert not up, "folders importing a folder above them:\n" + "\n".join(up)
+    cycles = import_cycles({a: sorted(b) for a, b in graph.items()})
+    assert not cycles, "cycles between folders:\n" + "\n".join(cycles)
+
+
+def test_a_folder_cycle_is_reported(tmp_path):
+    # two sibling folders that import each other, as board/ and hw/ did before hw.board
+    modules = {"hw.stages.a": str(tmp_path / "a.py"), "hw.board.b": str(tmp_path / "b.py")}
+    (tmp_path / "a.py").write_text("from hw.board.b import x\n")
+    (tmp_path / "b.py").write_text("from hw.stages.a import y\n")
+    graph = folders_graph(modules)
+    assert graph == {"hw.stages": {"hw.board"}, "hw.board": {"hw.stages"}}
+    assert import_cycles({a: sorted(b) for a, b in graph.items()}) == \
+        ["hw.board -> hw.stages -> hw.board"]
