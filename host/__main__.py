@@ -6,11 +6,17 @@ the board's self-test.
     python -m host --sim --raw digit.npy
     python -m host --port /dev/ttyUSB1 --self-test
     python -m host --sim --self-test --json
+    python -m host --board icesugar --port /dev/ttyACM0 --self-test
+
+``--board`` (the iCEBreaker unless named) gives the design clock, the UART rate and the
+self-test's images that ``python -m hw.build --board NAME`` built for (``platforms/``).
 
 ``--self-test`` runs MNIST's test images that ``python -m hw.build --program`` wrote to the
-board's flash (all 10,000 unless ``--images N``) through the network on the board, at the
-speed the flash delivers them, and prints the accuracy and images per second the board
-counted; the host checks the CRC of the images the board read against its own copy of MNIST.
+board's flash (all that the board's flash holds unless ``--images N``: 10,000 on the
+iCEBreaker, 8,014 on the iCESugar) through the network on the board, at the speed the flash
+delivers them, and prints the accuracy and the images per second the board counted at its
+design clock; the host checks the CRC of the images the board read against its own copy of
+MNIST.
 
 Images: 28x28, white digit on black as in MNIST. A PNG's size is read from its header before
 it is decoded; 8-bit grey is used as it is, 16-bit grey is scaled from 0..65535 to 0..255,
@@ -25,11 +31,12 @@ import json
 import sys
 import time
 
-from hw.board.defaults import BAUD, SELF_TEST_IMAGES
-from hw.board.top import self_test_images
+from hw.board.defaults import BOARD
 from hw.board.link import LinkError, SerialBoard
 from hw.board.protocol import ProtocolError
+from hw.board.self_test import board_test_images
 from hw.stages.network import NetworkError
+from platforms import UnknownBoardError, boards, get_board
 from q8 import mnist
 from q8.weights import DEFAULT_WEIGHTS, WeightsError, load
 
@@ -52,39 +59,46 @@ def main(argv=None):
     source.add_argument("--mnist-index", type=int, help="MNIST test image N")
     source.add_argument("--self-test", action="store_true",
                         help="run the test images in the board's flash through the network")
+    p.add_argument("--board", default=BOARD,
+                   help=f"the board the bitstream was built for (one of: "
+                        f"{', '.join(sorted(boards()))}; default %(default)s): its design "
+                        f"clock, UART rate and self-test images")
     p.add_argument("--images", type=int, default=None,
-                   help=f"with --self-test: the first N test images (default all, "
-                        f"{SELF_TEST_IMAGES:,})")
+                   help="with --self-test: the first N test images (default all that the "
+                        "board's flash holds)")
     p.add_argument("--json", action="store_true",
                    help="with --self-test: one JSON object on standard output")
-    p.add_argument("--baud", type=int, default=BAUD,
-                   help="the rate the bitstream was built for (default %(default)s)")
+    p.add_argument("--baud", type=int, default=None,
+                   help="the rate the bitstream was built for (default the board's: "
+                        "3,000,000 on the iCEBreaker, 200,000 on the iCESugar)")
     p.add_argument("--weights", default=DEFAULT_WEIGHTS,
                    help="the weights the board was built with (the answer's size depends on "
                         "them); with --sim, the weights simulated")
     args = p.parse_args(argv)
     if args.images is not None and not args.self_test:
         p.error("--images goes with --self-test")
+    try:
+        board = get_board(args.board)
+    except UnknownBoardError as e:
+        p.error(str(e))
+    args.baud = board.default_baud if args.baud is None else args.baud
     if args.self_test:
-        count = SELF_TEST_IMAGES if args.images is None else args.images
-        if not 1 <= count <= SELF_TEST_IMAGES:
-            p.error(f"--images must be between 1 and {SELF_TEST_IMAGES:,}, not {count}")
-        return _self_test(p, args, count)
+        return _self_test(p, args, board)
     try:
         net = load(args.weights)  # before the image and the minutes of simulation
         mnist.check_network(net, args.weights)
         image = load_image(png=args.png, raw=args.raw, mnist_index=args.mnist_index)
         start = time.time()
         if args.sim:
-            response = simulate_classify(net, [image])[0]
+            response = simulate_classify(net, [image], board=board, baud=args.baud)[0]
         else:
-            board = SerialBoard(args.port, classes=net.classes, baud=args.baud)
+            link = SerialBoard(args.port, classes=net.classes, baud=args.baud)
             try:
-                response = board.classify(image.reshape(-1))
+                response = link.classify(image.reshape(-1))
             finally:
-                board.close()
+                link.close()
         seconds = time.time() - start
-    except (ImageError, WeightsError, mnist.MnistError, NetworkError) as e:
+    except (ImageError, WeightsError, mnist.MnistError, NetworkError, ValueError) as e:
         p.exit(2, f"error: {e}\n")
     except (LinkError, ProtocolError) as e:
         p.exit(1, f"error: {e}\n")
@@ -95,20 +109,33 @@ def main(argv=None):
     return 0
 
 
-def _self_test(p, args, count):
+def _self_test_count(p, args, board, net):
+    """The self-test's image count: ``--images``, or all that ``board``'s design holds."""
+    room = board_test_images(board, net)
+    if not room:
+        why = "its design reads no flash" if board.family != "ice40" else \
+            "a self-test needs at least 9 classes (its answer's fields take the logits' " \
+            f"place); this network has {net.classes}"
+        p.exit(2, f"error: {board.name} has no self-test for {args.weights}: {why}\n")
+    count = room if args.images is None else args.images
+    if not 1 <= count <= room:
+        p.exit(2, f"error: --images must be between 1 and {room:,} (the test images "
+                  f"{board.name}'s flash holds), not {count}\n")
+    return count
+
+
+def _self_test(p, args, board):
     try:
         net = load(args.weights)
         mnist.check_network(net, args.weights)
-        if not self_test_images(net):
-            raise WeightsError(f"{args.weights}: a self-test needs at least 9 classes (its "
-                               f"answer's fields take the logits' place); this network has "
-                               f"{net.classes}")
+        count = _self_test_count(p, args, board, net)
         if args.sim:
-            result = self_test_on_board(net, count=count,
+            result = self_test_on_board(net, count=count, board=board,
                                         progress=None if args.json else print)
         else:
-            result = self_test_on_port(net, args.port, count=count, baud=args.baud)
-    except (WeightsError, mnist.MnistError, NetworkError) as e:
+            result = self_test_on_port(net, args.port, count=count, baud=args.baud,
+                                       board=board)
+    except (WeightsError, mnist.MnistError, NetworkError, ValueError) as e:
         p.exit(2, f"error: {e}\n")
     except (LinkError, ProtocolError) as e:
         p.exit(1, f"error: {e}\n")
@@ -119,7 +146,8 @@ def _self_test(p, args, count):
               f"({100 * result['correct'] / result['images']:.2f} %; the integer reference: "
               f"{result['reference_correct']:,})")
         print(f"{result['images_per_second']:,.1f} images per second on the board "
-              f"({result['cycles']:,} cycles at 48 MHz; the flash delivers at most "
+              f"({result['cycles']:,} cycles at {result['clock_mhz']:g} MHz; the flash "
+              f"delivers at most "
               f"{result['flash_bound']:,.1f})" + (" (simulated)" if args.sim else ""))
     return 0 if result["correct"] == result["reference_correct"] else 1
 

@@ -10,34 +10,37 @@ __all__ = ["ImageError", "simulate_classify", "self_test_on_board", "self_test_o
            "load_image"]
 
 
-def self_test_on_board(net, *, count, progress=print):
-    """The self-test on the compiled board top (``sim.board_host.self_test_on_board``)."""
+def self_test_on_board(net, *, count, board, progress=print):
+    """The self-test on the compiled board top of ``board`` (a ``platforms`` board;
+    ``sim.board_host.self_test_on_board``)."""
     from sim.board_host import self_test_on_board as on_board
-    return on_board(net, count=count, progress=progress)
+    return on_board(net, count=count, board=board, progress=progress)
 
 
-def self_test_on_port(net, port, *, count, baud):
+def self_test_on_port(net, port, *, count, baud, board):
     """The self-test on the board on serial ``port`` (``hw.board.self_test.run_self_test``, the
-    images as ``hw.build --program`` wrote them)."""
+    images as ``hw.build --program`` wrote them for ``board``, at its design clock)."""
     from hw.board.link import SerialBoard
-    from hw.board.self_test import run_self_test, test_image
-    from hw.board.defaults import SELF_TEST_IMAGES
-    board = SerialBoard(port, classes=net.classes, baud=baud)
+    from hw.board.self_test import board_test_images, run_self_test, test_image
+    link = SerialBoard(port, classes=net.classes, baud=baud)
     try:
-        return run_self_test(board, net, count=count, tests=test_image(SELF_TEST_IMAGES))
+        return run_self_test(link, net, count=count,
+                             tests=test_image(board_test_images(board, net)),
+                             clock_hz=board.default_clock_hz)
     finally:
-        board.close()
+        link.close()
 
 
-def simulate_classify(net, images, *, progress=print):
-    """Classify ``images`` on the compiled board top (``sim.board_host``: its weights loaded
-    from a simulated flash at power-up, the requests over the simulated UART at bit level).
-    Returns the answers (status OK) or raises ``hw.board.link.LinkError``."""
+def simulate_classify(net, images, *, board, baud=None, progress=print):
+    """Classify ``images`` on the compiled board top of ``board`` (``sim.board_host``: its
+    weights loaded from a simulated flash at power-up, the requests over the simulated UART at
+    bit level). Returns the answers (status OK) or raises ``hw.board.link.LinkError``."""
     from sim.board_host import classify_on_boards
     progress("simulating the board top: compiling it (cached after the first time), loading "
              "its weights from the simulated flash ...")
-    responses, stats = classify_on_boards(net, images)
-    progress(f"simulated {stats['cycles']:,} cycles at 48 MHz ({stats['seconds']:.1f} s)")
+    responses, stats = classify_on_boards(net, images, board=board, baud=baud)
+    progress(f"simulated {stats['cycles']:,} cycles at {board.default_clock_hz / 1e6:g} MHz "
+             f"({stats['seconds']:.1f} s)")
     return responses
 
 

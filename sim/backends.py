@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from hw.board.defaults import BOARD, CLOCK_HZ
+from hw.board.defaults import BOARD
 from hw.board.link import SerialBoard
 from q8 import reference
 
@@ -74,17 +74,21 @@ def _compiled_board_backend(synthesize):
     a board per core (the netlist's: one board, it is slow to load)."""
     def prepare(net, args):
         from hw.board.uart import divisor_of
-        from .board_host import classify_on_boards
+        from .board_host import classify_on_boards, simulated_board
         threads = 1 if synthesize else len(os.sched_getaffinity(0))
         try:
-            divisor_of(args.baud, CLOCK_HZ)
+            board = simulated_board(_board(args))   # refused, not simulated as another's
+        except ValueError as e:
+            raise BackendError(f"--board: {e}") from None
+        try:
+            divisor_of(args.baud, board.default_clock_hz)
         except ValueError as e:
             raise BackendError(f"--baud: {e}") from None
 
         def run(images):
             responses, stats = classify_on_boards(net, images, synthesize=synthesize,
                                                   threads=min(threads, len(images)),
-                                                  baud=args.baud)
+                                                  baud=args.baud, board=board)
             logits, measured = _answers(responses, len(images))
             return logits, {**measured, "stream_cycles": stats["stream_cycles"]}
         return run

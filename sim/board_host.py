@@ -13,14 +13,15 @@ import time
 
 import numpy as np
 
-from hw.board.defaults import BAUD, CLOCK_HZ
+from hw.board.defaults import BOARD, CLOCK_HZ
 from hw.board.flash_image import flash_contents
 from hw.board.link import Link, LinkError
-from hw.board.self_test import run_self_test, test_image
+from hw.board.self_test import board_test_images, run_self_test, test_image
 from hw.board.uart import divisor_of
 from hw.board.protocol import Status, frame_bytes
-from hw.board.top import BoardTop, self_test_images
+from hw.board.top import BoardTop
 from hw.lib.params import check_count
+from platforms import get_board
 from .board import CompiledBoard, board_model
 
 __all__ = ["SIM_TIMEOUT_CYCLES", "BoardNotReady", "SimulatedTransport", "simulated_top",
@@ -45,18 +46,19 @@ class SimulatedTransport:
     """A :class:`sim.board.CompiledBoard`'s UART as a transport for :class:`hw.board.link.Link`.
 
     ``read`` waits for a byte as long as the board can be silent before an answer
-    (:func:`quiet_cycles`).
+    (:func:`quiet_cycles`), or as long as asked (``wait_s`` at the design clock ``clock_hz``).
     """
 
-    def __init__(self, board, top):
+    def __init__(self, board, top, *, clock_hz=CLOCK_HZ):
         self.board = board
         self._wait = quiet_cycles(top)
+        self._clock_hz = clock_hz
 
     def write(self, data):
         self.board.send(data)
 
     def read(self, count, wait_s=None):
-        wait = self._wait if wait_s is None else max(self._wait, round(wait_s * CLOCK_HZ))
+        wait = self._wait if wait_s is None else max(self._wait, round(wait_s * self._clock_hz))
         return self.board.receive(count, wait)
 
     def discard(self):
@@ -64,17 +66,35 @@ class SimulatedTransport:
             pass
 
 
-def simulated_top(net, **kwargs):
-    """The board top of ``net`` as ``hw.build`` builds it, with the simulations' timeout."""
+def simulated_board(board):
+    """The ``platforms`` board named ``board`` (or that board) whose top the simulations
+    here can run: an iCE40 board's, whose weights come from the simulated flash. The ECP5
+    boards' top (its own clock and pins) is not simulated here, so it is refused rather than
+    simulated as another board's."""
+    board = get_board(board) if isinstance(board, str) else board
+    if board.family != "ice40":
+        raise ValueError(f"the simulated board top is the iCE40 boards' (icebreaker, "
+                         f"icesugar), not {board.name}'s ({board.family}); simulate "
+                         f"{board.name}'s network with sim.evaluate --backend rtl --board "
+                         f"{board.name}")
+    return board
+
+
+def simulated_top(net, *, board=BOARD, **kwargs):
+    """The board top of ``net`` as ``hw.build`` builds it for ``board`` (its schedules, its
+    UART's divisor at its design clock, as many self-test images as its flash holds), with
+    the simulations' timeout."""
     from hw.fit import built_schedules
+    board = simulated_board(board)
     kwargs.setdefault("timeout_cycles", SIM_TIMEOUT_CYCLES)
     kwargs.setdefault("watchdog_cycles", SIM_TIMEOUT_CYCLES)
-    kwargs.setdefault("test_images", self_test_images(net))
-    return BoardTop(net, schedules=built_schedules(net), **kwargs)
+    kwargs.setdefault("test_images", board_test_images(board, net))
+    kwargs.setdefault("divisor", divisor_of(board.default_baud, board.default_clock_hz))
+    return BoardTop(net, schedules=built_schedules(net, board=board), **kwargs)
 
 
 def power_up(model, top, *, flash=None, flash_mode="normal", poll_cycles=50_000,
-             limit_cycles=50_000_000, **host):
+             limit_cycles=50_000_000, clock_hz=CLOCK_HZ, **host):
     """A :class:`sim.board.CompiledBoard` of ``model`` (``top`` compiled) with ``flash``
     (``top.flash_image()`` unless given), reset, and polled with status requests until the
     weights are no longer loading. Returns ``(board, link, status)``: the last status.
@@ -82,7 +102,7 @@ def power_up(model, top, *, flash=None, flash_mode="normal", poll_cycles=50_000,
     board = CompiledBoard(model, flash=top.flash_image() if flash is None else flash,
                           flash_mode=flash_mode, **host)
     board.reset()
-    link = Link(SimulatedTransport(board, top), classes=top.net.classes)
+    link = Link(SimulatedTransport(board, top, clock_hz=clock_hz), classes=top.net.classes)
     while True:
         status = link.status()
         if status != Status.NOT_READY or board.cycles > limit_cycles:
@@ -90,9 +110,11 @@ def power_up(model, top, *, flash=None, flash_mode="normal", poll_cycles=50_000,
         board.run(poll_cycles)
 
 
-def classify_on_boards(net, images, *, synthesize=False, threads=1, baud=BAUD, progress=None):
+def classify_on_boards(net, images, *, synthesize=False, threads=1, baud=None, board=BOARD,
+                       progress=None):
     """Classify uint8 ``images`` (N, H, W) on the compiled board top of ``net`` built for
-    ``baud``: each thread powers up a board of its own, waits for its weights and streams its
+    ``board`` (an iCE40 board: :func:`simulated_board`) and ``baud`` (the board's unless
+    given): each thread powers up a board of its own, waits for its weights and streams its
     share of the images over the simulated UART through :class:`hw.board.link.Link` (numbered,
     checksummed requests; :meth:`hw.board.link.Link.classify_stream`). Returns ``(responses,
     stats)``: the checked answers, in order, and a dict with ``cycles`` (simulated, all
@@ -110,7 +132,10 @@ def classify_on_boards(net, images, *, synthesize=False, threads=1, baud=BAUD, p
     """
     check_count("threads", threads)
     start = time.time()
-    top = simulated_top(net, divisor=divisor_of(baud, CLOCK_HZ))
+    board_facts = simulated_board(board)
+    clock_hz = board_facts.default_clock_hz
+    baud = board_facts.default_baud if baud is None else baud
+    top = simulated_top(net, board=board_facts, divisor=divisor_of(baud, clock_hz))
     model = board_model(top, synthesize=synthesize, progress=progress is not None)
     bounds = np.linspace(0, len(images), threads + 1).astype(int)
     parts = [(a, b) for a, b in zip(bounds, bounds[1:]) if b > a] or [(0, 0)]
@@ -118,7 +143,7 @@ def classify_on_boards(net, images, *, synthesize=False, threads=1, baud=BAUD, p
 
     def work(part):
         a, b = part
-        board, link, status = power_up(model, top)
+        board, link, status = power_up(model, top, clock_hz=clock_hz)
         try:
             if status != Status.OK:
                 raise BoardNotReady(f"the simulated board's weights did not load: status "
@@ -143,7 +168,7 @@ def classify_on_boards(net, images, *, synthesize=False, threads=1, baud=BAUD, p
     streamed = int(sum(r[1] - r[2] for r in results))
     stats = {"cycles": int(sum(r[1] for r in results)), "load_cycles": int(results[0][2]),
              "stream_cycles": streamed,
-             "images_per_second": round(len(responses) * CLOCK_HZ / streamed, 1)
+             "images_per_second": round(len(responses) * clock_hz / streamed, 1)
              if streamed else 0.0,
              "retries": int(sum(r[3] for r in results)),
              "seconds": round(time.time() - start, 3)}
@@ -151,8 +176,9 @@ def classify_on_boards(net, images, *, synthesize=False, threads=1, baud=BAUD, p
 
 
 
-def self_test_on_board(net, *, count=None, progress=None):
-    """The self-test on the compiled board top of ``net``: its simulated flash holds the
+def self_test_on_board(net, *, count=None, board=BOARD, progress=None):
+    """The self-test on the compiled board top of ``net`` built for ``board`` (an iCE40
+    board: :func:`simulated_board`; its clock, UART rate and flash size): its simulated flash holds the
     weights and MNIST's test images (``hw.board.flash_image.flash_contents``, as ``hw.build
     --program`` writes them); once loaded, a self-test request of the first ``count`` images
     (all the top is built for unless given). Returns ``hw.board.self_test.run_self_test``'s dict
@@ -165,7 +191,9 @@ def self_test_on_board(net, *, count=None, progress=None):
     BoardNotReady, hw.board.link.LinkError
     """
     start = time.time()
-    top = simulated_top(net)
+    board_facts = simulated_board(board)
+    clock_hz = board_facts.default_clock_hz
+    top = simulated_top(net, board=board_facts)
     if not top.test_images:
         raise ValueError("this network's board has no self-test (it needs MNIST's 28x28 "
                          "images and at least 9 classes)")
@@ -177,12 +205,13 @@ def self_test_on_board(net, *, count=None, progress=None):
     if progress is not None:
         progress(f"simulating the board top's self-test of {count:,} images (about "
                  f"{count * 0.015:.0f} s) ...")
-    board, link, status = power_up(model, top, flash=flash_contents(top.flash_image(), tests))
+    board, link, status = power_up(model, top, flash=flash_contents(top.flash_image(), tests),
+                                   clock_hz=clock_hz)
     try:
         if status != Status.OK:
             raise BoardNotReady(f"the simulated board's weights did not load: status "
                                 f"{status.name}")
-        result = run_self_test(link, net, count=count, tests=tests)
+        result = run_self_test(link, net, count=count, tests=tests, clock_hz=clock_hz)
     finally:
         board.close()
     return {**result, "seconds": round(time.time() - start, 1)}

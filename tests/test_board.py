@@ -184,7 +184,7 @@ def test_self_test_counts_as_the_reference(small):
     assert top.test_images == 10_000
     board, link, status = power_up(model, top, flash=flash_contents(top.flash_image(), tests))
     assert status == Status.OK
-    result = run_self_test(link, net, count=40, tests=tests)
+    result = run_self_test(link, net, count=40, tests=tests, clock_hz=48_000_000)
     assert result["images"] == 40 and result["correct"] == result["reference_correct"]
     # at the flash's pace: a record (784 pixels and a label) every 785 x 16 cycles
     assert result["flash_bound"] == round(48e6 / (785 * 16), 1)
@@ -196,7 +196,7 @@ def test_self_test_counts_as_the_reference(small):
     # other images in flash than the host's: the answer's CRC of what the board read differs
     other = make_test_image(data.x_test[60:120], data.y_test[60:120])
     with pytest.raises(LinkError, match="the board read other test images"):
-        run_self_test(link, net, count=5, tests=other)
+        run_self_test(link, net, count=5, tests=other, clock_hz=48_000_000)
     # and the board classifies as before
     ref = reference.run(net, data.x_test[:1])
     answer = link.classify(data.x_test[0].reshape(-1))

@@ -164,4 +164,44 @@ def test_self_test_on_the_simulated_board(capsys, tmp_path):
     with pytest.raises(SystemExit) as info:
         host_main(["--sim", "--self-test", "--images", "0"])
     assert info.value.code == 2
-    assert "--images must be between 1 and 10,000, not 0" in capsys.readouterr().err
+    assert "--images must be between 1 and 10,000 (the test images icebreaker's flash " \
+        "holds), not 0" in capsys.readouterr().err
+
+
+def test_self_test_on_the_simulated_icesugar(capsys, tmp_path):
+    # --board alone sets the iCESugar's 42 MHz, 200,000 baud and its flash's 8,014 images
+    net = random_network(np.random.default_rng(5), dense=8)
+    path = tmp_path / "small.npz"
+    weights.save(net, path)
+    assert host_main(["--sim", "--board", "icesugar", "--self-test", "--images", "12",
+                      "--json", "--weights", str(path)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    data = mnist.load(download=False)
+    ref = reference.run(net, data.x_test[:12])
+    assert result["correct"] == result["reference_correct"] == \
+        int(np.sum(ref.classes == data.y_test[:12]))
+    assert result["clock_mhz"] == 42.0
+    # the flash's pace at 42 MHz: a record of 785 bytes, 16 cycles a byte
+    assert result["flash_bound"] == round(42e6 / (785 * 16), 1)
+    assert result["images_per_second"] == round(12 * 42e6 / result["cycles"], 1)
+    with pytest.raises(SystemExit) as info:
+        host_main(["--sim", "--board", "icesugar", "--self-test", "--images", "8015",
+                   "--weights", str(path)])
+    assert info.value.code == 2
+    assert "--images must be between 1 and 8,014 (the test images icesugar's flash holds)" \
+        in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--board", "nope", "--port", "x", "--mnist-index", "0"],
+     "unknown board 'nope'; the boards are: icebreaker, icesugar, ulx3s-12f"),
+    (["--board", "ulx3s-25f", "--sim", "--mnist-index", "0"],
+     "the simulated board top is the iCE40 boards' (icebreaker, icesugar), not ulx3s-25f's"),
+    (["--board", "ulx3s-25f", "--port", "x", "--self-test"],
+     "ulx3s-25f has no self-test for"),
+])
+def test_host_refuses_what_its_board_cannot_do(argv, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        host_main(argv)
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err

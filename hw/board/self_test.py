@@ -5,11 +5,21 @@ what its answer means beside the integer reference."""
 import numpy as np
 
 from q8 import mnist, reference
-from hw.board.defaults import CLOCK_HZ
-from hw.board.flash_image import TESTS_HEADER_BYTES, make_test_image
+from hw.board.flash_image import TESTS_HEADER_BYTES, make_test_image, test_image_room
 from hw.board.spi import CYCLES_PER_BYTE
+from hw.board.top import self_test_images
 
-__all__ = ["test_image", "run_self_test"]
+__all__ = ["board_test_images", "test_image", "run_self_test"]
+
+
+def board_test_images(board, net):
+    """The self-test's images a design of ``net`` for ``board`` (a ``platforms`` board) is
+    built for: MNIST's test set (``hw.board.top.self_test_images``) as far as the board's
+    flash holds it (``board.flash_bytes``); none without weights in flash (the ECP5 boards,
+    whose design reads no flash)."""
+    if board.family != "ice40":
+        return 0
+    return min(self_test_images(net), test_image_room(board.flash_bytes, net.pixels))
 
 
 def test_image(count):
@@ -18,11 +28,11 @@ def test_image(count):
     return make_test_image(data.x_test[:count], data.y_test[:count])
 
 
-def run_self_test(link, net, *, count, tests):
+def run_self_test(link, net, *, count, tests, clock_hz):
     """Run a self-test of the first ``count`` images on the board behind ``link`` (a
     :class:`hw.board.link.Link`), whose flash holds ``tests`` (:func:`test_image`'s bytes).
     Returns a dict: ``images``, ``correct`` and ``cycles`` (the board's counts),
-    ``images_per_second`` (at the design clock), ``flash_bound`` (the images per second the
+    ``images_per_second`` (at the design clock ``clock_hz``, the board's), ``flash_bound`` (the images per second the
     flash's bytes allow: a record of pixels and label at ``hw.board.spi.CYCLES_PER_BYTE`` cycles a
     byte), ``reference_correct`` (the integer reference's on the same images).
 
@@ -34,10 +44,11 @@ def run_self_test(link, net, *, count, tests):
     record = net.pixels + 1
     records = tests[TESTS_HEADER_BYTES:][:count * record]
     table = np.frombuffer(records, np.uint8).reshape(count, record)
-    flash_s = count * record * CYCLES_PER_BYTE / CLOCK_HZ
+    flash_s = count * record * CYCLES_PER_BYTE / clock_hz
     fields = link.self_test(count, records=records, wait_s=2 * flash_s + 0.1)
     ref = reference.run(net, table[:, :-1].reshape(count, *net.input_shape[:2]))
     return {"images": count, "correct": fields["correct"], "cycles": fields["cycles"],
-            "images_per_second": round(count * CLOCK_HZ / fields["cycles"], 1),
-            "flash_bound": round(CLOCK_HZ / (record * CYCLES_PER_BYTE), 1),
+            "images_per_second": round(count * clock_hz / fields["cycles"], 1),
+            "flash_bound": round(clock_hz / (record * CYCLES_PER_BYTE), 1),
+            "clock_mhz": clock_hz / 1e6,
             "reference_correct": int(np.sum(ref.classes == table[:, -1]))}

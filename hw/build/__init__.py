@@ -58,10 +58,10 @@ import typing
 
 from hw.board.pins import BoardDesign
 from hw.board.defaults import BOARD, IMAGE_TIMEOUT_S
-from hw.board.flash_image import FLASH_OFFSET, TESTS_OFFSET, test_image_room
+from hw.board.flash_image import FLASH_OFFSET, TESTS_OFFSET
 from hw.board.protocol import classify_request, frame_bytes
-from hw.board.self_test import test_image
-from hw.board.top import BoardTop, self_test_images
+from hw.board.self_test import board_test_images, test_image
+from hw.board.top import BoardTop
 from hw.board.uart import divisor_of
 from platforms import UnknownBoardError, boards, get_board
 from q8 import mnist
@@ -294,14 +294,6 @@ def _packed(build_dir, name, family):
                     if k in family.cells}
 
 
-def _self_test_images(board, net):
-    """The self-test's images a design of ``net`` for ``board`` is built for: MNIST's test
-    set (``hw.board.top.self_test_images``) as far as the board's flash holds it; none without
-    weights in flash (the ECP5 boards)."""
-    if board.family != "ice40":
-        return 0
-    return min(self_test_images(net), test_image_room(board.flash_bytes, net.pixels))
-
 
 def build(*, board, net, build_dir, clock_hz=None, baud=None, toolchain="yowasp",
           first_seed=1, tries=SEED_TRIES, require_icetime=False, plan=None, synth_only=False,
@@ -348,7 +340,7 @@ def build(*, board, net, build_dir, clock_hz=None, baud=None, toolchain="yowasp"
     in_flash = board.family == "ice40"
     top = BoardTop(net, schedules=plan.schedules, divisor=clock_hz // baud,
                    timeout_cycles=round(clock_hz * IMAGE_TIMEOUT_S),
-                   test_images=_self_test_images(board, net), weights_in_flash=in_flash)
+                   test_images=board_test_images(board, net), weights_in_flash=in_flash)
     image = top.flash_image() if in_flash else None
     for name in ("weights.bin", "tests.bin", "top.bin", "top.bit"):
         if os.path.exists(os.path.join(build_dir, name)):  # none left from another build
