@@ -109,6 +109,53 @@ def _board(add, measured, record):
             f"zeros, asleep)", limit=fuzz["flash_faults"], limit_name="faults")
 
 
+def _uart(add, evals, net, *, baud, latency, clock):
+    """The UART's rows: a request at a time (computed) and streaming (the board top's RTL).
+    Returns ``(bits, wire_us, compute_us, streams)`` for the prose."""
+    bits = limits.uart_wire_bits(net)
+    wire_us = round(1e6 * bits / baud, 1)
+    compute_us = round(latency / clock, 1)
+    uart = f"computed: {limits.uart_request_bytes(net)}-byte request + " \
+           f"{limits.uart_response_bytes(net)}-byte response, " \
+           f"{limits.UART_BITS_PER_BYTE} bits a byte, at {baud:,} baud"
+    add("uart", "wire time per image", wire_us, "us", uart, source="computed")
+    add("uart", "compute time per image (the latency at the design clock)", compute_us, "us",
+        f"computed: {latency:,} cycles at {clock:g} MHz", source="computed")
+    add("uart", "images per second, a request at a time (wire + compute)",
+        per_second(wire_us + compute_us), "/s", "computed", limit=per_second(wire_us),
+        limit_name="wire-time bound", source="computed")
+    # streaming: the requests back to back on the line in, the answers meanwhile on the line out
+    request_bits = limits.UART_BITS_PER_BYTE * limits.uart_request_bytes(net)
+    streams = {}
+    for key in ("board-rtl", "board-rtl-fast"):
+        e = evals[key]
+        bound = round(e["baud"] / request_bits, 1)
+        how = f"`python -m sim.evaluate --backend board-rtl --baud {e['baud']} --json" + \
+            ("`" if key == "board-rtl" else f" --limit {e['images']}`") + \
+            f": {e['images']:,} images streamed over the simulated UART at bit level, " \
+            f"simulated time at {clock:g} MHz"
+        add("uart", f"images per second streaming at {e['baud'] / 1e6:g} Mbaud (board top, "
+            f"RTL)", e["images_per_second"], "/s", how, limit=bound,
+            limit_name=f"wire bound ({request_bits:,} request bits back to back)", digits=1)
+        streams[e["baud"]] = {"images_per_second": e["images_per_second"], "bound": bound,
+                              "images": e["images"]}
+    return bits, wire_us, compute_us, streams
+
+
+def _resources(add, report, build_how, *, n, rtl, rtl_seconds):
+    """The build's resources and times."""
+    for name, label in (("logic_cells", "logic cells"), ("block_rams", "block RAMs (4 Kbit)"),
+                        ("sprams", "SPRAMs (256 Kbit)"), ("dsps", "DSPs (SB_MAC16)")):
+        r = report["resources"][name]
+        add("resources", label, r["used"], "", build_how, limit=r["available"],
+            limit_name="on the UP5K")
+    add("resources", "bitstream build", report["build_seconds"], "s",
+        f"{build_how} (report.json's build_seconds)")
+    add("resources", f"RTL verification: {n:,} images, compilation included",
+        round(rtl_seconds, 1), "s", f"`python -m sim.evaluate --backend rtl --json`, wall time "
+        f"from a cleared cache; the simulation alone {rtl['seconds']:.1f} s")
+
+
 def make_rows(measured, *, net, resources):
     """The table's rows, and the figures that the prose quotes.
 
@@ -178,46 +225,12 @@ def make_rows(measured, *, net, resources):
             limit=per_second(count / fmax), limit_name=at, source="computed")
 
     baud = report["baud"]
-    bits = limits.uart_wire_bits(net)
-    wire_us = round(1e6 * bits / baud, 1)
-    compute_us = round(latency / clock, 1)
-    uart = f"computed: {limits.uart_request_bytes(net)}-byte request + " \
-           f"{limits.uart_response_bytes(net)}-byte response, " \
-           f"{limits.UART_BITS_PER_BYTE} bits a byte, at {baud:,} baud"
-    add("uart", "wire time per image", wire_us, "us", uart, source="computed")
-    add("uart", "compute time per image (the latency at the design clock)", compute_us, "us",
-        f"computed: {latency:,} cycles at {clock:g} MHz", source="computed")
-    add("uart", "images per second, a request at a time (wire + compute)",
-        per_second(wire_us + compute_us), "/s", "computed", limit=per_second(wire_us),
-        limit_name="wire-time bound", source="computed")
-    # streaming: the requests back to back on the line in, the answers meanwhile on the line out
-    request_bits = limits.UART_BITS_PER_BYTE * limits.uart_request_bytes(net)
-    streams = {}
-    for key in ("board-rtl", "board-rtl-fast"):
-        e = evals[key]
-        bound = round(e["baud"] / request_bits, 1)
-        how = f"`python -m sim.evaluate --backend board-rtl --baud {e['baud']} --json" + \
-            ("`" if key == "board-rtl" else f" --limit {e['images']}`") + \
-            f": {e['images']:,} images streamed over the simulated UART at bit level, " \
-            f"simulated time at {clock:g} MHz"
-        add("uart", f"images per second streaming at {e['baud'] / 1e6:g} Mbaud (board top, "
-            f"RTL)", e["images_per_second"], "/s", how, limit=bound,
-            limit_name=f"wire bound ({request_bits:,} request bits back to back)", digits=1)
-        streams[e["baud"]] = {"images_per_second": e["images_per_second"], "bound": bound,
-                              "images": e["images"]}
+    bits, wire_us, compute_us, streams = _uart(add, evals, net, baud=baud, latency=latency,
+                                               clock=clock)
 
     _board(add, measured, record=net.pixels + 1)
 
-    for name, label in (("logic_cells", "logic cells"), ("block_rams", "block RAMs (4 Kbit)"),
-                        ("sprams", "SPRAMs (256 Kbit)"), ("dsps", "DSPs (SB_MAC16)")):
-        r = report["resources"][name]
-        add("resources", label, r["used"], "", build_how, limit=r["available"],
-            limit_name="on the UP5K")
-    add("resources", "bitstream build", report["build_seconds"], "s",
-        f"{build_how} (report.json's build_seconds)")
-    add("resources", f"RTL verification: {n:,} images, compilation included",
-        round(rtl_seconds, 1), "s", f"`python -m sim.evaluate --backend rtl --json`, wall time "
-        f"from a cleared cache; the simulation alone {rtl['seconds']:.1f} s")
+    _resources(add, report, build_how, n=n, rtl=rtl, rtl_seconds=rtl_seconds)
 
     facts = {"weight_bandwidth_floor": floor, "dsp_limit": dsp, "macs": limits.macs(net),
              "weights_per_cycle": limits.weights_per_cycle(sprams=sprams),

@@ -134,129 +134,143 @@ class _Session:
         return index, self.images[index].reshape(-1).tobytes()
 
     def item(self, kind, rng):
-        self.counts["items"] += 1
-        bit = self.bit
-        if kind == "noise":
-            data = rng.integers(0, 256, int(rng.integers(1, 65)), dtype=np.uint8).tobytes()
-            self.send(data)
-            answers = self.answers(kind)
-            # random bytes may look like anything but a valid request: errors only, if any
-            self.counts["answers"] += len(answers)
-            for a in answers:
-                if a.status == Status.OK:
-                    self.fail("wrong", f"noise {data.hex()}: answered OK")
-        elif kind == "cut":
-            seq = self.next_seq()
-            request = classify_request(self.image(rng)[1], seq=seq)
-            keep = int(rng.integers(1, len(request)))
-            self.send(request[:keep])
-            self.expect(kind, self.answers(kind), [Status.TIMEOUT])
-        elif kind == "unknown":
-            command = int(rng.choice([c for c in range(256) if c not in set(Command)]))
-            tail = rng.integers(0, 256, int(rng.integers(0, 40)), dtype=np.uint8).tobytes()
-            self.send(bytes([command]) + tail)
-            self.expect(kind, self.answers(kind), [Status.UNKNOWN_COMMAND])
-        elif kind == "status_inside":
-            request = bytearray(classify_request(self.image(rng)[1], seq=self.next_seq()))
-            at = int(rng.integers(2, len(request) - 2))
-            request[at:at] = status_request(seq=self.next_seq())
-            self.send(bytes(request))
-            # the board takes the request's length as the request (its CRC is wrong), and the
-            # bytes after it as the next request, which they are not: an error answer
-            answers = self.answers(kind)
-            self.expect(kind, answers, None)
-            if [a.status for a in answers[:1]] != [Status.BAD_CHECKSUM] or \
-                    len(answers) != 2:
-                self.fail("unexpected", f"{kind}: answers "
-                                        f"{[a.status.name for a in answers]}, expected "
-                                        f"BAD_CHECKSUM and one error")
-        elif kind == "garbled_pixel":
-            seq = self.next_seq()
-            request = bytearray(classify_request(self.image(rng)[1], seq=seq))
-            at = int(rng.integers(2, len(request)))
-            request[at] ^= 1 << int(rng.integers(8))
-            self.send(bytes(request))
-            answers = self.answers(kind)
-            self.expect(kind, answers, [Status.BAD_CHECKSUM])
-        elif kind == "broken_stop":
-            request = classify_request(self.image(rng)[1], seq=self.next_seq())
-            at = int(rng.integers(len(request)))
-            levels, durations = uart_waveform(request, bit_cycles=bit)
-            levels = np.array(levels)
-            levels[10 * at + 9] = 0  # that byte's stop bit
-            self.board.play(levels, durations)
-            self.expect(kind, self.answers(kind), [Status.FRAMING])
-        elif kind == "held_low":
-            self.board.play([0], [int(rng.integers(11 * bit, 3 * SIM_TIMEOUT_CYCLES))])
-            self.expect(kind, self.answers(kind), [Status.FRAMING])
-        elif kind == "glitches":
-            n = int(rng.integers(1, 200))
-            durations = rng.integers(1, 3 * bit, n)
-            levels = np.arange(n) % 2  # starts low
-            self.board.play(levels, durations)
-            answers = self.answers(kind)
-            self.counts["answers"] += len(answers)
-            for a in answers:
-                if a.status == Status.OK:
-                    self.fail("wrong", "glitches: answered OK")
-        elif kind == "back_to_back":
-            # streaming: each request answered in turn, while the next arrives
-            seqs = [self.next_seq() for _ in range(int(rng.integers(2, 4)))]
-            chosen = [self.image(rng) for _ in seqs]
-            self.send(b"".join(classify_request(pixels, seq=seq)
-                               for seq, (_, pixels) in zip(seqs, chosen)))
-            answers = self.answers(kind)
-            self.counts["answers"] += len(answers)
-            if len(answers) != len(seqs):
-                self.fail("hangs" if len(answers) < len(seqs) else "unexpected",
-                          f"back_to_back: {len(answers)} answers to {len(seqs)} requests")
-                return
-            for answer, seq, (index, _) in zip(answers, seqs, chosen):
-                self.check_ok(kind, answer, seq, index)
-        elif kind == "flood":
-            # status requests back to back, faster than their answers go out: each is
-            # answered until a whole one waits for the answer before it to go out and the
-            # next arrives meanwhile: that next burst is answered BUSY, once, when quiet
-            seqs = [self.next_seq() for _ in range(int(rng.integers(3, 6)))]
-            self.send(b"".join(status_request(seq=seq) for seq in seqs))
-            answers = self.answers(kind)
-            self.counts["answers"] += len(answers)
-            got = [(a.status, a.seq) for a in answers]
-            if got != [(Status.OK, seqs[0]), (Status.OK, seqs[1]), (Status.BUSY, 0)]:
-                self.fail("unexpected", f"flood: answers {got}")
-        elif kind == "self_test":
-            # a few of the test images in flash, classified on the board: one answer, OK,
-            # with the reference's count and the CRC of the host's records
-            if self.tests is None:
-                return
-            count = int(rng.integers(1, 4))
-            seq = self.next_seq()
-            self.send(self_test_request(count, seq=seq))
-            record = self.net.pixels + 1
-            answers = self.answers(kind, first_wait=count * record * CYCLES_PER_BYTE)
-            self.counts["answers"] += len(answers)
-            if len(answers) != 1 or answers[0].status != Status.OK or answers[0].seq != seq:
-                self.fail("unexpected", f"self_test: {answers}")
-                return
-            table = np.frombuffer(self.tests[TESTS_HEADER_BYTES:][:count * record],
-                                  np.uint8).reshape(count, record)
-            ref = reference.run(self.net, table[:, :-1].reshape(count, *self.net.input_shape[:2]))
-            fields = self_test_fields(answers[0])
-            expected = {"correct": int(np.sum(ref.classes == table[:, -1])),
-                        "data_crc": crc32(table.tobytes())}
-            got = {k: fields[k] for k in expected}
-            if got != expected:
-                self.fail("wrong", f"self_test of {count}: {got}, expected {expected}")
-        elif kind == "status":
-            seq = self.next_seq()
-            self.send(status_request(seq=seq))
-            answers = self.answers(kind)
-            self.counts["answers"] += len(answers)
-            if len(answers) != 1 or answers[0].status != Status.OK or answers[0].seq != seq \
-                    or answers[0].cls or any(answers[0].logits):
-                self.fail("unexpected", f"status: {answers}")
-        else:
+        """Send one fuzzing item of ``kind`` (one of :data:`ITEMS`) and check its answers."""
+        handler = getattr(self, f"_item_{kind}", None) if kind in ITEMS else None
+        if handler is None:
             raise ValueError(f"unknown item {kind!r}")
+        self.counts["items"] += 1
+        handler(rng)
+
+    def _item_noise(self, rng):
+        data = rng.integers(0, 256, int(rng.integers(1, 65)), dtype=np.uint8).tobytes()
+        self.send(data)
+        answers = self.answers("noise")
+        # random bytes may look like anything but a valid request: errors only, if any
+        self.counts["answers"] += len(answers)
+        for a in answers:
+            if a.status == Status.OK:
+                self.fail("wrong", f"noise {data.hex()}: answered OK")
+
+    def _item_cut(self, rng):
+        seq = self.next_seq()
+        request = classify_request(self.image(rng)[1], seq=seq)
+        keep = int(rng.integers(1, len(request)))
+        self.send(request[:keep])
+        self.expect("cut", self.answers("cut"), [Status.TIMEOUT])
+
+    def _item_unknown(self, rng):
+        command = int(rng.choice([c for c in range(256) if c not in set(Command)]))
+        tail = rng.integers(0, 256, int(rng.integers(0, 40)), dtype=np.uint8).tobytes()
+        self.send(bytes([command]) + tail)
+        self.expect("unknown", self.answers("unknown"), [Status.UNKNOWN_COMMAND])
+
+    def _item_status_inside(self, rng):
+        request = bytearray(classify_request(self.image(rng)[1], seq=self.next_seq()))
+        at = int(rng.integers(2, len(request) - 2))
+        request[at:at] = status_request(seq=self.next_seq())
+        self.send(bytes(request))
+        # the board takes the request's length as the request (its CRC is wrong), and the
+        # bytes after it as the next request, which they are not: an error answer
+        answers = self.answers("status_inside")
+        self.expect("status_inside", answers, None)
+        if [a.status for a in answers[:1]] != [Status.BAD_CHECKSUM] or \
+                len(answers) != 2:
+            self.fail("unexpected", f"status_inside: answers "
+                                    f"{[a.status.name for a in answers]}, expected "
+                                    f"BAD_CHECKSUM and one error")
+
+    def _item_garbled_pixel(self, rng):
+        seq = self.next_seq()
+        request = bytearray(classify_request(self.image(rng)[1], seq=seq))
+        at = int(rng.integers(2, len(request)))
+        request[at] ^= 1 << int(rng.integers(8))
+        self.send(bytes(request))
+        answers = self.answers("garbled_pixel")
+        self.expect("garbled_pixel", answers, [Status.BAD_CHECKSUM])
+
+    def _item_broken_stop(self, rng):
+        request = classify_request(self.image(rng)[1], seq=self.next_seq())
+        at = int(rng.integers(len(request)))
+        levels, durations = uart_waveform(request, bit_cycles=self.bit)
+        levels = np.array(levels)
+        levels[10 * at + 9] = 0  # that byte's stop self.bit
+        self.board.play(levels, durations)
+        self.expect("broken_stop", self.answers("broken_stop"), [Status.FRAMING])
+
+    def _item_held_low(self, rng):
+        self.board.play([0], [int(rng.integers(11 * self.bit, 3 * SIM_TIMEOUT_CYCLES))])
+        self.expect("held_low", self.answers("held_low"), [Status.FRAMING])
+
+    def _item_glitches(self, rng):
+        n = int(rng.integers(1, 200))
+        durations = rng.integers(1, 3 * self.bit, n)
+        levels = np.arange(n) % 2  # starts low
+        self.board.play(levels, durations)
+        answers = self.answers("glitches")
+        self.counts["answers"] += len(answers)
+        for a in answers:
+            if a.status == Status.OK:
+                self.fail("wrong", "glitches: answered OK")
+
+    def _item_back_to_back(self, rng):
+        # streaming: each request answered in turn, while the next arrives
+        seqs = [self.next_seq() for _ in range(int(rng.integers(2, 4)))]
+        chosen = [self.image(rng) for _ in seqs]
+        self.send(b"".join(classify_request(pixels, seq=seq)
+                           for seq, (_, pixels) in zip(seqs, chosen)))
+        answers = self.answers("back_to_back")
+        self.counts["answers"] += len(answers)
+        if len(answers) != len(seqs):
+            self.fail("hangs" if len(answers) < len(seqs) else "unexpected",
+                      f"back_to_back: {len(answers)} answers to {len(seqs)} requests")
+            return
+        for answer, seq, (index, _) in zip(answers, seqs, chosen):
+            self.check_ok("back_to_back", answer, seq, index)
+
+    def _item_flood(self, rng):
+        # status requests back to back, faster than their answers go out: each is
+        # answered until a whole one waits for the answer before it to go out and the
+        # next arrives meanwhile: that next burst is answered BUSY, once, when quiet
+        seqs = [self.next_seq() for _ in range(int(rng.integers(3, 6)))]
+        self.send(b"".join(status_request(seq=seq) for seq in seqs))
+        answers = self.answers("flood")
+        self.counts["answers"] += len(answers)
+        got = [(a.status, a.seq) for a in answers]
+        if got != [(Status.OK, seqs[0]), (Status.OK, seqs[1]), (Status.BUSY, 0)]:
+            self.fail("unexpected", f"flood: answers {got}")
+
+    def _item_self_test(self, rng):
+        # a few of the test images in flash, classified on the board: one answer, OK,
+        # with the reference's count and the CRC of the host's records
+        if self.tests is None:
+            return
+        count = int(rng.integers(1, 4))
+        seq = self.next_seq()
+        self.send(self_test_request(count, seq=seq))
+        record = self.net.pixels + 1
+        answers = self.answers("self_test", first_wait=count * record * CYCLES_PER_BYTE)
+        self.counts["answers"] += len(answers)
+        if len(answers) != 1 or answers[0].status != Status.OK or answers[0].seq != seq:
+            self.fail("unexpected", f"self_test: {answers}")
+            return
+        table = np.frombuffer(self.tests[TESTS_HEADER_BYTES:][:count * record],
+                              np.uint8).reshape(count, record)
+        ref = reference.run(self.net, table[:, :-1].reshape(count, *self.net.input_shape[:2]))
+        fields = self_test_fields(answers[0])
+        expected = {"correct": int(np.sum(ref.classes == table[:, -1])),
+                    "data_crc": crc32(table.tobytes())}
+        got = {k: fields[k] for k in expected}
+        if got != expected:
+            self.fail("wrong", f"self_test of {count}: {got}, expected {expected}")
+
+    def _item_status(self, rng):
+        seq = self.next_seq()
+        self.send(status_request(seq=seq))
+        answers = self.answers("status")
+        self.counts["answers"] += len(answers)
+        if len(answers) != 1 or answers[0].status != Status.OK or answers[0].seq != seq \
+                or answers[0].cls or any(answers[0].logits):
+            self.fail("unexpected", f"status: {answers}")
 
     def session(self, rng):
         for kind in rng.choice(ITEMS, int(rng.integers(1, 6))):

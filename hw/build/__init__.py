@@ -295,6 +295,86 @@ def _packed(build_dir, name, family):
 
 
 
+def _find_icetime(board, *, synth_only, require_icetime, progress):
+    """icetime's path for an iCE40 ``board`` (None without it: nextpnr alone checks the
+    timing, and ``progress`` says so), or a :class:`ToolError` if ``require_icetime``."""
+    icetime = shutil.which("icetime") if board.family == "ice40" else None
+    if board.family == "ice40" and icetime is None and not synth_only:
+        if require_icetime:
+            raise ToolError("icetime is not installed, and --require-icetime asks for its "
+                            "worst-case timing check (the DSPs' delays included): "
+                            "`apt-get install fpga-icestorm` (Debian/Ubuntu)")
+        progress(f"icetime: {ICETIME_MISSING}")
+    return icetime
+
+
+def _write_flash_files(top, build_dir, *, in_flash, progress):
+    """Write ``weights.bin`` (with weights in flash) and ``tests.bin`` (the self-test's images,
+    if ``top`` has a self-test and MNIST is here) into ``build_dir``, after removing any left
+    from another build; return the weights image (None without weights in flash)."""
+    image = top.flash_image() if in_flash else None
+    for name in ("weights.bin", "tests.bin", "top.bin", "top.bit"):
+        if os.path.exists(os.path.join(build_dir, name)):  # none left from another build
+            os.remove(os.path.join(build_dir, name))
+    if image is not None:
+        with open(os.path.join(build_dir, "weights.bin"), "wb") as f:
+            f.write(image)
+    if top.test_images:
+        try:
+            tests = test_image(top.test_images)
+        except mnist.MnistError as e:
+            progress(f"tests.bin not written, so `--program` writes no self-test images: {e}")
+        else:
+            with open(os.path.join(build_dir, "tests.bin"), "wb") as f:
+                f.write(tests)
+    return image
+
+
+def _place_and_route(script, *, board, family, build_dir, clock_hz, icetime, seeds, start,
+                     progress):
+    """Place and route with each of ``seeds`` in turn until one meets ``clock_hz`` in nextpnr
+    and in icetime (when there is one); keep the best placement's files. Returns ``(seed,
+    nextpnr's report, nextpnr fmax in Hz, icetime fmax in MHz or None, seeds tried)``."""
+    # Place and route with seed after seed until one meets the clock in nextpnr and in
+    # icetime (a placement's timing varies with the seed); if none does, the best is kept
+    # and reported.
+    best, tried = None, []
+    for seed in seeds:
+        tried.append(seed)
+        progress(f"  {_PHASES[family.pnr]}, seed {seed} ... ({time.time() - start:.0f} s)")
+        if not script.run(family.pnr, timeout=family.pnr_timeout_s,
+                          NEXTPNR_OPTIONS=f"--seed {seed} --report report_nextpnr.json"):
+            progress(f"    seed {seed}: stopped after {family.pnr_timeout_s} s (the router was "
+                     f"stuck)")
+            continue
+        with open(os.path.join(build_dir, "report_nextpnr.json")) as f:
+            nextpnr = json.load(f)
+        fmax = min(v["achieved"] for v in nextpnr["fmax"].values()) * 1e6
+        if icetime:
+            icetime_mhz = _icetime(icetime, board, build_dir, clock_hz)
+            progress(f"    seed {seed}: {fmax / 1e6:.1f} MHz (nextpnr), {icetime_mhz:.1f} MHz "
+                     f"(icetime)")
+            margin = min(fmax, icetime_mhz * 1e6)
+        else:
+            icetime_mhz = None
+            progress(f"    seed {seed}: {fmax / 1e6:.1f} MHz (nextpnr"
+                     + ("; no icetime)" if board.family == "ice40" else ")"))
+            margin = fmax
+        if best is None or margin > best[0]:
+            best = (margin, seed, nextpnr, fmax, icetime_mhz)
+            for name in family.placed:
+                shutil.copy(os.path.join(build_dir, name), os.path.join(build_dir, name + ".best"))
+        if margin >= clock_hz:
+            break
+    if best is None:
+        raise ToolError(f"place and route did not finish with any of seeds {seeds[0]} to "
+                        f"{seeds[-1]}; try other seeds (--seed, --tries)")
+    _, seed, nextpnr, fmax, icetime_mhz = best
+    for name in family.placed:
+        os.replace(os.path.join(build_dir, name + ".best"), os.path.join(build_dir, name))
+    return seed, nextpnr, fmax, icetime_mhz, tried
+
+
 def build(*, board, net, build_dir, clock_hz=None, baud=None, toolchain="yowasp",
           first_seed=1, tries=SEED_TRIES, require_icetime=False, plan=None, synth_only=False,
           progress=print):
@@ -329,33 +409,14 @@ def build(*, board, net, build_dir, clock_hz=None, baud=None, toolchain="yowasp"
     plan.check()
     check_inputs(board=board, net=net, build_dir=build_dir, clock_hz=clock_hz, baud=baud,
                  tries=tries, require_icetime=require_icetime)
-    icetime = shutil.which("icetime") if board.family == "ice40" else None
-    if board.family == "ice40" and icetime is None and not synth_only:
-        if require_icetime:
-            raise ToolError("icetime is not installed, and --require-icetime asks for its "
-                            "worst-case timing check (the DSPs' delays included): "
-                            "`apt-get install fpga-icestorm` (Debian/Ubuntu)")
-        progress(f"icetime: {ICETIME_MISSING}")
+    icetime = _find_icetime(board, synth_only=synth_only, require_icetime=require_icetime,
+                            progress=progress)
     start = time.time()
     in_flash = board.family == "ice40"
     top = BoardTop(net, schedules=plan.schedules, divisor=clock_hz // baud,
                    timeout_cycles=round(clock_hz * IMAGE_TIMEOUT_S),
                    test_images=board_test_images(board, net), weights_in_flash=in_flash)
-    image = top.flash_image() if in_flash else None
-    for name in ("weights.bin", "tests.bin", "top.bin", "top.bit"):
-        if os.path.exists(os.path.join(build_dir, name)):  # none left from another build
-            os.remove(os.path.join(build_dir, name))
-    if image is not None:
-        with open(os.path.join(build_dir, "weights.bin"), "wb") as f:
-            f.write(image)
-    if top.test_images:
-        try:
-            tests = test_image(top.test_images)
-        except mnist.MnistError as e:
-            progress(f"tests.bin not written, so `--program` writes no self-test images: {e}")
-        else:
-            with open(os.path.join(build_dir, "tests.bin"), "wb") as f:
-                f.write(tests)
+    image = _write_flash_files(top, build_dir, in_flash=in_flash, progress=progress)
 
     platform = board.platform()
     design = BoardDesign(board, top, clock_hz=clock_hz)
@@ -391,43 +452,10 @@ def build(*, board, net, build_dir, clock_hz=None, baud=None, toolchain="yowasp"
                            f" (see {build_dir}/report.json)")
         return report
 
-    # Place and route with seed after seed until one meets the clock in nextpnr and in
-    # icetime (a placement's timing varies with the seed); if none does, the best is kept
-    # and reported.
-    best, tried = None, []
-    for seed in range(first_seed, first_seed + tries):
-        tried.append(seed)
-        progress(f"  {_PHASES[family.pnr]}, seed {seed} ... ({time.time() - start:.0f} s)")
-        if not script.run(family.pnr, timeout=family.pnr_timeout_s,
-                          NEXTPNR_OPTIONS=f"--seed {seed} --report report_nextpnr.json"):
-            progress(f"    seed {seed}: stopped after {family.pnr_timeout_s} s (the router was "
-                     f"stuck)")
-            continue
-        with open(os.path.join(build_dir, "report_nextpnr.json")) as f:
-            nextpnr = json.load(f)
-        fmax = min(v["achieved"] for v in nextpnr["fmax"].values()) * 1e6
-        if icetime:
-            icetime_mhz = _icetime(icetime, board, build_dir, clock_hz)
-            progress(f"    seed {seed}: {fmax / 1e6:.1f} MHz (nextpnr), {icetime_mhz:.1f} MHz "
-                     f"(icetime)")
-            margin = min(fmax, icetime_mhz * 1e6)
-        else:
-            icetime_mhz = None
-            progress(f"    seed {seed}: {fmax / 1e6:.1f} MHz (nextpnr"
-                     + ("; no icetime)" if board.family == "ice40" else ")"))
-            margin = fmax
-        if best is None or margin > best[0]:
-            best = (margin, seed, nextpnr, fmax, icetime_mhz)
-            for name in family.placed:
-                shutil.copy(os.path.join(build_dir, name), os.path.join(build_dir, name + ".best"))
-        if margin >= clock_hz:
-            break
-    if best is None:
-        raise ToolError(f"place and route did not finish with any of seeds {first_seed} to "
-                          f"{first_seed + tries - 1}; try other seeds (--seed, --tries)")
-    _, seed, nextpnr, fmax, icetime_mhz = best
-    for name in family.placed:
-        os.replace(os.path.join(build_dir, name + ".best"), os.path.join(build_dir, name))
+    seed, nextpnr, fmax, icetime_mhz, tried = _place_and_route(
+        script, board=board, family=family, build_dir=build_dir, clock_hz=clock_hz,
+        icetime=icetime, seeds=range(first_seed, first_seed + tries), start=start,
+        progress=progress)
     progress(f"  {_PHASES[family.pack]} ... ({time.time() - start:.0f} s)")
     script.run(family.pack)
 
