@@ -11,7 +11,11 @@ LIMIT = 100
 
 #: Bodies still over the limit, each with its length today: the test fails when one grows,
 #: and when one is split (take it off the list then), so that the list only shrinks.
-KNOWN = {}
+KNOWN = {
+    "hw/board/top.py:elaborate": 360,
+    "hw/stages/dense.py:elaborate": 214,
+    "train/importer.py:map_model": 172,
+}
 
 
 def long_bodies(modules):

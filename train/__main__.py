@@ -58,8 +58,8 @@ def _table(acc):
                      if value is not None)
 
 
-def main(argv=None):
-    defaults = Recipe()
+def _parser(defaults):
+    """The command line's parser, with ``defaults`` (a :class:`Recipe`)."""
     p = argparse.ArgumentParser(prog="python -m train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="exit status: 0 done, 1 the Keras model and the "
@@ -96,7 +96,11 @@ def main(argv=None):
     p.add_argument("--eval-limit", type=int, default=None,
                    help="evaluate on the first N test images only")
     p.add_argument("--json", action="store_true", help="print the accuracies as JSON at the end")
-    args = p.parse_args(argv)
+    return p
+
+
+def _check_arguments(p, args):
+    """Refuse contradictory or malformed arguments (exit status 2) before any work."""
     if not args.out.endswith(".npz"):
         p.error(f"--out must name a .npz file, not {args.out!r}")
     if args.eval_limit is not None and not 1 <= args.eval_limit <= 10000:
@@ -113,6 +117,36 @@ def main(argv=None):
         p.error("--filters and --dense are shortcuts for --arch: give one or the other")
     if args.pixel_divisor is not None and not args.source:
         p.error("--pixel-divisor goes with --from")
+
+
+def _write(p, args, result, data, log):
+    """Check that the Keras model and the reference agree, then write the weights file and
+    the Keras model beside it (exit status 1 if they disagree or writing fails)."""
+    agree = result.network.provenance["agree"]
+    log(f"accuracy on {agree['images']} test images:\n{_table(result.accuracy)}\n"
+        f"  Keras QAT = reference: {agree['logits']}/{agree['images']} logit vectors")
+    if agree["logits"] != agree["images"]:
+        p.exit(1, f"error: the quantized Keras model and the integer reference disagree on "
+                  f"{agree['images'] - agree['logits']} of {agree['images']} images: nothing "
+                  f"written (this is a bug: please report it with the model)\n")
+    keras_path = args.out[:-len(".npz")] + ".keras"
+    try:
+        save(result.network, args.out)
+        result.model.save(keras_path)
+    except OSError as e:
+        p.exit(1, f"error: trained, but writing {args.out} or {keras_path} failed ({e})\n")
+    log(f"wrote {args.out} and {keras_path} ({result.seconds:.0f} s)")
+    log(describe(result.network, data.x_train[:args.train_limit]))
+    if args.json:
+        print(json.dumps({"accuracy": result.accuracy, "agree": agree,
+                          "seconds": round(result.seconds, 1)}))
+
+
+def main(argv=None):
+    defaults = Recipe()
+    p = _parser(defaults)
+    args = p.parse_args(argv)
+    _check_arguments(p, args)
     qat_epochs = args.qat_epochs
     if qat_epochs is None:
         qat_epochs = IMPORTED_QAT_EPOCHS if args.source else defaults.qat_epochs
@@ -168,24 +202,7 @@ def main(argv=None):
     else:
         result = train(data, recipe, eval_images=args.eval_limit,
                        verbose=progress_verbosity(), log=log)
-    agree = result.network.provenance["agree"]
-    log(f"accuracy on {agree['images']} test images:\n{_table(result.accuracy)}\n"
-        f"  Keras QAT = reference: {agree['logits']}/{agree['images']} logit vectors")
-    if agree["logits"] != agree["images"]:
-        p.exit(1, f"error: the quantized Keras model and the integer reference disagree on "
-                  f"{agree['images'] - agree['logits']} of {agree['images']} images: nothing "
-                  f"written (this is a bug: please report it with the model)\n")
-    keras_path = args.out[:-len(".npz")] + ".keras"
-    try:
-        save(result.network, args.out)
-        result.model.save(keras_path)
-    except OSError as e:
-        p.exit(1, f"error: trained, but writing {args.out} or {keras_path} failed ({e})\n")
-    log(f"wrote {args.out} and {keras_path} ({result.seconds:.0f} s)")
-    log(describe(result.network, data.x_train[:args.train_limit]))
-    if args.json:
-        print(json.dumps({"accuracy": result.accuracy, "agree": agree,
-                          "seconds": round(result.seconds, 1)}))
+    _write(p, args, result, data, log)
     return 0
 
 
