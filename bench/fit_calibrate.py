@@ -28,7 +28,7 @@ from hw.board.defaults import BOARD
 from hw.board.framer import ResponseFramer
 from hw import fit
 from hw.build import FitError, build
-from hw.stages.dense import DenseStage, WeightMemory
+from hw.stages.dense import WeightMemory
 from hw.stages.network import NetworkPipeline
 from hw.build.toolchain import SYNTH_OPTIONS, find_yowasp
 from platforms import get_board
@@ -112,7 +112,7 @@ def measure(networks, data, *, say=print):
             if (key, p.name) in done:
                 continue
             component = stage
-            if isinstance(stage, DenseStage) and p.store != "SPRAM":
+            if p.kind == "dense" and p.store != "SPRAM":
                 component = _DenseWithStore(stage, pipeline.weight_words(p.name))
             t = time.time()
             used = pack_component(component, os.path.join(WORK, "stage"))

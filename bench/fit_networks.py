@@ -11,6 +11,7 @@ import numpy as np
 
 from q8 import arch
 from q8.contract import Format
+from q8.layers import get as get_kind
 from q8.weights import SCHEMA, VERSION, Network
 
 __all__ = ["network", "CALIBRATION", "CHECK"]
@@ -23,12 +24,12 @@ def network(spec, *, seed=0, weights="random", input_shape=(28, 28, 1)):
     if weights not in ("random", "trained"):
         raise ValueError(f"weights must be 'random' or 'trained', not {weights!r}")
     rng = np.random.default_rng(seed)
-    entries = [e for e in arch.parse(spec) if e["kind"] != "dropout"]
+    entries = [e for e in arch.parse(spec) if get_kind(e["kind"]).in_network]
     layers = arch.configs(entries, input_shape=input_shape)
     specs, params, in_frac = [], {}, 8
     for entry, layer in zip(entries, layers):
         spec_ = dict(entry, name=layer.name)
-        if entry["kind"] != "maxpool2d":
+        if layer.has_params:
             weight_frac, out_frac = int(rng.integers(5, 9)), int(rng.integers(2, 6))
             spec_.update(weight=Format(signed=True, frac=weight_frac).to_json(),
                          bias=Format(signed=True, frac=weight_frac + 2).to_json(),

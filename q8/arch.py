@@ -15,7 +15,8 @@ from. It is written as a short spec, comma-separated, in order::
 ``drop<R>``
     Dropout with rate ``R`` (training only: it is not part of the integer network).
 
-The flatten before the first dense layer is implied. As layer entries (:func:`parse`) an
+Each token is its kind's (``q8.layers``): this module only chains them. The flatten before
+the first dense layer is implied. As layer entries (:func:`parse`) an
 architecture is the weights manifest's layer list without formats, so that one definition of
 every layer kind serves training, import, the fit check and the weights file.
 """
@@ -23,6 +24,7 @@ every layer kind serves training, import, the fit check and the weights file.
 import re
 
 from .contract import Format
+from .layers import KINDS, UnknownKindError, get as get_kind
 from .weights import WeightsError, build_layers
 
 __all__ = ["ArchError", "DEFAULT_ARCH", "parse", "to_spec", "layer_names", "configs", "entries_of",
@@ -35,8 +37,9 @@ DEFAULT_ARCH = "conv2x3,pool,dense128,drop0.5,dense10"
 #: calibration (shapes, fan-ins and accumulator widths do not depend on them much).
 PLACEHOLDER_FORMATS = {"weight": Format(signed=True, frac=7), "bias": Format(signed=True, frac=7)}
 
-_TOKEN = re.compile(r"^(?:conv(?P<filters>\d+)x(?P<kernel>\d+)|pool(?P<pool>\d+)?|"
-                    r"dense(?P<units>\d+)|drop(?P<rate>0?\.\d+))$")
+# One alternative per kind, in the registry's order; each kind's groups are its own.
+_TOKEN = re.compile("^(?:" + "|".join(f"(?P<_{k.name}>{k.token})" for k in KINDS.values())
+                    + ")$")
 
 
 class ArchError(ValueError):
@@ -60,37 +63,22 @@ def parse(spec):
     for token in (t.strip() for t in spec.split(",")):
         m = _TOKEN.match(token)
         if not m:
+            helps = [k.token_help for k in KINDS.values()]
             raise ArchError(f"architecture {spec!r}: cannot read {token!r}; the layers are "
-                            f"conv<filters>x<kernel> (conv4x5), pool or pool<size>, "
-                            f"dense<units> and drop<rate> (drop0.5)")
-        if m["filters"]:
-            filters, kernel = int(m["filters"]), int(m["kernel"])
-            if filters < 1 or kernel < 1:
-                raise ArchError(f"{token}: filters and kernel size must be at least 1")
-            entries.append({"kind": "conv2d", "kernel": [kernel, kernel],
-                            "out_channels": filters, "relu": True})
-        elif token.startswith("pool"):
-            size = int(m["pool"] or 2)
-            if size < 2:
-                raise ArchError(f"{token}: a pool is at least 2 x 2")
-            entries.append({"kind": "maxpool2d", "pool": [size, size]})
-        elif m["units"]:
-            if int(m["units"]) < 1:
-                raise ArchError(f"{token}: a dense layer has at least 1 unit")
-            entries.append({"kind": "dense", "out_features": int(m["units"]), "relu": True})
-        else:
-            rate = float(m["rate"])
-            if not 0 < rate < 1:
-                raise ArchError(f"{token}: a dropout rate is between 0 and 1")
-            entries.append({"kind": "dropout", "rate": rate})
-    macs = [e for e in entries if e["kind"] != "dropout"]
-    if not macs or macs[-1]["kind"] != "dense":
+                            f"{', '.join(helps[:-1])} and {helps[-1]}")
+        kind = KINDS[next(n[1:] for n, v in m.groupdict().items() if n.startswith("_") and v)]
+        try:
+            entries.append(kind.parse(m))
+        except ValueError as e:
+            raise ArchError(str(e)) from None
+    macs = [e for e in entries if KINDS[e["kind"]].in_network]
+    if not macs or not KINDS[macs[-1]["kind"]].logits:
         raise ArchError(f"architecture {spec!r} must end with a dense layer (the logits), "
                         f"e.g. ...,dense10")
     macs[-1]["relu"] = False
     seen_dense = False
     for e in macs:
-        if e["kind"] == "dense":
+        if KINDS[e["kind"]].flat:
             seen_dense = True
         elif seen_dense:
             raise ArchError(f"architecture {spec!r}: a {e['kind']} layer after a dense layer; "
@@ -98,42 +86,41 @@ def parse(spec):
     return entries
 
 
+def _kind_of(entry):
+    """The registered kind of an architecture entry; :class:`ArchError` for any other."""
+    try:
+        return get_kind(entry.get("kind") if isinstance(entry, dict) else None)
+    except UnknownKindError as e:
+        raise ArchError(f"layer entry {entry!r}: {e}") from None
+
+
 def to_spec(entries):
     """The spec string of layer entries (the inverse of :func:`parse`)."""
     tokens = []
     for e in entries:
-        if e["kind"] == "conv2d":
-            kh, kw = e["kernel"]
-            if kh != kw:
-                raise ArchError(f"a {kh}x{kw} kernel has no spec token (only square kernels)")
-            tokens.append(f"conv{e['out_channels']}x{kh}")
-        elif e["kind"] == "maxpool2d":
-            ph, pw = e["pool"]
-            if ph != pw:
-                raise ArchError(f"a {ph}x{pw} pool has no spec token (only square pools)")
-            tokens.append("pool" if ph == 2 else f"pool{ph}")
-        elif e["kind"] == "dense":
-            tokens.append(f"dense{e['out_features']}")
-        else:
-            tokens.append(f"drop{e['rate']:g}")
+        try:
+            tokens.append(_kind_of(e).format(e))
+        except ArchError:
+            raise
+        except ValueError as err:
+            raise ArchError(str(err)) from None
     return ",".join(tokens)
 
 
 def layer_names(entries):
     """Names for the layer entries, as the weights files use them: ``conv``, ``pool``,
     ``dense1``... (numbered ``conv1``, ``conv2`` when there are several; dense layers always
-    numbered); ``None`` for dropouts."""
-    counts = {k: sum(e["kind"] == k for e in entries) for k in ("conv2d", "maxpool2d")}
-    base = {"conv2d": "conv", "maxpool2d": "pool", "dense": "dense"}
+    numbered); ``None`` for dropouts (and any kind not in the integer network)."""
+    kinds = [_kind_of(e) for e in entries]
+    counts = {k.name: kinds.count(k) for k in kinds}
     seen, names = {}, []
-    for e in entries:
-        kind = e["kind"]
-        if kind == "dropout":
+    for kind in kinds:
+        if not kind.in_network:
             names.append(None)
             continue
-        seen[kind] = seen.get(kind, 0) + 1
-        numbered = kind == "dense" or counts[kind] > 1
-        names.append(f"{base[kind]}{seen[kind]}" if numbered else base[kind])
+        seen[kind.name] = seen.get(kind.name, 0) + 1
+        numbered = kind.numbered or counts[kind.name] > 1
+        names.append(f"{kind.base}{seen[kind.name]}" if numbered else kind.base)
     return names
 
 
@@ -143,11 +130,12 @@ def configs(entries, *, input_shape=(28, 28, 1)):
     (a kernel larger than its input, for example)."""
     specs = []
     for name, e in zip(layer_names(entries), entries):
-        if e["kind"] == "dropout":
+        kind = _kind_of(e)
+        if not kind.in_network:
             continue
         spec = {k: v for k, v in e.items()}
         spec["name"] = name
-        if e["kind"] != "maxpool2d":
+        if kind.has_params:
             spec["weight"] = PLACEHOLDER_FORMATS["weight"].to_json()
             spec["bias"] = PLACEHOLDER_FORMATS["bias"].to_json()
             spec["output"] = Format(signed=not e["relu"], frac=4).to_json()

@@ -1,17 +1,17 @@
-"""The arithmetic contract: 8-bit fixed-point formats, rounding, saturation and layer configs.
+"""The arithmetic contract: 8-bit fixed-point formats, rounding, saturation, and what the layers
+that multiply and accumulate share (:class:`MacLayer`).
 
 Everything that produces or consumes the network's integers (training export, the numpy
-reference, the gateware, the board) reads the definitions in this module. The prose version,
+reference, the gateware, the board) reads the definitions in this module; each layer kind's
+config is in its module of ``q8.layers``. The prose version,
 with the reasons, is ``docs/fixed-point.md``.
 """
 
 from dataclasses import dataclass
 import numpy as np
 
-__all__ = [
-    "WIDTH", "Format", "round_shift", "saturate", "requantize", "signed_width",
-    "Conv2DConfig", "MaxPool2DConfig", "DenseConfig", "LayerConfig",
-]
+__all__ = ["WIDTH", "Format", "round_shift", "saturate", "requantize", "signed_width", "MacLayer",
+           "check_shape", "check_count"]
 
 #: Every tensor of the network is stored in this many bits.
 WIDTH = 8
@@ -124,19 +124,21 @@ def signed_width(lo, hi):
     return width
 
 
-def _check_shape(name, value, length):
+def check_shape(name, value, length):
+    """``value`` must be a tuple of ``length`` positive integers (a layer config's shape)."""
     if not (isinstance(value, tuple) and len(value) == length
             and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
         raise ValueError(f"{name} must be a tuple of {length} positive integers, not {value!r}")
 
 
-def _check_count(name, value):
+def check_count(name, value):
+    """``value`` must be a positive integer (a layer config's size)."""
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
         raise ValueError(f"{name} must be a positive integer, not {value!r}")
 
 
 @dataclass(frozen=True)
-class _MacLayer:
+class MacLayer:
     """What a convolution and a dense layer share: a sum of products, a bias, a requantisation.
 
     ``acc = sum(x * w) + (b << bias_shift)`` in the accumulator format ``2**-acc_frac`` with
@@ -201,141 +203,3 @@ class _MacLayer:
     def acc_width(self):
         """Accumulator bits: the fewest that no 8-bit input, weight or bias can overflow."""
         return signed_width(*self.acc_range)
-
-
-@dataclass(frozen=True)
-class Conv2DConfig(_MacLayer):
-    """2-D convolution, valid padding, stride 1, then bias and requantisation.
-
-    Parameters
-    ----------
-    name : str
-    in_shape : tuple of int
-        ``(height, width, channels)`` of the input.
-    kernel : tuple of int
-        ``(kh, kw)``.
-    out_channels : int
-    input, weight, bias, output : Format
-    relu : bool
-
-    The weight array has shape ``(kh, kw, channels, out_channels)`` (Keras' layout) and the
-    bias ``(out_channels,)``.
-    """
-
-    in_shape: tuple = None
-    kernel: tuple = None
-    out_channels: int = None
-
-    kind = "conv2d"
-    #: It has a weight and a bias array (``<name>.weight``, ``<name>.bias`` in the file).
-    has_params = True
-
-    def __post_init__(self):
-        _check_shape(f"{self.name}: in_shape", self.in_shape, 3)
-        _check_shape(f"{self.name}: kernel", self.kernel, 2)
-        _check_count(f"{self.name}: out_channels", self.out_channels)
-        if self.kernel[0] > self.in_shape[0] or self.kernel[1] > self.in_shape[1]:
-            raise ValueError(f"{self.name}: kernel {self.kernel} is larger than the input "
-                             f"{self.in_shape[:2]}")
-        self._check_mac()
-
-    @property
-    def fan_in(self):
-        return self.kernel[0] * self.kernel[1] * self.in_shape[2]
-
-    @property
-    def out_shape(self):
-        return (self.in_shape[0] - self.kernel[0] + 1, self.in_shape[1] - self.kernel[1] + 1,
-                self.out_channels)
-
-    @property
-    def weight_shape(self):
-        return (*self.kernel, self.in_shape[2], self.out_channels)
-
-    @property
-    def bias_shape(self):
-        return (self.out_channels,)
-
-
-@dataclass(frozen=True)
-class DenseConfig(_MacLayer):
-    """Fully connected layer over the flattened input, then bias and requantisation.
-
-    The input is flattened in row-major ``(row, column, channel)`` order, as Keras' ``Flatten``
-    does. The weight array has shape ``(in_features, out_features)``, the bias
-    ``(out_features,)``.
-    """
-
-    in_features: int = None
-    out_features: int = None
-
-    kind = "dense"
-    #: It has a weight and a bias array.
-    has_params = True
-
-    def __post_init__(self):
-        _check_count(f"{self.name}: in_features", self.in_features)
-        _check_count(f"{self.name}: out_features", self.out_features)
-        self._check_mac()
-
-    @property
-    def fan_in(self):
-        return self.in_features
-
-    @property
-    def in_shape(self):
-        return (self.in_features,)
-
-    @property
-    def out_shape(self):
-        return (self.out_features,)
-
-    @property
-    def weight_shape(self):
-        return (self.in_features, self.out_features)
-
-    @property
-    def bias_shape(self):
-        return (self.out_features,)
-
-
-@dataclass(frozen=True)
-class MaxPool2DConfig:
-    """Max pooling with a ``pool x pool`` window and the same stride; leftover rows and columns
-    are dropped (Keras' ``padding="valid"``). Codes keep their format: the maximum commutes with
-    the monotone requantisation, so no arithmetic is needed."""
-
-    name: str
-    in_shape: tuple
-    pool: tuple
-    format: Format
-
-    kind = "maxpool2d"
-    #: No parameters: its output codes are some of its input codes.
-    has_params = False
-
-    def __post_init__(self):
-        _check_shape(f"{self.name}: in_shape", self.in_shape, 3)
-        _check_shape(f"{self.name}: pool", self.pool, 2)
-        if not isinstance(self.format, Format):
-            raise TypeError(f"{self.name}: format must be a Format, not {self.format!r}")
-        if self.pool[0] > self.in_shape[0] or self.pool[1] > self.in_shape[1]:
-            raise ValueError(f"{self.name}: pool {self.pool} is larger than the input "
-                             f"{self.in_shape[:2]}")
-
-    @property
-    def input(self):
-        return self.format
-
-    @property
-    def output(self):
-        return self.format
-
-    @property
-    def out_shape(self):
-        return (self.in_shape[0] // self.pool[0], self.in_shape[1] // self.pool[1],
-                self.in_shape[2])
-
-
-LayerConfig = Conv2DConfig | MaxPool2DConfig | DenseConfig
-

@@ -7,38 +7,14 @@ contract derives), vectorised over a batch of images.
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
-from .contract import Conv2DConfig, MaxPool2DConfig, requantize
+from .layers import network_kind
+# each kind's operation is in its module of q8.layers; these names are the reference's too
+from .layers.conv2d import conv2d_acc
+from .layers.dense import dense_acc
+from .layers.maxpool2d import maxpool2d
 
 __all__ = ["Result", "conv2d_acc", "dense_acc", "maxpool2d", "argmax", "run", "check_images"]
-
-
-def conv2d_acc(layer, x, weight, bias):
-    """The accumulators of a convolution: ``x`` codes ``(N, H, W, C)`` to int64
-    ``(N, H', W', out_channels)``, bias aligned and added."""
-    kh, kw = layer.kernel
-    # (N, H', W', C, kh, kw) -> (N, H', W', kh, kw, C) to match the (kh, kw, C, out) weights
-    windows = sliding_window_view(x.astype(np.int64), (kh, kw), axis=(1, 2))
-    windows = windows.transpose(0, 1, 2, 4, 5, 3).reshape(*windows.shape[:3], -1)
-    acc = windows @ weight.astype(np.int64).reshape(-1, layer.out_channels)
-    return acc + (bias.astype(np.int64) << layer.bias_shift)
-
-
-def dense_acc(layer, x, weight, bias):
-    """The accumulators of a dense layer: ``x`` ``(N, ...)`` flattened row-major to int64
-    ``(N, out_features)``, bias aligned and added."""
-    acc = x.reshape(len(x), -1).astype(np.int64) @ weight.astype(np.int64)
-    return acc + (bias.astype(np.int64) << layer.bias_shift)
-
-
-def maxpool2d(layer, x):
-    """``x``: ``(N, H, W, C)``; returns ``(N, H // ph, W // pw, C)``, extra rows dropped."""
-    ph, pw = layer.pool
-    n, h, w, c = x.shape
-    oh, ow = h // ph, w // pw
-    x = x[:, :oh * ph, :ow * pw].reshape(n, oh, ph, ow, pw, c)
-    return x.max(axis=(2, 4))
 
 
 def argmax(logits):
@@ -103,21 +79,16 @@ def run(net, images, *, intermediates=False, accumulators=False, batch=2500):
         Images per vectorised step (bounds memory).
     """
     images = check_images(images, net.input_shape)
+    forwards = [network_kind(layer.kind).forward for layer in net.layers]
     outputs = {"input": [], **{l.name: [] for l in net.layers}}
     accs = {l.name: [] for l in net.mac_layers}
     for start in range(0, len(images), batch):
         x = images[start:start + batch]
         outputs["input"].append(x)
-        for layer in net.layers:
-            p = net.params.get(layer.name)
-            if isinstance(layer, MaxPool2DConfig):
-                x = maxpool2d(layer, x)
-            else:
-                mac = conv2d_acc if isinstance(layer, Conv2DConfig) else dense_acc
-                acc = mac(layer, x, p["weight"], p["bias"])
-                if accumulators:
-                    accs[layer.name].append(acc)
-                x = requantize(acc, layer.out_shift, layer.output)
+        for layer, forward in zip(net.layers, forwards):
+            x, acc = forward(layer, x, net.params.get(layer.name))
+            if accumulators and acc is not None:
+                accs[layer.name].append(acc)
             outputs[layer.name].append(x)
     logits = np.concatenate(outputs[net.layers[-1].name]) if len(images) else \
         np.zeros((0, net.classes), np.int8)

@@ -19,7 +19,8 @@ import zipfile
 
 import numpy as np
 
-from .contract import Format, Conv2DConfig, DenseConfig, MaxPool2DConfig
+from .layers import UnknownKindError, network_kind
+from .contract import Format
 
 __all__ = ["SCHEMA", "VERSION", "WeightsError", "Network", "build_layers", "check_param", "load",
            "save", "DEFAULT_WEIGHTS"]
@@ -55,36 +56,18 @@ def _layer_from_spec(spec, in_shape, in_format):
     """One layer config from its manifest entry and the shape and format that flow into it."""
     if not isinstance(spec, dict):
         raise WeightsError(f"a layer must be a JSON object, not {spec!r}")
-    kind, name = spec.get("kind"), spec.get("name")
-    known = {
-        "conv2d": {"name", "kind", "kernel", "out_channels", "relu", "weight", "bias", "output"},
-        "maxpool2d": {"name", "kind", "pool"},
-        "dense": {"name", "kind", "out_features", "relu", "weight", "bias", "output"},
-    }
-    if kind not in known:
-        raise WeightsError(f"layer {name!r}: unknown kind {kind!r}; "
-                           f"the kinds are {', '.join(sorted(known))}")
-    if set(spec) != known[kind]:
-        raise WeightsError(f"layer {name!r} ({kind}) must have exactly the keys "
-                           f"{sorted(known[kind])}, not {sorted(spec)}")
+    name = spec.get("name")
     try:
-        if kind == "maxpool2d":
-            return MaxPool2DConfig(name=name, in_shape=in_shape, pool=tuple(spec["pool"]),
-                                   format=in_format)
-        formats = {k: Format.from_json(spec[k]) for k in ("weight", "bias", "output")}
-        if kind == "conv2d":
-            if len(in_shape) != 3:
-                raise WeightsError(f"layer {name!r}: conv2d needs a (height, width, channels) "
-                                   f"input, not {in_shape}")
-            return Conv2DConfig(name=name, in_shape=in_shape, kernel=tuple(spec["kernel"]),
-                                out_channels=spec["out_channels"], relu=spec["relu"],
-                                input=in_format, **formats)
-        return DenseConfig(name=name, in_features=int(np.prod(in_shape)),
-                           out_features=spec["out_features"], relu=spec["relu"],
-                           input=in_format, **formats)
+        kind = network_kind(spec.get("kind"))
+    except UnknownKindError as e:
+        raise WeightsError(f"layer {name!r}: {e}") from None
+    known = kind.keys | {"name", "kind"}
+    if set(spec) != known:
+        raise WeightsError(f"layer {name!r} ({kind.name}) must have exactly the keys "
+                           f"{sorted(known)}, not {sorted(spec)}")
+    try:
+        return kind.from_spec(spec, in_shape, in_format)
     except (TypeError, ValueError) as e:
-        if isinstance(e, WeightsError):
-            raise
         raise WeightsError(f"layer {name!r}: {e}") from None
 
 
@@ -100,14 +83,14 @@ def build_layers(input_shape, input_format, specs):
         layers.append(layer)
         shape, fmt = layer.out_shape, layer.output
     last = layers[-1]
-    if not (isinstance(last, DenseConfig) and last.output.signed):
+    if not (network_kind(last.kind).logits and last.output.signed):
         raise WeightsError("the last layer must be a dense layer without ReLU: its signed "
                            "outputs are the logits")
     for layer in layers[:-1]:
         # The gateware multiplies unsigned activations by signed weights and pools unsigned
         # codes: a hidden layer with signed outputs would be computed differently there than
         # in the reference, so it is refused here rather than built wrong.
-        if not isinstance(layer, MaxPool2DConfig) and layer.output.signed:
+        if layer.has_params and layer.output.signed:
             raise WeightsError(f"layer {layer.name!r} is a hidden {layer.kind} layer without "
                                f"ReLU (signed outputs): every {layer.kind} layer but the last "
                                f"must end in ReLU, with an unsigned output format")
@@ -115,16 +98,8 @@ def build_layers(input_shape, input_format, specs):
 
 
 def _spec_of(layer):
-    if isinstance(layer, MaxPool2DConfig):
-        return {"name": layer.name, "kind": layer.kind, "pool": list(layer.pool)}
-    spec = {"name": layer.name, "kind": layer.kind, "relu": layer.relu,
-            "weight": layer.weight.to_json(), "bias": layer.bias.to_json(),
-            "output": layer.output.to_json()}
-    if isinstance(layer, Conv2DConfig):
-        spec.update(kernel=list(layer.kernel), out_channels=layer.out_channels)
-    else:
-        spec.update(out_features=layer.out_features)
-    return spec
+    return {"name": layer.name, "kind": layer.kind,
+            **network_kind(layer.kind).to_spec(layer)}
 
 
 def _parse_manifest(manifest):
@@ -187,12 +162,12 @@ class Network:
     @property
     def mac_layers(self):
         """The layers with weights and biases."""
-        return tuple(l for l in self.layers if not isinstance(l, MaxPool2DConfig))
+        return tuple(l for l in self.layers if l.has_params)
 
     @property
     def dense_layers(self):
         """The dense layers, in order."""
-        return tuple(l for l in self.layers if isinstance(l, DenseConfig))
+        return tuple(l for l in self.layers if l.kind == "dense")
 
     @property
     def first_dense(self):
@@ -274,7 +249,7 @@ def _check_headers(headers, layers):
     """Refuse unknown arrays, and arrays whose shape or dtype the manifest does not imply."""
     expected = {}
     for layer in layers:
-        if not isinstance(layer, MaxPool2DConfig):
+        if layer.has_params:
             expected[f"{layer.name}.weight"] = layer.weight_shape
             expected[f"{layer.name}.bias"] = layer.bias_shape
     for name, (shape, dtype) in headers.items():

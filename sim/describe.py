@@ -9,7 +9,7 @@ import argparse
 import os
 import sys
 from q8 import mnist
-from q8.contract import MaxPool2DConfig
+from q8.layers import network_kind
 from q8.weights import DEFAULT_WEIGHTS, WeightsError, load
 from .observe import code_range, observe, saturated
 from .plots import PlotError, check_png, plot_ranges, require_matplotlib
@@ -30,9 +30,8 @@ def describe(net, images=None, *, observed=None):
     for layer in net.layers:
         shape = f"{'x'.join(map(str, layer.in_shape))} -> {'x'.join(map(str, layer.out_shape))}"
         lines.append(f"{layer.name:<7}{layer.kind:<10}{shape}")
-        if isinstance(layer, MaxPool2DConfig):
-            lines.append(f"         pool {layer.pool[0]}x{layer.pool[1]}, codes keep "
-                         f"{layer.format}")
+        if not layer.has_params:
+            lines.append(f"         {network_kind(layer.kind).summary(layer)}")
         else:
             lo, hi = layer.acc_range
             lines.append(f"         weight {layer.weight}  bias {layer.bias} (<< "

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from q8.contract import (Format, Conv2DConfig, DenseConfig, MaxPool2DConfig, requantize,
-                          round_shift, saturate, signed_width)
+from q8.contract import Format, requantize, round_shift, saturate, signed_width
+from q8.layers import Conv2DConfig, DenseConfig, MaxPool2DConfig
 
 U8 = Format(signed=False, frac=8)
 S8 = Format(signed=True, frac=7)

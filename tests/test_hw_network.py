@@ -92,3 +92,23 @@ def test_evaluate_pysim_backend(capsys):
     from hw.fit import plan
     net = weights.load()
     assert result["cycles_per_image"] == plan(net.layers, params=net.params).latency
+
+
+def test_a_layer_kind_without_gateware_is_refused():
+    # a kind the model side might know but the stages do not: refused by name before any
+    # stage is made, never built as another kind's stage
+    import dataclasses
+    from q8.layers import MaxPool2DConfig
+
+    @dataclasses.dataclass(frozen=True)
+    class AvgPool2DConfig(MaxPool2DConfig):
+        kind = "avgpool2d"
+
+    net = weights.load()
+    pool = next(l for l in net.layers if l.kind == "maxpool2d")
+    fake = AvgPool2DConfig(**{f.name: getattr(pool, f.name)
+                              for f in dataclasses.fields(pool)})
+    odd = dataclasses.replace(net, layers=tuple(fake if l is pool else l for l in net.layers))
+    with pytest.raises(NetworkError, match=r"no gateware for the layers pool \(avgpool2d\); "
+                                           r"the kinds built are conv2d, dense, maxpool2d"):
+        NetworkPipeline(odd)

@@ -12,7 +12,8 @@ from hw.stages.conv import Conv2DStage
 from hw.stages.dense import DenseStage, WeightMemory, dense_weight_words
 from hw.stages.pool import MaxPool2DStage
 from q8 import reference
-from q8.contract import Conv2DConfig, DenseConfig, Format, MaxPool2DConfig, requantize
+from q8.contract import Format, requantize
+from q8.layers import Conv2DConfig, DenseConfig, MaxPool2DConfig
 from sim.pysim import simulate_stage
 
 from amaranth.hdl import Module

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from q8 import reference, weights
-from q8.contract import Format, Conv2DConfig, DenseConfig, MaxPool2DConfig, requantize
+from q8.contract import Format, requantize
+from q8.layers import Conv2DConfig, DenseConfig, MaxPool2DConfig
 from tests.netgen import random_network
 
 U8 = Format(signed=False, frac=8)

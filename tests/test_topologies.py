@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 from q8 import mnist, reference, weights
-from q8.contract import MaxPool2DConfig
 from q8.weights import WeightsError
 from sim.rtl import BUILD_DIR, rtl_model
 from tests.netgen import network_from_arch
@@ -55,7 +54,7 @@ def images():
 
 def _hidden(net):
     """The hidden convolution and dense layers (the pools only pass codes on)."""
-    return [l for l in net.layers[:-1] if not isinstance(l, MaxPool2DConfig)]
+    return [l for l in net.layers[:-1] if l.has_params]
 
 
 @pytest.mark.parametrize("name", TOPOLOGIES)

@@ -25,7 +25,7 @@ import numpy as np
 from hw.board.defaults import BOARD
 from platforms import UnknownBoardError, boards, get_board
 from q8 import arch
-from q8.contract import Conv2DConfig, DenseConfig, MaxPool2DConfig
+from q8.layers import Conv2DConfig, DenseConfig, MaxPool2DConfig
 from q8.weights import WeightsError, build_layers, load
 from hw.stages.conv import signed_digits
 from hw.stages.dense import check_schedule, multiplier_latency

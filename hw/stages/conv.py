@@ -7,7 +7,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from q8.contract import Conv2DConfig
+from q8.layers import Conv2DConfig
 from hw.lib.arith import initial_value, requantize
 from hw.lib.layouts import element_layout
 from hw.lib.params import check_params
@@ -28,7 +28,7 @@ class Conv2DStage(wiring.Component):
 
     Parameters
     ----------
-    config : q8.contract.Conv2DConfig
+    config : q8.layers.Conv2DConfig
     weight : numpy int8 array, shape ``config.weight_shape``
     bias : numpy int8 array, shape ``config.bias_shape``
 

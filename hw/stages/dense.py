@@ -8,7 +8,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from q8.contract import DenseConfig
+from q8.layers import DenseConfig
 from q8.weights import check_param
 from hw.lib.arith import LogicMultiplier, initial_value, requantize
 from hw.vendor.ice40 import MultiplierPair
@@ -95,7 +95,7 @@ class DenseStage(wiring.Component):
 
     Parameters
     ----------
-    config : q8.contract.DenseConfig
+    config : q8.layers.DenseConfig
     bias : numpy int8 array, shape ``(out_features,)``
         Biases are constants in logic; weights come through the ``weights`` port
         (see :func:`dense_weight_words`).

@@ -6,7 +6,6 @@ from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from q8.contract import Conv2DConfig, MaxPool2DConfig
 from hw.stages.argmax import ArgmaxStage
 from hw.stages.conv import Conv2DStage
 from hw.stages.dense import DenseStage, WeightMemory, check_schedule, dense_weight_words
@@ -107,6 +106,11 @@ class NetworkPipeline(wiring.Component):
         if net.input_shape[2] != 1:
             raise NetworkError(f"the input must have one channel (grey pixels), not "
                              f"{net.input_shape[2]}")
+        unknown = [f"{l.name} ({l.kind})" for l in net.layers
+                   if l.kind not in self._STAGE_MAKERS]
+        if unknown:
+            raise NetworkError(f"no gateware for the layers {', '.join(unknown)}; the kinds "
+                               f"built are {', '.join(sorted(self._STAGE_MAKERS))}")
         self._net = net
         self._schedules = {**default_schedule(net), **(schedules or {})}
         unknown = set(self._schedules) - {l.name for l in net.dense_layers}
@@ -139,26 +143,34 @@ class NetworkPipeline(wiring.Component):
         stages = [SkidBuffer(element_layout(1, self._net.input))]
         width = self._net.input_shape[2]
         for layer in self._net.layers:
-            params = self._net.params.get(layer.name)
-            if isinstance(layer, Conv2DConfig):
-                stage = Conv2DStage(config=layer, weight=params["weight"], bias=params["bias"])
-                width = layer.out_channels
-                stages.append(stage)
-                # the convolution and the pooling are stall-all pipelines: a skid buffer
-                # between them keeps their back-pressure chains apart (timing)
-                stage = SkidBuffer(stage.o.payload.shape())
-            elif isinstance(layer, MaxPool2DConfig):
-                stage = MaxPool2DStage(config=layer)
-            else:
-                schedule = self._schedules[layer.name]
-                stage = DenseStage(config=layer, bias=params["bias"], in_width=width,
-                                   lanes=schedule.lanes, groups_per_pass=schedule.groups_per_pass,
-                                   logic_lanes=schedule.logic_lanes,
-                                   registered_weights=schedule.registered_weights)
-                width = schedule.lanes
-            stages.append(stage)
+            made, width = self._STAGE_MAKERS[layer.kind](self, layer, width)
+            stages += made
         stages.append(ArgmaxStage(classes=self._net.classes, in_width=width))
         return stages
+
+    def _conv2d_stages(self, layer, width):
+        params = self._net.params[layer.name]
+        stage = Conv2DStage(config=layer, weight=params["weight"], bias=params["bias"])
+        # the convolution and the pooling are stall-all pipelines: a skid buffer between them
+        # keeps their back-pressure chains apart (timing)
+        return [stage, SkidBuffer(stage.o.payload.shape())], layer.out_channels
+
+    def _maxpool2d_stages(self, layer, width):
+        return [MaxPool2DStage(config=layer)], width
+
+    def _dense_stages(self, layer, width):
+        schedule = self._schedules[layer.name]
+        stage = DenseStage(config=layer, bias=self._net.params[layer.name]["bias"],
+                           in_width=width, lanes=schedule.lanes,
+                           groups_per_pass=schedule.groups_per_pass,
+                           logic_lanes=schedule.logic_lanes,
+                           registered_weights=schedule.registered_weights)
+        return [stage], schedule.lanes
+
+    #: The stages of a layer, by its kind: ``(self, layer, width of the codes in) -> (stages,
+    #: width of the codes out)``. A kind not here is refused before any stage is made.
+    _STAGE_MAKERS = {"conv2d": _conv2d_stages, "maxpool2d": _maxpool2d_stages,
+                     "dense": _dense_stages}
 
     def _dense_stage(self, name):
         return next(s for s in self._stages

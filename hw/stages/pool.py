@@ -6,7 +6,7 @@ from amaranth.lib.memory import Memory
 from amaranth.vendor import SiliconBluePlatform
 from amaranth.lib.wiring import In, Out
 
-from q8.contract import MaxPool2DConfig
+from q8.layers import MaxPool2DConfig
 from hw.lib.layouts import code_shape, element_layout
 from hw.lib.position import stall_all_input
 
@@ -23,7 +23,7 @@ class MaxPool2DStage(wiring.Component):
 
     Parameters
     ----------
-    config : q8.contract.MaxPool2DConfig
+    config : q8.layers.MaxPool2DConfig
 
     Members
     -------

@@ -1,0 +1,94 @@
+"""What every layer kind of the model side publishes (:class:`Kind`), and the manifest helpers
+that the kinds with weights share."""
+
+from dataclasses import dataclass
+from typing import Callable
+
+from ..contract import Format
+
+__all__ = ["Kind", "mac_to_spec", "mac_formats"]
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One layer kind: everything the model side knows about it, in one place.
+
+    Parameters
+    ----------
+    name : str
+        The kind string of the weights manifest and of architecture entries (``"conv2d"``).
+        Shipped weights files hold it: it never changes.
+    config : type or None
+        Its frozen layer config (``q8.contract`` style: ``name``, ``in_shape``, ``out_shape``,
+        ``input``, ``output``, ``kind``, ``has_params``); ``None`` for a kind that exists in
+        architectures only (dropout), which is not part of the integer network.
+    base : str or None
+        The base of its layer names (``conv`` gives ``conv``, ``conv1``, ``conv2``...).
+    numbered : bool
+        Its layer names are numbered even when there is one (dense: ``dense1``).
+    flat : bool
+        It takes a flattened input (dense); the image kinds (convolutions, pools) come first.
+    logits : bool
+        It can be the last layer, whose signed outputs are the logits.
+    token : str
+        Its architecture token's regular expression (named groups unique to the kind).
+    token_help : str
+        The token as the user writes it, for error messages (``conv<filters>x<kernel>``).
+    parse : callable
+        ``parse(match) -> entry``: the architecture entry of a matched token; raises
+        ``ValueError`` for values out of range.
+    format : callable
+        ``format(entry) -> str``: the token of an entry (the inverse of ``parse``).
+    keys : frozenset
+        The keys of its manifest entry besides ``name`` and ``kind``.
+    from_spec : callable or None
+        ``from_spec(spec, in_shape, in_format) -> config``: the config of a manifest entry,
+        given the shape and format that flow into it; raises ``TypeError``/``ValueError``.
+    to_spec : callable or None
+        ``to_spec(config) -> dict``: its manifest entry's keys besides ``name`` and ``kind``.
+    forward : callable or None
+        ``forward(config, x, params) -> (codes, accumulators or None)``: the bit-exact
+        integer reference on a batch; ``params`` is ``{"weight": ..., "bias": ...}`` or
+        ``None``.
+    summary : callable or None
+        ``summary(config) -> str``: one line on a layer of a kind without parameters, for
+        ``python -m sim.describe`` (the layers with parameters share their description:
+        formats, shifts, accumulator).
+    """
+
+    name: str
+    config: type | None
+    base: str | None
+    token: str
+    token_help: str
+    parse: Callable
+    format: Callable
+    keys: frozenset = frozenset()
+    from_spec: Callable | None = None
+    to_spec: Callable | None = None
+    forward: Callable | None = None
+    summary: Callable | None = None
+    numbered: bool = False
+    flat: bool = False
+    logits: bool = False
+
+    @property
+    def in_network(self):
+        """Whether it is a layer of the integer network (not an architecture-only kind)."""
+        return self.config is not None
+
+    @property
+    def has_params(self):
+        """Whether its layers have a weight and a bias array."""
+        return self.in_network and self.config.has_params
+
+
+def mac_to_spec(layer):
+    """The manifest keys that a convolution and a dense layer share."""
+    return {"relu": layer.relu, "weight": layer.weight.to_json(), "bias": layer.bias.to_json(),
+            "output": layer.output.to_json()}
+
+
+def mac_formats(spec):
+    """The weight, bias and output formats of a MAC layer's manifest entry."""
+    return {k: Format.from_json(spec[k]) for k in ("weight", "bias", "output")}

@@ -1,0 +1,72 @@
+"""One layer kind, one place per side: the model side's registry (``q8.layers``) and the
+gateware's (``hw.stages.network.NetworkPipeline``'s stage makers) know the same kinds, and an
+unknown kind is refused by name everywhere."""
+
+import json
+
+import numpy as np
+import pytest
+
+from hw.stages.network import NetworkPipeline
+from q8 import arch, layers, reference, weights
+
+
+def sides():
+    """``{side: set of kind strings}``: every side that builds or runs a layer kind."""
+    return {"model (q8.layers)": set(layers.network_kinds()),
+            "gateware (hw.stages.network)": set(NetworkPipeline._STAGE_MAKERS)}
+
+
+def one_sided(kinds_by_side):
+    """Sentences naming each kind that some side registers and another does not."""
+    every = set().union(*kinds_by_side.values())
+    return [f"{kind}: not on the {side} side" for kind in sorted(every)
+            for side, kinds in kinds_by_side.items() if kind not in kinds]
+
+
+def test_every_side_registers_the_same_kinds():
+    assert one_sided(sides()) == []
+
+
+def test_a_kind_on_one_side_only_is_reported():
+    assert one_sided({"model": {"conv2d", "avgpool2d"}, "gateware": {"conv2d"}}) == \
+        ["avgpool2d: not on the gateware side"]
+
+
+def test_every_kind_round_trips_its_manifest_entry():
+    net = weights.load()
+    for layer in net.layers:
+        kind = layers.network_kind(layer.kind)
+        assert isinstance(layer, kind.config) and layer.has_params == kind.has_params
+    again = weights.Network.from_manifest(json.loads(json.dumps(net.manifest())),
+                                          {f"{n}.{p}": a for n, ps in net.params.items()
+                                           for p, a in ps.items()})
+    assert again.layers == net.layers
+
+
+def test_an_unknown_kind_is_refused_everywhere(tmp_path):
+    net = weights.load()
+    manifest = net.manifest()
+    manifest["layers"][1]["kind"] = "avgpool2d"
+    with pytest.raises(weights.WeightsError, match="unknown kind 'avgpool2d'"):
+        weights.Network.from_manifest(manifest, {})
+    with pytest.raises(layers.UnknownKindError,
+                       match="unknown kind 'avgpool2d'; the kinds are conv2d, dense, maxpool2d"):
+        layers.network_kind("avgpool2d")
+    # an architecture-only kind is no layer of the integer network
+    with pytest.raises(layers.UnknownKindError, match="dropout is training only"):
+        layers.network_kind("dropout")
+    with pytest.raises(arch.ArchError, match="cannot read 'avg'"):
+        arch.parse("conv2x3,avg,dense10")
+    # the reference, given a layer of a kind it does not know, refuses it
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class Odd(layers.MaxPool2DConfig):
+        kind = "avgpool2d"
+
+    pool = next(l for l in net.layers if l.kind == "maxpool2d")
+    odd = Odd(**{f.name: getattr(pool, f.name) for f in dataclasses.fields(pool)})
+    bad = dataclasses.replace(net, layers=tuple(odd if l is pool else l for l in net.layers))
+    with pytest.raises(layers.UnknownKindError, match="unknown kind 'avgpool2d'"):
+        reference.run(bad, np.zeros((1, 28, 28), np.uint8))
