@@ -79,6 +79,15 @@ def check_schedule(config, *, lanes, groups_per_pass, logic_lanes=0):
     return groups
 
 
+def _delayed(m, value, cycles, name):
+    """``value`` ``cycles`` clock cycles later, as a chain of registers in ``m``."""
+    for c in range(cycles):
+        reg = Signal.like(value, name=f"{name}_{c + 1}")
+        m.d.sync += reg.eq(value)
+        value = reg
+    return value
+
+
 class DenseStage(wiring.Component):
     """Dense layer, bias, requantisation (and ReLU by saturation), ``lanes`` outputs at a time.
 
@@ -165,14 +174,18 @@ class DenseStage(wiring.Component):
 
     def elaborate(self, platform):
         cfg = self._config
-        n, k, lanes = cfg.in_features, self._in_width, self._lanes
+        n, k = cfg.in_features, self._in_width
         words = math.ceil(n / k)                  # input transfers per image
-        per_pass = self._groups_per_pass
-        passes = self._groups // per_pass
-        acc_shape = signed(cfg.acc_width)
-
         m = Module()
+        rd, fill, full, read_bank = self._input_buffer(m, words=words, k=k)
+        seq = self._sequencer(m, rd=rd, fill=fill, full=full, read_bank=read_bank, words=words)
+        products, latency = self._multipliers(m, rd=rd, sub=seq["sub"])
+        self._accumulate_and_send(m, seq=seq, products=products, latency=latency)
+        return m
 
+    def _input_buffer(self, m, *, words, k):
+        """The input buffer's two banks and their writer; returns the read port, the banks'
+        fills and full flags, and the bank being read."""
         # Input buffer: two banks of `words` transfers; fill[b] counts the transfers in bank b.
         # The bank is the top address bit, so addresses need no adder.
         bank_bits = max(1, (words - 1).bit_length())
@@ -205,6 +218,17 @@ class DenseStage(wiring.Component):
                              position_last.eq(words == 1), full.bit_select(write_bank, 1).eq(1)]
             with m.Else():
                 m.d.sync += [position.eq(position + 1), position_last.eq(position == words - 2)]
+
+        return rd, fill, full, read_bank
+
+    def _sequencer(self, m, *, rd, fill, full, read_bank, words):
+        """The sequencer: which code, group and pass is multiplied each cycle, and the weight
+        and input reads for it; returns its signals that the later stages follow."""
+        cfg = self._config
+        n, k = cfg.in_features, self._in_width
+        per_pass = self._groups_per_pass
+        passes = self._groups // per_pass
+        bank_bits = max(1, (words - 1).bit_length())   # as the input buffer's
 
         # Sequencer: pass, input code (word and code within it), group within the pass. Its
         # decisions use registered flags, so that `issue` is a few gates from registers.
@@ -283,17 +307,17 @@ class DenseStage(wiring.Component):
             with m.If(at_last):
                 m.d.sync += pending.bit_select(local, 1).eq(1)
 
+        return {"sub": sub, "issue": issue, "index": index, "at_last": at_last, "local": local,
+                "group": group, "last_pass": last_pass, "out_full": out_full,
+                "pending": pending}
+
+    def _multipliers(self, m, *, rd, sub):
+        """The code picked from its input word, and the lanes' multipliers (DSPs, then those
+        in logic); returns the products and the cycles from an issue to them."""
+        lanes = self._lanes
         # Stage 1: the input word arrives; pick the code. Stage 2: the code and the weight
         # word meet at the multipliers.
-        def delayed(value, cycles, name):
-            """``value`` ``cycles`` clock cycles later, as a chain of registers."""
-            for c in range(cycles):
-                reg = Signal.like(value, name=f"{name}_{c + 1}")
-                m.d.sync += reg.eq(value)
-                value = reg
-            return value
-
-        s1_sub = delayed(sub, 1, "sub")
+        s1_sub = _delayed(m, sub, 1, "sub")
         code = Signal(8)
         m.d.sync += code.eq(rd.data.word_select(s1_sub, 8))
 
@@ -303,8 +327,8 @@ class DenseStage(wiring.Component):
         # store keep its slow read and the long way to the DSPs in separate cycles).
         dsp_lanes = lanes - self._logic_lanes
         wait = self.multiplier_latency - MultiplierPair.LATENCY
-        dsp_code = delayed(code, wait, "dsp_code")
-        dsp_weights = delayed(self.weights.data[:8 * dsp_lanes], wait, "dsp_weights")
+        dsp_code = _delayed(m, code, wait, "dsp_code")
+        dsp_weights = _delayed(m, self.weights.data[:8 * dsp_lanes], wait, "dsp_weights")
         products = []
         for p in range((dsp_lanes + 1) // 2):
             pair = MultiplierPair()
@@ -323,13 +347,24 @@ class DenseStage(wiring.Component):
             products.append(multiplier.p)
         latency = 2 + self.multiplier_latency
 
+        return products, latency
+
+    def _accumulate_and_send(self, m, *, seq, products, latency):
+        """The accumulators, the requantisers into the output buffers, and the output."""
+        cfg = self._config
+        lanes, per_pass = self._lanes, self._groups_per_pass
+        acc_shape = signed(cfg.acc_width)
+        issue, index, at_last, local = seq["issue"], seq["index"], seq["at_last"], seq["local"]
+        group, last_pass = seq["group"], seq["last_pass"]
+        out_full, pending = seq["out_full"], seq["pending"]
+
         # Stage 4: accumulate.
-        s4_valid = delayed(issue, latency, "valid")
-        s4_first = delayed(index == 0, latency, "first")
-        s4_last = delayed(at_last, latency, "last")
-        s4_local = delayed(local, latency, "local")
-        s3_group = delayed(group, latency - 1, "group")
-        s4_final = delayed(last_pass, latency, "final")
+        s4_valid = _delayed(m, issue, latency, "valid")
+        s4_first = _delayed(m, index == 0, latency, "first")
+        s4_last = _delayed(m, at_last, latency, "last")
+        s4_local = _delayed(m, local, latency, "local")
+        s3_group = _delayed(m, group, latency - 1, "group")
+        s4_final = _delayed(m, last_pass, latency, "final")
         # The accumulators of a pass's groups rotate: the groups are accumulated strictly in
         # turn, so the next group's is always at the front and the one just written is always
         # at the back. No multiplexer chooses a group's accumulator (timing, logic cells).
@@ -377,4 +412,3 @@ class DenseStage(wiring.Component):
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += out_full.bit_select(send, 1).eq(0)
             m.d.sync += send.eq(Mux(send == per_pass - 1, 0, send + 1))
-        return m
