@@ -1,0 +1,113 @@
+"""The board top's components on their own: the timers, the request receiver, the worker and
+the self-test sequencer (``hw.board.top.BoardTop`` only connects them)."""
+
+from amaranth.hdl import Module
+from amaranth.sim import Simulator
+
+from hw.board.countdown import countdown
+from hw.board.protocol import (Response, Status, decode_response, frame_bytes,
+                               status_request)
+from hw.board.receiver import RequestReceiver
+from hw.board.sequencer import SelfTestSequencer
+from hw.board.worker import Worker
+from hw.board.loader import LoadStatus
+from sim.streams import stream_get
+
+
+def _run(dut, tb):
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(tb)
+    sim.run()
+
+
+def test_countdown_expires_its_cycles_and_one_after_the_restart():
+    m = Module()
+    expired, restart = countdown(m, cycles=5, name="t")
+    seen = []
+
+    async def tb(ctx):
+        ctx.set(restart, 1)
+        await ctx.tick()
+        ctx.set(restart, 0)
+        for _ in range(8):
+            seen.append(ctx.get(expired))
+            await ctx.tick()
+
+    _run(m, tb)
+    # reloaded to 5 at the restart's tick: 5, 4, 3, 2, 1, 0, then -1 (the sign bit)
+    assert seen == [0, 0, 0, 0, 0, 0, 1, 1]
+
+
+def test_receiver_hands_a_status_request_over_with_the_standing_status():
+    dut = RequestReceiver(timeout_cycles=50)
+    handed = []
+
+    async def tick(ctx):
+        if ctx.get(dut.hand_over.post):
+            request = ctx.get(dut.hand_over.request)
+            handed.append((request.seq, request.answer, request.classify, request.self_test,
+                           request.status))
+        await ctx.tick()
+
+    async def tb(ctx):
+        ctx.set(dut.hand_over.idle, 1)
+        ctx.set(dut.hand_over.ready, 1)
+        ctx.set(dut.hand_over.standing, Status.NOT_READY)
+        for byte in status_request(seq=7):
+            ctx.set(dut.i.payload, byte)
+            ctx.set(dut.i.valid, 1)
+            await tick(ctx)
+            ctx.set(dut.i.valid, 0)
+            for _ in range(15):  # a byte every 16 cycles at the fastest
+                await tick(ctx)
+        for _ in range(20):
+            await tick(ctx)
+
+    _run(dut, tb)
+    assert handed == [(7, 1, 0, 0, Status.NOT_READY)]
+
+
+def test_worker_answers_a_handed_over_status_with_its_sequence_number():
+    classes = 10
+    dut = Worker(classes=classes, watchdog_cycles=100)
+    frame = []
+
+    async def tb(ctx):
+        ctx.set(dut.load_status, LoadStatus.READY)
+        await ctx.tick().until(dut.hand_over.idle)
+        ctx.set(dut.hand_over.post, 1)
+        ctx.set(dut.hand_over.request.seq, 9)
+        ctx.set(dut.hand_over.request.answer, 1)
+        ctx.set(dut.hand_over.request.status, Status.BAD_CHECKSUM)
+        await ctx.tick()
+        ctx.set(dut.hand_over.post, 0)
+        ctx.set(dut.hand_over.request.answer, 0)
+        for _ in range(frame_bytes(classes)):
+            frame.append(await stream_get(ctx, dut.o))
+
+    _run(dut, tb)
+    assert decode_response(frame, classes=classes) == Response(
+        status=Status.BAD_CHECKSUM, seq=9, cls=0, logits=(0,) * classes)
+
+
+def test_sequencer_answers_watchdog_and_faults_when_the_flash_is_silent():
+    dut = SelfTestSequencer(pixels=4)
+    seen = []
+
+    async def tb(ctx):
+        ctx.set(dut.worker.count, 1)
+        ctx.set(dut.worker.start, 1)
+        await ctx.tick()
+        ctx.set(dut.worker.start, 0)
+        assert ctx.get(dut.again)  # the flash reads the test images from their start
+        await ctx.tick().repeat(5)
+        assert not ctx.get(dut.worker.answer.valid)
+        ctx.set(dut.worker.expired, 1)
+        seen.append((ctx.get(dut.worker.answer.valid), ctx.get(dut.worker.answer.payload),
+                     ctx.get(dut.worker.fault)))
+        await ctx.tick()
+        seen.append((ctx.get(dut.worker.answer.valid), ctx.get(dut.again_stop)))
+
+    _run(dut, tb)
+    assert seen == [(1, Status.WATCHDOG, 1), (0, 1)]
