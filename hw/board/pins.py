@@ -7,7 +7,7 @@ from amaranth.lib import io
 
 from hw.vendor import ecp5, ice40
 
-__all__ = ["BoardDesign", "connect_board"]
+__all__ = ["BoardDesign", "connect_board", "check_clock"]
 
 
 def _buffer(m, name, direction, port):
@@ -66,18 +66,29 @@ def _connect_ecp5(m, platform, top, board):
         _buffer(m, f"uart_{name}", "i", getattr(uart, name))
 
 
-_FAMILIES = {"ice40": (ice40.ClockGenerator, _connect_ice40),
-             "ecp5": (ecp5.ClockGenerator, _connect_ecp5)}
+_FAMILIES = {"ice40": (ice40.ClockGenerator, ice40.pll_settings, _connect_ice40),
+             "ecp5": (ecp5.ClockGenerator, ecp5.ecp5_pll_settings, _connect_ecp5)}
+
+
+def _family(board):
+    if board.family not in _FAMILIES:
+        raise ValueError(f"{board.name}: no pin wiring for the {board.family!r} family; the "
+                         f"families are {', '.join(sorted(_FAMILIES))}")
+    return _FAMILIES[board.family]
+
+
+def check_clock(board, clock_hz):
+    """Raise ``ValueError`` (the PLL's reason) unless ``board``'s PLL makes ``clock_hz`` from
+    its oscillator (or it is the oscillator's)."""
+    if clock_hz != board.oscillator_hz:
+        _family(board)[1](board.oscillator_hz, clock_hz)
 
 
 def connect_board(m, platform, top, board, *, clock_hz):
     """Clock ``top`` at ``clock_hz`` from ``board``'s oscillator and wire its ports to the
     board's pins (``board.pins``): the UART, the SPI flash (a design without flash weights
     leaves it idle: chip select inactive), the ready and error LEDs."""
-    if board.family not in _FAMILIES:
-        raise ValueError(f"{board.name}: no pin wiring for the {board.family!r} family; the "
-                         f"families are {', '.join(sorted(_FAMILIES))}")
-    clock_generator, connect = _FAMILIES[board.family]
+    clock_generator, _, connect = _family(board)
     m.domains.sync = ClockDomain("sync")
     m.submodules.clock = clock_generator(pin=platform.request(board.pins["clock"], dir="-"),
                                          input_hz=board.oscillator_hz, output_hz=clock_hz)

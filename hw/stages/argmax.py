@@ -7,8 +7,9 @@ from amaranth.lib.wiring import In, Out
 from q8.contract import Format
 from hw.lib.layouts import element_layout, result_layout
 from hw.lib.params import check_count
+from hw.stages.kind import StageCost
 
-__all__ = ["ArgmaxStage"]
+__all__ = ["ArgmaxStage", "argmax_cost", "argmax_cycles"]
 
 
 class ArgmaxStage(wiring.Component):
@@ -31,6 +32,10 @@ class ArgmaxStage(wiring.Component):
     i : In(stream.Signature(element_layout(in_width, signed 8-bit)))
     o : Out(stream.Signature(result_layout(classes)))
     """
+
+    #: Cycles after the last logit's transfer besides two per logit (fetch, compare): the last
+    #: take and the result's register, with the cycles of the first fetch.
+    LATENCY = 4
 
     def __init__(self, *, classes, in_width):
         check_count("classes", classes, minimum=2)
@@ -101,3 +106,18 @@ class ArgmaxStage(wiring.Component):
                     m.d.sync += self.o.valid.eq(0)
                     m.next = "Collect"
         return m
+
+
+def argmax_cost(classes):
+    """The :class:`~hw.stages.kind.StageCost` of an :class:`ArgmaxStage` of ``classes``: per
+    class the logit's register and the scan's multiplexer (and the board's frame's, which
+    the fitted term includes); the FSM."""
+    return StageCost(name="argmax", kind="argmax", terms={"argmax": 1, "class": classes})
+
+
+def argmax_cycles(classes, in_width):
+    """``(latency, interval)`` of an :class:`ArgmaxStage`: cycles from the last logit's
+    transfer to the class, and the fewest cycles between images' classes back to back (the
+    logits' transfers, the scan, and the result taken)."""
+    latency = ArgmaxStage.LATENCY + 2 * classes
+    return latency, -(-classes // in_width) + latency + 1

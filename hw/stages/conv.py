@@ -1,6 +1,8 @@
 """Streaming 2-D convolution: line buffers in block RAM, a sliding window, every output channel
 computed in parallel with the weights as constants in logic."""
 
+import operator
+
 import numpy as np
 from amaranth.hdl import Const, Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
@@ -12,8 +14,14 @@ from hw.lib.arith import initial_value, requantize
 from hw.lib.layouts import element_layout
 from hw.lib.params import check_params
 from hw.lib.position import stall_all_input
+from hw.stages.kind import GatewareKind, MemoryCost, StageCost, StageEstimate
+from hw.stages.skid import SkidBuffer, skid_cost
 
-__all__ = ["Conv2DStage", "signed_digits"]
+__all__ = ["Conv2DStage", "signed_digits", "digit_terms", "adder_levels", "adder_cost",
+           "make_stages", "estimate", "KIND"]
+
+#: Bits of an input code (a pixel or a ReLU output: always unsigned).
+CODE_BITS = 8
 
 
 class Conv2DStage(wiring.Component):
@@ -38,6 +46,12 @@ class Conv2DStage(wiring.Component):
     o : Out(stream.Signature(element_layout(out_channels, config.output)))
     """
 
+    #: Cycles from an input transfer to the output transfer of the window it completes, the
+    #: output ready, besides one per level of the adder trees (:func:`adder_cost`): stage A
+    #: (the pixel, the line buffer's read), stage B (the window), the accumulators, the
+    #: output register.
+    LATENCY = 4
+
     def __init__(self, *, config, weight, bias):
         if not isinstance(config, Conv2DConfig):
             raise TypeError(f"config must be a Conv2DConfig, not {config!r}")
@@ -58,7 +72,7 @@ class Conv2DStage(wiring.Component):
         cfg = self._config
         height, width, channels = cfg.in_shape
         kh, kw = cfg.kernel
-        code = unsigned(8)  # inputs of a MAC layer are always unsigned (pixels or ReLU outputs)
+        code = unsigned(CODE_BITS)  # inputs of a MAC layer are always unsigned (pixels or ReLU outputs)
         column_layout = data.ArrayLayout(data.ArrayLayout(code, channels), kh)
 
         m = Module()
@@ -104,8 +118,8 @@ class Conv2DStage(wiring.Component):
 
         # Stage C: the accumulators, one per output channel. Each constant weight becomes
         # its canonical signed digits, so the products are a few shifted copies of the codes,
-        # added or subtracted, with no multiplier. The terms are summed in a pipelined tree:
-        # at most two adders deep between registers, so the sums keep up with the clock.
+        # added or subtracted, with no multiplier. The terms are summed in a pipelined tree
+        # (adder_levels), so the sums keep up with the clock.
         def register(value, name):
             reg = Signal(value.shape(), name=name)
             with m.If(advance):
@@ -113,25 +127,11 @@ class Conv2DStage(wiring.Component):
             return reg
 
         valid, last = b_valid, b_last
-        plus = [[] for _ in range(cfg.out_channels)]
-        minus = [[] for _ in range(cfg.out_channels)]
-        for o in range(cfg.out_channels):
-            for r in range(kh):
-                for c in range(kw):
-                    for ch in range(channels):
-                        for shift, sign in signed_digits(int(self._weight[r, c, ch, o])):
-                            (plus if sign > 0 else minus)[o].append(
-                                window[c][r][ch].as_unsigned() << shift)
-        level = 0
-        while any(len(t) > 1 for t in plus + minus):
-            # the first level's adders read the window, whose registers each feed many of them
-            # (long routes): one adder deep there, two after
-            fan_in = 2 if level == 0 else 4
-            for terms in plus + minus:
-                terms[:] = [register(_tree_sum(terms[k:k + fan_in]), f"sum_{level}_{k}")
-                            for k in range(0, len(terms), fan_in)]
+        plus, minus = digit_terms(
+            self._weight, lambda r, c, ch, shift: window[c][r][ch].as_unsigned() << shift)
+        for level in adder_levels(plus + minus, add=operator.add,
+                                  register=lambda v, level, k: register(v, f"sum_{level}_{k}")):
             valid, last = register(valid, f"valid_{level}"), register(last, f"last_{level}")
-            level += 1
         accs = []
         for o in range(cfg.out_channels):
             start = Const(initial_value(cfg, self._bias[o]), signed(cfg.acc_width))
@@ -162,11 +162,106 @@ def signed_digits(value):
     return digits
 
 
-def _tree_sum(terms):
-    """A balanced adder tree over ``terms`` (0 when empty)."""
+def digit_terms(weight, term):
+    """The terms of each output channel's products by constant ``weight`` (``(kh, kw,
+    channels, out_channels)`` codes): ``(plus, minus)``, per output channel a list of
+    ``term(r, c, ch, shift)`` for each nonzero canonical signed digit of each weight, by its
+    sign, in the order :class:`Conv2DStage` adds them."""
+    plus = [[] for _ in range(weight.shape[-1])]
+    minus = [[] for _ in range(weight.shape[-1])]
+    for o in range(weight.shape[-1]):
+        for r, c, ch in np.ndindex(*weight.shape[:-1]):
+            for shift, sign in signed_digits(int(weight[r, c, ch, o])):
+                (plus if sign > 0 else minus)[o].append(term(r, c, ch, shift))
+    return plus, minus
+
+
+def adder_levels(lists, *, add, register):
+    """Sum each list of ``lists`` in place down to at most one term, in levels of registers,
+    as :class:`Conv2DStage` does; yield each level's number once its registers are made.
+
+    In a level each list's terms are cut into chunks, each summed by a balanced tree of
+    ``add`` and passed to ``register(sum, level, first index of the chunk)``: two terms per
+    chunk in the first level, whose adders read the window (whose registers each feed many
+    of them: long routes), so one adder deep there; four after, two adders deep.
+    """
+    level = 0
+    while any(len(terms) > 1 for terms in lists):
+        fan_in = 2 if level == 0 else 4
+        for terms in lists:
+            terms[:] = [register(_tree_sum(terms[k:k + fan_in], add), level, k)
+                        for k in range(0, len(terms), fan_in)]
+        yield level
+        level += 1
+
+
+def adder_cost(weight):
+    """The adder trees that :class:`Conv2DStage` builds for ``weight``: ``(nonzero digits,
+    levels of registers, adder bits that do work)``.
+
+    A term is ``(width, zero low bits)``: a code shifted by its digit's position. An adder's
+    sum is one bit wider than its wider operand (Amaranth's rule); its low bits where either
+    operand is zero need no logic.
+    """
+    bits = 0
+
+    def add(a, b):
+        nonlocal bits
+        (wa, za), (wb, zb) = a, b
+        width = max(wa, wb) + 1
+        bits += width - max(za, zb)
+        return (width, min(za, zb))
+
+    plus, minus = digit_terms(weight, lambda r, c, ch, shift: (CODE_BITS + shift, shift))
+    digits = sum(map(len, plus + minus))
+    levels = sum(1 for _ in adder_levels(plus + minus, add=add,
+                                         register=lambda value, level, k: value))
+    return digits, levels, bits
+
+
+def _tree_sum(terms, add=operator.add):
+    """A balanced tree of ``add`` over ``terms`` (0 when empty)."""
     if not terms:
         return Const(0)
     while len(terms) > 1:
-        terms = [terms[k] + terms[k + 1] if k + 1 < len(terms) else terms[k]
+        terms = [add(terms[k], terms[k + 1]) if k + 1 < len(terms) else terms[k]
                  for k in range(0, len(terms), 2)]
     return terms[0]
+
+
+# --- the layer kind: the stages and their model ---------------------------------------------
+
+def make_stages(layer, *, params, in_width, schedule=None):
+    """The stages of convolution ``layer``: the :class:`Conv2DStage`, then a skid buffer (the
+    convolution and a pooling after it are stall-all pipelines: the buffer keeps their
+    back-pressure chains apart, for timing). ``in_width`` and ``schedule`` are unused."""
+    stage = Conv2DStage(config=layer, weight=params["weight"], bias=params["bias"])
+    return [stage, SkidBuffer(stage.o.payload.shape())], layer.out_channels
+
+
+def estimate(layer, times, *, weight, in_width=None, schedule=None, external_weights=False,
+             family=None):
+    """The model of :func:`make_stages`' stages for ``weight`` (see
+    :class:`hw.stages.kind.GatewareKind`): the adder trees' working bits, the window's
+    registers (bits), which feed the first adders, and the fixed part (counters, the line
+    buffer's port); the line buffer; an output for each input that completes a window,
+    :attr:`Conv2DStage.LATENCY` and a cycle per adder level later, then the skid buffer's."""
+    digits, levels, adder_bits = adder_cost(weight)
+    _, width, channels = layer.in_shape
+    kh, kw = layer.kernel
+    memories = ()
+    if kh > 1:
+        memories = (MemoryCost("line buffer", (kh - 1) * channels * CODE_BITS, width),)
+    cost = StageCost(name=layer.name, kind=layer.kind, memories=memories, weights="constants",
+                     digits=digits,
+                     terms={"conv": 1, "conv_adder_bit": adder_bits,
+                            "conv_window_bit": kh * kw * channels * CODE_BITS})
+    skid = skid_cost(f"{layer.name} skid", element_layout(layer.out_channels, layer.output))
+    delay = Conv2DStage.LATENCY + levels + SkidBuffer.LATENCY
+    out = [t + delay for i, t in enumerate(times)
+           if i // width >= kh - 1 and i % width >= kw - 1]
+    return StageEstimate(cost=cost, after=(skid,), times=out, width=layer.out_channels)
+
+
+KIND = GatewareKind(kind="conv2d", make_stages=make_stages, estimate=estimate,
+                    cost_reads_weights=True, size="out_channels", size_noun="filters")

@@ -15,9 +15,10 @@ from hw.vendor.ice40 import MultiplierPair
 from hw.lib.layouts import element_layout
 from hw.lib.params import check_count
 from hw.lib.ports import WeightPort
+from hw.stages.kind import GatewareKind, MemoryCost, StageCost, StageEstimate
 
 __all__ = ["WeightMemory", "DenseStage", "dense_weight_words", "check_schedule",
-           "multiplier_latency"]
+           "multiplier_latency", "make_stages", "estimate", "KIND"]
 
 
 def dense_weight_words(weight, lanes):
@@ -131,6 +132,16 @@ class DenseStage(wiring.Component):
         ``groups`` transfers per image; codes past ``out_features`` in the last one are 0.
     weights : Out(WeightPort(depth=groups * in_features, lanes=lanes))
     """
+
+    #: Cycles from an input transfer to the first multiply of its codes: the transfer counts
+    #: in its bank's fill a cycle later, and ``available`` is a register computed from that.
+    WAIT_CYCLES = 2
+    #: Cycles from a group's last multiply to its output transfer with the DSPs' multipliers:
+    #: the code's register, the multiplier's (``MultiplierPair.LATENCY``), the accumulator,
+    #: the requantiser into the output buffer, out. Other multipliers: :func:`result_cycles`.
+    RESULT_CYCLES = 6
+    #: Cycles a group's next last multiply waits for its output buffer, seen a cycle late.
+    FINISH_CYCLES = 2
 
     def __init__(self, *, config, bias, in_width, lanes, groups_per_pass=1, logic_lanes=0,
                  registered_weights=False):
@@ -412,3 +423,90 @@ class DenseStage(wiring.Component):
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += out_full.bit_select(send, 1).eq(0)
             m.d.sync += send.eq(Mux(send == per_pass - 1, 0, send + 1))
+
+
+# --- the layer kind: the stages and their model ---------------------------------------------
+
+def make_stages(layer, *, params, in_width, schedule):
+    """The stage of dense ``layer`` under ``schedule`` (a ``hw.stages.network.DenseSchedule``):
+    a :class:`DenseStage` whose weights port the caller connects to a store; its transfers
+    carry ``schedule.lanes`` codes."""
+    stage = DenseStage(config=layer, bias=params["bias"], in_width=in_width,
+                       lanes=schedule.lanes, groups_per_pass=schedule.groups_per_pass,
+                       logic_lanes=schedule.logic_lanes,
+                       registered_weights=schedule.registered_weights)
+    return [stage], schedule.lanes
+
+
+def result_cycles(schedule):
+    """:attr:`DenseStage.RESULT_CYCLES` with ``schedule``'s multipliers' latency."""
+    return DenseStage.RESULT_CYCLES - MultiplierPair.LATENCY + \
+        multiplier_latency(schedule.logic_lanes, schedule.registered_weights)
+
+
+def busy_cycles(n, schedule, groups):
+    """Cycles per image a dense stage of ``n`` inputs and ``groups`` groups is busy, back to
+    back: a cycle per code and group; a pass's last code waits for the group's previous
+    result."""
+    return groups // schedule.groups_per_pass * \
+        max(schedule.groups_per_pass * n, result_cycles(schedule) + DenseStage.FINISH_CYCLES)
+
+
+def output_times(times, n, k, schedule, groups):
+    """Output transfer times of a dense stage whose input transfers (``k`` codes each) happen
+    at ``times``, one image, the consumer always ready: :class:`DenseStage`'s sequencer
+    multiplies one code by one group's weights per cycle, a pass over the inputs per
+    ``groups_per_pass`` groups, the first pass as the inputs arrive."""
+    per = schedule.groups_per_pass
+    finish = DenseStage.FINISH_CYCLES if per * n > 1 else DenseStage.FINISH_CYCLES - 1
+    issue = -10 ** 9
+    out, last_out = [], [None] * per
+    for p in range(groups // per):
+        if p == 0:
+            for j, t in enumerate(times):
+                codes = min(k, n - j * k)
+                issue = max(issue + 1, t + DenseStage.WAIT_CYCLES) + codes * per - 1
+            issue -= per   # back to the cycle before the last code's first group
+        else:
+            issue += (n - 1) * per
+        for q in range(per):   # the last code of each group of the pass
+            issue += 1
+            if last_out[q] is not None:
+                issue = max(issue, last_out[q] + finish)
+            o = issue + result_cycles(schedule)
+            if out:
+                o = max(o, out[-1] + 1)
+            out.append(o)
+            last_out[q] = o
+    return out
+
+
+def estimate(layer, times, *, weight=None, in_width, schedule, external_weights=False,
+             family=None):
+    """The model of :func:`make_stages`' stage (see :class:`hw.stages.kind.GatewareKind`): per
+    lane the adder, the bias table and the requantiser (bits of the accumulator); per
+    accumulator of a pass (lanes x groups per pass) its register and output buffer (bits); per
+    bit of the input word the code's multiplexer; the sequencer; lanes multiplied in logic;
+    the input banks; the weights in a memory of their own unless ``external_weights`` (a store
+    outside the stage: the SPRAMs)."""
+    lanes, per = schedule.lanes, schedule.groups_per_pass
+    groups = math.ceil(layer.out_features / lanes)
+    n, k = layer.in_features, in_width
+    acc_width = layer.acc_width
+    terms = {"dense": 1, "dense_lane_bit": lanes * acc_width,
+             "dense_accumulator_bit": lanes * per * (acc_width + 8), "dense_input_bit": 8 * k}
+    if schedule.logic_lanes:
+        terms["logic_lane"] = schedule.logic_lanes
+    words = math.ceil(n / k)
+    memories = [MemoryCost("input banks", 8 * k, 2 << max(1, (words - 1).bit_length()))]
+    if not external_weights:
+        memories.append(MemoryCost("weights", 8 * lanes, groups * n, rom=True))
+    cost = StageCost(name=layer.name, kind=layer.kind, terms=terms, memories=tuple(memories),
+                     dsp_lanes=lanes - schedule.logic_lanes,
+                     weights="external" if external_weights else "memory")
+    return StageEstimate(cost=cost, after=(), times=output_times(times, n, k, schedule, groups),
+                         width=lanes, busy=busy_cycles(n, schedule, groups))
+
+
+KIND = GatewareKind(kind="dense", make_stages=make_stages, estimate=estimate, folded=True,
+                    size="out_features", size_noun="units")

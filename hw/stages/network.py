@@ -7,10 +7,9 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.stages.argmax import ArgmaxStage
-from hw.stages.conv import Conv2DStage
 from hw.stages.dense import DenseStage, WeightMemory, check_schedule, dense_weight_words
 from hw.lib.layouts import element_layout, result_layout
-from hw.stages.pool import MaxPool2DStage
+from hw.stages.registry import KINDS
 from hw.stages.skid import SkidBuffer
 
 __all__ = ["NetworkError", "DenseSchedule", "default_schedule", "weight_words", "NetworkPipeline"]
@@ -107,10 +106,10 @@ class NetworkPipeline(wiring.Component):
             raise NetworkError(f"the input must have one channel (grey pixels), not "
                              f"{net.input_shape[2]}")
         unknown = [f"{l.name} ({l.kind})" for l in net.layers
-                   if l.kind not in self._STAGE_MAKERS]
+                   if l.kind not in KINDS]
         if unknown:
             raise NetworkError(f"no gateware for the layers {', '.join(unknown)}; the kinds "
-                               f"built are {', '.join(sorted(self._STAGE_MAKERS))}")
+                               f"built are {', '.join(sorted(KINDS))}")
         self._net = net
         self._schedules = {**default_schedule(net), **(schedules or {})}
         unknown = set(self._schedules) - {l.name for l in net.dense_layers}
@@ -143,34 +142,13 @@ class NetworkPipeline(wiring.Component):
         stages = [SkidBuffer(element_layout(1, self._net.input))]
         width = self._net.input_shape[2]
         for layer in self._net.layers:
-            made, width = self._STAGE_MAKERS[layer.kind](self, layer, width)
+            kind = KINDS[layer.kind]
+            made, width = kind.make_stages(
+                layer, params=self._net.params.get(layer.name), in_width=width,
+                schedule=self._schedules[layer.name] if kind.folded else None)
             stages += made
         stages.append(ArgmaxStage(classes=self._net.classes, in_width=width))
         return stages
-
-    def _conv2d_stages(self, layer, width):
-        params = self._net.params[layer.name]
-        stage = Conv2DStage(config=layer, weight=params["weight"], bias=params["bias"])
-        # the convolution and the pooling are stall-all pipelines: a skid buffer between them
-        # keeps their back-pressure chains apart (timing)
-        return [stage, SkidBuffer(stage.o.payload.shape())], layer.out_channels
-
-    def _maxpool2d_stages(self, layer, width):
-        return [MaxPool2DStage(config=layer)], width
-
-    def _dense_stages(self, layer, width):
-        schedule = self._schedules[layer.name]
-        stage = DenseStage(config=layer, bias=self._net.params[layer.name]["bias"],
-                           in_width=width, lanes=schedule.lanes,
-                           groups_per_pass=schedule.groups_per_pass,
-                           logic_lanes=schedule.logic_lanes,
-                           registered_weights=schedule.registered_weights)
-        return [stage], schedule.lanes
-
-    #: The stages of a layer, by its kind: ``(self, layer, width of the codes in) -> (stages,
-    #: width of the codes out)``. A kind not here is refused before any stage is made.
-    _STAGE_MAKERS = {"conv2d": _conv2d_stages, "maxpool2d": _maxpool2d_stages,
-                     "dense": _dense_stages}
 
     def _dense_stage(self, name):
         return next(s for s in self._stages

@@ -9,8 +9,9 @@ from amaranth.lib.wiring import In, Out
 from q8.layers import MaxPool2DConfig
 from hw.lib.layouts import code_shape, element_layout
 from hw.lib.position import stall_all_input
+from hw.stages.kind import GatewareKind, MemoryCost, StageCost, StageEstimate
 
-__all__ = ["MaxPool2DStage"]
+__all__ = ["MaxPool2DStage", "make_stages", "estimate", "KIND"]
 
 
 class MaxPool2DStage(wiring.Component):
@@ -30,6 +31,10 @@ class MaxPool2DStage(wiring.Component):
     i : In(stream.Signature(element_layout(channels, config.format)))
     o : Out(stream.Signature(element_layout(channels, config.format)))
     """
+
+    #: Cycles from the input transfer that completes a window to its output transfer, the
+    #: output ready: the second step (the rows above), the output register.
+    LATENCY = 2
 
     def __init__(self, *, config):
         if not isinstance(config, MaxPool2DConfig):
@@ -119,3 +124,34 @@ class MaxPool2DStage(wiring.Component):
         with m.If(accept & in_window):
             m.d.sync += across.eq(across_now)
         return m
+
+
+# --- the layer kind: the stages and their model ---------------------------------------------
+
+def make_stages(layer, *, params, in_width, schedule=None):
+    """The stage of pooling ``layer``: a :class:`MaxPool2DStage`, as wide as its input."""
+    return [MaxPool2DStage(config=layer)], in_width
+
+
+def estimate(layer, times, *, weight=None, in_width, schedule=None, external_weights=False,
+             family):
+    """The model of :func:`make_stages`' stage (see :class:`hw.stages.kind.GatewareKind`): per
+    bit of a position's channels two comparisons, the running maximum, the step's register and
+    the output; the counters; the rows above (block RAM on the iCE40, as the stage asks); an
+    output for each input that completes a whole window, :attr:`MaxPool2DStage.LATENCY`
+    later."""
+    height, width, channels = layer.in_shape
+    ph, pw = layer.pool
+    rows, cols = height // ph * ph, width // pw * pw
+    bits = channels * code_shape(layer.format).width
+    above = MemoryCost("rows above", bits, layer.out_shape[1] + (width % pw != 0),
+                       block=family == "ice40")
+    cost = StageCost(name=layer.name, kind=layer.kind, memories=(above,),
+                     terms={"pool": 1, "pool_bit": bits})
+    out = [t + MaxPool2DStage.LATENCY for i, t in enumerate(times)
+           if i // width < rows and i % width < cols
+           and i // width % ph == ph - 1 and i % width % pw == pw - 1]
+    return StageEstimate(cost=cost, after=(), times=out, width=in_width)
+
+
+KIND = GatewareKind(kind="maxpool2d", make_stages=make_stages, estimate=estimate)

@@ -1,10 +1,12 @@
 """A two-entry stream buffer whose ``ready`` is a register."""
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Shape, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["SkidBuffer"]
+from hw.stages.kind import StageCost
+
+__all__ = ["SkidBuffer", "skid_cost"]
 
 
 class SkidBuffer(wiring.Component):
@@ -23,6 +25,10 @@ class SkidBuffer(wiring.Component):
     i : In(stream.Signature(shape))
     o : Out(stream.Signature(shape))
     """
+
+    #: Cycles from an input transfer to its output transfer when the output is ready: the
+    #: output is a register.
+    LATENCY = 1
 
     def __init__(self, shape):
         super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape))})
@@ -46,3 +52,9 @@ class SkidBuffer(wiring.Component):
             with m.Else():
                 m.d.sync += [self.o.payload.eq(self.i.payload), self.o.valid.eq(1)]
         return m
+
+
+def skid_cost(name, shape):
+    """The :class:`~hw.stages.kind.StageCost` of a :class:`SkidBuffer` of ``shape`` named
+    ``name``: two entries of the payload (bits) and their multiplexer, and the flags."""
+    return StageCost(name=name, kind="skid", terms={"skid": 1, "skid_bit": Shape.cast(shape).width})

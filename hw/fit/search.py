@@ -1,0 +1,319 @@
+"""The fit plan's search: a network's stages as the gateware builds them, their costs read from
+each layer kind's published model (``hw.stages.registry``), and the dense schedules chosen to fit
+the board with the fewest cycles."""
+
+import itertools
+import math
+
+from hw.board.defaults import BOARD
+from hw.fit.costs import assumed_weight
+from hw.fit.diagnose import problems
+from hw.fit.plan import CROWDED, RESOURCES, Plan, Stage
+from hw.stages import registry as gateware
+from hw.stages.argmax import argmax_cost, argmax_cycles
+from hw.stages.dense import check_schedule
+from hw.stages.network import WEIGHT_WORD_LANES, DenseSchedule
+from hw.stages.skid import SkidBuffer, skid_cost
+from hw.lib.layouts import element_layout
+from hw.vendor.ice40 import SPRAMWeightStore
+from platforms import get_board
+from platforms.families import family_of
+from q8 import layers as kinds
+
+__all__ = ["plan", "built_schedules", "EXHAUSTIVE"]
+
+#: Where a stage's weights live, as the plan says, by what its cost says of them.
+_STORES = {None: "", "constants": "logic", "external": "SPRAM", "memory": "block RAM"}
+
+
+def _shape(layer):
+    shape = layer.out_shape
+    return "x".join(map(str, shape)) if len(shape) > 1 else str(shape[0])
+
+
+def input_shape(layers):
+    """The network's input as ``(height, width, channels)``; a flat input as ``(n, 1, 1)``."""
+    shape = tuple(layers[0].in_shape)
+    return shape if len(shape) == 3 else (shape[0], 1, 1)
+
+
+def _first_schedule(layer):
+    return DenseSchedule(lanes=min(WEIGHT_WORD_LANES, layer.out_features), groups_per_pass=1)
+
+
+class Planner:
+    """The stages of one network, as ``hw.stages.network.NetworkPipeline`` and
+    ``hw.board.top.BoardTop`` build them, and their costs under given schedules."""
+
+    def __init__(self, layers, board, params):
+        self.layers = tuple(layers)
+        self.board = board
+        self.params = params
+        self.family = family_of(board)
+        self.available = {k: board.resources[k] for k in RESOURCES}
+        self.input_shape = input_shape(self.layers)
+        self.pixels = math.prod(self.input_shape)
+        self.kinds = [gateware.get(l.kind) for l in self.layers]
+        self.dense = [l for l, k in zip(self.layers, self.kinds) if k.folded]
+        self.classes = self.layers[-1].out_shape[-1]
+        # the folded layers' schedules that each layer's times depend on: those up to it
+        self._keys = [tuple(l.name for l in self.dense if self.layers.index(l) <= i)
+                      for i in range(len(self.layers))]
+        self.input_stage = self._row(skid_cost("input", element_layout(1, self.layers[0].input)))
+        board_stage = Stage("board", "board")
+        board_stage.terms = {"board": 1}
+        board_stage.memory("image buffer", 8, self.pixels, family=self.family)
+        board_stage.estimate(self.family)
+        self.tail = [self._row(argmax_cost(self.classes), shape=str(self.classes)), board_stage]
+        self._cache = {}
+
+    def _row(self, cost, *, layer=None, schedule=None, shape=""):
+        """The plan's row of a stage's published ``cost`` (``hw.stages.kind.StageCost``)."""
+        s = Stage(cost.name, cost.kind, _shape(layer) if layer is not None else shape,
+                  digits=cost.digits, schedule=schedule, store=_STORES[cost.weights],
+                  dsps=math.ceil(cost.dsp_lanes / self.family.lanes_per_dsp))
+        if layer is not None and layer.has_params:
+            s.macs = math.prod(layer.out_shape) * layer.fan_in
+            s.weights = math.prod(layer.weight_shape)
+        s.terms = dict(cost.terms)
+        for m in cost.memories:
+            s.memory(m.what, m.width, m.depth, rom=m.rom, block=m.block, family=self.family)
+            if m.what == "weights" and not s.memories[-1][3]:
+                s.store = "logic"   # Yosys keeps it in LUTs
+        if cost.weights == "external":
+            s.sprams = SPRAMWeightStore.SPRAMS
+        s.estimate(self.family)
+        return s
+
+    def layer_stage(self, index, schedules):
+        """Layer ``index``'s rows (its stage and those made after it for it), output times,
+        output width and busy cycles per image under ``schedules``; kept by the schedules up
+        to it, since the search tries many combinations of the later layers'."""
+        key = (index, *(schedules[name] for name in self._keys[index]))
+        if key in self._cache:
+            return self._cache[key]
+        if index == 0:
+            times = [t + SkidBuffer.LATENCY for t in range(self.pixels)]
+            width = self.input_shape[2]
+        else:
+            times, width = self.layer_stage(index - 1, schedules)[1:3]
+        layer, kind = self.layers[index], self.kinds[index]
+        weight = None
+        if kind.cost_reads_weights:
+            weight = assumed_weight(layer) if self.params is None else \
+                self.params[layer.name]["weight"]
+        schedule = schedules[layer.name] if kind.folded else None
+        external = kind.folded and layer is self.dense[0] and self.family.weights_from_flash
+        est = kind.estimate(layer, times, weight=weight, in_width=width, schedule=schedule,
+                            external_weights=external, family=self.family.name)
+        rows = [self._row(est.cost, layer=layer, schedule=schedule),
+                *(self._row(c) for c in est.after)]
+        result = (rows, est.times, est.width, est.busy)
+        self._cache[key] = result
+        return result
+
+    def dense_stage(self, index, schedules):
+        """:meth:`layer_stage` of the ``index``-th folded layer, its own row first."""
+        rows, times, width, busy = self.layer_stage(self.layers.index(self.dense[index]),
+                                                    schedules)
+        return rows[0], times, width, busy
+
+    def stages(self, schedules):
+        """``(stages, latency, interval)`` under ``schedules`` (every dense layer's)."""
+        stages = [self.input_stage]
+        interval = self.pixels   # a pixel per cycle in
+        for index in range(len(self.layers)):
+            rows, times, width, busy = self.layer_stage(index, schedules)
+            stages += rows
+            interval = max(interval, busy)
+        stages += self.tail
+        latency, argmax_interval = argmax_cycles(self.classes, width)
+        return stages, times[-1] + latency, max(interval, argmax_interval)
+
+    def totals(self, stages):
+        return {k: sum(getattr(s, a) for s in stages) for k, a in
+                (("logic_cells", "logic_cells"), ("block_rams", "brams"), ("sprams", "sprams"),
+                 ("dsps", "dsps"))}
+
+
+def _candidates(layer, dsps):
+    """Schedules for a dense layer after the first with ``dsps`` DSPs: two lanes per DSP (or
+    one fewer), up to ``hw.stages.network.default_schedule``'s (two cycles per input), with all
+    groups in one pass or fewer per pass."""
+    found = []
+    for lanes in (2 * dsps, 2 * dsps - 1):
+        if not 1 <= lanes <= max(1, math.ceil(layer.out_features / 2)):
+            continue
+        groups = math.ceil(layer.out_features / lanes)
+        found += [DenseSchedule(lanes=lanes, groups_per_pass=per)
+                  for per in range(groups, 0, -1) if groups % per == 0]
+    return found
+
+
+def _allocations(layers, dsps):
+    """Every way to give each of ``layers`` at least one of ``dsps`` DSPs (not all need be
+    used), as lists."""
+    if not layers:
+        yield []
+        return
+    for d in range(1, dsps - len(layers) + 2):
+        for rest in _allocations(layers[1:], dsps - d):
+            yield [d, *rest]
+
+
+#: Combinations of the later layers' schedules tried one by one at most, per way to share
+#: the DSPs; beyond, each layer's is picked in turn.
+EXHAUSTIVE = 2000
+
+
+def _wide_schedules(planner, target):
+    """Each dense layer's schedule with the fewest lanes (one group per pass) that keep it
+    within ``target`` cycles per image back to back; the DSPs go to the first layers' lanes,
+    the lanes beyond them multiply in logic."""
+    family, left, chosen = planner.family, planner.available["dsps"], {}
+    for layer in planner.dense:
+        n, out = layer.in_features, layer.out_features
+        groups = next((g for g in range(out, 0, -1) if g * n <= target), 1)
+        groups = math.ceil(out / math.ceil(out / groups))   # the lanes shared out evenly
+        lanes = math.ceil(out / groups)
+        dsp_lanes = min(lanes, left * family.lanes_per_dsp)
+        left -= math.ceil(dsp_lanes / family.lanes_per_dsp)
+        # the block RAM's read, then the way to the DSPs, each in a cycle of its own
+        chosen[layer.name] = DenseSchedule(lanes=lanes, groups_per_pass=1,
+                                           logic_lanes=lanes - dsp_lanes,
+                                           registered_weights=True)
+    return chosen
+
+
+def _choose_wide(planner):
+    """The schedules on a family whose every weight is in block RAM (the ECP5): as many
+    lanes as keep each dense layer as fast as the pixels arrive (one a cycle: nothing is
+    gained beyond), fewer, step by step, while the logic cells would be crowded."""
+    target = planner.pixels
+    while True:
+        chosen = _wide_schedules(planner, target)
+        used = planner.totals(planner.stages(chosen)[0])
+        if used["logic_cells"] <= CROWDED * planner.available["logic_cells"] or \
+                all(s.lanes == 1 for s in chosen.values()):
+            return chosen
+        target = math.ceil(target * 1.25)
+
+
+def choose(planner):
+    """The schedules: the first dense layer's fixed; for every way to share the DSPs left
+    among the later layers, every combination of their candidates (or, if there are more
+    than :data:`EXHAUSTIVE`, each layer's in turn: the fastest, cycles back to back then its
+    last output, or the smallest, logic cells first); of these, the best by (resources
+    overflowed, logic cells if overflowed or above :data:`CROWDED`, cycles back to back,
+    logic cells, cycles one at a time). Logic cells before the latency: they decide whether
+    place and route meets the clock, and room for the board's own logic, while an image's
+    latency on the board is a small part of its time on the UART."""
+    if not planner.family.weights_from_flash:
+        return _choose_wide(planner)
+    first, later = planner.dense[0], planner.dense[1:]
+    base = {first.name: _first_schedule(first)}
+    dsps_left = planner.available["dsps"] - math.ceil(base[first.name].lanes / 2)
+    best, best_key = None, None
+
+    def consider(chosen):
+        nonlocal best, best_key
+        stages, latency, interval = planner.stages(chosen)
+        used = planner.totals(stages)
+        over = sum(used[k] > planner.available[k] for k in RESOURCES)
+        crowded = used["logic_cells"] > CROWDED * planner.available["logic_cells"]
+        key = (over, used["logic_cells"] if over or crowded else 0, interval,
+               used["logic_cells"], latency)
+        if best_key is None or key < best_key:
+            best, best_key = dict(chosen), key
+
+    for allocation in _allocations(later, dsps_left):
+        options = [_candidates(layer, d) for layer, d in zip(later, allocation)]
+        if not all(options):
+            continue
+        if math.prod(map(len, options)) <= EXHAUSTIVE:
+            for combination in itertools.product(*options):
+                consider({**base, **{l.name: s for l, s in zip(later, combination)}})
+            continue
+        for smallest in (False, True):
+            chosen = dict(base)
+            for index, (layer, choices) in enumerate(zip(later, options), 1):
+                def key(schedule):
+                    stage, times, _, busy = planner.dense_stage(
+                        index, {**chosen, layer.name: schedule})
+                    return (stage.logic_cells, busy, times[-1]) if smallest else \
+                        (busy, times[-1], stage.logic_cells)
+                chosen[layer.name] = min(choices, key=key)
+            consider(chosen)
+    if best is None:   # more layers than DSPs: the fewest (the plan says so)
+        best = {**base, **{l.name: DenseSchedule(lanes=1, groups_per_pass=l.out_features)
+                           for l in later}}
+    return best
+
+
+def plan(layers, *, board=BOARD, params=None, schedules=None):
+    """Plan ``layers`` (layer configs, in order) on ``board``; return a :class:`Plan`.
+
+    Parameters
+    ----------
+    layers : sequence of q8.contract layer configs
+        ``Network.layers``, or ``q8.arch.configs(entries)`` before any weights exist.
+    board : str or a ``platforms`` board
+    params : dict, optional
+        ``Network.params``. Without them the convolutions' adders are estimated for typical
+        trained weights (:data:`ASSUMED_WEIGHT_STD`).
+    schedules : dict of hw.stages.network.DenseSchedule, optional
+        Schedules to plan with. By default the plan chooses them: the first dense layer reads
+        a 64-bit SPRAM word (8 weights) per cycle, one group per pass; each later one gets
+        the schedule, up to ``hw.stages.network.default_schedule``'s lanes, with which the network
+        fits the DSPs and the other resources with the fewest cycles back to back, then
+        logic cells, then cycles one at a time.
+
+    Raises
+    ------
+    platforms.UnknownBoardError
+    ValueError
+        Layers that the gateware does not build (no dense layer last, an input with more
+        than one channel, a schedule that does not divide a layer).
+    """
+    board = get_board(board) if isinstance(board, str) else board
+    layers = tuple(layers)
+    if not layers or not kinds.network_kind(layers[-1].kind).logits:
+        raise ValueError("a network's last layer must be a dense layer (its logits)")
+    if input_shape(layers)[2] != 1:
+        raise ValueError(f"the input must have one channel (grey pixels), not "
+                         f"{input_shape(layers)[2]}")
+    planner = Planner(layers, board, params)
+    if schedules is None:
+        chosen = choose(planner)
+    else:
+        base = {planner.dense[0].name: _first_schedule(planner.dense[0])} if \
+            planner.family.weights_from_flash else _choose_wide(planner)
+        chosen = {**base, **schedules}
+        for layer in planner.dense:
+            s = chosen[layer.name]
+            check_schedule(layer, lanes=s.lanes, groups_per_pass=s.groups_per_pass,
+                           logic_lanes=s.logic_lanes)
+            if s.logic_lanes and not planner.family.logic_lanes:
+                raise ValueError(f"{layer.name}: the {planner.family.name} plan multiplies "
+                                 f"in DSPs only, not logic_lanes={s.logic_lanes}")
+    stages, latency, interval = planner.stages(chosen)
+    used = planner.totals(stages)
+    return Plan(board=board.name, stages=stages, schedules=chosen, used=used,
+                available=dict(planner.available), latency=latency, interval=interval,
+                problems=problems(planner, used, params, replan=_replan), estimated_weights=params is None)
+
+
+
+
+def _replan(layers, board, params):
+    """The resources that ``layers`` use on ``board`` with the schedules :func:`choose`
+    picks (the misfit diagnosis' trial of a smaller layer)."""
+    planner = Planner(layers, board, params)
+    return planner.totals(planner.stages(choose(planner))[0])
+
+
+def built_schedules(net, *, board=BOARD):
+    """The dense layers' schedules that ``hw.build`` builds ``net`` with on ``board``: the
+    plan's. The simulators build the same gateware with them, so that what they check is what
+    the bitstream holds."""
+    return plan(net.layers, board=board, params=net.params).schedules
