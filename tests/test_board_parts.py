@@ -104,10 +104,14 @@ def test_sequencer_answers_watchdog_and_faults_when_the_flash_is_silent():
         await ctx.tick().repeat(5)
         assert not ctx.get(dut.worker.answer.valid)
         ctx.set(dut.worker.expired, 1)
-        seen.append((ctx.get(dut.worker.answer.valid), ctx.get(dut.worker.answer.payload),
-                     ctx.get(dut.worker.fault)))
+        seen.append((ctx.get(dut.worker.answer.valid), ctx.get(dut.worker.fault)))
         await ctx.tick()
-        seen.append((ctx.get(dut.worker.answer.valid), ctx.get(dut.again_stop)))
+        ctx.set(dut.worker.expired, 0)
+        # the answer from its register, a cycle on, with the flash told to stop
+        seen.append((ctx.get(dut.worker.answer.valid), ctx.get(dut.worker.answer.payload),
+                     ctx.get(dut.again_stop)))
+        await ctx.tick()
+        seen.append((ctx.get(dut.worker.answer.valid), ctx.get(dut.worker.fault)))
 
     _run(dut, tb)
-    assert seen == [(1, Status.WATCHDOG, 1), (0, 1)]
+    assert seen == [(0, 1), (1, Status.WATCHDOG, 1), (0, 0)]

@@ -158,8 +158,17 @@ class SelfTestSequencer(wiring.Component):
         m.d.comb += [worker.crc.byte.eq(flash.payload), worker.crc.start.eq(flash.valid),
                      worker.result.ready.eq(testing)]
 
+        # the answer from registers: its conditions (the counts, the CRC unit, the watchdog)
+        # and the worker's status choice are then not in one cycle's logic (timing); the
+        # worker waits for it, so a cycle later is the same answer
+        answer_valid = Signal()
+        answer_code = Signal.like(worker.answer.payload)
+        m.d.sync += answer_valid.eq(0)
+        m.d.comb += [worker.answer.valid.eq(answer_valid),
+                     worker.answer.payload.eq(answer_code)]
+
         def answer(code):
-            m.d.comb += [worker.answer.valid.eq(1), worker.answer.payload.eq(code)]
+            m.d.sync += [answer_valid.eq(1), answer_code.eq(code)]
 
         with m.If(worker.sent):
             m.d.sync += worker.report.eq(0)
