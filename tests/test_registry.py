@@ -1,6 +1,6 @@
-"""One layer kind, one place per side: the model side's registry (``q8.layers``) and the
-gateware's (``hw.stages.registry``) know the same kinds, and an
-unknown kind is refused by name everywhere."""
+"""One layer kind, one place per side: the model side's registry (``q8.layers``), the
+gateware's (``hw.stages.registry``) and the training side's (``train.layers``) know the same
+kinds, and an unknown kind is refused by name everywhere."""
 
 import json
 
@@ -12,9 +12,19 @@ from q8 import arch, layers, reference, weights
 
 
 def sides():
-    """``{side: set of kind strings}``: every side that builds or runs a layer kind."""
+    """``{side: set of kind strings}``: every side that builds or runs a layer kind of the
+    integer network."""
+    from train import layers as training
     return {"model (q8.layers)": set(layers.network_kinds()),
-            "gateware (hw.stages.registry)": set(gateware.KINDS)}
+            "gateware (hw.stages.registry)": set(gateware.KINDS),
+            "training (train.layers)": {k for k, v in training.KINDS.items()
+                                        if v.export is not None}}
+
+
+def test_training_knows_every_kind_of_an_architecture():
+    # dropout too: it is trained, and then not part of the integer network
+    from train import layers as training
+    assert set(training.KINDS) == set(layers.KINDS)
 
 
 def one_sided(kinds_by_side):
@@ -70,3 +80,18 @@ def test_an_unknown_kind_is_refused_everywhere(tmp_path):
     bad = dataclasses.replace(net, layers=tuple(odd if l is pool else l for l in net.layers))
     with pytest.raises(layers.UnknownKindError, match="unknown kind 'avgpool2d'"):
         reference.run(bad, np.zeros((1, 28, 28), np.uint8))
+    # the fit plan and the gateware's registry, given it, refuse it
+    from hw.fit import plan
+    with pytest.raises(ValueError, match="no gateware for the layer kind 'avgpool2d'; the "
+                                         "kinds built are conv2d, dense, maxpool2d"):
+        plan(bad.layers, board="icebreaker", params=net.params)
+    # the training side: no quantised Keras layer to build
+    from train import layers as training
+    from train.model import build_model
+    with pytest.raises(ValueError, match="unknown layer kind 'avgpool2d'; the kinds trained "
+                                         "are conv2d, dense, dropout, maxpool2d"):
+        build_model([{"kind": "avgpool2d", "pool": [2, 2]}, {"kind": "dense",
+                                                              "out_features": 10,
+                                                              "relu": False}],
+                    names=["pool", "dense"])
+    assert training.for_keras_layer(object()) is None

@@ -28,19 +28,12 @@ from . import quant  # noqa: F401  (sets KERAS_BACKEND before keras is imported)
 import keras
 
 from q8 import arch as arch_mod
+from . import layers as kinds
+from .layers import SUPPORTED, Mapping, ModelImportError
 from .model import INPUT_FORMAT, build_model, calibrate, mac_layers, to_network
 
 __all__ = ["ModelImportError", "MappedModel", "read_model", "map_model", "architecture_of",
            "quant_model", "from_keras", "SUPPORTED"]
-
-SUPPORTED = ("InputLayer, Rescaling, Conv2D (valid padding, stride 1), MaxPooling2D, Flatten, "
-             "Dense, BatchNormalization (after Conv2D or Dense), ReLU / Activation('relu'), "
-             "Dropout, and a final softmax")
-
-
-class ModelImportError(ValueError):
-    """A Keras model (or file) that cannot be mapped onto the contract, and why."""
-
 
 @dataclass
 class MappedModel:
@@ -121,31 +114,6 @@ def _chain(model):
     return layers
 
 
-def _refuse(layer, what):
-    raise ModelImportError(f"layer {layer.name!r} ({type(layer).__name__}): {what}. "
-                           f"Supported: {SUPPORTED}")
-
-
-def _activation(layer):
-    """'relu', 'linear' or 'softmax' for a layer's activation function, else refuse."""
-    name = keras.activations.serialize(layer.activation)
-    if isinstance(name, dict):
-        name = name.get("config", {}).get("name", name.get("class_name"))
-    if name not in ("relu", "linear", "softmax"):
-        _refuse(layer, f"activation {name!r} is not supported (relu, none, or softmax on the "
-                       f"last layer)")
-    return name
-
-
-def _weights(layer):
-    kernel = np.asarray(layer.kernel, dtype=np.float64)
-    if layer.use_bias:
-        bias = np.asarray(layer.bias, dtype=np.float64)
-    else:
-        bias = np.zeros(kernel.shape[-1])
-    return kernel, bias
-
-
 def map_model(model, *, pixel_divisor=None):
     """Read a float Keras model onto the contract.
 
@@ -167,14 +135,50 @@ def map_model(model, *, pixel_divisor=None):
     ModelImportError
         Naming the first layer or option that cannot be mapped, before any work.
     """
+    shape, rank = _input_shape(model)
+    layers = _chain(model)
+    if pixel_divisor is None:
+        has_rescaling = any(isinstance(l, keras.layers.Rescaling) for l in layers)
+        pixel_divisor = 1.0 if has_rescaling else 255.0
+    if not (isinstance(pixel_divisor, (int, float)) and np.isfinite(pixel_divisor)
+            and pixel_divisor > 0):
+        raise ModelImportError(f"the pixel divisor must be a positive number, "
+                               f"not {pixel_divisor!r}")
+    mapping = Mapping(rank=rank, notes=[f"input: the model takes byte / {pixel_divisor:g}"])
+    scaling = [1.0 / pixel_divisor, 0.0]   # x_model = byte * scale + offset
+    for layer in layers:
+        if mapping.softmax_seen:
+            Mapping.refuse(layer, "comes after the softmax; the softmax must be the last layer")
+        kind = kinds.for_keras_layer(layer)
+        if kind is not None:
+            kind.map(layer, mapping)
+            continue
+        fold = next((f for t, f in _FOLDS if isinstance(layer, t)), None)
+        if fold is None:
+            Mapping.refuse(layer, "this layer is not supported")
+        fold(layer, mapping, scaling)
+    _check_ends(mapping)
+    params = _fold_input_scaling(mapping.params, *scaling)
+    entries = [{k: v for k, v in e.items() if k != "_name"} for e in mapping.entries]
+    try:
+        arch_mod.configs(entries, input_shape=shape)
+    except arch_mod.ArchError as e:
+        raise ModelImportError(str(e)) from None
+    return MappedModel(input_shape=shape, entries=entries,
+                       params=[(k.astype(np.float32), b.astype(np.float32)) for k, b in params],
+                       input_scale=scaling[0], pixel_divisor=float(pixel_divisor),
+                       notes=mapping.notes)
+
+
+def _input_shape(model):
+    """``((height, width, 1), rank)`` of the model's input: the image the board takes, and
+    the rank of the tensor the model's first layer sees (1: MNIST flattened)."""
     try:
         given = tuple(model.inputs[0].shape[1:])
     except (AttributeError, ValueError, IndexError):
         raise ModelImportError("the model has no defined input: build it (give it a "
                                "keras.Input) before saving or importing it") from None
-    layers = _chain(model)
-    rank = 3             # of the tensor flowing (without the batch axis)
-    shape = given
+    shape, rank = given, 3
     if len(shape) == 2:
         shape = (*shape, 1)
     elif shape == (784,):  # MNIST flattened row by row: the board's pixel order
@@ -182,133 +186,84 @@ def map_model(model, *, pixel_divisor=None):
     if len(shape) != 3 or shape[2] != 1 or not all(isinstance(s, int) and s > 0 for s in shape):
         raise ModelImportError(f"the model's input is {given}; supported: one grey channel, "
                                f"(height, width, 1), (height, width) or MNIST's (784,)")
-    has_rescaling = any(isinstance(l, keras.layers.Rescaling) for l in layers)
-    if pixel_divisor is None:
-        pixel_divisor = 1.0 if has_rescaling else 255.0
-    if not (isinstance(pixel_divisor, (int, float)) and np.isfinite(pixel_divisor)
-            and pixel_divisor > 0):
-        raise ModelImportError(f"the pixel divisor must be a positive number, "
-                               f"not {pixel_divisor!r}")
-    scale, offset = 1.0 / pixel_divisor, 0.0
-    notes = [f"input: the model takes byte / {pixel_divisor:g}"]
-    entries, params = [], []
-    last_mac = None      # index in entries of the last conv/dense, while it may take BN/ReLU
-    softmax_seen = False
+    return shape, rank
 
-    def after_mac_ok(layer):
-        if last_mac is None or entries[-1] is not entries[last_mac]:
-            _refuse(layer, "must come right after a Conv2D or Dense layer")
 
-    for layer in layers:
-        if softmax_seen:
-            _refuse(layer, "comes after the softmax; the softmax must be the last layer")
-        if isinstance(layer, keras.layers.Rescaling):
-            if params:
-                _refuse(layer, "rescaling is supported before the first Conv2D or Dense only")
-            s = np.asarray(layer.scale, dtype=np.float64)
-            o = np.asarray(layer.offset, dtype=np.float64)
-            if s.size != 1 or o.size != 1 or float(s) <= 0:
-                _refuse(layer, "only one positive scale and one offset are supported")
-            # x * s + o applied to (byte * scale + offset)
-            scale, offset = scale * float(s), offset * float(s) + float(o)
-            notes.append(f"{layer.name}: Rescaling x {float(s):g} + {float(o):g} folded into "
+# --- the layers that fold into others (no kind of their own) --------------------------------
+# each ``(layer, mapping, scaling)``; ``scaling`` is ``[scale, offset]`` of the input
+
+def _fold_rescaling(layer, mapping, scaling):
+    if mapping.params:
+        Mapping.refuse(layer, "rescaling is supported before the first Conv2D or Dense only")
+    s = np.asarray(layer.scale, dtype=np.float64)
+    o = np.asarray(layer.offset, dtype=np.float64)
+    if s.size != 1 or o.size != 1 or float(s) <= 0:
+        Mapping.refuse(layer, "only one positive scale and one offset are supported")
+    # x * s + o applied to (byte * scale + offset)
+    scaling[:] = [scaling[0] * float(s), scaling[1] * float(s) + float(o)]
+    mapping.notes.append(f"{layer.name}: Rescaling x {float(s):g} + {float(o):g} folded into "
                          f"the first layer")
-            last_mac = None
-        elif isinstance(layer, keras.layers.Conv2D) and type(layer).__name__ == "Conv2D":
-            if rank != 3:
-                _refuse(layer, "a convolution after Flatten")
-            if layer.padding != "valid":
-                _refuse(layer, f"padding {layer.padding!r} is not supported (valid)")
-            if tuple(layer.strides) != (1, 1):
-                _refuse(layer, f"strides {tuple(layer.strides)} are not supported (1, 1)")
-            if tuple(layer.dilation_rate) != (1, 1):
-                _refuse(layer, f"dilation {tuple(layer.dilation_rate)} is not supported")
-            if getattr(layer, "groups", 1) != 1:
-                _refuse(layer, f"groups={layer.groups} is not supported (1)")
-            if layer.data_format != "channels_last":
-                _refuse(layer, "data_format channels_first is not supported")
-            act = _activation(layer)
-            if act == "softmax":
-                _refuse(layer, "softmax on a convolution is not supported")
-            kernel, bias = _weights(layer)
-            entries.append({"kind": "conv2d", "kernel": list(layer.kernel_size),
-                            "out_channels": int(layer.filters), "relu": act == "relu",
-                            "_name": layer.name})
-            params.append([kernel, bias])
-            last_mac = len(entries) - 1
-        elif isinstance(layer, keras.layers.Dense) and type(layer).__name__ == "Dense":
-            if rank != 1:
-                _refuse(layer, "a Dense layer on an image (rank-3) tensor works per pixel in "
-                               "Keras; put a Flatten before it")
-            act = _activation(layer)
-            kernel, bias = _weights(layer)
-            entries.append({"kind": "dense", "out_features": int(layer.units),
-                            "relu": act == "relu", "_name": layer.name})
-            params.append([kernel, bias])
-            last_mac = len(entries) - 1
-            if act == "softmax":
-                softmax_seen = True
-                notes.append(f"{layer.name}: softmax dropped (it does not change the argmax)")
-        elif isinstance(layer, keras.layers.MaxPooling2D):
-            pool = tuple(layer.pool_size)
-            strides = tuple(layer.strides) if layer.strides is not None else pool
-            if strides != pool:
-                _refuse(layer, f"strides {strides} differ from the pool {pool} (supported: "
-                               f"equal)")
-            if layer.padding != "valid":
-                _refuse(layer, f"padding {layer.padding!r} is not supported (valid)")
-            if rank != 3:
-                _refuse(layer, "pooling after Flatten")
-            entries.append({"kind": "maxpool2d", "pool": list(pool), "_name": layer.name})
-            last_mac = None
-        elif isinstance(layer, keras.layers.Flatten):
-            rank = 1
-        elif isinstance(layer, keras.layers.Dropout) and type(layer).__name__ == "Dropout":
-            entries.append({"kind": "dropout", "rate": float(layer.rate)})
-            notes.append(f"{layer.name}: Dropout({float(layer.rate):g}) kept for training, "
-                         f"gone at inference")
-        elif isinstance(layer, keras.layers.BatchNormalization):
-            after_mac_ok(layer)
-            mac = entries[last_mac]
-            if mac["relu"]:
-                _refuse(layer, f"follows {mac['_name']!r}, which ends in ReLU: a batch "
-                               f"normalisation is folded into the layer before it only when "
-                               f"the ReLU comes after the normalisation")
-            axis = layer.axis if isinstance(layer.axis, int) else tuple(layer.axis)
-            if axis not in (-1, rank, (-1,), (rank,)):
-                _refuse(layer, f"axis {layer.axis} is not supported (the channel axis, -1)")
-            gamma = np.asarray(layer.gamma, np.float64) if layer.scale else 1.0
-            beta = np.asarray(layer.beta, np.float64) if layer.center else 0.0
-            mean = np.asarray(layer.moving_mean, np.float64)
-            var = np.asarray(layer.moving_variance, np.float64)
-            k = gamma / np.sqrt(var + layer.epsilon)
-            kernel, bias = params[-1]
-            params[-1] = [kernel * k, (bias - mean) * k + beta]
-            notes.append(f"{layer.name}: BatchNormalization folded into {mac['_name']}")
-        elif isinstance(layer, (keras.layers.ReLU, keras.layers.Activation)):
-            if isinstance(layer, keras.layers.ReLU):
-                if (layer.max_value is not None or float(layer.negative_slope) != 0
-                        or float(layer.threshold) != 0):
-                    _refuse(layer, "only a plain ReLU (no max_value, negative_slope or "
-                                   "threshold) is supported")
-                act = "relu"
-            else:
-                act = _activation(layer)
-            if act == "linear":
-                continue
-            if act == "softmax":
-                softmax_seen = True
-                notes.append(f"{layer.name}: softmax dropped (it does not change the argmax)")
-                continue
-            after_mac_ok(layer)
-            if entries[last_mac]["relu"]:
-                _refuse(layer, "a second ReLU")
-            entries[last_mac]["relu"] = True
-        elif isinstance(layer, keras.layers.Softmax):
-            softmax_seen = True
-            notes.append(f"{layer.name}: softmax dropped (it does not change the argmax)")
-        else:
-            _refuse(layer, "this layer is not supported")
+    mapping.last_mac = None
+
+
+def _fold_flatten(layer, mapping, scaling):
+    mapping.rank = 1
+
+
+def _fold_batch_norm(layer, mapping, scaling):
+    mac = mapping.after_mac(layer)
+    if mac["relu"]:
+        Mapping.refuse(layer, f"follows {mac['_name']!r}, which ends in ReLU: a batch "
+                              f"normalisation is folded into the layer before it only when "
+                              f"the ReLU comes after the normalisation")
+    axis = layer.axis if isinstance(layer.axis, int) else tuple(layer.axis)
+    rank = mapping.rank
+    if axis not in (-1, rank, (-1,), (rank,)):
+        Mapping.refuse(layer, f"axis {layer.axis} is not supported (the channel axis, -1)")
+    gamma = np.asarray(layer.gamma, np.float64) if layer.scale else 1.0
+    beta = np.asarray(layer.beta, np.float64) if layer.center else 0.0
+    mean = np.asarray(layer.moving_mean, np.float64)
+    var = np.asarray(layer.moving_variance, np.float64)
+    k = gamma / np.sqrt(var + layer.epsilon)
+    kernel, bias = mapping.params[-1]
+    mapping.params[-1] = [kernel * k, (bias - mean) * k + beta]
+    mapping.notes.append(f"{layer.name}: BatchNormalization folded into {mac['_name']}")
+
+
+def _fold_activation(layer, mapping, scaling):
+    if isinstance(layer, keras.layers.ReLU):
+        if (layer.max_value is not None or float(layer.negative_slope) != 0
+                or float(layer.threshold) != 0):
+            Mapping.refuse(layer, "only a plain ReLU (no max_value, negative_slope or "
+                                  "threshold) is supported")
+        act = "relu"
+    else:
+        act = mapping.activation(layer)
+    if act == "linear":
+        return
+    if act == "softmax":
+        mapping.drop_softmax(layer)
+        return
+    mac = mapping.after_mac(layer)
+    if mac["relu"]:
+        Mapping.refuse(layer, "a second ReLU")
+    mac["relu"] = True
+
+
+def _fold_softmax(layer, mapping, scaling):
+    mapping.drop_softmax(layer)
+
+
+_FOLDS = ((keras.layers.Rescaling, _fold_rescaling), (keras.layers.Flatten, _fold_flatten),
+          (keras.layers.BatchNormalization, _fold_batch_norm),
+          ((keras.layers.ReLU, keras.layers.Activation), _fold_activation),
+          (keras.layers.Softmax, _fold_softmax))
+
+
+def _check_ends(mapping):
+    """Refuse a chain whose MAC layers the contract cannot take: the logits from a Dense
+    layer last, ReLU on every hidden one (unsigned codes), none on the last (signed logits)."""
+    entries = mapping.entries
     macs = [e for e in entries if e["kind"] in ("conv2d", "dense")]
     if not macs or macs[-1]["kind"] != "dense" or entries[-1]["kind"] == "maxpool2d":
         raise ModelImportError("the model must end with a Dense layer (the logits, softmax "
@@ -323,22 +278,16 @@ def map_model(model, *, pixel_divisor=None):
     if macs[-1]["relu"]:
         raise ModelImportError(f"the last layer {macs[-1]['_name']!r} ends in ReLU; the logits "
                                f"are signed: remove the ReLU from the last Dense layer")
-    # Fold the input scaling into the first layer: the board's input is byte * step (the
-    # contract's input format, byte / 256), so
-    # x_model = byte * scale + offset = (byte * step) * (scale / step) + offset.
+
+
+def _fold_input_scaling(params, scale, offset):
+    """Fold the input scaling into the first layer: the board's input is byte * step (the
+    contract's input format, byte / 256), so
+    x_model = byte * scale + offset = (byte * step) * (scale / step) + offset."""
     step = 2.0 ** -INPUT_FORMAT.frac
     kernel, bias = params[0]
     fan_axes = tuple(range(kernel.ndim - 1))
-    params[0] = [kernel * (scale / step), bias + offset * kernel.sum(axis=fan_axes)]
-    for e in entries:
-        e.pop("_name", None)
-    try:
-        arch_mod.configs(entries, input_shape=shape)
-    except arch_mod.ArchError as e:
-        raise ModelImportError(str(e)) from None
-    return MappedModel(input_shape=shape, entries=entries,
-                       params=[(k.astype(np.float32), b.astype(np.float32)) for k, b in params],
-                       input_scale=scale, pixel_divisor=float(pixel_divisor), notes=notes)
+    return [[kernel * (scale / step), bias + offset * kernel.sum(axis=fan_axes)], *params[1:]]
 
 
 def architecture_of(path):

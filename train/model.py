@@ -9,6 +9,7 @@ from . import quant  # sets KERAS_BACKEND before keras is imported
 import keras
 
 from q8 import arch as arch_mod
+from . import layers as kinds
 from q8.arch import DEFAULT_ARCH
 from q8.contract import FRAC_MAX, FRAC_MIN, Format
 from q8.weights import SCHEMA, VERSION, Network
@@ -39,33 +40,23 @@ def build_model(arch=DEFAULT_ARCH, *, input_shape=(28, 28, 1), names=None):
     """
     entries = arch_mod.parse(arch) if isinstance(arch, str) else list(arch)
     names = list(names) if names is not None else arch_mod.layer_names(entries)
-    dropouts = sum(e["kind"] == "dropout" for e in entries)
     inputs = keras.Input(tuple(input_shape), name="pixels")
     x = keras.layers.Rescaling(2.0 ** -INPUT_FORMAT.frac, name="input_scale")(inputs)
-    flat, dropout_index = False, 0
+    state = {"dropout_total": sum(e["kind"] == "dropout" for e in entries)}
     for name, e in zip(names, entries):
-        kind = e["kind"]
-        if kind == "conv2d":
-            x = quant.QuantConv2D(e["out_channels"], tuple(e["kernel"]), relu=e["relu"],
-                                  name=name)(x)
-        elif kind == "maxpool2d":
-            x = keras.layers.MaxPooling2D(tuple(e["pool"]), name=name)(x)
-        elif kind == "dense":
-            if not flat:
-                x = keras.layers.Flatten(name="flatten")(x)
-                flat = True
-            x = quant.QuantDense(e["out_features"], relu=e["relu"], name=name)(x)
-        elif kind == "dropout":
-            dropout_index += 1
-            x = keras.layers.Dropout(e["rate"], name="dropout" if dropouts == 1
-                                     else f"dropout{dropout_index}")(x)
-        else:
-            raise ValueError(f"unknown layer kind {kind!r}")
+        x = kinds.get(e["kind"]).build(e, name, x, state)
     return keras.Model(inputs, x, name="mnist_q8")
 
 
 def mac_layers(model):
     return [l for l in model.layers if isinstance(l, quant._QuantMac)]
+
+
+def _kind_of(layer):
+    """The training kind whose builder made Keras layer ``layer``, or None (a Flatten, the
+    input's scaling, a dropout)."""
+    return next((k for k in kinds.KINDS.values()
+                 if k.export is not None and isinstance(layer, k.layer_types)), None)
 
 
 def set_quantized(model, quantized):
@@ -141,24 +132,13 @@ def to_network(model, provenance=None):
     ``quant.fake_quant``."""
     specs, params = [], {}
     for layer in model.layers:
-        if isinstance(layer, quant._QuantMac):
-            f = layer.formats
-            kind = "conv2d" if isinstance(layer, quant.QuantConv2D) else "dense"
-            spec = {"name": layer.name, "kind": kind, "relu": layer.relu,
-                    "weight": f["weight"].to_json(), "bias": f["bias"].to_json(),
-                    "output": f["output"].to_json()}
-            if kind == "conv2d":
-                spec.update(kernel=list(layer.kernel_size), out_channels=layer.filters)
-            else:
-                spec.update(out_features=layer.units)
-            specs.append(spec)
-            params[f"{layer.name}.weight"] = f["weight"].quantize(
-                np.asarray(layer.kernel.value))
-            params[f"{layer.name}.bias"] = f["bias"].quantize(
-                np.asarray(layer.bias.value))
-        elif isinstance(layer, keras.layers.MaxPooling2D):
-            specs.append({"name": layer.name, "kind": "maxpool2d",
-                          "pool": list(layer.pool_size)})
+        kind = _kind_of(layer)
+        if kind is None:
+            continue
+        spec, codes = kind.export(layer)
+        specs.append({"name": layer.name, "kind": kind.kind, **spec})
+        for key, value in (codes or {}).items():
+            params[f"{layer.name}.{key}"] = value
     manifest = {"schema": SCHEMA, "version": VERSION,
                 "input": {"shape": list(model.input_shape[1:]),
                           "format": INPUT_FORMAT.to_json()},

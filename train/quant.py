@@ -11,11 +11,12 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import keras
+import numpy as np
 from keras import ops
 
 from q8.contract import Format
 
-__all__ = ["fake_quant", "QuantConv2D", "QuantDense", "PACKAGE"]
+__all__ = ["fake_quant", "mac_export", "PACKAGE"]
 
 PACKAGE = "mnist_q8"
 
@@ -38,7 +39,8 @@ def fake_quant(x, fmt):
 
 
 class _QuantMac(keras.layers.Layer):
-    """What QuantConv2D and QuantDense share: formats, the quantized flag and the output step.
+    """What the MAC layers' quantised Keras layers (``train.layers``: ``QuantConv2D``,
+    ``QuantDense``) share: formats, the quantized flag and the output step.
 
     With ``quantized=False`` the layer is an ordinary float layer (the first training phase);
     with ``quantized=True`` weights, bias and output are rounded to their formats. The formats
@@ -82,52 +84,12 @@ class _QuantMac(keras.layers.Layer):
                 "bias_frac": self.bias_frac, "output_frac": self.output_frac}
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
-class QuantConv2D(_QuantMac):
-    """Conv2D, valid padding, stride 1, in the contract's fixed point."""
-
-    def __init__(self, filters, kernel_size, **kwargs):
-        super().__init__(**kwargs)
-        self.filters = int(filters)
-        self.kernel_size = tuple(kernel_size)
-
-    def build(self, input_shape):
-        self.kernel = self.add_weight(shape=(*self.kernel_size, input_shape[-1], self.filters),
-                                      initializer="glorot_uniform", name="kernel")
-        self.bias = self.add_weight(shape=(self.filters,), initializer="zeros", name="bias")
-
-    def call(self, x):
-        kernel, bias = self.quantized_params()
-        return self._finish(ops.conv(x, kernel, strides=1, padding="valid") + bias)
-
-    def compute_output_shape(self, input_shape):
-        n, h, w, _ = input_shape
-        return (n, h - self.kernel_size[0] + 1, w - self.kernel_size[1] + 1, self.filters)
-
-    def get_config(self):
-        return {**super().get_config(), "filters": self.filters,
-                "kernel_size": list(self.kernel_size)}
-
-
-@keras.saving.register_keras_serializable(package=PACKAGE)
-class QuantDense(_QuantMac):
-    """Dense in the contract's fixed point."""
-
-    def __init__(self, units, **kwargs):
-        super().__init__(**kwargs)
-        self.units = int(units)
-
-    def build(self, input_shape):
-        self.kernel = self.add_weight(shape=(input_shape[-1], self.units),
-                                      initializer="glorot_uniform", name="kernel")
-        self.bias = self.add_weight(shape=(self.units,), initializer="zeros", name="bias")
-
-    def call(self, x):
-        kernel, bias = self.quantized_params()
-        return self._finish(ops.matmul(x, kernel) + bias)
-
-    def compute_output_shape(self, input_shape):
-        return (*input_shape[:-1], self.units)
-
-    def get_config(self):
-        return {**super().get_config(), "units": self.units}
+def mac_export(layer):
+    """A calibrated MAC layer's manifest keys that every MAC kind has (``relu`` and the
+    formats) and its parameters as codes, rounded by ``Format.quantize``: the same float32
+    arithmetic as :func:`fake_quant`."""
+    f = layer.formats
+    spec = {"relu": layer.relu, "weight": f["weight"].to_json(), "bias": f["bias"].to_json(),
+            "output": f["output"].to_json()}
+    return spec, {"weight": f["weight"].quantize(np.asarray(layer.kernel.value)),
+                  "bias": f["bias"].quantize(np.asarray(layer.bias.value))}

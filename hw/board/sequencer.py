@@ -158,17 +158,7 @@ class SelfTestSequencer(wiring.Component):
         m.d.comb += [worker.crc.byte.eq(flash.payload), worker.crc.start.eq(flash.valid),
                      worker.result.ready.eq(testing)]
 
-        # the answer from registers: its conditions (the counts, the CRC unit, the watchdog)
-        # and the worker's status choice are then not in one cycle's logic (timing); the
-        # worker waits for it, so a cycle later is the same answer
-        answer_valid = Signal()
-        answer_code = Signal.like(worker.answer.payload)
-        m.d.sync += answer_valid.eq(0)
-        m.d.comb += [worker.answer.valid.eq(answer_valid),
-                     worker.answer.payload.eq(answer_code)]
-
-        def answer(code):
-            m.d.sync += [answer_valid.eq(1), answer_code.eq(code)]
+        answer = _answer_register(m, worker.answer)
 
         with m.If(worker.sent):
             m.d.sync += worker.report.eq(0)
@@ -230,3 +220,18 @@ class SelfTestSequencer(wiring.Component):
                     m.next = "Idle"
         one_hot(fsm)
         return m
+
+
+def _answer_register(m, answer):
+    """The ``answer`` port driven from registers; returns ``answer(code)``, which sends
+    ``code`` in the next cycle. Its conditions (the counts, the CRC unit, the watchdog) and
+    the worker's status choice are then not in one cycle's logic (timing); the worker waits
+    for the answer, so a cycle later is the same answer."""
+    valid = Signal()
+    code = Signal.like(answer.payload)
+    m.d.sync += valid.eq(0)
+    m.d.comb += [answer.valid.eq(valid), answer.payload.eq(code)]
+
+    def send(value):
+        m.d.sync += [valid.eq(1), code.eq(value)]
+    return send
