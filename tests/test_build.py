@@ -199,15 +199,15 @@ def test_slowest_baud_follows_the_host_and_the_protocol():
 
 
 def test_a_missed_clock_suggests_one_the_pll_makes():
-    from hw.build import _slower_clock_hint
+    from hw.build.report import slower_clock_hint
     from hw.vendor.ice40 import pll_settings
     from platforms import get_board
     board = get_board("icebreaker")
-    hint = _slower_clock_hint({"nextpnr_fmax_mhz": 45.0, "icetime_fmax_mhz": 43.4}, board,
+    hint = slower_clock_hint({"nextpnr_fmax_mhz": 45.0, "icetime_fmax_mhz": 43.4}, board,
                               3_000_000)
     assert "reached 43.4 MHz" in hint and "--clock-mhz 42 " in hint
     # 40 and 41 MHz: no exact PLL setting from 12 MHz, or 3 Mbaud does not divide
-    hint = _slower_clock_hint({"nextpnr_fmax_mhz": 41.9, "icetime_fmax_mhz": None}, board,
+    hint = slower_clock_hint({"nextpnr_fmax_mhz": 41.9, "icetime_fmax_mhz": None}, board,
                               3_000_000)
     assert "--clock-mhz 39 " in hint
     pll_settings(12_000_000, 39_000_000)
@@ -319,12 +319,12 @@ def _built(tmp_path, *names):
 
 
 def test_program_icesugar_writes_bitstream_weights_and_tests(tmp_path, monkeypatch):
-    from hw.build import _program
+    from hw.build.program import program
     tool, log = _fake_programmer(tmp_path, "icesprog")
     monkeypatch.setenv("ICESPROG", tool)
     build = _built(tmp_path, "top.bin", "weights.bin", "tests.bin")
     said = []
-    _program(get_board("icesugar"), str(build), said.append)
+    program(get_board("icesugar"), str(build), said.append)
     assert log.read_text().splitlines() == [f"-w -o 0x0 {build}/top.bin",
                                             f"-w -o 0x100000 {build}/weights.bin",
                                             f"-w -o 0x200000 {build}/tests.bin"]
@@ -332,11 +332,11 @@ def test_program_icesugar_writes_bitstream_weights_and_tests(tmp_path, monkeypat
 
 
 def test_program_ulx3s_writes_the_bitstream_into_flash(tmp_path, monkeypatch):
-    from hw.build import _program
+    from hw.build.program import program
     tool, log = _fake_programmer(tmp_path, "openFPGALoader")
     monkeypatch.setenv("OPENFPGALOADER", tool)
     build = _built(tmp_path, "top.bit")
-    _program(get_board("ulx3s-25f"), str(build), lambda line: None)
+    program(get_board("ulx3s-25f"), str(build), lambda line: None)
     assert log.read_text().splitlines() == [f"-b ulx3s -f {build}/top.bit"]
 
 
@@ -350,7 +350,7 @@ def test_program_ulx3s_writes_the_bitstream_into_flash(tmp_path, monkeypatch):
                               "device_id 0x6010 or 0x6014).\nABORT.\n"),
 ])
 def test_program_without_a_board_says_so(board, variable, said, tmp_path, monkeypatch):
-    from hw.build import _program
+    from hw.build.program import program
     board = get_board(board)
     tool, _ = _fake_programmer(tmp_path, "tool", said=said, status=1)
     monkeypatch.setenv(variable, tool)
@@ -359,13 +359,13 @@ def test_program_without_a_board_says_so(board, variable, said, tmp_path, monkey
                                         f"{board.description.replace('(', '.').replace(')', '.')}"
                                         f" by USB \\(and check that this user may access it\\); "
                                         f"tool said: "):
-        _program(board, str(build), lambda line: None)
+        program(board, str(build), lambda line: None)
 
 
 def test_program_without_the_programmer_says_how_to_get_it(tmp_path, monkeypatch):
-    from hw.build import _program
+    from hw.build.program import program
     monkeypatch.delenv("ICESPROG", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ToolError, match="^icesprog is not installed \\(build it from "
                                         "github.com/wuxx/icesugar .*\\), or set ICESPROG$"):
-        _program(get_board("icesugar"), str(_built(tmp_path, "top.bin")), lambda line: None)
+        program(get_board("icesugar"), str(_built(tmp_path, "top.bin")), lambda line: None)

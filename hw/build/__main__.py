@@ -1,7 +1,7 @@
-"""``python -m hw.build``: the build's command line (:func:`hw.build.main`)."""
+"""``python -m hw.build``: the build's command line (:func:`hw.build.cli.main`)."""
 
 import sys
 
-from hw.build import main
+from hw.build.cli import main
 
 sys.exit(main())
