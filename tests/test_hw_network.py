@@ -66,8 +66,8 @@ def test_builder_refusals():
     net = random_network(np.random.default_rng(0), size=12, filters=2, dense=8)
     with pytest.raises(NetworkError, match="groups_per_pass must divide the 2 groups of dense1"):
         NetworkPipeline(net, schedules={"dense1": DenseSchedule(lanes=4, groups_per_pass=3)})
-    with pytest.raises(NetworkError, match=r"not dense layers: \['conv'\]"):
-        NetworkPipeline(net, schedules={"conv": DenseSchedule(lanes=1, groups_per_pass=1)})
+    with pytest.raises(NetworkError, match=r"not dense layers or convolutions: \['pool'\]"):
+        NetworkPipeline(net, schedules={"pool": DenseSchedule(lanes=1, groups_per_pass=1)})
     with pytest.raises(NetworkError, match=r"external_weights names layers that are not dense"):
         NetworkPipeline(net, external_weights=["pool"])
 

@@ -9,16 +9,19 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from q8.layers import Conv2DConfig
+from q8.layers import Conv2DConfig, DenseConfig
 from hw.lib.arith import initial_value, requantize
 from hw.lib.layouts import element_layout
 from hw.lib.params import check_params
 from hw.lib.position import stall_all_input
 from hw.stages.kind import GatewareKind, MemoryCost, StageCost, StageEstimate
+from hw.stages.dense import DenseStage
+from hw.stages.gather import GatherStage
 from hw.stages.skid import SkidBuffer, skid_cost
+from hw.stages.window import WindowStage
 
 __all__ = ["Conv2DStage", "signed_digits", "digit_terms", "adder_levels", "adder_cost",
-           "make_stages", "estimate", "KIND"]
+           "dense_view", "make_stages", "estimate", "KIND"]
 
 #: Bits of an input code (a pixel or a ReLU output: always unsigned).
 CODE_BITS = 8
@@ -231,12 +234,38 @@ def _tree_sum(terms, add=operator.add):
 
 # --- the layer kind: the stages and their model ---------------------------------------------
 
+def dense_view(layer):
+    """Convolution ``layer`` as the dense layer that a folded engine computes at each output
+    position: ``fan_in`` inputs (the window, :class:`hw.stages.window.WindowStage`'s order),
+    ``out_channels`` outputs, the same formats, so the same accumulator and requantisation."""
+    return DenseConfig(name=layer.name, in_features=layer.fan_in,
+                       out_features=layer.out_channels, relu=layer.relu, input=layer.input,
+                       weight=layer.weight, bias=layer.bias, output=layer.output)
+
+
 def make_stages(layer, *, params, in_width, schedule=None):
-    """The stages of convolution ``layer``: the :class:`Conv2DStage`, then a skid buffer (the
-    convolution and a pooling after it are stall-all pipelines: the buffer keeps their
-    back-pressure chains apart, for timing). ``in_width`` and ``schedule`` are unused."""
-    stage = Conv2DStage(config=layer, weight=params["weight"], bias=params["bias"])
-    return [stage, SkidBuffer(stage.o.payload.shape())], layer.out_channels
+    """The stages of convolution ``layer``.
+
+    Without a ``schedule``, the parallel engine: the :class:`Conv2DStage` (every output
+    channel at once, the weights constants in logic), then a skid buffer (the convolution and
+    a pooling after it are stall-all pipelines: the buffer keeps their back-pressure chains
+    apart, for timing). With one, the folded engine: the windows tap by tap
+    (:class:`~hw.stages.window.WindowStage`), a :class:`~hw.stages.dense.DenseStage` on
+    ``schedule.lanes`` multipliers whose weights port the caller connects to a store, and
+    the groups gathered into one transfer per position
+    (:class:`~hw.stages.gather.GatherStage`)."""
+    if schedule is None:
+        stage = Conv2DStage(config=layer, weight=params["weight"], bias=params["bias"])
+        return [stage, SkidBuffer(stage.o.payload.shape())], layer.out_channels
+    windows = WindowStage(shape=layer.in_shape, kernel=layer.kernel, fmt=layer.input)
+    engine = DenseStage(config=dense_view(layer), bias=params["bias"],
+                        in_width=layer.in_shape[2], lanes=schedule.lanes,
+                        groups_per_pass=schedule.groups_per_pass,
+                        logic_lanes=schedule.logic_lanes,
+                        registered_weights=schedule.registered_weights)
+    gather = GatherStage(lanes=schedule.lanes, count=layer.out_channels,
+                         positions=layer.out_shape[0] * layer.out_shape[1], fmt=layer.output)
+    return [windows, engine, gather], layer.out_channels
 
 
 def estimate(layer, times, *, weight, in_width=None, schedule=None, external_weights=False,
@@ -263,5 +292,5 @@ def estimate(layer, times, *, weight, in_width=None, schedule=None, external_wei
     return StageEstimate(cost=cost, after=(skid,), times=out, width=layer.out_channels)
 
 
-KIND = GatewareKind(kind="conv2d", make_stages=make_stages, estimate=estimate,
+KIND = GatewareKind(kind="conv2d", make_stages=make_stages, estimate=estimate, foldable=True,
                     cost_reads_weights=True, size="out_channels", size_noun="filters")

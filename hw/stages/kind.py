@@ -123,7 +123,10 @@ class GatewareKind:
         StageEstimate``; ``weight`` the layer's weight codes when :attr:`cost_reads_weights`
         (else None), ``family`` the chip family's name (``"ice40"``, ``"ecp5"``).
     folded : bool
-        The layer is folded by a ``DenseSchedule`` that the planner chooses.
+        The layer is always folded by a ``DenseSchedule`` that the planner chooses.
+    foldable : bool
+        The kind has a folded engine beside its parallel one: built folded when the layer has
+        a ``DenseSchedule`` (``make_stages`` is given it), in parallel otherwise.
     cost_reads_weights : bool
         Its cost depends on the weights' values (constants in logic).
     size : str or None
@@ -137,6 +140,7 @@ class GatewareKind:
     make_stages: object
     estimate: object
     folded: bool = False
+    foldable: bool = False
     cost_reads_weights: bool = False
     size: str = None
     size_noun: str = ""

@@ -9,6 +9,7 @@ from amaranth.lib.wiring import In, Out
 from hw.stages.argmax import ArgmaxStage
 from hw.stages.dense import DenseStage, WeightMemory, check_schedule, dense_weight_words
 from hw.lib.layouts import element_layout, result_layout
+from hw.stages.conv import dense_view
 from hw.stages.registry import KINDS
 from hw.stages.skid import SkidBuffer
 
@@ -73,7 +74,9 @@ def weight_words(net, name, schedules=None):
     """The weight-store words of dense layer ``name`` under its schedule (see
     ``hw.stages.dense.dense_weight_words``), without building any gateware."""
     schedule = {**default_schedule(net), **(schedules or {})}[name]
-    return dense_weight_words(net.params[name]["weight"], schedule.lanes)
+    weight = net.params[name]["weight"]
+    # a folded convolution's: (kh, kw, channels, filters) as the window's (fan_in, filters)
+    return dense_weight_words(weight.reshape(-1, weight.shape[-1]), schedule.lanes)
 
 
 class NetworkPipeline(wiring.Component):
@@ -83,7 +86,8 @@ class NetworkPipeline(wiring.Component):
     ----------
     net : q8.weights.Network
     schedules : dict of DenseSchedule, optional
-        By dense layer name; :func:`default_schedule` where absent.
+        By dense layer name; :func:`default_schedule` where absent. A convolution named here
+        is built folded (``hw.stages.conv.make_stages``), its weights in a block-RAM store.
     external_weights : iterable of str
         Dense layers whose weight store lives outside this component (on the board, SPRAM
         loaded from flash): each gets a ``<name>_weights`` port. The others read block-RAM
@@ -112,14 +116,17 @@ class NetworkPipeline(wiring.Component):
                                f"built are {', '.join(sorted(KINDS))}")
         self._net = net
         self._schedules = {**default_schedule(net), **(schedules or {})}
-        unknown = set(self._schedules) - {l.name for l in net.dense_layers}
+        foldable = {l.name: l for l in net.layers
+                    if KINDS[l.kind].folded or KINDS[l.kind].foldable}
+        unknown = set(self._schedules) - set(foldable)
         if unknown:
-            raise NetworkError(f"schedules name layers that are not dense layers: "
-                             f"{sorted(unknown)}")
-        for layer in net.dense_layers:  # before any stage exists
-            schedule = self._schedules[layer.name]
+            raise NetworkError(f"schedules name layers that are not dense layers or "
+                               f"convolutions: {sorted(unknown)}")
+        for name, schedule in self._schedules.items():  # before any stage exists
+            layer = foldable[name]
             try:
-                check_schedule(layer, lanes=schedule.lanes,
+                check_schedule(dense_view(layer) if layer.kind == "conv2d" else layer,
+                               lanes=schedule.lanes,
                                groups_per_pass=schedule.groups_per_pass,
                                logic_lanes=schedule.logic_lanes)
             except ValueError as e:
@@ -145,7 +152,7 @@ class NetworkPipeline(wiring.Component):
             kind = KINDS[layer.kind]
             made, width = kind.make_stages(
                 layer, params=self._net.params.get(layer.name), in_width=width,
-                schedule=self._schedules[layer.name] if kind.folded else None)
+                schedule=self._schedules.get(layer.name))
             stages += made
         stages.append(ArgmaxStage(classes=self._net.classes, in_width=width))
         return stages

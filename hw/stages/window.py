@@ -1,0 +1,114 @@
+"""The windows of a convolution, tap by tap (im2col): what a folded convolution multiplies."""
+
+from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from hw.lib.layouts import element_layout
+from hw.lib.params import check_count
+from hw.lib.position import position_counters
+
+__all__ = ["WindowStage"]
+
+
+class WindowStage(wiring.Component):
+    """Each ``kh x kw`` window of a row-major image stream (valid padding, stride 1), as
+    ``kh * kw`` transfers of its pixels, row by row, left to right: the order of a
+    convolution's weights ``(kh, kw, channels, filters)`` flattened to ``(fan_in, filters)``.
+
+    The image's last ``kh`` rows are kept in one memory, a row per slot, used in turn. The
+    pixel that completes a window (its bottom right) is written, then the input waits while
+    the window's taps are read out, one a cycle when the output is taken; a folded
+    convolution takes many cycles per window, so the input's pause costs nothing. ``last`` is
+    set on the last tap of the image's last window; the input's ``last`` restarts the
+    position counters, as in the other stages.
+
+    Parameters
+    ----------
+    shape : (int, int, int)
+        The input image's ``(height, width, channels)``.
+    kernel : (int, int)
+    fmt : q8.contract.Format
+        The codes' format.
+
+    Members
+    -------
+    i : In(stream.Signature(element_layout(channels, fmt)))
+    o : Out(stream.Signature(element_layout(channels, fmt)))
+        ``(height - kh + 1) * (width - kw + 1) * kh * kw`` transfers per image.
+    """
+
+    def __init__(self, *, shape, kernel, fmt):
+        height, width, channels = shape
+        for name, value in (("height", height), ("width", width), ("channels", channels)):
+            check_count(name, value)
+        kh, kw = kernel
+        if not (1 <= kh <= height and 1 <= kw <= width):
+            raise ValueError(f"kernel {kernel} must fit the {height}x{width} image")
+        self._shape, self._kernel = (height, width, channels), (kh, kw)
+        layout = element_layout(channels, fmt)
+        super().__init__({"i": In(stream.Signature(layout)), "o": Out(stream.Signature(layout))})
+
+    def elaborate(self, platform):
+        height, width, channels = self._shape
+        kh, kw = self._kernel
+        m = Module()
+        rows = m.submodules.rows = Memory(shape=unsigned(8 * channels), depth=kh * width,
+                                          init=[])
+        wr, rd = rows.write_port(), rows.read_port()
+
+        emitting = Signal()   # the window's taps are being read out; the input waits
+        accept = self.i.valid & ~emitting
+        m.d.comb += self.i.ready.eq(~emitting)
+        row, col, row_end, end_of_image = position_counters(m, accept, self.i.payload.last,
+                                                            height, width)
+        # the slots' base addresses: the row being written, and the oldest row kept (the
+        # next to be written, and the top of a window completed in this row)
+        write_base = Signal(range(kh * width))
+        top_base = Signal(range(kh * width), init=_next_slot(0, width, kh))
+
+        with m.If(accept & end_of_image):
+            m.d.sync += [write_base.eq(0), top_base.eq(_next_slot(0, width, kh))]
+        with m.Elif(accept & row_end):
+            m.d.sync += [write_base.eq(top_base), top_base.eq(_next_slot(top_base, width, kh))]
+        m.d.comb += [wr.addr.eq(write_base + col), wr.data.eq(self.i.payload.data.as_value()),
+                     wr.en.eq(accept)]
+
+        # the read-out: a tap counter and the running address of the tap
+        tap_row = Signal(range(kh))
+        tap_col = Signal(range(kw))
+        row_base = Signal(range(kh * width))   # the slot of the tap's row
+        left = Signal(range(width))            # the window's first column
+        addr = Signal(range(kh * width))
+        final = Signal()                       # the image's last window
+        completes = accept & (row >= kh - 1) & (col >= kw - 1)
+        with m.If(completes):
+            m.d.sync += [emitting.eq(1), tap_row.eq(0), tap_col.eq(0), row_base.eq(top_base),
+                         left.eq(col - (kw - 1)), addr.eq(top_base + col - (kw - 1)),
+                         final.eq(end_of_image)]
+
+        advance = ~self.o.valid | self.o.ready
+        m.d.comb += [rd.addr.eq(addr), rd.en.eq(advance),
+                     self.o.payload.data.as_value().eq(rd.data)]
+        tap_last = (tap_row == kh - 1) & (tap_col == kw - 1)
+        with m.If(advance):
+            m.d.sync += [self.o.valid.eq(emitting), self.o.payload.last.eq(final & tap_last)]
+            with m.If(emitting):
+                with m.If(tap_col != kw - 1):
+                    m.d.sync += [tap_col.eq(tap_col + 1), addr.eq(addr + 1)]
+                with m.Elif(~tap_last):
+                    next_base = _next_slot(row_base, width, kh)
+                    m.d.sync += [tap_col.eq(0), tap_row.eq(tap_row + 1),
+                                 row_base.eq(next_base), addr.eq(next_base + left)]
+                with m.Else():
+                    m.d.sync += emitting.eq(0)
+        return m
+
+
+def _next_slot(base, width, kh):
+    """The base address of the slot after ``base``'s, of ``kh`` slots of ``width`` (one slot:
+    itself)."""
+    if isinstance(base, int):
+        return (base + width) % (kh * width)
+    return Mux(base == (kh - 1) * width, 0, base + width)

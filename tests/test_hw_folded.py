@@ -1,0 +1,88 @@
+# amaranth: UnusedElaboratable=no
+"""The folded convolution (``hw.stages.conv.make_stages`` with a schedule: the windows tap by tap,
+a dense engine on a few multipliers with its weights in memory, the groups gathered) against
+the reference, in Amaranth's simulator: a few small networks, several lane counts and
+foldings, extreme codes and back-pressure. Whole test sets run through the compiled RTL."""
+
+import numpy as np
+import pytest
+
+from hw.stages.network import DenseSchedule, NetworkError, NetworkPipeline
+from hw.stages.window import WindowStage
+from q8 import reference
+from q8.contract import Format
+from sim.pysim import simulate_network
+from sim.streams import stream_get, stream_put
+from tests.netgen import network_from_arch, random_network
+
+
+def test_windows_come_tap_by_tap_in_the_weights_order():
+    from amaranth.sim import Simulator
+    height, width, channels, kernel = 5, 6, 2, (3, 2)
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, (2, height, width, channels), np.uint8)
+    dut = WindowStage(shape=(height, width, channels), kernel=kernel,
+                      fmt=Format(signed=False, frac=8))
+    got = []
+
+    async def producer(ctx):
+        for image in images:
+            flat = image.reshape(-1, channels)
+            for n, pixel in enumerate(flat):
+                await stream_put(ctx, dut.i, {"data": [int(v) for v in pixel],
+                                              "last": n == len(flat) - 1},
+                                 rng=rng, gap=0.3)
+
+    async def consumer(ctx):
+        taps = 2 * (height - kernel[0] + 1) * (width - kernel[1] + 1) * kernel[0] * kernel[1]
+        for _ in range(taps):
+            got.append(await stream_get(ctx, dut.o, rng=rng, stall=0.4))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(producer)
+    sim.add_testbench(consumer)
+    sim.run_until(1e-2)
+    kh, kw = kernel
+    expected = []
+    for image in images:
+        for r in range(height - kh + 1):
+            for c in range(width - kw + 1):
+                window = image[r:r + kh, c:c + kw].reshape(-1, channels)
+                expected += [(list(tap), False) for tap in window]
+        expected[-1] = (expected[-1][0], True)   # the image's last window's last tap
+    assert [(list(t["data"]), bool(t["last"])) for t in got] == \
+        [(list(map(int, d)), last) for d, last in expected]
+
+
+@pytest.mark.parametrize("lanes,per_pass", [(1, 3), (2, 1), (3, 1), (4, 1)])
+def test_folded_conv_matches_the_reference(lanes, per_pass):
+    rng = np.random.default_rng(10 + lanes)
+    net = random_network(rng, size=10, filters=3, dense=6, classes=4, extreme=lanes == 2)
+    images = rng.integers(0, 256, (2, 10, 10), np.uint8)
+    pipeline = NetworkPipeline(net, schedules={
+        "conv": DenseSchedule(lanes=lanes, groups_per_pass=per_pass)})
+    assert [type(s).__name__ for s in pipeline.stages[:4]] == \
+        ["SkidBuffer", "WindowStage", "DenseStage", "GatherStage"]
+    run = simulate_network(pipeline, images, seed=lanes, gap=0.2, stall=0.3)
+    ref = reference.run(net, images)
+    assert np.array_equal(run.logits, ref.logits)
+
+
+def test_two_folded_convolutions_with_channels_in():
+    rng = np.random.default_rng(21)
+    net = network_from_arch(rng, "conv3x3,conv4x2,pool,dense5", size=9)
+    images = rng.integers(0, 256, (2, 9, 9), np.uint8)
+    pipeline = NetworkPipeline(net, schedules={
+        "conv1": DenseSchedule(lanes=2, groups_per_pass=1),
+        "conv2": DenseSchedule(lanes=3, groups_per_pass=1)})
+    run = simulate_network(pipeline, images, seed=2, stall=0.2)
+    assert np.array_equal(run.logits, reference.run(net, images).logits)
+
+
+def test_folded_schedule_refusals():
+    net = random_network(np.random.default_rng(0), size=12, filters=4, dense=8)
+    with pytest.raises(NetworkError, match="conv: groups_per_pass must divide the 2 groups"):
+        NetworkPipeline(net, schedules={"conv": DenseSchedule(lanes=2, groups_per_pass=3)})
+    with pytest.raises(NetworkError, match=r"not dense layers or convolutions: \['pool'\]"):
+        NetworkPipeline(net, schedules={"pool": DenseSchedule(lanes=1, groups_per_pass=1)})
