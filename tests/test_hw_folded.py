@@ -86,3 +86,56 @@ def test_folded_schedule_refusals():
         NetworkPipeline(net, schedules={"conv": DenseSchedule(lanes=2, groups_per_pass=3)})
     with pytest.raises(NetworkError, match=r"not dense layers or convolutions: \['pool'\]"):
         NetworkPipeline(net, schedules={"pool": DenseSchedule(lanes=1, groups_per_pass=1)})
+
+
+@pytest.mark.parametrize("spec,schedules", [
+    ("conv3x3,pool,dense8,dense4", {"conv": (2, 1)}),
+    ("conv4x3,pool,dense8,dense4", {"conv": (2, 2)})])
+def test_the_plans_cycles_of_a_folded_convolution_are_the_simulated_ones(spec, schedules):
+    from hw import fit
+    from hw.stages.network import default_schedule
+    net = network_from_arch(np.random.default_rng(3), spec, size=12)
+    folded = {name: DenseSchedule(lanes=lanes, groups_per_pass=per)
+              for name, (lanes, per) in schedules.items()}
+    plan = fit.plan(net.layers, params=net.params,
+                    schedules={**default_schedule(net), **folded})
+    images = np.random.default_rng(0).integers(0, 256, (3, 12, 12), np.uint8)
+    run = simulate_network(NetworkPipeline(net, schedules=plan.schedules), images[:1])
+    assert run.cycles.tolist() == [plan.latency]
+    run = simulate_network(NetworkPipeline(net, schedules=plan.schedules), images,
+                           overlap=True)
+    assert run.cycles[1:].tolist() == [plan.interval] * 2
+    assert np.array_equal(run.logits, reference.run(net, images).logits)
+
+
+def test_two_folded_convolutions_in_a_row_the_plan_underestimates_the_interval():
+    # each folded stage's pace is modelled alone: two in a row slow each other a little
+    # more than that (docs/gateware.md); the latency is exact
+    from hw import fit
+    from hw.stages.network import default_schedule
+    net = network_from_arch(np.random.default_rng(3), "conv3x3,conv4x2,pool,dense6", size=12)
+    folded = {"conv1": DenseSchedule(lanes=3, groups_per_pass=1),
+              "conv2": DenseSchedule(lanes=2, groups_per_pass=1)}
+    plan = fit.plan(net.layers, params=net.params,
+                    schedules={**default_schedule(net), **folded})
+    images = np.random.default_rng(0).integers(0, 256, (3, 12, 12), np.uint8)
+    assert simulate_network(NetworkPipeline(net, schedules=plan.schedules),
+                            images[:1]).cycles.tolist() == [plan.latency]
+    interval = simulate_network(NetworkPipeline(net, schedules=plan.schedules), images,
+                                overlap=True).cycles[2]
+    assert plan.interval <= interval <= 1.05 * plan.interval
+
+
+def test_the_plan_folds_a_convolution_that_does_not_fit_in_parallel():
+    from hw import fit
+    from q8 import arch
+    layers = arch.configs(arch.parse("conv8x5,pool,dense16,dense10"), input_shape=(28, 28, 1))
+    plan = fit.plan(layers, board="icebreaker")
+    assert plan.fits
+    assert "conv" in plan.schedules   # folded: a schedule of its own
+    conv = next(s for s in plan.stages if s.name == "conv")
+    assert conv.store == "block RAM" and conv.dsps >= 1 and conv.digits == 0
+    # in parallel it would not have fitted
+    parallel = fit.plan(layers, board="icebreaker",
+                        schedules={k: v for k, v in plan.schedules.items() if k != "conv"})
+    assert not parallel.fits

@@ -170,7 +170,7 @@ class Plan:
             schedule = ""
             if s.schedule is not None:
                 lanes, per = s.schedule.lanes, s.schedule.groups_per_pass
-                passes = -(-int(s.shape) // lanes) // per
+                passes = -(-int(s.shape.split("x")[-1]) // lanes) // per
                 schedule = f"{lanes} lane{'s' * (lanes > 1)}, {passes} pass" + \
                     ("es" if passes > 1 else "")
                 if s.schedule.logic_lanes:

@@ -11,6 +11,7 @@ from hw.fit.diagnose import problems
 from hw.fit.plan import CROWDED, RESOURCES, Plan, Stage
 from hw.stages import registry as gateware
 from hw.stages.argmax import argmax_cost, argmax_cycles
+from hw.stages.conv import dense_view
 from hw.stages.dense import check_schedule
 from hw.stages.network import WEIGHT_WORD_LANES, DenseSchedule
 from hw.stages.skid import SkidBuffer, skid_cost
@@ -55,9 +56,11 @@ class Planner:
         self.pixels = math.prod(self.input_shape)
         self.kinds = [gateware.get(l.kind) for l in self.layers]
         self.dense = [l for l, k in zip(self.layers, self.kinds) if k.folded]
+        self.convs = [l for l, k in zip(self.layers, self.kinds) if k.foldable]
         self.classes = self.layers[-1].out_shape[-1]
         # the folded layers' schedules that each layer's times depend on: those up to it
-        self._keys = [tuple(l.name for l in self.dense if self.layers.index(l) <= i)
+        tunable = [l.name for l, k in zip(self.layers, self.kinds) if k.folded or k.foldable]
+        self._keys = [tuple(n for n in tunable if self._index(n) <= i)
                       for i in range(len(self.layers))]
         self.input_stage = self._row(skid_cost("input", element_layout(1, self.layers[0].input)))
         board_stage = Stage("board", "board")
@@ -66,6 +69,9 @@ class Planner:
         board_stage.estimate(self.family)
         self.tail = [self._row(argmax_cost(self.classes), shape=str(self.classes)), board_stage]
         self._cache = {}
+
+    def _index(self, name):
+        return next(i for i, l in enumerate(self.layers) if l.name == name)
 
     def _row(self, cost, *, layer=None, schedule=None, shape=""):
         """The plan's row of a stage's published ``cost`` (``hw.stages.kind.StageCost``)."""
@@ -89,7 +95,7 @@ class Planner:
         """Layer ``index``'s rows (its stage and those made after it for it), output times,
         output width and busy cycles per image under ``schedules``; kept by the schedules up
         to it, since the search tries many combinations of the later layers'."""
-        key = (index, *(schedules[name] for name in self._keys[index]))
+        key = (index, *(schedules.get(name) for name in self._keys[index]))
         if key in self._cache:
             return self._cache[key]
         if index == 0:
@@ -102,7 +108,7 @@ class Planner:
         if kind.cost_reads_weights:
             weight = assumed_weight(layer) if self.params is None else \
                 self.params[layer.name]["weight"]
-        schedule = schedules[layer.name] if kind.folded else None
+        schedule = schedules[layer.name] if kind.folded else schedules.get(layer.name)
         external = kind.folded and layer is self.dense[0] and self.family.weights_from_flash
         est = kind.estimate(layer, times, weight=weight, in_width=width, schedule=schedule,
                             external_weights=external, family=self.family.name)
@@ -150,14 +156,31 @@ def _candidates(layer, dsps):
     return found
 
 
-def _allocations(layers, dsps):
-    """Every way to give each of ``layers`` at least one of ``dsps`` DSPs (not all need be
-    used), as lists."""
+def _conv_candidates(layer, dsps):
+    """Schedules of a folded convolution with ``dsps`` DSPs: two lanes per DSP (or one fewer),
+    at most one per filter, one group per pass or all in one; none with no DSPs (the
+    parallel engine)."""
+    if dsps == 0:
+        return [None]
+    found = []
+    for lanes in sorted({min(2 * dsps, layer.out_channels), 2 * dsps - 1}, reverse=True):
+        if lanes < 1 or lanes > layer.out_channels:
+            continue
+        groups = math.ceil(layer.out_channels / lanes)
+        found += [DenseSchedule(lanes=lanes, groups_per_pass=per)
+                  for per in sorted({1, groups}) if groups % per == 0]
+    return found
+
+
+def _allocations(layers, dsps, minimums=None):
+    """Every way to give each of ``layers`` at least its minimum (one each by default) of
+    ``dsps`` DSPs (not all need be used), as lists."""
+    minimums = [1] * len(layers) if minimums is None else list(minimums)
     if not layers:
         yield []
         return
-    for d in range(1, dsps - len(layers) + 2):
-        for rest in _allocations(layers[1:], dsps - d):
+    for d in range(minimums[0], dsps - sum(minimums[1:]) + 1):
+        for rest in _allocations(layers[1:], dsps - d, minimums[1:]):
             yield [d, *rest]
 
 
@@ -199,7 +222,7 @@ def _choose_wide(planner):
         target = math.ceil(target * 1.25)
 
 
-def choose(planner):
+def choose(planner, *, fold=True):
     """The schedules: the first dense layer's fixed; for every way to share the DSPs left
     among the later layers, every combination of their candidates (or, if there are more
     than :data:`EXHAUSTIVE`, each layer's in turn: the fastest, cycles back to back then its
@@ -207,16 +230,38 @@ def choose(planner):
     overflowed, logic cells if overflowed or above :data:`CROWDED`, cycles back to back,
     logic cells, cycles one at a time). Logic cells before the latency: they decide whether
     place and route meets the clock, and room for the board's own logic, while an image's
-    latency on the board is a small part of its time on the UART."""
+    latency on the board is a small part of its time on the UART.
+
+    The convolutions are parallel (their weights constants in logic, a pixel a cycle) unless
+    the network then does not fit: the search is then repeated with each convolution free to
+    fold onto DSPs (``hw.stages.conv.make_stages`` with a schedule), and the better kept
+    (``fold=False``: not; the misfit diagnosis plans its many trials so, for speed, and so
+    names a size that fits with the convolutions parallel)."""
     if not planner.family.weights_from_flash:
         return _choose_wide(planner)
     first, later = planner.dense[0], planner.dense[1:]
     base = {first.name: _first_schedule(first)}
     dsps_left = planner.available["dsps"] - math.ceil(base[first.name].lanes / 2)
+    best, best_key = _search(planner, base, later, dsps_left)
+    if fold and best_key is not None and best_key[0] and planner.convs:
+        folded, folded_key = _search(planner, base, planner.convs + later, dsps_left)
+        if folded_key is not None and folded_key < best_key:
+            best = folded
+    if best is None:   # more layers than DSPs: the fewest (the plan says so)
+        best = {**base, **{l.name: DenseSchedule(lanes=1, groups_per_pass=l.out_features)
+                           for l in later}}
+    return best
+
+
+def _search(planner, base, tunable, dsps):
+    """The best schedules of ``tunable`` (folded convolutions, then later dense layers, in
+    order) with ``dsps`` DSPs to share, beside ``base``: ``(schedules, key)`` or ``(None,
+    None)``. A convolution may get no DSP: it stays parallel."""
     best, best_key = None, None
 
     def consider(chosen):
         nonlocal best, best_key
+        chosen = {k: v for k, v in chosen.items() if v is not None}
         stages, latency, interval = planner.stages(chosen)
         used = planner.totals(stages)
         over = sum(used[k] > planner.available[k] for k in RESOURCES)
@@ -224,30 +269,32 @@ def choose(planner):
         key = (over, used["logic_cells"] if over or crowded else 0, interval,
                used["logic_cells"], latency)
         if best_key is None or key < best_key:
-            best, best_key = dict(chosen), key
+            best, best_key = chosen, key
 
-    for allocation in _allocations(later, dsps_left):
-        options = [_candidates(layer, d) for layer, d in zip(later, allocation)]
+    is_conv = [l.kind == "conv2d" for l in tunable]
+    for allocation in _allocations(tunable, dsps, [0 if c else 1 for c in is_conv]):
+        options = [(_conv_candidates if c else _candidates)(layer, d)
+                   for layer, d, c in zip(tunable, allocation, is_conv)]
         if not all(options):
             continue
         if math.prod(map(len, options)) <= EXHAUSTIVE:
             for combination in itertools.product(*options):
-                consider({**base, **{l.name: s for l, s in zip(later, combination)}})
+                consider({**base, **{l.name: s for l, s in zip(tunable, combination)}})
             continue
         for smallest in (False, True):
             chosen = dict(base)
-            for index, (layer, choices) in enumerate(zip(later, options), 1):
+            for layer, choices in zip(tunable, options):
+                index = planner.layers.index(layer)
+
                 def key(schedule):
-                    stage, times, _, busy = planner.dense_stage(
-                        index, {**chosen, layer.name: schedule})
-                    return (stage.logic_cells, busy, times[-1]) if smallest else \
-                        (busy, times[-1], stage.logic_cells)
+                    trial = {k: v for k, v in {**chosen, layer.name: schedule}.items()
+                             if v is not None}
+                    rows, times, _, busy = planner.layer_stage(index, trial)
+                    return (rows[0].logic_cells, busy, times[-1]) if smallest else \
+                        (busy, times[-1], rows[0].logic_cells)
                 chosen[layer.name] = min(choices, key=key)
             consider(chosen)
-    if best is None:   # more layers than DSPs: the fewest (the plan says so)
-        best = {**base, **{l.name: DenseSchedule(lanes=1, groups_per_pass=l.out_features)
-                           for l in later}}
-    return best
+    return best, best_key
 
 
 def plan(layers, *, board=BOARD, params=None, schedules=None):
@@ -289,9 +336,12 @@ def plan(layers, *, board=BOARD, params=None, schedules=None):
         base = {planner.dense[0].name: _first_schedule(planner.dense[0])} if \
             planner.family.weights_from_flash else _choose_wide(planner)
         chosen = {**base, **schedules}
-        for layer in planner.dense:
-            s = chosen[layer.name]
-            check_schedule(layer, lanes=s.lanes, groups_per_pass=s.groups_per_pass,
+        for layer in planner.convs + planner.dense:
+            s = chosen.get(layer.name)
+            if s is None:   # a convolution left parallel
+                continue
+            check_schedule(dense_view(layer) if layer in planner.convs else layer,
+                           lanes=s.lanes, groups_per_pass=s.groups_per_pass,
                            logic_lanes=s.logic_lanes)
             if s.logic_lanes and not planner.family.logic_lanes:
                 raise ValueError(f"{layer.name}: the {planner.family.name} plan multiplies "
@@ -309,7 +359,7 @@ def _replan(layers, board, params):
     """The resources that ``layers`` use on ``board`` with the schedules :func:`choose`
     picks (the misfit diagnosis' trial of a smaller layer)."""
     planner = Planner(layers, board, params)
-    return planner.totals(planner.stages(choose(planner))[0])
+    return planner.totals(planner.stages(choose(planner, fold=False))[0])
 
 
 def built_schedules(net, *, board=BOARD):

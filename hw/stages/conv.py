@@ -271,10 +271,13 @@ def make_stages(layer, *, params, in_width, schedule=None):
 def estimate(layer, times, *, weight, in_width=None, schedule=None, external_weights=False,
              family=None):
     """The model of :func:`make_stages`' stages for ``weight`` (see
-    :class:`hw.stages.kind.GatewareKind`): the adder trees' working bits, the window's
+    :class:`hw.stages.kind.GatewareKind`); with a ``schedule`` the folded engine's
+    (:func:`folded_estimate`). The parallel engine: the adder trees' working bits, the window's
     registers (bits), which feed the first adders, and the fixed part (counters, the line
     buffer's port); the line buffer; an output for each input that completes a window,
     :attr:`Conv2DStage.LATENCY` and a cycle per adder level later, then the skid buffer's."""
+    if schedule is not None:
+        return folded_estimate(layer, times, schedule)
     digits, levels, adder_bits = adder_cost(weight)
     _, width, channels = layer.in_shape
     kh, kw = layer.kernel
@@ -290,6 +293,86 @@ def estimate(layer, times, *, weight, in_width=None, schedule=None, external_wei
     out = [t + delay for i, t in enumerate(times)
            if i // width >= kh - 1 and i % width >= kw - 1]
     return StageEstimate(cost=cost, after=(skid,), times=out, width=layer.out_channels)
+
+
+def folded_estimate(layer, times, schedule):
+    """The model of the folded engine's stages (:func:`make_stages` with ``schedule``): the
+    dense engine's terms for the window (``fan_in`` inputs of ``channels`` codes a transfer),
+    the window stage's fixed part and the gather's registers; the window rows, the engine's
+    input banks and its weights in a memory; the times from :func:`folded_times`."""
+    height, width, channels = layer.in_shape
+    kh, kw = layer.kernel
+    view = dense_view(layer)
+    lanes, per = schedule.lanes, schedule.groups_per_pass
+    groups = -(-layer.out_channels // lanes)
+    acc_width = view.acc_width
+    words = kh * kw   # the engine's input transfers per window
+    terms = {"dense": 1, "dense_lane_bit": lanes * acc_width,
+             "dense_accumulator_bit": lanes * per * (acc_width + 8),
+             "dense_input_bit": 8 * channels, "window": 1,
+             "gather_bit": 8 * (lanes * (groups - 1) + layer.out_channels)}
+    if schedule.logic_lanes:
+        terms["logic_lane"] = schedule.logic_lanes
+    memories = (MemoryCost("window rows", 8 * channels, kh * width),
+                MemoryCost("input banks", 8 * channels, 2 << max(1, (words - 1).bit_length())),
+                MemoryCost("weights", 8 * lanes, groups * layer.fan_in, rom=True))
+    cost = StageCost(name=layer.name, kind=layer.kind, terms=terms, memories=memories,
+                     dsp_lanes=lanes - schedule.logic_lanes, weights="memory")
+    out = folded_times(layer, times, schedule)
+    # back to back: a second image whose inputs come as the first's did, as soon as the
+    # first's are in (its producer's pace, a cycle apart at least)
+    span = max(len(times), times[-1] - times[0] + 1)
+    twice = folded_times(layer, [*times, *(t + span for t in times)], schedule)
+    busy = twice[-1] - out[-1]
+    return StageEstimate(cost=cost, after=(), times=out, width=layer.out_channels, busy=busy)
+
+
+def folded_times(layer, times, schedule):
+    """Output transfer times of the folded engine (one per position) whose input pixels are
+    offered at ``times`` (one image, or several in a row), the consumer always ready: an event
+    model of :class:`~hw.stages.window.WindowStage` (a window's taps a cycle apart, the
+    input paused meanwhile), the :class:`~hw.stages.dense.DenseStage` (its two input banks,
+    a window each; its sequencer, as :func:`hw.stages.dense.output_times`) and
+    :class:`~hw.stages.gather.GatherStage` (a cycle after a position's last group, and no
+    group the cycle after)."""
+    from hw.stages.dense import result_cycles
+    height, width, channels = layer.in_shape
+    kh, kw = layer.kernel
+    taps, n, k = kh * kw, layer.fan_in, channels
+    per = schedule.groups_per_pass
+    groups = -(-layer.out_channels // schedule.lanes)
+    passes = groups // per
+    result = result_cycles(schedule)
+    finish = DenseStage.FINISH_CYCLES if per * n > 1 else DenseStage.FINISH_CYCLES - 1
+    accept, issue, windows = -10 ** 9, -10 ** 9, 0
+    bank_free = [-10 ** 9, -10 ** 9]
+    last_out, sent, final_sent = [None] * per, -10 ** 9, False
+    out = []
+    for i, t in enumerate(times):
+        accept = max(t, accept + 1)
+        r, c = divmod(i % (height * width), width)
+        if r < kh - 1 or c < kw - 1:
+            continue
+        first = max(accept + 2, bank_free[windows % 2])   # the first tap's transfer
+        accept = first + taps - 2    # the input is taken again as the last tap leaves
+        for p in range(passes):
+            if p == 0:
+                for j in range(taps):
+                    issue = max(issue + 1, first + j + DenseStage.WAIT_CYCLES) + k * per - 1
+                issue -= per
+            else:
+                issue += (n - 1) * per
+            for q in range(per):
+                issue += 1
+                if last_out[q] is not None:
+                    issue = max(issue, last_out[q] + finish)
+                o = max(issue + result, sent + (2 if final_sent else 1))
+                final_sent = p == passes - 1 and q == per - 1
+                sent = last_out[q] = o
+        bank_free[windows % 2] = issue + 2
+        windows += 1
+        out.append(sent + 1)
+    return out
 
 
 KIND = GatewareKind(kind="conv2d", make_stages=make_stages, estimate=estimate, foldable=True,
