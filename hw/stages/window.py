@@ -75,32 +75,38 @@ class WindowStage(wiring.Component):
         m.d.comb += [wr.addr.eq(write_base + col), wr.data.eq(self.i.payload.data.as_value()),
                      wr.en.eq(accept)]
 
-        # the read-out: a tap counter and the running address of the tap
+        # the read-out: the tap's row (its slot's base) and column, as registers, with the
+        # counters' ends as registered flags, so that the read address is one adder from
+        # registers and no comparison decides what it adds (timing)
         tap_row = Signal(range(kh))
         tap_col = Signal(range(kw))
         row_base = Signal(range(kh * width))   # the slot of the tap's row
         left = Signal(range(width))            # the window's first column
-        addr = Signal(range(kh * width))
+        column = Signal(range(width))          # left + tap_col
+        col_end = Signal(init=kw == 1)         # tap_col == kw - 1
+        row_end_tap = Signal(init=kh == 1)     # tap_row == kh - 1
         final = Signal()                       # the image's last window
         completes = accept & (row >= kh - 1) & (col >= kw - 1)
         with m.If(completes):
             m.d.sync += [emitting.eq(1), tap_row.eq(0), tap_col.eq(0), row_base.eq(top_base),
-                         left.eq(col - (kw - 1)), addr.eq(top_base + col - (kw - 1)),
+                         left.eq(col - (kw - 1)), column.eq(col - (kw - 1)),
+                         col_end.eq(kw == 1), row_end_tap.eq(kh == 1),
                          final.eq(end_of_image)]
 
         advance = ~self.o.valid | self.o.ready
-        m.d.comb += [rd.addr.eq(addr), rd.en.eq(advance),
+        m.d.comb += [rd.addr.eq(row_base + column), rd.en.eq(advance),
                      self.o.payload.data.as_value().eq(rd.data)]
-        tap_last = (tap_row == kh - 1) & (tap_col == kw - 1)
+        tap_last = row_end_tap & col_end
         with m.If(advance):
             m.d.sync += [self.o.valid.eq(emitting), self.o.payload.last.eq(final & tap_last)]
             with m.If(emitting):
-                with m.If(tap_col != kw - 1):
-                    m.d.sync += [tap_col.eq(tap_col + 1), addr.eq(addr + 1)]
-                with m.Elif(~tap_last):
-                    next_base = _next_slot(row_base, width, kh)
-                    m.d.sync += [tap_col.eq(0), tap_row.eq(tap_row + 1),
-                                 row_base.eq(next_base), addr.eq(next_base + left)]
+                with m.If(~col_end):
+                    m.d.sync += [tap_col.eq(tap_col + 1), column.eq(column + 1),
+                                 col_end.eq(tap_col == kw - 2)]
+                with m.Elif(~row_end_tap):
+                    m.d.sync += [tap_col.eq(0), column.eq(left), col_end.eq(kw == 1),
+                                 tap_row.eq(tap_row + 1), row_end_tap.eq(tap_row == kh - 2),
+                                 row_base.eq(_next_slot(row_base, width, kh))]
                 with m.Else():
                     m.d.sync += emitting.eq(0)
         return m
