@@ -6,7 +6,7 @@ import math
 
 from hw.fit.plan import RESOURCE_NAMES
 from hw.stages import registry as gateware
-from hw.stages.network import WEIGHT_WORD_LANES
+from hw.stages.network import WEIGHT_WORD_LANES, first_dense_schedule
 from hw.vendor.ice40 import SPRAMWeightStore
 from q8 import layers as kinds
 from q8.weights import build_layers
@@ -33,7 +33,7 @@ def problems(planner, used, params, *, replan):
         found.append(f"the network needs {used['sprams']} SPRAMs; the board has "
                      f"{avail['sprams']}")
     if used["dsps"] > avail["dsps"]:
-        most = 1 + avail["dsps"] - math.ceil(min(WEIGHT_WORD_LANES, first.out_features) / 2) \
+        most = 1 + avail["dsps"] - math.ceil(first_dense_schedule(first).lanes / 2) \
             if planner.family.weights_from_flash else avail["dsps"]
         found.append(f"the {len(planner.dense)} dense layers need {used['dsps']} DSPs (a "
                      f"multiplier pair each at least); the board has {avail['dsps']}: at "

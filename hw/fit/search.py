@@ -13,7 +13,7 @@ from hw.stages import registry as gateware
 from hw.stages.argmax import argmax_cost, argmax_cycles
 from hw.stages.conv import dense_view
 from hw.stages.dense import check_schedule
-from hw.stages.network import WEIGHT_WORD_LANES, DenseSchedule
+from hw.stages.network import DenseSchedule, first_dense_schedule
 from hw.stages.skid import SkidBuffer, skid_cost
 from hw.lib.layouts import element_layout
 from hw.vendor.ice40 import SPRAMWeightStore
@@ -36,10 +36,6 @@ def input_shape(layers):
     """The network's input as ``(height, width, channels)``; a flat input as ``(n, 1, 1)``."""
     shape = tuple(layers[0].in_shape)
     return shape if len(shape) == 3 else (shape[0], 1, 1)
-
-
-def _first_schedule(layer):
-    return DenseSchedule(lanes=min(WEIGHT_WORD_LANES, layer.out_features), groups_per_pass=1)
 
 
 class Planner:
@@ -240,7 +236,7 @@ def choose(planner, *, fold=True):
     if not planner.family.weights_from_flash:
         return _choose_wide(planner)
     first, later = planner.dense[0], planner.dense[1:]
-    base = {first.name: _first_schedule(first)}
+    base = {first.name: first_dense_schedule(first)}
     dsps_left = planner.available["dsps"] - math.ceil(base[first.name].lanes / 2)
     best, best_key = _search(planner, base, later, dsps_left)
     if fold and best_key is not None and best_key[0] and planner.convs:
@@ -333,7 +329,7 @@ def plan(layers, *, board=BOARD, params=None, schedules=None):
     if schedules is None:
         chosen = choose(planner)
     else:
-        base = {planner.dense[0].name: _first_schedule(planner.dense[0])} if \
+        base = {planner.dense[0].name: first_dense_schedule(planner.dense[0])} if \
             planner.family.weights_from_flash else _choose_wide(planner)
         chosen = {**base, **schedules}
         for layer in planner.convs + planner.dense:

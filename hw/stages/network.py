@@ -49,6 +49,12 @@ class DenseSchedule:
         return hash(self._key())
 
 
+def first_dense_schedule(layer):
+    """The first dense layer's schedule: a weight word of :data:`WEIGHT_WORD_LANES` weights
+    (or all its outputs, if fewer) per cycle, one group per pass."""
+    return DenseSchedule(lanes=min(WEIGHT_WORD_LANES, layer.out_features), groups_per_pass=1)
+
+
 def default_schedule(net):
     """The schedule of every dense layer, by name.
 
@@ -61,8 +67,7 @@ def default_schedule(net):
     schedules = {}
     for layer in net.dense_layers:
         if layer is net.first_dense:
-            lanes = min(WEIGHT_WORD_LANES, layer.out_features)
-            schedules[layer.name] = DenseSchedule(lanes=lanes, groups_per_pass=1)
+            schedules[layer.name] = first_dense_schedule(layer)
         else:
             lanes = math.ceil(layer.out_features / 2)
             groups = math.ceil(layer.out_features / lanes)
