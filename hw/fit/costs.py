@@ -46,10 +46,13 @@ LOGIC_MODEL = {
     "dense_lane_bit": 1.11, "dense_accumulator_bit": 1.71, "dense_input_bit": 3.47,
     "dense": 170, "ram_bit": 0.22, "rom_bit": 0.12,
     # hw/stages/window.py and gather.py (a folded convolution's, beside its dense engine's
-    # terms): the window stage's counters and addresses; per bit the gather's registers.
-    # Not yet fitted by bench.fit_calibrate: the window's from its registers (about 60 bits
-    # with their logic), the gather's a flip-flop with its enable per bit.
-    "window": 90, "gather_bit": 1.0,
+    # terms): the window stage's counters and addresses; the serializer's counters, and per
+    # bit of its group its register and the code's multiplexer; per bit a gather's registers
+    # (a code-per-transfer input to a parallel convolution); pool.py's serial pooling: its
+    # counters, the entry's adder, one comparison. Not yet fitted by bench.fit_calibrate:
+    # the window's from its registers (about 60 bits with their logic), the others likewise.
+    "window": 90, "serialize": 25, "serialize_bit": 1.5, "gather_bit": 1.0,
+    "serial_pool": 90,
     # hw/stages/argmax.py and hw/board/framer.py: per class, the logit's register, the scan's and the
     # frame's multiplexers (21.7 + 7.8); the argmax's FSM.
     "class": 29.5, "argmax": 16,

@@ -16,7 +16,7 @@ from hw.lib.params import check_params
 from hw.lib.position import stall_all_input
 from hw.stages.kind import GatewareKind, MemoryCost, StageCost, StageEstimate
 from hw.stages.dense import DenseStage
-from hw.stages.gather import GatherStage
+from hw.stages.gather import GatherStage, SerializeStage, gather_times
 from hw.stages.skid import SkidBuffer, skid_cost
 from hw.stages.window import WindowStage
 
@@ -244,28 +244,37 @@ def dense_view(layer):
 
 
 def make_stages(layer, *, params, in_width, schedule=None):
-    """The stages of convolution ``layer``.
+    """The stages of convolution ``layer`` whose input transfers carry ``in_width`` codes (a
+    pixel's channels, or one).
 
     Without a ``schedule``, the parallel engine: the :class:`Conv2DStage` (every output
     channel at once, the weights constants in logic), then a skid buffer (the convolution and
     a pooling after it are stall-all pipelines: the buffer keeps their back-pressure chains
-    apart, for timing). With one, the folded engine: the windows tap by tap
-    (:class:`~hw.stages.window.WindowStage`), a :class:`~hw.stages.dense.DenseStage` on
-    ``schedule.lanes`` multipliers whose weights port the caller connects to a store, and
-    the groups gathered into one transfer per position
-    (:class:`~hw.stages.gather.GatherStage`)."""
+    apart, for timing); a code-per-transfer input is first gathered into pixels
+    (:class:`~hw.stages.gather.GatherStage`). With one, the folded engine: the windows tap by
+    tap (:class:`~hw.stages.window.WindowStage`), a :class:`~hw.stages.dense.DenseStage` on
+    ``schedule.lanes`` multipliers whose weights port the caller connects to a store, and its
+    groups sent a code per transfer (:class:`~hw.stages.gather.SerializeStage`, which also
+    marks the image's last code: the engine's ``last`` ends each position)."""
+    height, width, channels = layer.in_shape
     if schedule is None:
         stage = Conv2DStage(config=layer, weight=params["weight"], bias=params["bias"])
-        return [stage, SkidBuffer(stage.o.payload.shape())], layer.out_channels
-    windows = WindowStage(shape=layer.in_shape, kernel=layer.kernel, fmt=layer.input)
+        stages = [stage, SkidBuffer(stage.o.payload.shape())]
+        if in_width != channels:
+            stages.insert(0, GatherStage(lanes=in_width, count=channels,
+                                         positions=height * width, fmt=layer.input))
+        return stages, layer.out_channels
+    windows = WindowStage(shape=layer.in_shape, kernel=layer.kernel, fmt=layer.input,
+                          in_width=in_width)
     engine = DenseStage(config=dense_view(layer), bias=params["bias"],
-                        in_width=layer.in_shape[2], lanes=schedule.lanes,
+                        in_width=in_width, lanes=schedule.lanes,
                         groups_per_pass=schedule.groups_per_pass,
                         logic_lanes=schedule.logic_lanes,
                         registered_weights=schedule.registered_weights)
-    gather = GatherStage(lanes=schedule.lanes, count=layer.out_channels,
-                         positions=layer.out_shape[0] * layer.out_shape[1], fmt=layer.output)
-    return [windows, engine, gather], layer.out_channels
+    serialize = SerializeStage(lanes=schedule.lanes, count=layer.out_channels,
+                               positions=layer.out_shape[0] * layer.out_shape[1],
+                               fmt=layer.output)
+    return [windows, engine, serialize], 1
 
 
 def estimate(layer, times, *, weight, in_width=None, schedule=None, external_weights=False,
@@ -275,19 +284,25 @@ def estimate(layer, times, *, weight, in_width=None, schedule=None, external_wei
     (:func:`folded_estimate`). The parallel engine: the adder trees' working bits, the window's
     registers (bits), which feed the first adders, and the fixed part (counters, the line
     buffer's port); the line buffer; an output for each input that completes a window,
-    :attr:`Conv2DStage.LATENCY` and a cycle per adder level later, then the skid buffer's."""
-    if schedule is not None:
-        return folded_estimate(layer, times, schedule)
-    digits, levels, adder_bits = adder_cost(weight)
+    :attr:`Conv2DStage.LATENCY` and a cycle per adder level later, then the skid buffer's;
+    a code-per-transfer input gathered first (:func:`hw.stages.gather.gather_times`)."""
     _, width, channels = layer.in_shape
+    in_width = channels if in_width is None else in_width
+    if schedule is not None:
+        return folded_estimate(layer, times, schedule, in_width=in_width,
+                               external_weights=external_weights)
+    digits, levels, adder_bits = adder_cost(weight)
     kh, kw = layer.kernel
     memories = ()
     if kh > 1:
         memories = (MemoryCost("line buffer", (kh - 1) * channels * CODE_BITS, width),)
+    terms = {"conv": 1, "conv_adder_bit": adder_bits,
+             "conv_window_bit": kh * kw * channels * CODE_BITS}
+    if in_width != channels:
+        terms["gather_bit"] = CODE_BITS * channels
+        times = gather_times(times, channels)
     cost = StageCost(name=layer.name, kind=layer.kind, memories=memories, weights="constants",
-                     digits=digits,
-                     terms={"conv": 1, "conv_adder_bit": adder_bits,
-                            "conv_window_bit": kh * kw * channels * CODE_BITS})
+                     digits=digits, terms=terms)
     skid = skid_cost(f"{layer.name} skid", element_layout(layer.out_channels, layer.output))
     delay = Conv2DStage.LATENCY + levels + SkidBuffer.LATENCY
     out = [t + delay for i, t in enumerate(times)
@@ -295,63 +310,72 @@ def estimate(layer, times, *, weight, in_width=None, schedule=None, external_wei
     return StageEstimate(cost=cost, after=(skid,), times=out, width=layer.out_channels)
 
 
-def folded_estimate(layer, times, schedule):
+def folded_estimate(layer, times, schedule, *, in_width, external_weights=False):
     """The model of the folded engine's stages (:func:`make_stages` with ``schedule``): the
-    dense engine's terms for the window (``fan_in`` inputs of ``channels`` codes a transfer),
-    the window stage's fixed part and the gather's registers; the window rows, the engine's
-    input banks and its weights in a memory; the times from :func:`folded_times`."""
+    dense engine's terms for the window (``fan_in`` codes, ``in_width`` a transfer), the
+    window stage's fixed part and the serializer's; the window rows, the engine's input banks
+    and its weights in a memory (or a store outside, ``external_weights``); the times from
+    :func:`folded_times`."""
     height, width, channels = layer.in_shape
     kh, kw = layer.kernel
+    per_pixel = channels // in_width
     view = dense_view(layer)
     lanes, per = schedule.lanes, schedule.groups_per_pass
     groups = -(-layer.out_channels // lanes)
     acc_width = view.acc_width
-    words = kh * kw   # the engine's input transfers per window
+    words = kh * kw * per_pixel   # the engine's input transfers per window
     terms = {"dense": 1, "dense_lane_bit": lanes * acc_width,
              "dense_accumulator_bit": lanes * per * (acc_width + 8),
-             "dense_input_bit": 8 * channels, "window": 1,
-             "gather_bit": 8 * (lanes * (groups - 1) + layer.out_channels)}
+             "dense_input_bit": 8 * in_width, "window": 1}
+    terms.update(serialize=1, serialize_bit=8 * lanes)
     if schedule.logic_lanes:
         terms["logic_lane"] = schedule.logic_lanes
-    memories = (MemoryCost("window rows", 8 * channels, kh * width),
-                MemoryCost("input banks", 8 * channels, 2 << max(1, (words - 1).bit_length())),
-                MemoryCost("weights", 8 * lanes, groups * layer.fan_in, rom=True))
-    cost = StageCost(name=layer.name, kind=layer.kind, terms=terms, memories=memories,
-                     dsp_lanes=lanes - schedule.logic_lanes, weights="memory")
-    out = folded_times(layer, times, schedule)
+    memories = [MemoryCost("window rows", 8 * in_width, kh * width * per_pixel),
+                MemoryCost("input banks", 8 * in_width,
+                           2 << max(1, (words - 1).bit_length()))]
+    if not external_weights:
+        memories.append(MemoryCost("weights", 8 * lanes, groups * layer.fan_in, rom=True))
+    cost = StageCost(name=layer.name, kind=layer.kind, terms=terms, memories=tuple(memories),
+                     dsp_lanes=lanes - schedule.logic_lanes,
+                     weights="external" if external_weights else "memory")
+    out = folded_times(layer, times, schedule, in_width=in_width)
     # back to back: a second image whose inputs come as the first's did, as soon as the
     # first's are in (its producer's pace, a cycle apart at least)
     span = max(len(times), times[-1] - times[0] + 1)
-    twice = folded_times(layer, [*times, *(t + span for t in times)], schedule)
+    twice = folded_times(layer, [*times, *(t + span for t in times)], schedule,
+                         in_width=in_width)
     busy = twice[-1] - out[-1]
-    return StageEstimate(cost=cost, after=(), times=out, width=layer.out_channels, busy=busy)
+    return StageEstimate(cost=cost, after=(), times=out, width=1, busy=busy)
 
 
-def folded_times(layer, times, schedule):
-    """Output transfer times of the folded engine (one per position) whose input pixels are
-    offered at ``times`` (one image, or several in a row), the consumer always ready: an event
-    model of :class:`~hw.stages.window.WindowStage` (a window's taps a cycle apart, the
-    input paused meanwhile), the :class:`~hw.stages.dense.DenseStage` (its two input banks,
-    a window each; its sequencer, as :func:`hw.stages.dense.output_times`) and
-    :class:`~hw.stages.gather.GatherStage` (a cycle after a position's last group, and no
-    group the cycle after)."""
+def folded_times(layer, times, schedule, *, in_width):
+    """Output transfer times of the folded engine (a code each) whose input transfers
+    (``in_width`` codes each) are offered at ``times`` (one image, or several in a row), the
+    consumer always ready: an event model of :class:`~hw.stages.window.WindowStage` (a
+    window's taps a cycle apart, the input paused meanwhile), the
+    :class:`~hw.stages.dense.DenseStage` (its two input banks, a window each; its sequencer,
+    as :func:`hw.stages.dense.output_times`) and :class:`~hw.stages.gather.SerializeStage` (a
+    group taken when the one before has left, its codes a cycle apart)."""
     from hw.stages.dense import result_cycles
     height, width, channels = layer.in_shape
     kh, kw = layer.kernel
-    taps, n, k = kh * kw, layer.fan_in, channels
-    per = schedule.groups_per_pass
-    groups = -(-layer.out_channels // schedule.lanes)
+    per_pixel = channels // in_width
+    units = width * per_pixel
+    taps, n, k = kh * kw * per_pixel, layer.fan_in, in_width
+    lanes, per = schedule.lanes, schedule.groups_per_pass
+    groups = -(-layer.out_channels // lanes)
     passes = groups // per
+    codes = [min(lanes, layer.out_channels - g * lanes) for g in range(groups)]
     result = result_cycles(schedule)
     finish = DenseStage.FINISH_CYCLES if per * n > 1 else DenseStage.FINISH_CYCLES - 1
     accept, issue, windows = -10 ** 9, -10 ** 9, 0
     bank_free = [-10 ** 9, -10 ** 9]
-    last_out, sent, final_sent = [None] * per, -10 ** 9, False
+    last_out, sent, free = [None] * per, -10 ** 9, -10 ** 9
     out = []
     for i, t in enumerate(times):
         accept = max(t, accept + 1)
-        r, c = divmod(i % (height * width), width)
-        if r < kh - 1 or c < kw - 1:
+        r, u = divmod(i % (height * units), units)
+        if r < kh - 1 or u < kw * per_pixel - 1 or u % per_pixel != per_pixel - 1:
             continue
         first = max(accept + 2, bank_free[windows % 2])   # the first tap's transfer
         accept = first + taps - 2    # the input is taken again as the last tap leaves
@@ -366,12 +390,14 @@ def folded_times(layer, times, schedule):
                 issue += 1
                 if last_out[q] is not None:
                     issue = max(issue, last_out[q] + finish)
-                o = max(issue + result, sent + (2 if final_sent else 1))
-                final_sent = p == passes - 1 and q == per - 1
+                o = max(issue + result, sent + 1, free)
                 sent = last_out[q] = o
+                # the serializer: the group's codes, then it is free again
+                count = codes[p * per + q]
+                out += [o + 1 + c for c in range(count)]
+                free = o + count + 1
         bank_free[windows % 2] = issue + 2
         windows += 1
-        out.append(sent + 1)
     return out
 
 

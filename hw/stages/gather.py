@@ -1,13 +1,14 @@
-"""A folded layer's groups of outputs gathered into one transfer per position."""
+"""A folded layer's groups of outputs gathered into one transfer per position, or sent a code
+per transfer."""
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.lib.layouts import element_layout
 from hw.lib.params import check_count
 
-__all__ = ["GatherStage"]
+__all__ = ["GatherStage", "SerializeStage"]
 
 
 class GatherStage(wiring.Component):
@@ -69,3 +70,92 @@ class GatherStage(wiring.Component):
             with m.Else():
                 m.d.sync += group.eq(group + 1)
         return m
+
+
+class SerializeStage(wiring.Component):
+    """A folded layer's groups of ``lanes`` codes (a position's ``count`` output channels, a
+    group at a time) as one code per transfer, in channel order; codes past ``count`` in the
+    last group are dropped.
+
+    A group is taken when the one before has left, a code a cycle while the output is
+    taken: ``lanes + 1`` cycles a group. A folded convolution takes ``fan_in`` cycles or more
+    per group, so the serial stream keeps pace, and the stages after it (pooling, the next
+    window, a dense layer's input banks) keep a code per entry in memories one code wide
+    rather than a position's channels side by side (block RAMs as wide as all channels and
+    their comparators in logic).
+
+    The input's ``last`` marks each position's last group (the engine's), so the image's
+    ``last`` is counted: set on the last code of every ``positions``-th position.
+
+    Parameters
+    ----------
+    lanes, count, positions : int
+    fmt : q8.contract.Format
+
+    Members
+    -------
+    i : In(stream.Signature(element_layout(lanes, fmt)))
+    o : Out(stream.Signature(element_layout(1, fmt)))
+    """
+
+    def __init__(self, *, lanes, count, positions, fmt):
+        for name, value in (("lanes", lanes), ("count", count), ("positions", positions)):
+            check_count(name, value)
+        self._lanes, self._count, self._positions = lanes, count, positions
+        self._groups = -(-count // lanes)
+        super().__init__({"i": In(stream.Signature(element_layout(lanes, fmt))),
+                          "o": Out(stream.Signature(element_layout(1, fmt)))})
+
+    @property
+    def groups(self):
+        return self._groups
+
+    def codes(self, group):
+        """Codes sent of group ``group`` of a position."""
+        return min(self._lanes, self._count - group * self._lanes)
+
+    def elaborate(self, platform):
+        lanes, groups, positions = self._lanes, self._groups, self._positions
+        m = Module()
+        held = Signal(8 * lanes)
+        busy = Signal()                      # a group is held, its codes going out
+        code = Signal(range(lanes))
+        code_end = Signal()                  # code is the held group's last to send
+        group = Signal(range(groups))
+        position = Signal(range(positions))
+        final = Signal()                     # the held group ends the image
+        m.d.comb += [self.i.ready.eq(~busy), self.o.valid.eq(busy),
+                     self.o.payload.data.as_value().eq(held.word_select(code, 8)),
+                     self.o.payload.last.eq(final & code_end)]
+        last_group = group == groups - 1
+        with m.If(self.i.valid & ~busy):
+            ends_image = last_group & (position == positions - 1)
+            m.d.sync += [held.eq(self.i.payload.data.as_value()), busy.eq(1), code.eq(0),
+                         code_end.eq(Mux(last_group, self.codes(groups - 1), lanes) == 1),
+                         final.eq(ends_image)]
+            with m.If(last_group):
+                m.d.sync += [group.eq(0),
+                             position.eq(Mux(position == positions - 1, 0, position + 1))]
+            with m.Else():
+                m.d.sync += group.eq(group + 1)
+        with m.If(self.o.valid & self.o.ready):
+            with m.If(code_end):
+                m.d.sync += busy.eq(0)
+            with m.Else():
+                # the group just taken counts as the next (group advanced at its intake)
+                sent = Mux(group == 0, self.codes(groups - 1), lanes)
+                m.d.sync += [code.eq(code + 1), code_end.eq(code + 2 == sent)]
+        return m
+
+
+def gather_times(times, count):
+    """Output transfer times of a :class:`GatherStage` of ``lanes=1`` whose input codes are
+    offered at ``times``, ``count`` a position, the consumer always ready: a code a cycle,
+    the position out a cycle after its last code, and no code taken while it is."""
+    out, accept = [], -10 ** 9
+    for i, t in enumerate(times):
+        accept = max(t, accept + 1)
+        if i % count == count - 1:
+            out.append(accept + 1)
+            accept += 1
+    return out

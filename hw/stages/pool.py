@@ -8,10 +8,10 @@ from amaranth.lib.wiring import In, Out
 
 from q8.layers import MaxPool2DConfig
 from hw.lib.layouts import code_shape, element_layout
-from hw.lib.position import stall_all_input
+from hw.lib.position import position_counters, stall_all_input
 from hw.stages.kind import GatewareKind, MemoryCost, StageCost, StageEstimate
 
-__all__ = ["MaxPool2DStage", "make_stages", "estimate", "KIND"]
+__all__ = ["MaxPool2DStage", "SerialMaxPool2DStage", "make_stages", "estimate", "KIND"]
 
 
 class MaxPool2DStage(wiring.Component):
@@ -126,11 +126,121 @@ class MaxPool2DStage(wiring.Component):
         return m
 
 
+class SerialMaxPool2DStage(wiring.Component):
+    """Max pooling over ``ph x pw`` windows with the same stride, of a stream one code per
+    transfer: each position's channels in turn, positions row-major (what a folded
+    convolution sends, ``hw.stages.gather.SerializeStage``).
+
+    The running maximum of each window of the current row of windows, per channel, waits in
+    one block RAM a code wide (an entry per window and channel): a code is read with its
+    entry, compared, and written back a cycle later, or sent if it completes its window. A
+    code's entry is another channel's than the code before it (two channels or more), so no
+    read meets the write before it. Rows and columns past the last whole window are consumed
+    and dropped; ``last`` restarts the counters, as in the other stages.
+
+    Parameters
+    ----------
+    config : q8.layers.MaxPool2DConfig
+        With two channels or more.
+
+    Members
+    -------
+    i : In(stream.Signature(element_layout(1, config.format)))
+    o : Out(stream.Signature(element_layout(1, config.format)))
+    """
+
+    #: Cycles from the input transfer that completes a window to its output transfer, the
+    #: output ready: the entry's read and comparison, the output register.
+    LATENCY = 2
+
+    def __init__(self, *, config):
+        if not isinstance(config, MaxPool2DConfig):
+            raise TypeError(f"config must be a MaxPool2DConfig, not {config!r}")
+        if config.in_shape[2] < 2:
+            raise ValueError(f"{config.name}: a serial pooling needs two channels or more; "
+                             f"one channel is pooled by MaxPool2DStage")
+        self._config = config
+        layout = element_layout(1, config.format)
+        super().__init__({"i": In(stream.Signature(layout)), "o": Out(stream.Signature(layout))})
+
+    @property
+    def config(self):
+        return self._config
+
+    def elaborate(self, platform):
+        cfg = self._config
+        height, width, channels = cfg.in_shape
+        ph, pw = cfg.pool
+        out_h, out_w, _ = cfg.out_shape
+        code = code_shape(cfg.format)
+        m = Module()
+        advance = Signal()
+        m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
+        accept = self.i.valid & advance
+        ch = Signal(range(channels))
+        ch_last = Signal()                       # ch == channels - 1
+        last = self.i.payload.last
+        # the pixel counters move with a position's last channel, or restart with `last`
+        pixel_end = accept & (ch_last | last)
+        row, col, row_end, end_of_image = position_counters(m, pixel_end, last, height, width)
+        with m.If(pixel_end):
+            m.d.sync += [ch.eq(0), ch_last.eq(0)]
+        with m.Elif(accept):
+            m.d.sync += [ch.eq(ch + 1), ch_last.eq(ch == channels - 2)]
+        win_row = Signal(range(ph))
+        win_col = Signal(range(pw))
+        in_window = (row < out_h * ph) & (col < out_w * pw)
+        base = Signal(range((out_w + 1) * channels))   # the window's first entry
+        with m.If(pixel_end & end_of_image):
+            m.d.sync += [win_row.eq(0), win_col.eq(0), base.eq(0)]
+        with m.Elif(pixel_end & row_end):
+            m.d.sync += [win_col.eq(0), base.eq(0),
+                         win_row.eq(Mux(win_row == ph - 1, 0, win_row + 1))]
+        with m.Elif(pixel_end):
+            m.d.sync += win_col.eq(Mux(win_col == pw - 1, 0, win_col + 1))
+            with m.If(in_window & (win_col == pw - 1)):
+                m.d.sync += base.eq(base + channels)
+
+        # an entry more per channel past the last whole window keeps a leftover column's
+        # (unused) read within the memory (simulators check)
+        state = m.submodules.state = Memory(shape=code, depth=(out_w + 1) * channels, init=[])
+        rd, wr = state.read_port(), state.write_port()
+        m.d.comb += [rd.addr.eq(base + ch), rd.en.eq(advance)]
+        s_valid, s_first, s_send, s_last = Signal(), Signal(), Signal(), Signal()
+        s_code = Signal(code)
+        s_entry = Signal.like(base)
+        best = Signal(code)
+        m.d.comb += best.eq(Mux(s_first | (s_code > rd.data), s_code, rd.data))
+        m.d.comb += [wr.addr.eq(s_entry), wr.data.eq(best), wr.en.eq(advance & s_valid)]
+        with m.If(advance):
+            m.d.sync += [s_valid.eq(accept & in_window), s_code.eq(self.i.payload.data[0]),
+                         s_entry.eq(base + ch),
+                         s_first.eq((win_row == 0) & (win_col == 0)),
+                         s_send.eq((win_row == ph - 1) & (win_col == pw - 1)),
+                         s_last.eq((row == out_h * ph - 1) & (col == out_w * pw - 1) & ch_last),
+                         self.o.valid.eq(s_valid & s_send)]
+            with m.If(s_valid & s_send):
+                m.d.sync += [self.o.payload.data[0].eq(best), self.o.payload.last.eq(s_last)]
+        return m
+
+
 # --- the layer kind: the stages and their model ---------------------------------------------
 
 def make_stages(layer, *, params, in_width, schedule=None):
-    """The stage of pooling ``layer``: a :class:`MaxPool2DStage`, as wide as its input."""
+    """The stage of pooling ``layer``, as wide as its input: a :class:`MaxPool2DStage` for
+    a position's channels in a transfer, a :class:`SerialMaxPool2DStage` for a code per
+    transfer (of several channels)."""
+    if _serial(layer, in_width):
+        return [SerialMaxPool2DStage(config=layer)], 1
     return [MaxPool2DStage(config=layer)], in_width
+
+
+def _serial(layer, in_width):
+    channels = layer.in_shape[2]
+    if in_width not in (1, channels):
+        raise ValueError(f"{layer.name}: a pooling takes a position's {channels} channels or "
+                         f"one code per transfer, not {in_width}")
+    return in_width == 1 and channels > 1
 
 
 def estimate(layer, times, *, weight=None, in_width, schedule=None, external_weights=False,
@@ -143,6 +253,8 @@ def estimate(layer, times, *, weight=None, in_width, schedule=None, external_wei
     height, width, channels = layer.in_shape
     ph, pw = layer.pool
     rows, cols = height // ph * ph, width // pw * pw
+    if _serial(layer, in_width):
+        return _serial_estimate(layer, times)
     bits = channels * code_shape(layer.format).width
     above = MemoryCost("rows above", bits, layer.out_shape[1] + (width % pw != 0),
                        block=family == "ice40")
@@ -152,6 +264,25 @@ def estimate(layer, times, *, weight=None, in_width, schedule=None, external_wei
            if i // width < rows and i % width < cols
            and i // width % ph == ph - 1 and i % width % pw == pw - 1]
     return StageEstimate(cost=cost, after=(), times=out, width=in_width)
+
+
+def _serial_estimate(layer, times):
+    """:func:`estimate` of a :class:`SerialMaxPool2DStage`: its counters and one comparison
+    (a fixed part), its entries in a memory a code wide; an output for each code that
+    completes its window, :attr:`SerialMaxPool2DStage.LATENCY` later."""
+    height, width, channels = layer.in_shape
+    ph, pw = layer.pool
+    rows, cols = height // ph * ph, width // pw * pw
+    state = MemoryCost("window maxima", code_shape(layer.format).width,
+                       (layer.out_shape[1] + 1) * channels)
+    cost = StageCost(name=layer.name, kind=layer.kind, memories=(state,),
+                     terms={"serial_pool": 1})
+    out = []
+    for i, t in enumerate(times):
+        r, c = divmod(i // channels % (height * width), width)
+        if r < rows and c < cols and r % ph == ph - 1 and c % pw == pw - 1:
+            out.append(t + SerialMaxPool2DStage.LATENCY)
+    return StageEstimate(cost=cost, after=(), times=out, width=1)
 
 
 KIND = GatewareKind(kind="maxpool2d", make_stages=make_stages, estimate=estimate)

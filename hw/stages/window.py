@@ -16,6 +16,9 @@ class WindowStage(wiring.Component):
     """Each ``kh x kw`` window of a row-major image stream (valid padding, stride 1), as
     ``kh * kw`` transfers of its pixels, row by row, left to right: the order of a
     convolution's weights ``(kh, kw, channels, filters)`` flattened to ``(fan_in, filters)``.
+    With ``in_width=1`` the stream carries one code per transfer, each pixel's channels in
+    turn, in and out (``kh * kw * channels`` transfers a window, the same order): the rows'
+    memory is then a code wide, a pixel's channels one after another.
 
     The image's last ``kh`` rows are kept in one memory, a row per slot, used in turn. The
     pixel that completes a window (its bottom right) is written, then the input waits while
@@ -31,31 +34,40 @@ class WindowStage(wiring.Component):
     kernel : (int, int)
     fmt : q8.contract.Format
         The codes' format.
+    in_width : int
+        Codes per transfer: ``channels`` (a pixel; the default) or 1.
 
     Members
     -------
-    i : In(stream.Signature(element_layout(channels, fmt)))
-    o : Out(stream.Signature(element_layout(channels, fmt)))
-        ``(height - kh + 1) * (width - kw + 1) * kh * kw`` transfers per image.
+    i : In(stream.Signature(element_layout(in_width, fmt)))
+    o : Out(stream.Signature(element_layout(in_width, fmt)))
+        ``(height - kh + 1) * (width - kw + 1) * kh * kw * channels / in_width`` transfers
+        per image.
     """
 
-    def __init__(self, *, shape, kernel, fmt):
+    def __init__(self, *, shape, kernel, fmt, in_width=None):
         height, width, channels = shape
         for name, value in (("height", height), ("width", width), ("channels", channels)):
             check_count(name, value)
         kh, kw = kernel
         if not (1 <= kh <= height and 1 <= kw <= width):
             raise ValueError(f"kernel {kernel} must fit the {height}x{width} image")
-        self._shape, self._kernel = (height, width, channels), (kh, kw)
-        layout = element_layout(channels, fmt)
+        in_width = channels if in_width is None else in_width
+        if in_width not in (1, channels):
+            raise ValueError(f"in_width must be the {channels} channels or 1, not {in_width!r}")
+        self._shape, self._kernel, self._in_width = (height, width, channels), (kh, kw), in_width
+        layout = element_layout(in_width, fmt)
         super().__init__({"i": In(stream.Signature(layout)), "o": Out(stream.Signature(layout))})
 
     def elaborate(self, platform):
-        height, width, channels = self._shape
-        kh, kw = self._kernel
+        height, pixels, channels = self._shape
+        kh, kw_pixels = self._kernel
+        # a row is `width` units of a transfer each: a pixel, or a pixel's channels in turn
+        per_pixel = channels // self._in_width
+        width, kw = pixels * per_pixel, kw_pixels * per_pixel
         m = Module()
-        rows = m.submodules.rows = Memory(shape=unsigned(8 * channels), depth=kh * width,
-                                          init=[])
+        rows = m.submodules.rows = Memory(shape=unsigned(8 * self._in_width),
+                                          depth=kh * width, init=[])
         wr, rd = rows.write_port(), rows.read_port()
 
         emitting = Signal()   # the window's taps are being read out; the input waits
@@ -63,6 +75,14 @@ class WindowStage(wiring.Component):
         m.d.comb += self.i.ready.eq(~emitting)
         row, col, row_end, end_of_image = position_counters(m, accept, self.i.payload.last,
                                                             height, width)
+        # a window completes with its bottom right pixel's last unit
+        unit = Signal(range(per_pixel))
+        unit_last = Signal(init=per_pixel == 1)
+        if per_pixel > 1:
+            with m.If(accept & (unit_last | end_of_image | row_end)):
+                m.d.sync += [unit.eq(0), unit_last.eq(0)]
+            with m.Elif(accept):
+                m.d.sync += [unit.eq(unit + 1), unit_last.eq(unit == per_pixel - 2)]
         # the slots' base addresses: the row being written, and the oldest row kept (the
         # next to be written, and the top of a window completed in this row)
         write_base = Signal(range(kh * width))
@@ -86,7 +106,7 @@ class WindowStage(wiring.Component):
         col_end = Signal(init=kw == 1)         # tap_col == kw - 1
         row_end_tap = Signal(init=kh == 1)     # tap_row == kh - 1
         final = Signal()                       # the image's last window
-        completes = accept & (row >= kh - 1) & (col >= kw - 1)
+        completes = accept & (row >= kh - 1) & (col >= kw - 1) & unit_last
         with m.If(completes):
             m.d.sync += [emitting.eq(1), tap_row.eq(0), tap_col.eq(0), row_base.eq(top_base),
                          left.eq(col - (kw - 1)), column.eq(col - (kw - 1)),
