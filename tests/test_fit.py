@@ -144,13 +144,30 @@ def test_too_many_logic_cells_names_the_most_filters():
 
 
 def test_too_many_block_rams_names_the_widest_later_layer():
-    plan = _arch_plan("pool4,dense32,dense512,dense10")
+    # with the first dense layer alone in SPRAM (the plan's search moves more there:
+    # the next test), and the diagnosis' size the largest that fits so
+    plan = _parallel_plan("pool4,dense32,dense512,dense10")
     problem = next(p for p in plan.problems if "block RAMs" in p)
     assert problem.startswith(f"the network needs {plan.used['block_rams']} block RAMs; the "
                               f"board has 30: dense2 at most ")
     most = int(problem.split("at most ")[1].split()[0])
-    assert _arch_plan(f"pool4,dense32,dense{most},dense10").used["block_rams"] <= 30
-    assert _arch_plan(f"pool4,dense32,dense{most + 1},dense10").used["block_rams"] > 30
+    assert _parallel_plan(f"pool4,dense32,dense{most},dense10").used["block_rams"] <= 30
+    assert _parallel_plan(f"pool4,dense32,dense{most + 1},dense10").used["block_rams"] > 30
+
+
+def test_the_plan_moves_large_weights_to_the_sprams_when_block_rams_overflow():
+    plan = _arch_plan("pool4,dense32,dense512,dense10")
+    assert plan.fits
+    rows = {s.name: s for s in plan.stages}
+    assert rows["dense1"].store == rows["dense2"].store == "SPRAM"
+    assert rows["dense3"].store == "block RAM"
+    # the four SPRAMs shared: two weights a word per SPRAM
+    s1, s2 = plan.schedules["dense1"], plan.schedules["dense2"]
+    assert s1.spram and s2.spram and not plan.schedules["dense3"].spram
+    assert rows["dense1"].sprams + rows["dense2"].sprams == 4 == plan.used["sprams"]
+    assert rows["dense1"].sprams == -(-s1.lanes // 2) and rows["dense2"].sprams == -(-s2.lanes // 2)
+    # without the move the block RAMs overflow
+    assert not _parallel_plan("pool4,dense32,dense512,dense10").fits
 
 
 def test_too_many_dense_layers_for_the_dsps():

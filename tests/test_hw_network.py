@@ -43,7 +43,7 @@ def test_a_smaller_network_builds_and_matches(test_images, gap, stall):
     net = random_network(rng, filters=4, dense=32)
     images = np.concatenate([test_images[:2], rng.integers(0, 256, (1, 28, 28), np.uint8)])
     pipeline = NetworkPipeline(net)
-    assert pipeline.schedules["dense1"] == DenseSchedule(lanes=8, groups_per_pass=1)
+    assert pipeline.schedules["dense1"] == DenseSchedule(lanes=8, groups_per_pass=1, spram=True)
     assert pipeline.schedules["dense2"] == DenseSchedule(lanes=5, groups_per_pass=2)
     run = simulate_network(pipeline, images, seed=1, gap=gap, stall=stall)
     ref = reference.run(net, images)

@@ -5,7 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.vendor.ice40 import SPRAMWeightStore
-from hw.stages.network import NetworkPipeline, weight_words
+from hw.stages.network import NetworkPipeline, default_schedule, spram_layers, weight_words
 from hw.lib.params import check_count
 from q8.mnist import IMAGE_SHAPE
 from hw.board.defaults import BAUD, CLOCK_HZ, IMAGE_TIMEOUT_S, SELF_TEST_IMAGES
@@ -32,9 +32,12 @@ def self_test_images(net):
 
 
 def flash_words(net, schedules=None):
-    """The words of the flash image for ``net``: its first dense layer's weight store (under
-    ``schedules``, as :class:`BoardTop`'s)."""
-    return weight_words(net, net.first_dense.name, schedules)
+    """The words of the flash image for ``net``: the SPRAM store's
+    (:meth:`hw.vendor.ice40.SPRAMWeightStore.words`) of the layers that keep their weights in
+    SPRAM (``hw.stages.network.spram_layers``) under ``schedules``, as :class:`BoardTop`'s."""
+    full = {**default_schedule(net), **(schedules or {})}
+    return SPRAMWeightStore.words([(weight_words(net, name, schedules), full[name].lanes)
+                                   for name in _spram_layers(net, schedules)])
 
 
 def flash_image(net, schedules=None):
@@ -44,21 +47,32 @@ def flash_image(net, schedules=None):
     return make_image(words, network=network_id(net, words))
 
 
+def _spram_layers(net, schedules):
+    names = spram_layers(net, schedules)
+    if not names:
+        raise ValueError("with its weights in flash, a board design needs a layer whose "
+                         "schedule keeps its weights in SPRAM (DenseSchedule(spram=True))")
+    return names
+
+
 def _board_pipeline(net, schedules):
-    """The network with its first dense layer's weights outside, and that layer's name."""
-    external = net.first_dense.name
-    return NetworkPipeline(net, schedules=schedules, external_weights=[external]), external
+    """The network with its SPRAM layers' weights outside, and those layers' names."""
+    external = _spram_layers(net, schedules)
+    return NetworkPipeline(net, schedules=schedules, external_weights=external), external
 
 
 def _add_pipeline(m, pipeline, external, writer):
-    """Add ``pipeline`` to ``m`` with the SPRAM store of layer ``external``'s weights, written
-    through ``writer`` (a ``WritePort``). Into the caller's module, in this order, rather than
-    as a component of its own: the board top's synthesis depends on its netlist's shape, and
-    as a component of its own it took more logic cells."""
+    """Add ``pipeline`` to ``m`` with the SPRAM store of layers ``external``'s weights,
+    written through ``writer`` (a ``WritePort``). Into the caller's module, in this order,
+    rather than as a component of its own: the board top's synthesis depends on its
+    netlist's shape, and as a component of its own it took more logic cells."""
     m.submodules.pipeline = pipeline
-    m.submodules.store = store = SPRAMWeightStore(depth=len(pipeline.weight_words(external)))
+    ports = [getattr(pipeline, f"{name}_weights") for name in external]
+    m.submodules.store = store = SPRAMWeightStore(
+        readers=[(p.signature.depth, p.signature.lanes) for p in ports])
     wiring.connect(m, writer, store.write)
-    wiring.connect(m, getattr(pipeline, f"{external}_weights"), store.read)
+    for k, port in enumerate(ports):
+        wiring.connect(m, port, getattr(store, f"read_{k}"))
 
 
 class BoardNetwork(wiring.Component):
@@ -82,15 +96,16 @@ class BoardNetwork(wiring.Component):
 
     def __init__(self, net, *, schedules=None):
         self._pipeline, self._external = _board_pipeline(net, schedules)
+        self._flash_words = flash_words(net, schedules)
         members = self._pipeline.signature.members
         super().__init__({"i": members["i"], "o": members["o"],
                           "w": In(SPRAMWeightStore.write_port(
-                              depth=len(self.flash_words)))})
+                              depth=len(self._flash_words)))})
 
     @property
     def flash_words(self):
         """The words of the SPRAM store (and of the flash image)."""
-        return self._pipeline.weight_words(self._external)
+        return list(self._flash_words)
 
     def elaborate(self, platform):
         m = Module()
@@ -103,7 +118,7 @@ class BoardNetwork(wiring.Component):
 class BoardTop(wiring.Component):
     """Everything on the board but the clock: the board's pins are this component's ports.
 
-    At power-up the :class:`hw.board.loader.WeightLoader` copies the first dense layer's weights
+    At power-up the :class:`hw.board.loader.WeightLoader` copies the SPRAM layers' weights
     from flash into the SPRAM store and checks the whole image by its CRC against the one
     this design was built with (:meth:`flash_image`, whose header holds this design's network
     identifier, :attr:`network_id`). Meanwhile and after, the UART protocol
@@ -153,8 +168,10 @@ class BoardTop(wiring.Component):
         and the weights in flash.
     tests_offset : int
     weights_in_flash : bool
-        The first dense layer's weights in SPRAM, loaded from flash at power-up (True, the
-        iCE40 boards), or every layer's in block RAM, in the bitstream (False).
+        The weights of the layers whose schedules say ``spram`` (by default the first dense
+        layer's) in SPRAM, loaded from flash at power-up (True, the iCE40 boards), or every
+        layer's in block RAM, in the bitstream (False; schedules that say ``spram`` are
+        refused).
 
     Members
     -------
@@ -201,6 +218,13 @@ class BoardTop(wiring.Component):
         if weights_in_flash:
             self._pipeline, self._external = _board_pipeline(net, schedules)
         else:
+            if schedules is None:   # the defaults', with every weight in block RAM
+                schedules = {k: v.replace(spram=False) for k, v in default_schedule(net).items()}
+            in_spram = spram_layers(net, schedules)
+            if in_spram:
+                raise ValueError(f"the schedules keep the weights of {', '.join(in_spram)} in "
+                                 f"SPRAM, which a design without weights in flash "
+                                 f"(weights_in_flash=False) has not")
             self._pipeline, self._external = NetworkPipeline(net, schedules=schedules), None
         self._schedules = schedules
         self._network_id = network_id(net, self.flash_words) if weights_in_flash else None
@@ -239,15 +263,15 @@ class BoardTop(wiring.Component):
 
     @property
     def weights_in_flash(self):
-        """Whether the first dense layer's weights are loaded from flash (else every layer's
+        """Whether the SPRAM layers' weights are loaded from flash (else every layer's
         are in the bitstream)."""
         return self._in_flash
 
     @property
     def flash_words(self):
-        """The words of the flash image (the SPRAM-backed layer's weights); None without
-        weights in flash."""
-        return self._pipeline.weight_words(self._external) if self._in_flash else None
+        """The words of the flash image (the SPRAM layers' weights, :func:`flash_words`); None
+        without weights in flash."""
+        return flash_words(self._net, self._schedules) if self._in_flash else None
 
     @property
     def network_id(self):

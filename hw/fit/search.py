@@ -83,7 +83,7 @@ class Planner:
             if m.what == "weights" and not s.memories[-1][3]:
                 s.store = "logic"   # Yosys keeps it in LUTs
         if cost.weights == "external":
-            s.sprams = SPRAMWeightStore.SPRAMS
+            s.sprams = SPRAMWeightStore.sprams_for(schedule.lanes)
         s.estimate(self.family)
         return s
 
@@ -105,7 +105,7 @@ class Planner:
             weight = assumed_weight(layer) if self.params is None else \
                 self.params[layer.name]["weight"]
         schedule = schedules[layer.name] if kind.folded else schedules.get(layer.name)
-        external = kind.folded and layer is self.dense[0] and self.family.weights_from_flash
+        external = schedule is not None and schedule.spram
         est = kind.estimate(layer, times, weight=weight, in_width=width, schedule=schedule,
                             external_weights=external, family=self.family.name)
         rows = [self._row(est.cost, layer=layer, schedule=schedule),
@@ -235,18 +235,70 @@ def choose(planner, *, fold=True):
     names a size that fits with the convolutions parallel)."""
     if not planner.family.weights_from_flash:
         return _choose_wide(planner)
-    first, later = planner.dense[0], planner.dense[1:]
-    base = {first.name: first_dense_schedule(first)}
-    dsps_left = planner.available["dsps"] - math.ceil(base[first.name].lanes / 2)
-    best, best_key = _search(planner, base, later, dsps_left)
-    if fold and best_key is not None and best_key[0] and planner.convs:
-        folded, folded_key = _search(planner, base, planner.convs + later, dsps_left)
-        if folded_key is not None and folded_key < best_key:
-            best = folded
+    first = planner.dense[0]
+    best, best_key = _choose_in(planner, {first.name: first_dense_schedule(first)}, fold=fold)
+    if fold and best_key is not None and best_key[0] and _over_block_rams(planner, best):
+        for spram in _spram_placements(planner):
+            chosen, key = _choose_in(planner, spram, fold=True)
+            if key is not None and key < best_key:
+                best, best_key = chosen, key
     if best is None:   # more layers than DSPs: the fewest (the plan says so)
-        best = {**base, **{l.name: DenseSchedule(lanes=1, groups_per_pass=l.out_features)
-                           for l in later}}
+        best = {first.name: first_dense_schedule(first),
+                **{l.name: DenseSchedule(lanes=1, groups_per_pass=l.out_features)
+                   for l in planner.dense[1:]}}
     return best
+
+
+def _over_block_rams(planner, schedules):
+    used = planner.totals(planner.stages(schedules)[0])
+    return used["block_rams"] > planner.available["block_rams"]
+
+
+def _choose_in(planner, base, *, fold):
+    """The best schedules (``(schedules, key)``, as :func:`_search`'s) with the layers of
+    ``base`` (those in SPRAM: the first dense layer, and perhaps others) as given: the later
+    dense layers searched with the convolutions parallel, then, if that does not fit, with
+    them free to fold as well."""
+    dsps = planner.available["dsps"] - sum(math.ceil(s.lanes / 2) for s in base.values())
+    later = [l for l in planner.dense if l.name not in base]
+    best, best_key = _search(planner, base, later, dsps)
+    convs = [l for l in planner.convs if l.name not in base]
+    if fold and (best_key is None or best_key[0]) and (convs or len(base) > 1):
+        folded, folded_key = _search(planner, base, convs + later, dsps)
+        if folded_key is not None and (best_key is None or folded_key < best_key):
+            best, best_key = folded, folded_key
+    return best, best_key
+
+
+#: Layers besides the first dense layer that the plan may move to the SPRAMs when the block
+#: RAMs overflow: those with the most weight bytes, at most this many.
+SPRAM_CANDIDATES = 3
+
+
+def _spram_placements(planner):
+    """Ways to share the SPRAMs between the first dense layer and some of the other layers
+    with the most weights (folded convolutions, later dense layers: at least 1 KB, two
+    block RAMs): each a dict of their schedules, a layer on ``k`` SPRAMs reading a word of
+    ``2k`` weights per cycle, one group per pass."""
+    first = planner.dense[0]
+    sprams = planner.available["sprams"]
+    others = sorted((l for l in planner.convs + planner.dense[1:]
+                     if math.prod(l.weight_shape) >= 1024),
+                    key=lambda l: -math.prod(l.weight_shape))[:SPRAM_CANDIDATES]
+    for count in range(1, min(len(others), sprams - 1) + 1):
+        for chosen in itertools.combinations(others, count):
+            for split in _allocations([first, *chosen], sprams):
+                if sum(split) != sprams:
+                    continue
+                yield {l.name: _spram_schedule(l, 2 * k) for l, k in zip([first, *chosen],
+                                                                          split)}
+
+
+def _spram_schedule(layer, lanes):
+    """A schedule reading a word of ``lanes`` weights (or one per output, if fewer) from the
+    SPRAMs per cycle, one group per pass."""
+    size = layer.out_channels if layer.kind == "conv2d" else layer.out_features
+    return DenseSchedule(lanes=min(lanes, size), groups_per_pass=1, spram=True)
 
 
 def _search(planner, base, tunable, dsps):

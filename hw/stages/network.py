@@ -13,7 +13,8 @@ from hw.stages.conv import dense_view
 from hw.stages.registry import KINDS
 from hw.stages.skid import SkidBuffer
 
-__all__ = ["NetworkError", "DenseSchedule", "default_schedule", "weight_words", "NetworkPipeline"]
+__all__ = ["NetworkError", "DenseSchedule", "default_schedule", "spram_layers", "weight_words",
+           "NetworkPipeline"]
 
 #: Multipliers of the first dense layer: one 64-bit weight word (8 weights) per cycle, what the
 #: UP5K's four SPRAMs deliver.
@@ -25,22 +26,38 @@ class NetworkError(ValueError):
 
 
 class DenseSchedule:
-    """How a dense layer is folded: ``lanes`` multipliers, ``groups_per_pass`` groups of
-    ``lanes`` outputs accumulated together, the last ``logic_lanes`` multipliers in logic
-    rather than DSPs, the weights registered on their way to the multipliers or not (see
-    :class:`hw.stages.dense.DenseStage`)."""
+    """How a dense layer (or a folded convolution's engine) is folded: ``lanes``
+    multipliers, ``groups_per_pass`` groups of ``lanes`` outputs accumulated together, the
+    last ``logic_lanes`` multipliers in logic rather than DSPs, the weights registered on
+    their way to the multipliers or not (see :class:`hw.stages.dense.DenseStage`), and where
+    the board keeps the weights: ``spram`` in the UP5K's SPRAMs, loaded from flash
+    (``hw.board.top.BoardTop``; :class:`NetworkPipeline` alone keeps every layer's in block
+    RAM unless ``external_weights`` names it), else in block RAM in the bitstream."""
 
-    def __init__(self, *, lanes, groups_per_pass, logic_lanes=0, registered_weights=False):
+    def __init__(self, *, lanes, groups_per_pass, logic_lanes=0, registered_weights=False,
+                 spram=False):
+        if not isinstance(spram, bool):
+            raise ValueError(f"spram must be True or False, not {spram!r}")
         self.lanes, self.groups_per_pass = lanes, groups_per_pass
         self.logic_lanes, self.registered_weights = logic_lanes, registered_weights
+        self.spram = spram
 
     def _key(self):
-        return (self.lanes, self.groups_per_pass, self.logic_lanes, self.registered_weights)
+        return (self.lanes, self.groups_per_pass, self.logic_lanes, self.registered_weights,
+                self.spram)
 
     def __repr__(self):
         extra = f", logic_lanes={self.logic_lanes}" if self.logic_lanes else ""
         extra += ", registered_weights=True" if self.registered_weights else ""
+        extra += ", spram=True" if self.spram else ""
         return f"DenseSchedule(lanes={self.lanes}, groups_per_pass={self.groups_per_pass}{extra})"
+
+    def replace(self, **changes):
+        """A copy with ``changes``."""
+        fields = dict(lanes=self.lanes, groups_per_pass=self.groups_per_pass,
+                      logic_lanes=self.logic_lanes, registered_weights=self.registered_weights,
+                      spram=self.spram)
+        return DenseSchedule(**{**fields, **changes})
 
     def __eq__(self, other):
         return isinstance(other, DenseSchedule) and other._key() == self._key()
@@ -49,10 +66,10 @@ class DenseSchedule:
         return hash(self._key())
 
 
-def first_dense_schedule(layer):
-    """The first dense layer's schedule: a weight word of :data:`WEIGHT_WORD_LANES` weights
-    (or all its outputs, if fewer) per cycle, one group per pass."""
-    return DenseSchedule(lanes=min(WEIGHT_WORD_LANES, layer.out_features), groups_per_pass=1)
+def first_dense_schedule(layer, lanes=WEIGHT_WORD_LANES):
+    """The first dense layer's schedule: a weight word of ``lanes`` weights (or all its
+    outputs, if fewer) per cycle from the SPRAMs, one group per pass."""
+    return DenseSchedule(lanes=min(lanes, layer.out_features), groups_per_pass=1, spram=True)
 
 
 def default_schedule(net):
@@ -75,6 +92,13 @@ def default_schedule(net):
     return schedules
 
 
+def spram_layers(net, schedules=None):
+    """The layers whose weights the board keeps in SPRAM under ``schedules`` (their
+    ``spram``; :func:`default_schedule` where absent), in the network's order."""
+    schedules = {**default_schedule(net), **(schedules or {})}
+    return [l.name for l in net.layers if l.name in schedules and schedules[l.name].spram]
+
+
 def weight_words(net, name, schedules=None):
     """The weight-store words of dense layer ``name`` under its schedule (see
     ``hw.stages.dense.dense_weight_words``), without building any gateware."""
@@ -94,8 +118,9 @@ class NetworkPipeline(wiring.Component):
         By dense layer name; :func:`default_schedule` where absent. A convolution named here
         is built folded (``hw.stages.conv.make_stages``), its weights in a block-RAM store.
     external_weights : iterable of str
-        Dense layers whose weight store lives outside this component (on the board, SPRAM
-        loaded from flash): each gets a ``<name>_weights`` port. The others read block-RAM
+        Dense layers and folded convolutions whose weight store lives outside this component
+        (on the board, SPRAM loaded from flash: :func:`spram_layers`): each gets a
+        ``<name>_weights`` port. The others read block-RAM
         :class:`hw.stages.dense.WeightMemory` initialised from the manifest.
 
     Members
@@ -137,10 +162,11 @@ class NetworkPipeline(wiring.Component):
             except ValueError as e:
                 raise NetworkError(f"{layer.name}: {e}") from None
         self._external = frozenset(external_weights)
-        dense_names = {l.name for l in net.dense_layers}
-        if not self._external <= dense_names:
-            raise NetworkError(f"external_weights names layers that are not dense layers: "
-                             f"{sorted(self._external - dense_names)}")
+        engines = {l.name for l in net.dense_layers} | \
+            {name for name in self._schedules if foldable[name].kind == "conv2d"}
+        if not self._external <= engines:
+            raise NetworkError(f"external_weights names layers that are not dense layers or "
+                               f"folded convolutions: {sorted(self._external - engines)}")
         self._stages = self._make_stages()
         ports = {"i": In(stream.Signature(element_layout(1, net.input))),
                  "o": Out(stream.Signature(result_layout(net.classes)))}

@@ -5,13 +5,14 @@ On a SiliconBlue (iCE40) platform the helper instantiates the primitive; anywher
 and the same latency, so every simulation exercises the timing the board will have.
 """
 
-from amaranth.hdl import ClockSignal, Const, Instance, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, ClockSignal, Const, Instance, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.vendor import LatticeECP5Platform, SiliconBluePlatform
 
 from hw.vendor.ecp5 import ecp5_multiplier
+from hw.lib.params import check_count
 from hw.lib.ports import WeightPort, WritePort
 
 __all__ = ["MultiplierPair", "SPRAMWeightStore", "ClockGenerator", "pll_settings"]
@@ -97,23 +98,29 @@ class MultiplierPair(wiring.Component):
 
 
 class SPRAMWeightStore(wiring.Component):
-    """A weight store of 64-bit words (8 weights) in the UP5K's single-port RAM.
+    """Weight stores of several layers in the UP5K's single-port RAM: 64-bit words written,
+    each layer's read from SPRAMs of its own.
 
-    On the iCE40 these are four SB_SPRAM256KA side by side, 16,384 words; they start empty,
-    so the board writes them (from flash) through ``write`` before it reads them through
-    ``read``, a 16-bit lane (one SPRAM) at a time or more. One port per cycle: a write takes
-    the cycle, and a read in it is lost, so the writer finishes before the network runs.
-    Elsewhere a ``Memory`` of ``depth`` words stands in.
+    On the iCE40 these are four SB_SPRAM256KA side by side, 16,384 words of 16 bits each;
+    they start empty, so the board writes them (from flash) through ``write``, a 64-bit word
+    (all four) at a time, before it reads them. Each reader (a layer) has its own columns:
+    :meth:`sprams_for` its lanes, the next ones left to right, and so its own address: the
+    layers run at once, each reading a word of its own every cycle, with no arbitration.
+    One port per SPRAM and cycle: a write takes the cycle, and a read in it is lost, so the
+    writer finishes before the network runs. Elsewhere a ``Memory`` of 64-bit words stands
+    in, with a read port per reader.
 
     Parameters
     ----------
-    depth : int
-        Words used (at most 16,384).
+    readers : sequence of (int, int)
+        Each reader's ``(depth, lanes)``: its words (at most 16,384) and its weights a word
+        (at most two per SPRAM; together at most the four SPRAMs' eight).
 
     Members
     -------
-    read : In(WeightPort(depth=depth, lanes=8))
-    write : In(SPRAMWeightStore.write_port(depth=depth))
+    read_<k> : In(WeightPort(depth=depth_k, lanes=lanes_k))
+        Reader ``k``'s port.
+    write : In(SPRAMWeightStore.write_port(depth=max(depths)))
     """
 
     WORDS = 16384
@@ -121,42 +128,98 @@ class SPRAMWeightStore(wiring.Component):
     #: SB_SPRAM256KA side by side, 16 bits each: one write lane each.
     SPRAMS = 4
 
+    @staticmethod
+    def sprams_for(lanes):
+        """The SPRAMs (16-bit columns) of a reader of ``lanes`` weights a word."""
+        return -(-lanes // 2)
+
     @classmethod
     def write_port(cls, *, depth):
         """The signature of the write port of a store of ``depth`` words, seen from the writer:
         ``WritePort(depth=depth, width=64, lanes=4)``, a lane per SPRAM."""
         return WritePort(depth=depth, width=16 * cls.SPRAMS, lanes=cls.SPRAMS)
 
-    def __init__(self, *, depth):
-        if not isinstance(depth, int) or not 1 <= depth <= self.WORDS:
-            raise ValueError(f"depth must be an integer in [1, {self.WORDS}], not {depth!r}")
-        self._depth = depth
-        super().__init__({"read": In(WeightPort(depth=depth, lanes=self.LANES)),
-                          "write": In(self.write_port(depth=depth))})
+    @classmethod
+    def check_readers(cls, readers):
+        """Validate ``readers`` (as the constructor's); return them as a tuple of pairs."""
+        readers = tuple(tuple(r) for r in readers)
+        if not readers:
+            raise ValueError("an SPRAM store needs one reader at least")
+        for depth, lanes in readers:
+            if not isinstance(depth, int) or not 1 <= depth <= cls.WORDS:
+                raise ValueError(f"a reader's depth must be an integer in [1, {cls.WORDS}], "
+                                 f"not {depth!r}")
+            check_count("lanes", lanes)
+        used = sum(cls.sprams_for(lanes) for _, lanes in readers)
+        if used > cls.SPRAMS:
+            raise ValueError(f"the readers' lanes {[l for _, l in readers]} need {used} "
+                             f"SPRAMs (two weights each); the UP5K has {cls.SPRAMS}")
+        return readers
+
+    @classmethod
+    def words(cls, stores):
+        """The 64-bit words written to a store of ``stores``, each ``(words, lanes)``: a
+        reader's words (``lanes`` weights each, ``hw.stages.dense.dense_weight_words``) in its
+        columns, zeros past its depth and in the columns no reader has. The flash image holds
+        these words (``hw.board.flash_image``)."""
+        readers = cls.check_readers((len(w), lanes) for w, lanes in stores)
+        out = [0] * max(depth for depth, _ in readers)
+        column = 0
+        for (words, _), (_, lanes) in zip(stores, readers):
+            for a, word in enumerate(words):
+                out[a] |= int(word) << (16 * column)
+            column += cls.sprams_for(lanes)
+        return out
+
+    def __init__(self, *, readers):
+        self._readers = self.check_readers(readers)
+        depth = max(d for d, _ in self._readers)
+        members = {f"read_{k}": In(WeightPort(depth=d, lanes=lanes))
+                   for k, (d, lanes) in enumerate(self._readers)}
+        super().__init__({**members, "write": In(self.write_port(depth=depth))})
+
+    @property
+    def readers(self):
+        return self._readers
 
     def elaborate(self, platform):
         m = Module()
-        addr = Signal(range(self._depth))
-        m.d.comb += addr.eq(Mux(self.write.en.any(), self.write.addr, self.read.addr))
+        writing = self.write.en.any()
+        ports = [getattr(self, f"read_{k}") for k in range(len(self._readers))]
         if isinstance(platform, SiliconBluePlatform):
-            for k in range(self.SPRAMS):
-                # Ports as in Lattice's "iCE40 SPRAM Usage Guide" (TN1314) and Yosys'
-                # ice40/cells_sim.v: 16K x 16 bits, MASKWREN selects nibbles, POWEROFF is
-                # active low, data out one cycle after the address.
-                m.submodules[f"spram_{k}"] = Instance(
-                    "SB_SPRAM256KA",
-                    i_ADDRESS=addr, i_DATAIN=self.write.data[16 * k:16 * (k + 1)],
-                    i_MASKWREN=Const(0b1111, 4), i_WREN=self.write.en[k],
-                    i_CHIPSELECT=Const(1, 1), i_CLOCK=ClockSignal("sync"),
-                    i_STANDBY=Const(0, 1), i_SLEEP=Const(0, 1), i_POWEROFF=Const(1, 1),
-                    o_DATAOUT=self.read.data[16 * k:16 * (k + 1)],
-                )
+            column = 0
+            for k, (_, lanes) in enumerate(self._readers):
+                addr = Signal(range(self.WORDS), name=f"addr_{k}")
+                m.d.comb += addr.eq(Mux(writing, self.write.addr, ports[k].addr))
+                outs = []
+                for c in range(column, column + self.sprams_for(lanes)):
+                    out = Signal(16, name=f"dataout_{c}")
+                    # Ports as in Lattice's "iCE40 SPRAM Usage Guide" (TN1314) and Yosys'
+                    # ice40/cells_sim.v: 16K x 16 bits, MASKWREN selects nibbles, POWEROFF
+                    # is active low, data out one cycle after the address.
+                    m.submodules[f"spram_{c}"] = Instance(
+                        "SB_SPRAM256KA",
+                        i_ADDRESS=addr, i_DATAIN=self.write.data[16 * c:16 * (c + 1)],
+                        i_MASKWREN=Const(0b1111, 4), i_WREN=self.write.en[c],
+                        i_CHIPSELECT=Const(1, 1), i_CLOCK=ClockSignal("sync"),
+                        i_STANDBY=Const(0, 1), i_SLEEP=Const(0, 1), i_POWEROFF=Const(1, 1),
+                        o_DATAOUT=out)
+                    outs.append(out)
+                m.d.comb += ports[k].data.eq(Cat(*outs)[:8 * lanes])
+                column += self.sprams_for(lanes)
         else:
-            mem = m.submodules.mem = Memory(shape=unsigned(64), depth=self._depth, init=[])
+            depth = max(d for d, _ in self._readers)
+            mem = m.submodules.mem = Memory(shape=unsigned(16 * self.SPRAMS), depth=depth,
+                                            init=[])
             wr = mem.write_port(granularity=16)
-            rd = mem.read_port()
-            m.d.comb += [wr.addr.eq(addr), wr.data.eq(self.write.data), wr.en.eq(self.write.en),
-                         rd.addr.eq(addr), self.read.data.eq(rd.data)]
+            m.d.comb += [wr.addr.eq(self.write.addr), wr.data.eq(self.write.data),
+                         wr.en.eq(self.write.en)]
+            column = 0
+            for k, (_, lanes) in enumerate(self._readers):
+                rd = mem.read_port()
+                m.d.comb += [rd.addr.eq(Mux(writing, self.write.addr, ports[k].addr)),
+                             ports[k].data.eq(rd.data[16 * column:16 * column + 8 * lanes])]
+                column += self.sprams_for(lanes)
         return m
 
 
