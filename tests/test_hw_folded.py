@@ -89,18 +89,21 @@ def test_folded_schedule_refusals():
         NetworkPipeline(net, schedules={"pool": DenseSchedule(lanes=1, groups_per_pass=1)})
 
 
-@pytest.mark.parametrize("spec,schedules", [
-    ("conv3x3,pool,dense8,dense4", {"conv": (2, 1)}),
-    ("conv4x3,pool,dense8,dense4", {"conv": (2, 2)})])
-def test_the_plans_cycles_of_a_folded_convolution_are_the_simulated_ones(spec, schedules):
+@pytest.mark.parametrize("spec,size,schedules", [
+    ("conv3x3,pool,dense8,dense4", 12, {"conv": (2, 1, 1)}),
+    ("conv4x3,pool,dense8,dense4", 12, {"conv": (2, 2, 1)}),
+    ("conv4x3,pool,dense8,dense4", 12, {"conv": (2, 1, 2)}),       # 10 positions a row
+    ("conv2x3,conv3x2,dense8,dense4", 11, {"conv1": (1, 2, 2)})])  # 9: one alone
+def test_the_plans_cycles_of_a_folded_convolution_are_the_simulated_ones(spec, size,
+                                                                         schedules):
     from hw import fit
     from hw.stages.network import default_schedule
-    net = network_from_arch(np.random.default_rng(3), spec, size=12)
-    folded = {name: DenseSchedule(lanes=lanes, groups_per_pass=per)
-              for name, (lanes, per) in schedules.items()}
+    net = network_from_arch(np.random.default_rng(3), spec, size=size)
+    folded = {name: DenseSchedule(lanes=lanes, groups_per_pass=per, positions=positions)
+              for name, (lanes, per, positions) in schedules.items()}
     plan = fit.plan(net.layers, params=net.params,
                     schedules={**default_schedule(net), **folded})
-    images = np.random.default_rng(0).integers(0, 256, (3, 12, 12), np.uint8)
+    images = np.random.default_rng(0).integers(0, 256, (3, size, size), np.uint8)
     run = simulate_network(NetworkPipeline(net, schedules=plan.schedules), images[:1])
     assert run.cycles.tolist() == [plan.latency]
     run = simulate_network(NetworkPipeline(net, schedules=plan.schedules), images,
@@ -140,3 +143,18 @@ def test_the_plan_folds_a_convolution_that_does_not_fit_in_parallel():
     parallel = fit.plan(layers, board="icebreaker",
                         schedules={k: v for k, v in plan.schedules.items() if k != "conv"})
     assert not parallel.fits
+
+
+@pytest.mark.parametrize("folds", [
+    {"conv1": (2, 1, 2), "conv2": (3, 1, 2)},   # 7x7 then 6x6 positions: odd and even rows
+    {"conv1": (1, 3, 2), "conv2": (4, 1, 1)}])
+def test_two_positions_per_weight_read_match_the_reference(folds):
+    rng = np.random.default_rng(31)
+    net = network_from_arch(rng, "conv3x3,conv4x2,pool,dense5", size=9)
+    images = rng.integers(0, 256, (2, 9, 9), np.uint8)
+    pipeline = NetworkPipeline(net, schedules={
+        name: DenseSchedule(lanes=lanes, groups_per_pass=per, positions=positions)
+        for name, (lanes, per, positions) in folds.items()})
+    assert "PairSerializeStage" in [type(s).__name__ for s in pipeline.stages]
+    run = simulate_network(pipeline, images, seed=3, gap=0.2, stall=0.3)
+    assert np.array_equal(run.logits, reference.run(net, images).logits)

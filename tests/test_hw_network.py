@@ -62,6 +62,21 @@ def test_other_schedules_match(test_images):
     assert np.array_equal(run.logits, reference.run(net, images).logits)
 
 
+@pytest.mark.parametrize("per", [1, 3])
+def test_many_groups_take_their_biases_from_memory(per):
+    # 36 units on 2 lanes: 18 groups, past DenseStage.WIDE_TABLE_GROUPS, so the biases come
+    # from a memory of codes; extreme codes (every bias at +127 or -128)
+    from hw.stages.dense import DenseStage
+    rng = np.random.default_rng(6)
+    net = random_network(rng, size=12, filters=2, dense=36, classes=4, extreme=True)
+    images = rng.integers(0, 256, (2, 12, 12), np.uint8)
+    pipeline = NetworkPipeline(net, schedules={
+        "dense1": DenseSchedule(lanes=2, groups_per_pass=per)})
+    assert pipeline._dense_stage("dense1").groups > DenseStage.WIDE_TABLE_GROUPS
+    run = simulate_network(pipeline, images, stall=0.2)
+    assert np.array_equal(run.logits, reference.run(net, images).logits)
+
+
 def test_builder_refusals():
     net = random_network(np.random.default_rng(0), size=12, filters=2, dense=8)
     with pytest.raises(NetworkError, match="groups_per_pass must divide the 2 groups of dense1"):

@@ -165,6 +165,9 @@ def _conv_candidates(layer, dsps):
         groups = math.ceil(layer.out_channels / lanes)
         found += [DenseSchedule(lanes=lanes, groups_per_pass=per)
                   for per in sorted({1, groups}) if groups % per == 0]
+    if layer.out_shape[1] > 1 and dsps <= layer.out_channels:
+        # two positions a weight read: a DSP per lane (its two products, one per position)
+        found.append(DenseSchedule(lanes=dsps, groups_per_pass=1, positions=2))
     return found
 
 
@@ -259,7 +262,10 @@ def _choose_in(planner, base, *, fold):
     ``base`` (those in SPRAM: the first dense layer, and perhaps others) as given: the later
     dense layers searched with the convolutions parallel, then, if that does not fit, with
     them free to fold as well."""
-    dsps = planner.available["dsps"] - sum(math.ceil(s.lanes / 2) for s in base.values())
+    dsps = planner.available["dsps"] - sum(
+        math.ceil(s.lanes * s.positions / planner.family.lanes_per_dsp) for s in base.values())
+    if dsps < 0:
+        return None, None
     later = [l for l in planner.dense if l.name not in base]
     best, best_key = _search(planner, base, later, dsps)
     convs = [l for l in planner.convs if l.name not in base]
@@ -290,15 +296,21 @@ def _spram_placements(planner):
             for split in _allocations([first, *chosen], sprams):
                 if sum(split) != sprams:
                     continue
-                yield {l.name: _spram_schedule(l, 2 * k) for l, k in zip([first, *chosen],
-                                                                          split)}
+                layers = [first, *chosen]
+                # a convolution's weight word multiplies one position, or two
+                for positions in itertools.product(*[
+                        (1, 2) if l.kind == "conv2d" and l.out_shape[1] > 1 else (1,)
+                        for l in layers]):
+                    yield {l.name: _spram_schedule(l, 2 * k, p)
+                           for l, k, p in zip(layers, split, positions)}
 
 
-def _spram_schedule(layer, lanes):
+def _spram_schedule(layer, lanes, positions=1):
     """A schedule reading a word of ``lanes`` weights (or one per output, if fewer) from the
-    SPRAMs per cycle, one group per pass."""
+    SPRAMs per cycle, one group per pass, for ``positions`` output positions."""
     size = layer.out_channels if layer.kind == "conv2d" else layer.out_features
-    return DenseSchedule(lanes=min(lanes, size), groups_per_pass=1, spram=True)
+    return DenseSchedule(lanes=min(lanes, size), groups_per_pass=1, spram=True,
+                         positions=positions)
 
 
 def _search(planner, base, tunable, dsps):
@@ -391,6 +403,9 @@ def plan(layers, *, board=BOARD, params=None, schedules=None):
             check_schedule(dense_view(layer) if layer in planner.convs else layer,
                            lanes=s.lanes, groups_per_pass=s.groups_per_pass,
                            logic_lanes=s.logic_lanes)
+            if s.positions != 1 and layer not in planner.convs:
+                raise ValueError(f"{layer.name}: a dense layer computes one position, not "
+                                 f"positions={s.positions}")
             if s.logic_lanes and not planner.family.logic_lanes:
                 raise ValueError(f"{layer.name}: the {planner.family.name} plan multiplies "
                                  f"in DSPs only, not logic_lanes={s.logic_lanes}")

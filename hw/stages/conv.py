@@ -15,8 +15,8 @@ from hw.lib.layouts import element_layout
 from hw.lib.params import check_params
 from hw.lib.position import stall_all_input
 from hw.stages.kind import GatewareKind, MemoryCost, StageCost, StageEstimate
-from hw.stages.dense import DenseStage
-from hw.stages.gather import GatherStage, SerializeStage, gather_times
+from hw.stages.dense import DenseStage, bias_memories
+from hw.stages.gather import GatherStage, PairSerializeStage, SerializeStage, gather_times
 from hw.stages.skid import SkidBuffer, skid_cost
 from hw.stages.window import WindowStage
 
@@ -264,16 +264,22 @@ def make_stages(layer, *, params, in_width, schedule=None):
             stages.insert(0, GatherStage(lanes=in_width, count=channels,
                                          positions=height * width, fmt=layer.input))
         return stages, layer.out_channels
+    pairs = schedule.positions == 2
     windows = WindowStage(shape=layer.in_shape, kernel=layer.kernel, fmt=layer.input,
-                          in_width=in_width)
+                          in_width=in_width, pairs=pairs)
     engine = DenseStage(config=dense_view(layer), bias=params["bias"],
                         in_width=in_width, lanes=schedule.lanes,
                         groups_per_pass=schedule.groups_per_pass,
                         logic_lanes=schedule.logic_lanes,
-                        registered_weights=schedule.registered_weights)
-    serialize = SerializeStage(lanes=schedule.lanes, count=layer.out_channels,
-                               positions=layer.out_shape[0] * layer.out_shape[1],
-                               fmt=layer.output)
+                        registered_weights=schedule.registered_weights,
+                        positions=schedule.positions)
+    if pairs:
+        serialize = PairSerializeStage(lanes=schedule.lanes, count=layer.out_channels,
+                                       shape=layer.out_shape[:2], fmt=layer.output)
+    else:
+        serialize = SerializeStage(lanes=schedule.lanes, count=layer.out_channels,
+                                   positions=layer.out_shape[0] * layer.out_shape[1],
+                                   fmt=layer.output)
     return [windows, engine, serialize], 1
 
 
@@ -312,31 +318,36 @@ def estimate(layer, times, *, weight, in_width=None, schedule=None, external_wei
 
 def folded_estimate(layer, times, schedule, *, in_width, external_weights=False):
     """The model of the folded engine's stages (:func:`make_stages` with ``schedule``): the
-    dense engine's terms for the window (``fan_in`` codes, ``in_width`` a transfer), the
-    window stage's fixed part and the serializer's; the window rows, the engine's input banks
-    and its weights in a memory (or a store outside, ``external_weights``); the times from
-    :func:`folded_times`."""
+    dense engine's terms for the window (``fan_in`` codes, ``in_width`` a transfer; with two
+    positions its adders, requantisers, accumulators and codes twice), the window stage's
+    fixed part and the serializer's; the window rows (read twice for two positions: Yosys
+    copies the memory), the engine's input banks and its weights in a memory (or a store
+    outside, ``external_weights``); the times from :func:`folded_times`."""
     height, width, channels = layer.in_shape
     kh, kw = layer.kernel
     per_pixel = channels // in_width
     view = dense_view(layer)
-    lanes, per = schedule.lanes, schedule.groups_per_pass
+    lanes, per, positions = schedule.lanes, schedule.groups_per_pass, schedule.positions
     groups = -(-layer.out_channels // lanes)
     acc_width = view.acc_width
     words = kh * kw * per_pixel   # the engine's input transfers per window
-    terms = {"dense": 1, "dense_lane_bit": lanes * acc_width,
-             "dense_accumulator_bit": lanes * per * (acc_width + 8),
-             "dense_input_bit": 8 * in_width, "window": 1}
-    terms.update(serialize=1, serialize_bit=8 * lanes)
+    terms = {"dense": 1, "dense_lane_bit": positions * lanes * acc_width,
+             "dense_accumulator_bit": positions * lanes * per * (acc_width + 8),
+             "dense_input_bit": 8 * in_width * positions, "window": positions,
+             "serialize": positions, "serialize_bit": 8 * lanes}
     if schedule.logic_lanes:
-        terms["logic_lane"] = schedule.logic_lanes
-    memories = [MemoryCost("window rows", 8 * in_width, kh * width * per_pixel),
-                MemoryCost("input banks", 8 * in_width,
-                           2 << max(1, (words - 1).bit_length()))]
+        terms["logic_lane"] = schedule.logic_lanes * positions
+    rows = MemoryCost("window rows", 8 * in_width, kh * width * per_pixel)
+    memories = [rows] * positions + [
+        MemoryCost("input banks", 8 * in_width * positions,
+                   2 << max(1, (words - 1).bit_length()))]
+    memories += bias_memories(lanes, groups)
+    if positions == 2:
+        memories.append(MemoryCost("second position", 8 * lanes, groups))
     if not external_weights:
         memories.append(MemoryCost("weights", 8 * lanes, groups * layer.fan_in, rom=True))
     cost = StageCost(name=layer.name, kind=layer.kind, terms=terms, memories=tuple(memories),
-                     dsp_lanes=lanes - schedule.logic_lanes,
+                     dsp_lanes=positions * (lanes - schedule.logic_lanes),
                      weights="external" if external_weights else "memory")
     out = folded_times(layer, times, schedule, in_width=in_width)
     # back to back: a second image whose inputs come as the first's did, as soon as the
@@ -348,6 +359,21 @@ def folded_estimate(layer, times, schedule, *, in_width, external_weights=False)
     return StageEstimate(cost=cost, after=(), times=out, width=1, busy=busy)
 
 
+def _windows_completed(layer, index, per_pixel, pairs):
+    """Whether input transfer ``index`` (of an image) completes a window (or, ``pairs``, a
+    pair of them), and whether that is a row's last window alone: ``(completes, alone)``."""
+    height, width, _ = layer.in_shape
+    kh, kw = layer.kernel
+    r, u = divmod(index % (height * width * per_pixel), width * per_pixel)
+    pixel, last_unit = divmod(u, per_pixel)
+    if r < kh - 1 or last_unit != per_pixel - 1:
+        return False, False
+    if not pairs:
+        return pixel >= kw - 1, False
+    alone = pixel == width - 1 and (width - kw + 1) % 2 == 1
+    return alone or (pixel >= kw and (pixel - kw) % 2 == 0), alone
+
+
 def folded_times(layer, times, schedule, *, in_width):
     """Output transfer times of the folded engine (a code each) whose input transfers
     (``in_width`` codes each) are offered at ``times`` (one image, or several in a row), the
@@ -355,12 +381,14 @@ def folded_times(layer, times, schedule, *, in_width):
     window's taps a cycle apart, the input paused meanwhile), the
     :class:`~hw.stages.dense.DenseStage` (its two input banks, a window each; its sequencer,
     as :func:`hw.stages.dense.output_times`) and :class:`~hw.stages.gather.SerializeStage` (a
-    group taken when the one before has left, its codes a cycle apart)."""
+    group taken when the one before has left, its codes a cycle apart) or, two positions at
+    a time, :class:`~hw.stages.gather.PairSerializeStage` (the second position's groups
+    after the first's, a cycle between groups, and no group taken meanwhile)."""
     from hw.stages.dense import result_cycles
-    height, width, channels = layer.in_shape
+    _, _, channels = layer.in_shape
     kh, kw = layer.kernel
     per_pixel = channels // in_width
-    units = width * per_pixel
+    pairs = schedule.positions == 2
     taps, n, k = kh * kw * per_pixel, layer.fan_in, in_width
     lanes, per = schedule.lanes, schedule.groups_per_pass
     groups = -(-layer.out_channels // lanes)
@@ -374,8 +402,8 @@ def folded_times(layer, times, schedule, *, in_width):
     out = []
     for i, t in enumerate(times):
         accept = max(t, accept + 1)
-        r, u = divmod(i % (height * units), units)
-        if r < kh - 1 or u < kw * per_pixel - 1 or u % per_pixel != per_pixel - 1:
+        completes, alone = _windows_completed(layer, i, per_pixel, pairs)
+        if not completes:
             continue
         first = max(accept + 2, bank_free[windows % 2])   # the first tap's transfer
         accept = first + taps - 2    # the input is taken again as the last tap leaves
@@ -396,6 +424,12 @@ def folded_times(layer, times, schedule, *, in_width):
                 count = codes[p * per + q]
                 out += [o + 1 + c for c in range(count)]
                 free = o + count + 1
+        if pairs and not alone:   # the second position's codes, from the serializer's memory
+            code = free + 1
+            for count in codes:
+                out += [code + c for c in range(count)]
+                code += count + 1
+            free = code - 1
         bank_free[windows % 2] = issue + 2
         windows += 1
     return out

@@ -123,12 +123,19 @@ class DenseStage(wiring.Component):
         The weights (and the code) pass a register on their way to the DSPs, a cycle more
         (the ECP5's block RAM is slow to read, and its DSPs are far from it); lanes in logic
         register them anyway.
+    positions : int
+        1, or 2: each input transfer carries the codes of two inputs of the same index (two
+        output positions of a folded convolution, ``hw.stages.window.WindowStage(pairs=True)``),
+        each weight word multiplies both (a DSP's two products share a weight lane), and each
+        output transfer carries both positions' ``lanes`` codes, the first's first: twice the
+        products per weight read, where the weight store is the bound.
 
     Members
     -------
-    i : In(stream.Signature(element_layout(in_width, config.input)))
-        ``ceil(in_features / in_width)`` transfers per image, codes in flattening order.
-    o : Out(stream.Signature(element_layout(lanes, config.output)))
+    i : In(stream.Signature(element_layout(in_width * positions, config.input)))
+        ``ceil(in_features / in_width)`` transfers per image, codes in flattening order
+        (each position's ``in_width`` in turn).
+    o : Out(stream.Signature(element_layout(lanes * positions, config.output)))
         ``groups`` transfers per image; codes past ``out_features`` in the last one are 0.
     weights : Out(WeightPort(depth=groups * in_features, lanes=lanes))
     """
@@ -144,7 +151,7 @@ class DenseStage(wiring.Component):
     FINISH_CYCLES = 2
 
     def __init__(self, *, config, bias, in_width, lanes, groups_per_pass=1, logic_lanes=0,
-                 registered_weights=False):
+                 registered_weights=False, positions=1):
         if not isinstance(config, DenseConfig):
             raise TypeError(f"config must be a DenseConfig, not {config!r}")
         check_param(config, "bias", bias)
@@ -156,9 +163,12 @@ class DenseStage(wiring.Component):
         self._config, self._bias = config, bias.astype(np.int64)
         self._in_width, self._lanes = in_width, lanes
         self._groups, self._groups_per_pass = groups, groups_per_pass
+        if positions not in (1, 2):
+            raise ValueError(f"positions must be 1 or 2, not {positions!r}")
+        self._positions = positions
         super().__init__({
-            "i": In(stream.Signature(element_layout(in_width, config.input))),
-            "o": Out(stream.Signature(element_layout(lanes, config.output))),
+            "i": In(stream.Signature(element_layout(in_width * positions, config.input))),
+            "o": Out(stream.Signature(element_layout(lanes * positions, config.output))),
             "weights": Out(WeightPort(depth=groups * config.in_features, lanes=lanes)),
         })
 
@@ -177,6 +187,10 @@ class DenseStage(wiring.Component):
     @property
     def logic_lanes(self):
         return self._logic_lanes
+
+    @property
+    def positions(self):
+        return self._positions
 
     @property
     def multiplier_latency(self):
@@ -200,7 +214,8 @@ class DenseStage(wiring.Component):
         # Input buffer: two banks of `words` transfers; fill[b] counts the transfers in bank b.
         # The bank is the top address bit, so addresses need no adder.
         bank_bits = max(1, (words - 1).bit_length())
-        buf = m.submodules.inputs = Memory(shape=unsigned(8 * k), depth=2 << bank_bits, init=[])
+        buf = m.submodules.inputs = Memory(shape=unsigned(8 * k * self._positions),
+                                           depth=2 << bank_bits, init=[])
         wr = buf.write_port()
         rd = buf.read_port()
         fill = Array(Signal(range(words + 1), name=f"fill_{b}") for b in range(2))
@@ -325,40 +340,83 @@ class DenseStage(wiring.Component):
     def _multipliers(self, m, *, rd, sub):
         """The code picked from its input word, and the lanes' multipliers (DSPs, then those
         in logic); returns the products and the cycles from an issue to them."""
-        lanes = self._lanes
-        # Stage 1: the input word arrives; pick the code. Stage 2: the code and the weight
-        # word meet at the multipliers.
+        lanes, positions, k = self._lanes, self._positions, self._in_width
+        # Stage 1: the input word arrives; pick the code (one per position). Stage 2: the
+        # codes and the weight word meet at the multipliers.
         s1_sub = _delayed(m, sub, 1, "sub")
-        code = Signal(8)
-        m.d.sync += code.eq(rd.data.word_select(s1_sub, 8))
+        codes = [Signal(8, name=f"code_{j}" if j else "code") for j in range(positions)]
+        for j, code in enumerate(codes):
+            m.d.sync += code.eq(rd.data.word_select(s1_sub + j * k if j else s1_sub, 8))
 
         # The first lanes multiply in DSPs (pairs of them), the last `logic_lanes` in logic;
         # with any in logic the DSPs' operands wait a cycle in registers, so that all
         # products arrive together (before rather than after: the registers near the weight
-        # store keep its slow read and the long way to the DSPs in separate cycles).
+        # store keep its slow read and the long way to the DSPs in separate cycles). A
+        # DSP's two products: two lanes of one code, or (two positions) one lane of both.
         dsp_lanes = lanes - self._logic_lanes
         wait = self.multiplier_latency - MultiplierPair.LATENCY
-        dsp_code = _delayed(m, code, wait, "dsp_code")
+        dsp_codes = [_delayed(m, code, wait, f"dsp_code_{j}" if j else "dsp_code")
+                     for j, code in enumerate(codes)]
         dsp_weights = _delayed(m, self.weights.data[:8 * dsp_lanes], wait, "dsp_weights")
-        products = []
-        for p in range((dsp_lanes + 1) // 2):
+        # (position, lane) of each DSP product, in order
+        if positions == 1:
+            operands = [(0, lane) for lane in range(dsp_lanes)]
+        else:
+            operands = [(j, lane) for lane in range(dsp_lanes) for j in range(positions)]
+        products = {}
+        for p in range((len(operands) + 1) // 2):
             pair = MultiplierPair()
             m.submodules[f"multipliers_{p}"] = pair
             for half in range(2):
-                lane = 2 * p + half
-                m.d.comb += pair.a[half].eq(dsp_code)
-                if lane < dsp_lanes:
-                    m.d.comb += pair.b[half].eq(dsp_weights.word_select(lane, 8))
-                    products.append(pair.p[half])
+                if 2 * p + half < len(operands):
+                    j, lane = operands[2 * p + half]
+                    m.d.comb += [pair.a[half].eq(dsp_codes[j]),
+                                 pair.b[half].eq(dsp_weights.word_select(lane, 8))]
+                    products[j, lane] = pair.p[half]
+                else:
+                    m.d.comb += pair.a[half].eq(dsp_codes[0])
         for lane in range(dsp_lanes, lanes):
-            multiplier = LogicMultiplier()
-            m.submodules[f"multiplier_{lane}"] = multiplier
-            m.d.comb += [multiplier.a.eq(code),
-                         multiplier.b.eq(self.weights.data.word_select(lane, 8))]
-            products.append(multiplier.p)
+            for j, code in enumerate(codes):
+                multiplier = LogicMultiplier()
+                m.submodules[f"multiplier_{lane}" + (f"_{j}" if j else "")] = multiplier
+                m.d.comb += [multiplier.a.eq(code),
+                             multiplier.b.eq(self.weights.data.word_select(lane, 8))]
+                products[j, lane] = multiplier.p
+        # the output's order: each position's lanes in turn
+        products = [products[j, lane] for j in range(positions) for lane in range(lanes)]
         latency = 2 + self.multiplier_latency
 
         return products, latency
+
+    #: Groups beyond which the lanes' start values come from a memory of bias codes (read
+    #: early, aligned and the rounding constant added a cycle later) rather than a table of
+    #: whole start values per lane in logic: with many groups such a table's decoding is
+    #: the critical path, and its logic cells grow with the groups.
+    WIDE_TABLE_GROUPS = 16
+
+    def _starts(self, m, group, latency, acc_shape):
+        """What each lane's accumulator starts from (the bias and the rounding constant:
+        contract, ``hw.lib.arith.initial_value``) for the group accumulated at stage 4,
+        looked up from ``group`` early, off the adder's path."""
+        cfg, lanes = self._config, self._lanes
+        codes = [[int(self._bias[g * lanes + lane]) if g * lanes + lane < cfg.out_features
+                  else 0 for lane in range(lanes)] for g in range(self._groups)]
+        starts = [Signal(acc_shape, name=f"start_{lane}") for lane in range(lanes)]
+        if self._groups <= self.WIDE_TABLE_GROUPS:
+            early = _delayed(m, group, latency - 1, "group")
+            for lane, start in enumerate(starts):
+                table = Array(Const(initial_value(cfg, c[lane]), acc_shape) for c in codes)
+                m.d.sync += start.eq(table[early])
+            return starts
+        words = [sum((c & 0xFF) << (8 * lane) for lane, c in enumerate(word)) for word in codes]
+        rom = m.submodules.bias_codes = Memory(shape=unsigned(8 * lanes), depth=self._groups,
+                                               init=words)
+        rd = rom.read_port()
+        m.d.comb += rd.addr.eq(_delayed(m, group, latency - 2, "group_early"))
+        for lane, start in enumerate(starts):
+            bias = rd.data.word_select(lane, 8).as_signed()
+            m.d.sync += start.eq((bias << cfg.bias_shift) + initial_value(cfg, 0))
+        return starts
 
     def _accumulate_and_send(self, m, *, seq, products, latency):
         """The accumulators, the requantisers into the output buffers, and the output."""
@@ -374,23 +432,17 @@ class DenseStage(wiring.Component):
         s4_first = _delayed(m, index == 0, latency, "first")
         s4_last = _delayed(m, at_last, latency, "last")
         s4_local = _delayed(m, local, latency, "local")
-        s3_group = _delayed(m, group, latency - 1, "group")
         s4_final = _delayed(m, last_pass, latency, "final")
         # The accumulators of a pass's groups rotate: the groups are accumulated strictly in
         # turn, so the next group's is always at the front and the one just written is always
         # at the back. No multiplexer chooses a group's accumulator (timing, logic cells).
-        accs = [[Signal(acc_shape, name=f"acc_{q}_{lane}") for lane in range(lanes)]
+        outs = lanes * self._positions   # an accumulator per lane and position
+        accs = [[Signal(acc_shape, name=f"acc_{q}_{lane}") for lane in range(outs)]
                 for q in range(per_pass)]
-        for lane in range(lanes):
-            starts = []  # per group: the bias and the rounding constant (contract, hw.lib.arith)
-            for g in range(self._groups):
-                out = g * lanes + lane
-                bias = self._bias[out] if out < cfg.out_features else 0
-                starts.append(Const(initial_value(cfg, bias), acc_shape))
+        starts = self._starts(m, group, latency, acc_shape)
+        for lane in range(outs):
             # one adder per lane, shared by the groups of a pass
-            # the group's start value is looked up a cycle early, off the adder's path
-            start = Signal(acc_shape, name=f"start_{lane}")
-            m.d.sync += start.eq(Array(starts)[s3_group])
+            start = starts[lane % lanes]
             total = Mux(s4_first, start, accs[0][lane]) + products[lane]
             with m.If(s4_valid):
                 m.d.sync += [accs[q][lane].eq(accs[q + 1][lane]) for q in range(per_pass - 1)]
@@ -407,7 +459,7 @@ class DenseStage(wiring.Component):
                      for q in range(per_pass)]
         out_last = Signal(per_pass)
         codes = Signal(self.o.payload.data.shape())
-        for lane in range(lanes):  # the group just finished is at the back
+        for lane in range(outs):  # the group just finished is at the back
             m.d.comb += codes[lane].eq(requantize(accs[-1][lane], shift=cfg.out_shift,
                                                   fmt=cfg.output))
         for q in range(per_pass):
@@ -442,6 +494,14 @@ def result_cycles(schedule):
     """:attr:`DenseStage.RESULT_CYCLES` with ``schedule``'s multipliers' latency."""
     return DenseStage.RESULT_CYCLES - MultiplierPair.LATENCY + \
         multiplier_latency(schedule.logic_lanes, schedule.registered_weights)
+
+
+def bias_memories(lanes, groups):
+    """The memory of the bias codes that a stage of ``groups`` groups of ``lanes`` has
+    (:attr:`DenseStage.WIDE_TABLE_GROUPS`), as ``MemoryCost`` s."""
+    if groups <= DenseStage.WIDE_TABLE_GROUPS:
+        return ()
+    return (MemoryCost("bias codes", 8 * lanes, groups, rom=True),)
 
 
 def busy_cycles(n, schedule, groups):
@@ -498,7 +558,8 @@ def estimate(layer, times, *, weight=None, in_width, schedule, external_weights=
     if schedule.logic_lanes:
         terms["logic_lane"] = schedule.logic_lanes
     words = math.ceil(n / k)
-    memories = [MemoryCost("input banks", 8 * k, 2 << max(1, (words - 1).bit_length()))]
+    memories = [MemoryCost("input banks", 8 * k, 2 << max(1, (words - 1).bit_length())),
+                *bias_memories(lanes, groups)]
     if not external_weights:
         memories.append(MemoryCost("weights", 8 * lanes, groups * n, rom=True))
     cost = StageCost(name=layer.name, kind=layer.kind, terms=terms, memories=tuple(memories),

@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 from hw.lib.layouts import element_layout
 from hw.lib.params import check_count
 
-__all__ = ["GatherStage", "SerializeStage"]
+__all__ = ["GatherStage", "SerializeStage", "PairSerializeStage", "gather_times"]
 
 
 class GatherStage(wiring.Component):
@@ -159,3 +159,107 @@ def gather_times(times, count):
             out.append(accept + 1)
             accept += 1
     return out
+
+
+class PairSerializeStage(wiring.Component):
+    """:class:`SerializeStage` for an engine that computes two output positions at a time
+    (``hw.stages.dense.DenseStage(positions=2)``): each input transfer holds a group's
+    ``lanes`` codes of the first position, then the second's. The first's codes go out as
+    they come; the second's wait in a memory (a group an entry) until the first's last
+    group has left, then follow, so that the stream out is position by position, channels
+    in turn, as :class:`SerializeStage`'s. A row of an odd number of positions ends with a
+    pair whose second means nothing: dropped.
+
+    Parameters
+    ----------
+    lanes, count : int
+    shape : (int, int)
+        The output's ``(height, width)``: pairs along each row.
+    fmt : q8.contract.Format
+
+    Members
+    -------
+    i : In(stream.Signature(element_layout(2 * lanes, fmt)))
+    o : Out(stream.Signature(element_layout(1, fmt)))
+    """
+
+    def __init__(self, *, lanes, count, shape, fmt):
+        for name, value in (("lanes", lanes), ("count", count), ("height", shape[0]),
+                            ("width", shape[1])):
+            check_count(name, value)
+        self._lanes, self._count, self._shape = lanes, count, tuple(shape)
+        self._groups = -(-count // lanes)
+        super().__init__({"i": In(stream.Signature(element_layout(2 * lanes, fmt))),
+                          "o": Out(stream.Signature(element_layout(1, fmt)))})
+
+    def codes(self, group):
+        """Codes sent of group ``group`` of a position."""
+        return min(self._lanes, self._count - group * self._lanes)
+
+    def elaborate(self, platform):
+        from amaranth.lib.memory import Memory
+        lanes, groups = self._lanes, self._groups
+        height, width = self._shape
+        per_row = -(-width // 2)
+        m = Module()
+        second = m.submodules.second = Memory(shape=8 * lanes, depth=groups, init=[])
+        wr, rd = second.write_port(), second.read_port()
+        IDLE, FIRST, SECOND = range(3)
+        phase = Signal(range(3))
+        held = Signal(8 * lanes)
+        held_group = Signal(range(groups))   # the group in `held` (FIRST) or read (SECOND)
+        code = Signal(range(lanes))
+        fresh = Signal()                     # SECOND: rd.data is held_group's entry
+        group = Signal(range(groups))        # the next group taken
+        pair_col = Signal(range(per_row))
+        pair_row = Signal(range(height))
+        alone = Signal()                     # the pair's second position is past the row
+        final = Signal()                     # the pair ends the image
+        tail = self.codes(groups - 1)
+        code_end = code == Mux(held_group == groups - 1, tail - 1, lanes - 1)
+        group_end = held_group == groups - 1
+
+        data = self.i.payload.data.as_value()
+        m.d.comb += [self.i.ready.eq(phase == IDLE),
+                     wr.addr.eq(group), wr.data.eq(data[8 * lanes:]),
+                     wr.en.eq(self.i.valid & (phase == IDLE)), rd.addr.eq(held_group)]
+        with m.If(self.i.valid & (phase == IDLE)):
+            m.d.sync += [held.eq(data[:8 * lanes]), held_group.eq(group), code.eq(0),
+                         phase.eq(FIRST)]
+            with m.If(group == 0):
+                m.d.sync += [alone.eq((pair_col == per_row - 1) & (width % 2 == 1)),
+                             final.eq((pair_row == height - 1) & (pair_col == per_row - 1))]
+            with m.If(group == groups - 1):
+                m.d.sync += [group.eq(0),
+                             pair_col.eq(Mux(pair_col == per_row - 1, 0, pair_col + 1))]
+                with m.If(pair_col == per_row - 1):
+                    m.d.sync += pair_row.eq(Mux(pair_row == height - 1, 0, pair_row + 1))
+            with m.Else():
+                m.d.sync += group.eq(group + 1)
+
+        with m.Switch(phase):
+            with m.Case(FIRST):
+                m.d.comb += [self.o.valid.eq(1),
+                             self.o.payload.data.as_value().eq(held.word_select(code, 8)),
+                             self.o.payload.last.eq(final & alone & group_end & code_end)]
+                with m.If(self.o.ready):
+                    with m.If(~code_end):
+                        m.d.sync += code.eq(code + 1)
+                    with m.Elif(group_end & ~alone):
+                        m.d.sync += [phase.eq(SECOND), held_group.eq(0), code.eq(0),
+                                     fresh.eq(0)]
+                    with m.Else():
+                        m.d.sync += phase.eq(IDLE)
+            with m.Case(SECOND):
+                m.d.sync += fresh.eq(1)
+                m.d.comb += [self.o.valid.eq(fresh),
+                             self.o.payload.data.as_value().eq(rd.data.word_select(code, 8)),
+                             self.o.payload.last.eq(final & group_end & code_end)]
+                with m.If(fresh & self.o.ready):
+                    with m.If(~code_end):
+                        m.d.sync += code.eq(code + 1)
+                    with m.Elif(~group_end):
+                        m.d.sync += [held_group.eq(held_group + 1), code.eq(0), fresh.eq(0)]
+                    with m.Else():
+                        m.d.sync += phase.eq(IDLE)
+        return m

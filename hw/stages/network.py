@@ -32,31 +32,36 @@ class DenseSchedule:
     their way to the multipliers or not (see :class:`hw.stages.dense.DenseStage`), and where
     the board keeps the weights: ``spram`` in the UP5K's SPRAMs, loaded from flash
     (``hw.board.top.BoardTop``; :class:`NetworkPipeline` alone keeps every layer's in block
-    RAM unless ``external_weights`` names it), else in block RAM in the bitstream."""
+    RAM unless ``external_weights`` names it), else in block RAM in the bitstream. A folded
+    convolution may compute ``positions=2`` output positions at once (each weight read
+    multiplied by both: ``hw.stages.dense.DenseStage``); a dense layer computes one."""
 
     def __init__(self, *, lanes, groups_per_pass, logic_lanes=0, registered_weights=False,
-                 spram=False):
+                 spram=False, positions=1):
         if not isinstance(spram, bool):
             raise ValueError(f"spram must be True or False, not {spram!r}")
+        if positions not in (1, 2):
+            raise ValueError(f"positions must be 1 or 2, not {positions!r}")
         self.lanes, self.groups_per_pass = lanes, groups_per_pass
         self.logic_lanes, self.registered_weights = logic_lanes, registered_weights
-        self.spram = spram
+        self.spram, self.positions = spram, positions
 
     def _key(self):
         return (self.lanes, self.groups_per_pass, self.logic_lanes, self.registered_weights,
-                self.spram)
+                self.spram, self.positions)
 
     def __repr__(self):
         extra = f", logic_lanes={self.logic_lanes}" if self.logic_lanes else ""
         extra += ", registered_weights=True" if self.registered_weights else ""
         extra += ", spram=True" if self.spram else ""
+        extra += f", positions={self.positions}" if self.positions != 1 else ""
         return f"DenseSchedule(lanes={self.lanes}, groups_per_pass={self.groups_per_pass}{extra})"
 
     def replace(self, **changes):
         """A copy with ``changes``."""
         fields = dict(lanes=self.lanes, groups_per_pass=self.groups_per_pass,
                       logic_lanes=self.logic_lanes, registered_weights=self.registered_weights,
-                      spram=self.spram)
+                      spram=self.spram, positions=self.positions)
         return DenseSchedule(**{**fields, **changes})
 
     def __eq__(self, other):
@@ -161,6 +166,10 @@ class NetworkPipeline(wiring.Component):
                                logic_lanes=schedule.logic_lanes)
             except ValueError as e:
                 raise NetworkError(f"{layer.name}: {e}") from None
+            if schedule.positions != 1 and layer.kind != "conv2d":
+                raise NetworkError(f"{layer.name}: a dense layer computes one position, not "
+                                   f"positions={schedule.positions}; two are for folded "
+                                   f"convolutions")
         self._external = frozenset(external_weights)
         engines = {l.name for l in net.dense_layers} | \
             {name for name in self._schedules if foldable[name].kind == "conv2d"}

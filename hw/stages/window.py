@@ -1,6 +1,6 @@
 """The windows of a convolution, tap by tap (im2col): what a folded convolution multiplies."""
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -20,6 +20,12 @@ class WindowStage(wiring.Component):
     turn, in and out (``kh * kw * channels`` transfers a window, the same order): the rows'
     memory is then a code wide, a pixel's channels one after another.
 
+    With ``pairs=True`` the windows go out two at a time, side by side in each transfer: the
+    windows at output columns ``2c`` and ``2c + 1`` of a row, once the second is complete, tap
+    by tap, the first's codes first in each transfer (what a folded convolution's engine takes
+    with ``positions=2``). A row with an odd number of windows ends with its last alone,
+    beside codes that mean nothing (the engine's serializer drops what it makes of them).
+
     The image's last ``kh`` rows are kept in one memory, a row per slot, used in turn. The
     pixel that completes a window (its bottom right) is written, then the input waits while
     the window's taps are read out, one a cycle when the output is taken; a folded
@@ -36,16 +42,17 @@ class WindowStage(wiring.Component):
         The codes' format.
     in_width : int
         Codes per transfer: ``channels`` (a pixel; the default) or 1.
+    pairs : bool
 
     Members
     -------
     i : In(stream.Signature(element_layout(in_width, fmt)))
-    o : Out(stream.Signature(element_layout(in_width, fmt)))
+    o : Out(stream.Signature(element_layout(in_width * (1 + pairs), fmt)))
         ``(height - kh + 1) * (width - kw + 1) * kh * kw * channels / in_width`` transfers
-        per image.
+        per image (with ``pairs``, ``(width - kw + 1)`` rounded up to even and halved).
     """
 
-    def __init__(self, *, shape, kernel, fmt, in_width=None):
+    def __init__(self, *, shape, kernel, fmt, in_width=None, pairs=False):
         height, width, channels = shape
         for name, value in (("height", height), ("width", width), ("channels", channels)):
             check_count(name, value)
@@ -55,9 +62,13 @@ class WindowStage(wiring.Component):
         in_width = channels if in_width is None else in_width
         if in_width not in (1, channels):
             raise ValueError(f"in_width must be the {channels} channels or 1, not {in_width!r}")
+        if not isinstance(pairs, bool):
+            raise ValueError(f"pairs must be True or False, not {pairs!r}")
         self._shape, self._kernel, self._in_width = (height, width, channels), (kh, kw), in_width
-        layout = element_layout(in_width, fmt)
-        super().__init__({"i": In(stream.Signature(layout)), "o": Out(stream.Signature(layout))})
+        self._pairs = pairs
+        super().__init__({
+            "i": In(stream.Signature(element_layout(in_width, fmt))),
+            "o": Out(stream.Signature(element_layout(in_width * (1 + pairs), fmt)))})
 
     def elaborate(self, platform):
         height, pixels, channels = self._shape
@@ -66,8 +77,11 @@ class WindowStage(wiring.Component):
         per_pixel = channels // self._in_width
         width, kw = pixels * per_pixel, kw_pixels * per_pixel
         m = Module()
+        pairs = self._pairs
+        # with pairs, the second window's reads go a pixel further: past the last slot's end
+        # for a row's last window alone, which entries more keep within the memory
         rows = m.submodules.rows = Memory(shape=unsigned(8 * self._in_width),
-                                          depth=kh * width, init=[])
+                                          depth=kh * width + pairs * per_pixel, init=[])
         wr, rd = rows.write_port(), rows.read_port()
 
         emitting = Signal()   # the window's taps are being read out; the input waits
@@ -106,16 +120,44 @@ class WindowStage(wiring.Component):
         col_end = Signal(init=kw == 1)         # tap_col == kw - 1
         row_end_tap = Signal(init=kh == 1)     # tap_row == kh - 1
         final = Signal()                       # the image's last window
-        completes = accept & (row >= kh - 1) & (col >= kw - 1) & unit_last
+        in_rows = accept & (row >= kh - 1) & unit_last
+        if not pairs:
+            completes, start = in_rows & (col >= kw - 1), col - (kw - 1)
+        else:
+            # the pixel's column's parity, kept as a flag
+            odd = Signal()
+            with m.If(accept & (end_of_image | row_end)):
+                m.d.sync += odd.eq(0)
+            with m.Elif(accept & unit_last):
+                m.d.sync += odd.eq(~odd)
+            # a pair completes with its second window (columns kw, kw + 2, ... of pixels), a
+            # last window alone with the row
+            pair = in_rows & (col >= kw + per_pixel - 1) & (odd == kw_pixels % 2)
+            alone = in_rows & row_end if (pixels - kw_pixels + 1) % 2 else Const(0)
+            completes = pair | alone
+            start = Mux(alone, col - (kw - 1), col - (kw + per_pixel - 1))
         with m.If(completes):
             m.d.sync += [emitting.eq(1), tap_row.eq(0), tap_col.eq(0), row_base.eq(top_base),
-                         left.eq(col - (kw - 1)), column.eq(col - (kw - 1)),
+                         left.eq(start), column.eq(start),
                          col_end.eq(kw == 1), row_end_tap.eq(kh == 1),
                          final.eq(end_of_image)]
 
         advance = ~self.o.valid | self.o.ready
-        m.d.comb += [rd.addr.eq(row_base + column), rd.en.eq(advance),
-                     self.o.payload.data.as_value().eq(rd.data)]
+        m.d.comb += [rd.addr.eq(row_base + column), rd.en.eq(advance)]
+        if pairs:
+            rd2 = rows.read_port()
+            second = Signal(range(width + per_pixel))   # column + a pixel, as a register
+            with m.If(completes):
+                m.d.sync += second.eq(start + per_pixel)
+            with m.Elif(advance & emitting):
+                with m.If(~col_end):
+                    m.d.sync += second.eq(second + 1)
+                with m.Else():
+                    m.d.sync += second.eq(left + per_pixel)
+            m.d.comb += [rd2.addr.eq(row_base + second), rd2.en.eq(advance),
+                         self.o.payload.data.as_value().eq(Cat(rd.data, rd2.data))]
+        else:
+            m.d.comb += self.o.payload.data.as_value().eq(rd.data)
         tap_last = row_end_tap & col_end
         with m.If(advance):
             m.d.sync += [self.o.valid.eq(emitting), self.o.payload.last.eq(final & tap_last)]
