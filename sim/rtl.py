@@ -459,7 +459,7 @@ _MODELLED = {
                    "REG_INPUTC_CLK": ("NONE",), "REG_PIPELINE_CLK": ("NONE", "CLK0"),
                    "REG_OUTPUT_CLK": ("NONE", "CLK0"), "SOURCEB_MODE": ("B_SHIFT",),
                    "MULT_BYPASS": ("DISABLED",), "RESETMODE": ("SYNC",)},
-    "DP16KD": {"DATA_WIDTH_A": ("18",), "DATA_WIDTH_B": ("18",), "REGMODE_A": ("NOREG",),
+    "DP16KD": {"DATA_WIDTH_A": ("18", "9"), "DATA_WIDTH_B": ("18", "9"), "REGMODE_A": ("NOREG",),
                "REGMODE_B": ("NOREG",), "CSDECODE_A": ("0b000",), "CSDECODE_B": ("0b000",),
                "CLKAMUX": ("CLKA",), "CLKBMUX": ("CLKB",)},
 }

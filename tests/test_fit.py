@@ -239,7 +239,9 @@ def test_plan_as_text_and_json():
     assert data["fits"] and data["cycles"] == {"latency": 7064, "interval": 5408}
     assert data["estimated_logic_cells"] == plan.used["logic_cells"]
     assert data["schedules"]["dense2"] == {"lanes": 1, "groups_per_pass": 1,
-                                           "logic_lanes": 0, "registered_weights": False}
+                                           "logic_lanes": 0, "registered_weights": False,
+                                           "spram": False, "positions": 1}
+    assert data["schedules"]["dense1"]["spram"] is True
     # on the ECP5: the lanes in logic, every weight in block RAM
     ecp5 = fit.plan(net.layers, params=net.params, board="ulx3s-25f")
     text = ecp5.format()

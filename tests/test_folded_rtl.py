@@ -20,12 +20,17 @@ from tests.netgen import network_from_arch
 #: - two convolutions folded, the first on 1 lane with its 2 groups in one pass, the second
 #:   (over 2 channels) on 3 lanes, a group per pass, every weight and bias at +127 or -128;
 #: - a 5x5 kernel on 2 lanes, then a folded convolution of 3 filters over 4 channels on 2
-#:   lanes with both groups in one pass, straight into the logits.
+#:   lanes with both groups in one pass, straight into the logits;
+#: - two positions per weight read (third field 2): 26 positions a row on 3 lanes, then 11
+#:   (one alone at each row's end) over 6 channels a code at a time on 2 lanes, extreme
+#:   codes; and a dense layer of 40 groups (biases from a memory of codes).
 FOLDED = {
     "two-convs-folded-extreme": ("conv2x3,conv4x3,pool,dense16,dense10", 15, True,
                                  {"conv1": (1, 2), "conv2": (3, 1)}),
     "conv5-folded": ("conv4x5,pool,conv3x3,dense10", 16, False,
                      {"conv1": (2, 1), "conv2": (2, 2)}),
+    "pairs-extreme": ("conv6x3,pool,conv5x3,pool,dense80,dense10", 19, True,
+                      {"conv1": (3, 1, 2), "conv2": (2, 1, 2), "dense1": (2, 1)}),
 }
 
 
@@ -42,8 +47,9 @@ def _folded(spec, seed, extreme, folds, images):
     net = network_from_arch(np.random.default_rng(seed), spec, extreme=extreme,
                             calibration=images)
     schedules = {**default_schedule(net),
-                 **{name: DenseSchedule(lanes=lanes, groups_per_pass=per)
-                    for name, (lanes, per) in folds.items()}}
+                 **{name: DenseSchedule(lanes=fold[0], groups_per_pass=fold[1],
+                                        positions=fold[2] if len(fold) > 2 else 1)
+                    for name, fold in folds.items()}}
     return net, schedules
 
 
@@ -79,3 +85,34 @@ def test_folded_ice40_netlist_is_bit_exact(images):
     assert np.array_equal(run.logits, ref.logits)
     planned = fit.plan(net.layers, params=net.params, schedules=schedules)
     assert set(run.cycles.tolist()) == {planned.latency}
+
+
+def test_folded_ecp5_netlist_is_bit_exact(images):
+    # synthesised for the ECP5 as hw.build does and simulated with the MULT18X18D and DP16KD
+    # models: a folded convolution two positions a weight read, its weights registered on
+    # the way to the DSPs (the ECP5's schedules), a lane in logic
+    net, _ = _folded("conv3x3,pool,dense8,dense10", 19, True, {}, images)
+    schedules = {**fit.built_schedules(net, board="ulx3s-25f"),
+                 "conv": DenseSchedule(lanes=2, groups_per_pass=1, logic_lanes=1,
+                                       registered_weights=True, positions=2)}
+    subset = images[::12]
+    model = build_model(NetworkPipeline(net, schedules=schedules),
+                        name="test-folded-netlist-ecp5", synthesize=True, board="ulx3s-25f",
+                        progress=False)
+    run = model.run(subset)
+    assert np.array_equal(run.logits, reference.run(net, subset).logits)
+    planned = fit.plan(net.layers, params=net.params, board="ulx3s-25f", schedules=schedules)
+    assert set(run.cycles.tolist()) == {planned.latency}
+
+
+def test_the_ecp5_plan_folds_what_does_not_fit_in_parallel():
+    from q8 import arch
+    layers = arch.configs(arch.parse("conv32x3,pool,conv64x3,pool,drop0.5,dense10"),
+                          input_shape=(28, 28, 1))
+    plan = fit.plan(layers, board="ulx3s-85f")
+    assert plan.fits
+    conv2 = plan.schedules["conv2"]
+    # conv2's 2,230,272 products an image: two positions a weight read, every DSP used
+    assert conv2.positions == 2 and conv2.registered_weights
+    assert plan.used["dsps"] == plan.available["dsps"]
+    assert plan.interval < 105_000_000 / 4_000   # 4,000 images a second at 105 MHz

@@ -14,8 +14,9 @@ from q8 import mnist, reference
 from sim.rtl import build_model
 from tests.netgen import network_from_arch
 
-#: a folded convolution on 1 SPRAM, the first dense layer on 2, the logits on 1
-SCHEDULES = {"conv": DenseSchedule(lanes=2, groups_per_pass=1, spram=True),
+#: a folded convolution on 1 SPRAM (two positions per weight read), the first dense layer
+#: on 2, the logits on 1
+SCHEDULES = {"conv": DenseSchedule(lanes=2, groups_per_pass=1, spram=True, positions=2),
              "dense1": DenseSchedule(lanes=4, groups_per_pass=1, spram=True),
              "dense2": DenseSchedule(lanes=2, groups_per_pass=1, spram=True)}
 

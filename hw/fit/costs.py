@@ -49,11 +49,12 @@ LOGIC_MODEL = {
     # terms): the window stage's counters and addresses; the serializer's counters, and per
     # bit of its group its register and the code's multiplexer; per bit a gather's registers
     # (a code-per-transfer input to a parallel convolution); pool.py's serial pooling: its
-    # counters, the entry's adder, one comparison. Not yet fitted by bench.fit_calibrate: read off single stages of
+    # counters, the entry's adder, one comparison; dense.py's start values from a memory of
+    # bias codes (more than 16 groups): their adders and the read. Not yet fitted by bench.fit_calibrate: read off single stages of
     # LeNet-5's folded plan synthesised and packed alone (the gather's guessed: a flip-flop
     # with its enable per bit).
     "window": 195, "serialize": 33, "serialize_bit": 1.5, "gather_bit": 1.0,
-    "serial_pool": 134,
+    "serial_pool": 134, "dense_bias_codes": 100,
     # hw/stages/argmax.py and hw/board/framer.py: per class, the logit's register, the scan's and the
     # frame's multiplexers (21.7 + 7.8); the argmax's FSM.
     "class": 29.5, "argmax": 16,

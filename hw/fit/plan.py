@@ -95,9 +95,28 @@ def schedule_json(schedule):
     """A dense schedule as a JSON object (the plan's, the build report's)."""
     return {"lanes": schedule.lanes, "groups_per_pass": schedule.groups_per_pass,
             "logic_lanes": schedule.logic_lanes,
-            "registered_weights": schedule.registered_weights}
+            "registered_weights": schedule.registered_weights, "spram": schedule.spram,
+            "positions": schedule.positions}
 RESOURCE_NAMES = {"logic_cells": "logic cells", "block_rams": "block RAMs",
                    "sprams": "SPRAMs", "dsps": "DSPs"}
+
+FLOOR_NAMES = {"dsps": "DSPs (MACs / products a cycle)",
+               "sprams": "SPRAM reads (their weights / 8 a cycle)", "pixels": "pixels in"}
+
+
+def floors(stages, *, dsps, lanes_per_dsp, pixels, spram_weights_per_cycle=8):
+    """The chip's floors for a network, in cycles per image: every multiply-accumulate on
+    every DSP (``dsps x lanes_per_dsp`` products a cycle); the weights of its SPRAM layers
+    read at the SPRAMs' ``spram_weights_per_cycle`` (a folded convolution's word feeds two
+    positions at most; none without SPRAM layers); a pixel a cycle in."""
+    macs = sum(s.macs for s in stages)
+    found = {"dsps": -(-macs // (dsps * lanes_per_dsp))} if dsps else {}
+    reads = sum(s.macs // (2 if s.kind == "conv2d" else 1) for s in stages
+                if s.store == "SPRAM")
+    if reads:
+        found["sprams"] = -(-reads // spram_weights_per_cycle)
+    found["pixels"] = pixels
+    return found
 
 
 @dataclasses.dataclass
@@ -121,6 +140,8 @@ class Plan:
         Why it does not fit, each naming the resource and the largest size that would fit.
     estimated_weights : bool
         The convolutions' weights were assumed (an architecture), not read.
+    floors : dict
+        The chip's floors for the network, in cycles per image (:func:`floors`).
     """
 
     board: str
@@ -132,6 +153,7 @@ class Plan:
     interval: int
     problems: list
     estimated_weights: bool
+    floors: dict = dataclasses.field(default_factory=dict)
 
     @property
     def fits(self):
@@ -156,6 +178,7 @@ class Plan:
             "cycles": {"latency": self.latency, "interval": self.interval},
             "schedules": {k: schedule_json(s) for k, s in self.schedules.items()},
             "estimated_weights": self.estimated_weights,
+            "floors": dict(self.floors),
             "stages": [s.to_json() for s in self.stages],
         }
 
@@ -171,8 +194,9 @@ class Plan:
             if s.schedule is not None:
                 lanes, per = s.schedule.lanes, s.schedule.groups_per_pass
                 passes = -(-int(s.shape.split("x")[-1]) // lanes) // per
-                schedule = f"{lanes} lane{'s' * (lanes > 1)}, {passes} pass" + \
-                    ("es" if passes > 1 else "")
+                schedule = f"{lanes} lane{'s' * (lanes > 1)}" + \
+                    (" x 2 positions" if s.schedule.positions == 2 else "") + \
+                    f", {passes} pass" + ("es" if passes > 1 else "")
                 if s.schedule.logic_lanes:
                     schedule += f" ({s.schedule.logic_lanes} in logic)"
             rows.append((s.name, s.shape, f"{s.macs:,}" if s.macs else "", weights, schedule,
@@ -189,6 +213,10 @@ class Plan:
                            for c, (v, w) in enumerate(zip(r, widths))).rstrip() for r in rows]
         lines.append(f"cycles per image: {self.latency:,} one at a time (first pixel in to "
                      f"class out), {self.interval:,} back to back")
+        if self.floors:
+            lines.append("the chip's floors: " + ", ".join(
+                f"{FLOOR_NAMES[k]} {v:,} ({self.interval / v:.2f}x)"
+                for k, v in self.floors.items()))
         if self.estimated_weights and any(s.kind == "conv2d" for s in self.stages):
             lines.append("the convolutions' weights are not known yet: their logic cells "
                          "assume typical trained weights")

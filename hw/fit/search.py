@@ -8,7 +8,7 @@ import math
 from hw.board.defaults import BOARD
 from hw.fit.costs import assumed_weight
 from hw.fit.diagnose import problems
-from hw.fit.plan import CROWDED, RESOURCES, Plan, Stage
+from hw.fit.plan import CROWDED, RESOURCES, Plan, Stage, floors
 from hw.stages import registry as gateware
 from hw.stages.argmax import argmax_cost, argmax_cycles
 from hw.stages.conv import dense_view
@@ -188,35 +188,49 @@ def _allocations(layers, dsps, minimums=None):
 EXHAUSTIVE = 2000
 
 
-def _wide_schedules(planner, target):
+def _wide_schedules(planner, target, *, fold=False):
     """Each dense layer's schedule with the fewest lanes (one group per pass) that keep it
-    within ``target`` cycles per image back to back; the DSPs go to the first layers' lanes,
-    the lanes beyond them multiply in logic."""
+    within ``target`` cycles per image back to back, and with ``fold`` each convolution's
+    likewise (two positions per weight read where one group per pass at one position is too
+    slow); the DSPs go to the first layers' lanes, the lanes beyond them multiply in logic."""
     family, left, chosen = planner.family, planner.available["dsps"], {}
-    for layer in planner.dense:
-        n, out = layer.in_features, layer.out_features
-        groups = next((g for g in range(out, 0, -1) if g * n <= target), 1)
+    layers = [l for l in planner.layers if l in planner.dense or (fold and l in planner.convs)]
+    for layer in layers:
+        conv = layer in planner.convs
+        n = layer.fan_in if conv else layer.in_features
+        out = layer.out_channels if conv else layer.out_features
+        positions = layer.out_shape[0] * layer.out_shape[1] if conv else 1
+        pairs = 2 if conv and positions * n > target and layer.out_shape[1] > 1 else 1
+        if pairs == 2:   # a row's windows two at a time, rounded up
+            positions = layer.out_shape[0] * -(-layer.out_shape[1] // 2)
+        groups = next((g for g in range(out, 0, -1) if g * n * positions <= target), 1)
         groups = math.ceil(out / math.ceil(out / groups))   # the lanes shared out evenly
         lanes = math.ceil(out / groups)
-        dsp_lanes = min(lanes, left * family.lanes_per_dsp)
-        left -= math.ceil(dsp_lanes / family.lanes_per_dsp)
+        dsp_lanes = min(lanes, left * family.lanes_per_dsp // pairs)
+        left -= math.ceil(dsp_lanes * pairs / family.lanes_per_dsp)
         # the block RAM's read, then the way to the DSPs, each in a cycle of its own
         chosen[layer.name] = DenseSchedule(lanes=lanes, groups_per_pass=1,
                                            logic_lanes=lanes - dsp_lanes,
-                                           registered_weights=True)
+                                           registered_weights=True, positions=pairs)
     return chosen
 
 
 def _choose_wide(planner):
     """The schedules on a family whose every weight is in block RAM (the ECP5): as many
     lanes as keep each dense layer as fast as the pixels arrive (one a cycle: nothing is
-    gained beyond), fewer, step by step, while the logic cells would be crowded."""
+    gained beyond), fewer, step by step, while the logic cells would be crowded. If the
+    network does not fit so with its convolutions parallel, they fold too, sized alike."""
     target = planner.pixels
+    fold = False
     while True:
-        chosen = _wide_schedules(planner, target)
+        chosen = _wide_schedules(planner, target, fold=fold)
         used = planner.totals(planner.stages(chosen)[0])
-        if used["logic_cells"] <= CROWDED * planner.available["logic_cells"] or \
-                all(s.lanes == 1 for s in chosen.values()):
+        over = any(used[k] > planner.available[k] for k in RESOURCES)
+        if over and not fold and planner.convs:
+            fold = True
+            continue
+        if (not over and used["logic_cells"] <= CROWDED * planner.available["logic_cells"]) \
+                or all(s.lanes == 1 for s in chosen.values()):
             return chosen
         target = math.ceil(target * 1.25)
 
@@ -413,7 +427,12 @@ def plan(layers, *, board=BOARD, params=None, schedules=None):
     used = planner.totals(stages)
     return Plan(board=board.name, stages=stages, schedules=chosen, used=used,
                 available=dict(planner.available), latency=latency, interval=interval,
-                problems=problems(planner, used, params, replan=_replan), estimated_weights=params is None)
+                problems=problems(planner, used, params, replan=_replan),
+                estimated_weights=params is None,
+                floors=floors(stages, dsps=planner.available["dsps"],
+                              lanes_per_dsp=planner.family.lanes_per_dsp,
+                              pixels=planner.pixels,
+                              spram_weights_per_cycle=SPRAMWeightStore.LANES))
 
 
 

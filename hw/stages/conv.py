@@ -1,6 +1,7 @@
 """Streaming 2-D convolution: line buffers in block RAM, a sliding window, every output channel
 computed in parallel with the weights as constants in logic."""
 
+import functools
 import operator
 
 import numpy as np
@@ -15,7 +16,7 @@ from hw.lib.layouts import element_layout
 from hw.lib.params import check_params
 from hw.lib.position import stall_all_input
 from hw.stages.kind import GatewareKind, MemoryCost, StageCost, StageEstimate
-from hw.stages.dense import DenseStage, bias_memories
+from hw.stages.dense import DenseStage, bias_memories, bias_terms
 from hw.stages.gather import GatherStage, PairSerializeStage, SerializeStage, gather_times
 from hw.stages.skid import SkidBuffer, skid_cost
 from hw.stages.window import WindowStage
@@ -334,7 +335,7 @@ def folded_estimate(layer, times, schedule, *, in_width, external_weights=False)
     terms = {"dense": 1, "dense_lane_bit": positions * lanes * acc_width,
              "dense_accumulator_bit": positions * lanes * per * (acc_width + 8),
              "dense_input_bit": 8 * in_width * positions, "window": positions,
-             "serialize": positions, "serialize_bit": 8 * lanes}
+             "serialize": positions, "serialize_bit": 8 * lanes, **bias_terms(groups)}
     if schedule.logic_lanes:
         terms["logic_lane"] = schedule.logic_lanes * positions
     rows = MemoryCost("window rows", 8 * in_width, kh * width * per_pixel)
@@ -359,19 +360,25 @@ def folded_estimate(layer, times, schedule, *, in_width, external_weights=False)
     return StageEstimate(cost=cost, after=(), times=out, width=1, busy=busy)
 
 
-def _windows_completed(layer, index, per_pixel, pairs):
-    """Whether input transfer ``index`` (of an image) completes a window (or, ``pairs``, a
-    pair of them), and whether that is a row's last window alone: ``(completes, alone)``."""
-    height, width, _ = layer.in_shape
-    kh, kw = layer.kernel
-    r, u = divmod(index % (height * width * per_pixel), width * per_pixel)
-    pixel, last_unit = divmod(u, per_pixel)
-    if r < kh - 1 or last_unit != per_pixel - 1:
-        return False, False
-    if not pairs:
-        return pixel >= kw - 1, False
-    alone = pixel == width - 1 and (width - kw + 1) % 2 == 1
-    return alone or (pixel >= kw and (pixel - kw) % 2 == 0), alone
+@functools.lru_cache(maxsize=64)
+def _completions(in_shape, kernel, per_pixel, pairs):
+    """For each input transfer of an image: ``None``, or whether the window (or, ``pairs``,
+    the pair of them) it completes is a row's last window alone."""
+    height, width, _ = in_shape
+    kh, kw = kernel
+    marks = []
+    for index in range(height * width * per_pixel):
+        r, u = divmod(index, width * per_pixel)
+        pixel, last_unit = divmod(u, per_pixel)
+        mark = None
+        if r >= kh - 1 and last_unit == per_pixel - 1:
+            if not pairs:
+                mark = False if pixel >= kw - 1 else None
+            else:
+                alone = pixel == width - 1 and (width - kw + 1) % 2 == 1
+                mark = alone if alone or (pixel >= kw and (pixel - kw) % 2 == 0) else None
+        marks.append(mark)
+    return tuple(marks)
 
 
 def folded_times(layer, times, schedule, *, in_width):
@@ -400,17 +407,22 @@ def folded_times(layer, times, schedule, *, in_width):
     bank_free = [-10 ** 9, -10 ** 9]
     last_out, sent, free = [None] * per, -10 ** 9, -10 ** 9
     out = []
+    marks = _completions(tuple(layer.in_shape), tuple(layer.kernel), per_pixel, pairs)
+    step = k * per - 1
     for i, t in enumerate(times):
         accept = max(t, accept + 1)
-        completes, alone = _windows_completed(layer, i, per_pixel, pairs)
-        if not completes:
+        alone = marks[i % len(marks)]
+        if alone is None:
             continue
         first = max(accept + 2, bank_free[windows % 2])   # the first tap's transfer
         accept = first + taps - 2    # the input is taken again as the last tap leaves
         for p in range(passes):
             if p == 0:
-                for j in range(taps):
-                    issue = max(issue + 1, first + j + DenseStage.WAIT_CYCLES) + k * per - 1
+                # tap j's codes issue from max(issue + 1, first + j + WAIT_CYCLES) on, a
+                # cycle each (k * per of them): after the first tap the taps arrive faster
+                # than they issue, so the last tap's end is the first's plus a step each
+                issue = max(issue + 1, first + DenseStage.WAIT_CYCLES) + step + \
+                    (taps - 1) * (step + 1)
                 issue -= per
             else:
                 issue += (n - 1) * per

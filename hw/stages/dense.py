@@ -504,6 +504,12 @@ def bias_memories(lanes, groups):
     return (MemoryCost("bias codes", 8 * lanes, groups, rom=True),)
 
 
+def bias_terms(groups):
+    """The logic-cell term of a stage's start values from a memory of bias codes (their
+    alignment adders, the read's address), beside the memory itself."""
+    return {"dense_bias_codes": 1} if groups > DenseStage.WIDE_TABLE_GROUPS else {}
+
+
 def busy_cycles(n, schedule, groups):
     """Cycles per image a dense stage of ``n`` inputs and ``groups`` groups is busy, back to
     back: a cycle per code and group; a pass's last code waits for the group's previous
@@ -554,7 +560,8 @@ def estimate(layer, times, *, weight=None, in_width, schedule, external_weights=
     n, k = layer.in_features, in_width
     acc_width = layer.acc_width
     terms = {"dense": 1, "dense_lane_bit": lanes * acc_width,
-             "dense_accumulator_bit": lanes * per * (acc_width + 8), "dense_input_bit": 8 * k}
+             "dense_accumulator_bit": lanes * per * (acc_width + 8), "dense_input_bit": 8 * k,
+             **bias_terms(groups)}
     if schedule.logic_lanes:
         terms["logic_lane"] = schedule.logic_lanes
     words = math.ceil(n / k)

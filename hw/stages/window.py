@@ -106,8 +106,15 @@ class WindowStage(wiring.Component):
             m.d.sync += [write_base.eq(0), top_base.eq(_next_slot(0, width, kh))]
         with m.Elif(accept & row_end):
             m.d.sync += [write_base.eq(top_base), top_base.eq(_next_slot(top_base, width, kh))]
-        m.d.comb += [wr.addr.eq(write_base + col), wr.data.eq(self.i.payload.data.as_value()),
-                     wr.en.eq(accept)]
+        write = [wr.addr.eq(write_base + col), wr.data.eq(self.i.payload.data.as_value()),
+                 wr.en.eq(accept)]
+        if kh * kw * (1 + pairs) > 1:
+            # written a cycle after it is taken (timing: the input's valid and the address's
+            # adder stay off the block RAM's ports); the pixel that completes a window is its
+            # last tap, read a cycle or more after the read-out starts
+            m.d.sync += write
+        else:
+            m.d.comb += write
 
         # the read-out: the tap's row (its slot's base) and column, as registers, with the
         # counters' ends as registered flags, so that the read address is one adder from
@@ -120,9 +127,14 @@ class WindowStage(wiring.Component):
         col_end = Signal(init=kw == 1)         # tap_col == kw - 1
         row_end_tap = Signal(init=kh == 1)     # tap_row == kh - 1
         final = Signal()                       # the image's last window
-        in_rows = accept & (row >= kh - 1) & unit_last
+        # the counters' comparisons as registered flags (timing: `completes` enables the
+        # read-out's registers, and the input's valid and the engine's ready are late)
+        row_ok = _reached(m, accept & (end_of_image | row_end), accept & end_of_image,
+                          row, kh - 1)
+        col_ok = _reached(m, accept, accept & (end_of_image | row_end), col, kw - 1)
+        in_rows = accept & row_ok & unit_last
         if not pairs:
-            completes, start = in_rows & (col >= kw - 1), col - (kw - 1)
+            completes, start = in_rows & col_ok, col - (kw - 1)
         else:
             # the pixel's column's parity, kept as a flag
             odd = Signal()
@@ -132,7 +144,9 @@ class WindowStage(wiring.Component):
                 m.d.sync += odd.eq(~odd)
             # a pair completes with its second window (columns kw, kw + 2, ... of pixels), a
             # last window alone with the row
-            pair = in_rows & (col >= kw + per_pixel - 1) & (odd == kw_pixels % 2)
+            pair_ok = _reached(m, accept, accept & (end_of_image | row_end), col,
+                               kw + per_pixel - 1)
+            pair = in_rows & pair_ok & (odd == kw_pixels % 2)
             alone = in_rows & row_end if (pixels - kw_pixels + 1) % 2 else Const(0)
             completes = pair | alone
             start = Mux(alone, col - (kw - 1), col - (kw + per_pixel - 1))
@@ -172,6 +186,17 @@ class WindowStage(wiring.Component):
                 with m.Else():
                     m.d.sync += emitting.eq(0)
         return m
+
+
+def _reached(m, step, restart, counter, value):
+    """A flag, registered, that ``counter`` (which counts up by one with ``step`` and
+    restarts at 0 with ``restart``) is at ``value`` or beyond."""
+    flag = Signal(init=value == 0)
+    with m.If(restart):
+        m.d.sync += flag.eq(value == 0)
+    with m.Elif(step & (counter == value - 1)):
+        m.d.sync += flag.eq(1)
+    return flag
 
 
 def _next_slot(base, width, kh):

@@ -1,12 +1,15 @@
 // A simulation model of the ECP5's DP16KD block RAM for the netlist check (sim.rtl): Yosys
 // ships the cell as a black box only (lattice/cells_sim_ecp5.v). It models the configuration
 // that Yosys' memory mapping (lattice/brams_map_16kd.v) gives the gateware's memories, and
-// sim.rtl refuses a netlist with any other (DATA_WIDTH 18 on both ports, REGMODE NOREG,
+// sim.rtl refuses a netlist with any other (DATA_WIDTH 18 or 9 on each port, REGMODE NOREG,
 // CSDECODE 0b000): 1,024 words of 18 bits, the word address on AD13..AD4, AD1 and AD0 the
-// byte enables (bits 17..9 and 8..0) of a write, read data registered on the clock (CE
-// enabling), WRITEMODE NORMAL (the read data kept), WRITETHROUGH (the new word) or
-// READBEFOREWRITE (the old word), RST clearing the read data; INITVAL_xx holds words
-// 16 xx .. 16 xx + 15, 20 bits each, 18 used (as brams_map_16kd.v's init_slice writes them).
+// byte enables (bits 17..9 and 8..0) of a write; or, 9 bits wide, 2,048 words on
+// AD13..AD3, word a the half a % 2 (bits 17..9 or 8..0) of 18-bit word a / 2, data on
+// DI8..DI0 and DO8..DO0 (brams_map_16kd.v's INIT is the 18-bit words whatever the width);
+// read data registered on the clock (CE enabling), WRITEMODE NORMAL (the read data kept),
+// WRITETHROUGH (the new word) or READBEFOREWRITE (the old word), RST clearing the read
+// data; INITVAL_xx holds words 16 xx .. 16 xx + 15, 20 bits each, 18 used (as
+// brams_map_16kd.v's init_slice writes them).
 module DP16KD(
   input DIA17, DIA16, DIA15, DIA14, DIA13, DIA12, DIA11, DIA10, DIA9, DIA8, DIA7, DIA6, DIA5, DIA4, DIA3, DIA2, DIA1, DIA0,
   input ADA13, ADA12, ADA11, ADA10, ADA9, ADA8, ADA7, ADA6, ADA5, ADA4, ADA3, ADA2, ADA1, ADA0,
@@ -168,20 +171,29 @@ module DP16KD(
     end
   end
 
-  wire [9:0] addr_a = {ADA13, ADA12, ADA11, ADA10, ADA9, ADA8, ADA7, ADA6, ADA5, ADA4};
-  wire [9:0] addr_b = {ADB13, ADB12, ADB11, ADB10, ADB9, ADB8, ADB7, ADB6, ADB5, ADB4};
-  wire [17:0] di_a = {DIA17, DIA16, DIA15, DIA14, DIA13, DIA12, DIA11, DIA10, DIA9, DIA8, DIA7, DIA6, DIA5, DIA4, DIA3, DIA2, DIA1, DIA0};
-  wire [17:0] di_b = {DIB17, DIB16, DIB15, DIB14, DIB13, DIB12, DIB11, DIB10, DIB9, DIB8, DIB7, DIB6, DIB5, DIB4, DIB3, DIB2, DIB1, DIB0};
-  wire [17:0] mask_a = {{9{ADA1}}, {9{ADA0}}};
-  wire [17:0] mask_b = {{9{ADB1}}, {9{ADB0}}};
+  // 9 bits wide: the address on AD13..AD3, its lowest bit the half of the 18-bit word
+  wire [10:0] addr9_a = {ADA13, ADA12, ADA11, ADA10, ADA9, ADA8, ADA7, ADA6, ADA5, ADA4, ADA3};
+  wire [10:0] addr9_b = {ADB13, ADB12, ADB11, ADB10, ADB9, ADB8, ADB7, ADB6, ADB5, ADB4, ADB3};
+  wire [9:0] addr_a = DATA_WIDTH_A == 9 ? addr9_a[10:1] : {ADA13, ADA12, ADA11, ADA10, ADA9, ADA8, ADA7, ADA6, ADA5, ADA4};
+  wire [9:0] addr_b = DATA_WIDTH_B == 9 ? addr9_b[10:1] : {ADB13, ADB12, ADB11, ADB10, ADB9, ADB8, ADB7, ADB6, ADB5, ADB4};
+  wire [17:0] di_a_pins = {DIA17, DIA16, DIA15, DIA14, DIA13, DIA12, DIA11, DIA10, DIA9, DIA8, DIA7, DIA6, DIA5, DIA4, DIA3, DIA2, DIA1, DIA0};
+  wire [17:0] di_b_pins = {DIB17, DIB16, DIB15, DIB14, DIB13, DIB12, DIB11, DIB10, DIB9, DIB8, DIB7, DIB6, DIB5, DIB4, DIB3, DIB2, DIB1, DIB0};
+  wire [17:0] di_a = DATA_WIDTH_A == 9 ? {di_a_pins[8:0], di_a_pins[8:0]} : di_a_pins;
+  wire [17:0] di_b = DATA_WIDTH_B == 9 ? {di_b_pins[8:0], di_b_pins[8:0]} : di_b_pins;
+  wire [17:0] mask_a = DATA_WIDTH_A == 9 ? (addr9_a[0] ? {{9{1'b1}}, 9'd0} : {9'd0, {9{1'b1}}}) : {{9{ADA1}}, {9{ADA0}}};
+  wire [17:0] mask_b = DATA_WIDTH_B == 9 ? (addr9_b[0] ? {{9{1'b1}}, 9'd0} : {9'd0, {9{1'b1}}}) : {{9{ADB1}}, {9{ADB0}}};
   reg [17:0] do_a, do_b;
-  always @* {DOA17, DOA16, DOA15, DOA14, DOA13, DOA12, DOA11, DOA10, DOA9, DOA8, DOA7, DOA6, DOA5, DOA4, DOA3, DOA2, DOA1, DOA0} = do_a;
-  always @* {DOB17, DOB16, DOB15, DOB14, DOB13, DOB12, DOB11, DOB10, DOB9, DOB8, DOB7, DOB6, DOB5, DOB4, DOB3, DOB2, DOB1, DOB0} = do_b;
+  reg half_a, half_b;   // 9 bits wide: the half read
+  wire [17:0] out_a = DATA_WIDTH_A == 9 ? {9'd0, half_a ? do_a[17:9] : do_a[8:0]} : do_a;
+  wire [17:0] out_b = DATA_WIDTH_B == 9 ? {9'd0, half_b ? do_b[17:9] : do_b[8:0]} : do_b;
+  always @* {DOA17, DOA16, DOA15, DOA14, DOA13, DOA12, DOA11, DOA10, DOA9, DOA8, DOA7, DOA6, DOA5, DOA4, DOA3, DOA2, DOA1, DOA0} = out_a;
+  always @* {DOB17, DOB16, DOB15, DOB14, DOB13, DOB12, DOB11, DOB10, DOB9, DOB8, DOB7, DOB6, DOB5, DOB4, DOB3, DOB2, DOB1, DOB0} = out_b;
 
   always @(posedge CLKA) begin
     if (RSTA)
       do_a <= 18'd0;
     else if (CEA) begin
+      half_a <= addr9_a[0];
       if (!WEA || WRITEMODE_A == "READBEFOREWRITE")
         do_a <= mem[addr_a];
       else if (WRITEMODE_A == "WRITETHROUGH")
@@ -195,6 +207,7 @@ module DP16KD(
     if (RSTB)
       do_b <= 18'd0;
     else if (CEB) begin
+      half_b <= addr9_b[0];
       if (!WEB || WRITEMODE_B == "READBEFOREWRITE")
         do_b <= mem[addr_b];
       else if (WRITEMODE_B == "WRITETHROUGH")
