@@ -90,11 +90,13 @@ def test_folded_ice40_netlist_is_bit_exact(images):
 def test_folded_ecp5_netlist_is_bit_exact(images):
     # synthesised for the ECP5 as hw.build does and simulated with the MULT18X18D and DP16KD
     # models: a folded convolution two positions a weight read, its weights registered on
-    # the way to the DSPs (the ECP5's schedules), a lane in logic
+    # the way to the DSPs (the ECP5's schedules), a lane in logic; memories at most 18 bits
+    # wide (the model has the DP16KD's 18- and 9-bit modes; sim.rtl refuses the 36-bit one)
     net, _ = _folded("conv3x3,pool,dense8,dense10", 19, True, {}, images)
-    schedules = {**fit.built_schedules(net, board="ulx3s-25f"),
-                 "conv": DenseSchedule(lanes=2, groups_per_pass=1, logic_lanes=1,
-                                       registered_weights=True, positions=2)}
+    schedules = {name: DenseSchedule(lanes=2, groups_per_pass=per, registered_weights=True,
+                                     logic_lanes=logic, positions=positions)
+                 for name, per, logic, positions in (("conv", 1, 1, 2), ("dense1", 4, 0, 1),
+                                                     ("dense2", 5, 0, 1))}
     subset = images[::12]
     model = build_model(NetworkPipeline(net, schedules=schedules),
                         name="test-folded-netlist-ecp5", synthesize=True, board="ulx3s-25f",

@@ -2,7 +2,7 @@
 
 from amaranth.hdl import Signal
 
-__all__ = ["position_counters", "stall_all_input"]
+__all__ = ["position_counters", "stall_all_input", "reached_flag"]
 
 
 def position_counters(m, accept, last, height, width):
@@ -44,3 +44,15 @@ def stall_all_input(m, stage, height, width):
     accept = stage.i.valid & advance
     return (advance, accept,
             *position_counters(m, accept, stage.i.payload.last, height, width))
+
+
+def reached_flag(m, step, restart, counter, value):
+    """A flag, registered, that ``counter`` (which counts up by one with ``step`` and
+    restarts at 0 with ``restart``) is at ``value`` or beyond: a comparison kept off the
+    paths that decide a stage's enables (timing)."""
+    flag = Signal(init=value <= 0)
+    with m.If(restart):
+        m.d.sync += flag.eq(value <= 0)
+    with m.Elif(step & (counter == value - 1)):
+        m.d.sync += flag.eq(1)
+    return flag

@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from q8.layers import MaxPool2DConfig
 from hw.lib.layouts import code_shape, element_layout
-from hw.lib.position import position_counters, stall_all_input
+from hw.lib.position import position_counters, reached_flag, stall_all_input
 from hw.stages.kind import GatewareKind, MemoryCost, StageCost, StageEstimate
 
 __all__ = ["MaxPool2DStage", "SerialMaxPool2DStage", "make_stages", "estimate", "KIND"]
@@ -189,7 +189,12 @@ class SerialMaxPool2DStage(wiring.Component):
             m.d.sync += [ch.eq(ch + 1), ch_last.eq(ch == channels - 2)]
         win_row = Signal(range(ph))
         win_col = Signal(range(pw))
-        in_window = (row < out_h * ph) & (col < out_w * pw)
+        # past the last whole window's rows or columns, as registered flags (timing)
+        rows_past = reached_flag(m, pixel_end & row_end, pixel_end & end_of_image, row,
+                                 out_h * ph)
+        cols_past = reached_flag(m, pixel_end, pixel_end & (row_end | end_of_image), col,
+                                 out_w * pw)
+        in_window = ~rows_past & ~cols_past
         base = Signal(range((out_w + 1) * channels))   # the window's first entry
         with m.If(pixel_end & end_of_image):
             m.d.sync += [win_row.eq(0), win_col.eq(0), base.eq(0)]

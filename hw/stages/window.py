@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.lib.layouts import element_layout
 from hw.lib.params import check_count
-from hw.lib.position import position_counters
+from hw.lib.position import position_counters, reached_flag
 
 __all__ = ["WindowStage"]
 
@@ -127,29 +127,9 @@ class WindowStage(wiring.Component):
         col_end = Signal(init=kw == 1)         # tap_col == kw - 1
         row_end_tap = Signal(init=kh == 1)     # tap_row == kh - 1
         final = Signal()                       # the image's last window
-        # the counters' comparisons as registered flags (timing: `completes` enables the
-        # read-out's registers, and the input's valid and the engine's ready are late)
-        row_ok = _reached(m, accept & (end_of_image | row_end), accept & end_of_image,
-                          row, kh - 1)
-        col_ok = _reached(m, accept, accept & (end_of_image | row_end), col, kw - 1)
-        in_rows = accept & row_ok & unit_last
-        if not pairs:
-            completes, start = in_rows & col_ok, col - (kw - 1)
-        else:
-            # the pixel's column's parity, kept as a flag
-            odd = Signal()
-            with m.If(accept & (end_of_image | row_end)):
-                m.d.sync += odd.eq(0)
-            with m.Elif(accept & unit_last):
-                m.d.sync += odd.eq(~odd)
-            # a pair completes with its second window (columns kw, kw + 2, ... of pixels), a
-            # last window alone with the row
-            pair_ok = _reached(m, accept, accept & (end_of_image | row_end), col,
-                               kw + per_pixel - 1)
-            pair = in_rows & pair_ok & (odd == kw_pixels % 2)
-            alone = in_rows & row_end if (pixels - kw_pixels + 1) % 2 else Const(0)
-            completes = pair | alone
-            start = Mux(alone, col - (kw - 1), col - (kw + per_pixel - 1))
+        completes, start = self._completions(
+            m, accept=accept, row=row, col=col, row_end=row_end, end_of_image=end_of_image,
+            unit_last=unit_last)
         with m.If(completes):
             m.d.sync += [emitting.eq(1), tap_row.eq(0), tap_col.eq(0), row_base.eq(top_base),
                          left.eq(start), column.eq(start),
@@ -187,16 +167,33 @@ class WindowStage(wiring.Component):
                     m.d.sync += emitting.eq(0)
         return m
 
-
-def _reached(m, step, restart, counter, value):
-    """A flag, registered, that ``counter`` (which counts up by one with ``step`` and
-    restarts at 0 with ``restart``) is at ``value`` or beyond."""
-    flag = Signal(init=value == 0)
-    with m.If(restart):
-        m.d.sync += flag.eq(value == 0)
-    with m.Elif(step & (counter == value - 1)):
-        m.d.sync += flag.eq(1)
-    return flag
+    def _completions(self, m, *, accept, row, col, row_end, end_of_image, unit_last):
+        """Whether the unit taken now completes a window (or, with pairs, a pair of them, or
+        a row's last window alone), and the read-out's first column (in units)."""
+        height, pixels, channels = self._shape
+        kh, kw_pixels = self._kernel
+        per_pixel = channels // self._in_width
+        kw = kw_pixels * per_pixel
+        # the counters' comparisons as registered flags (timing: `completes` enables the
+        # read-out's registers, and the input's valid and the engine's ready are late)
+        restart = accept & (end_of_image | row_end)
+        row_ok = reached_flag(m, restart, accept & end_of_image, row, kh - 1)
+        col_ok = reached_flag(m, accept, restart, col, kw - 1)
+        in_rows = accept & row_ok & unit_last
+        if not self._pairs:
+            return in_rows & col_ok, col - (kw - 1)
+        # the pixel's column's parity, kept as a flag
+        odd = Signal()
+        with m.If(restart):
+            m.d.sync += odd.eq(0)
+        with m.Elif(accept & unit_last):
+            m.d.sync += odd.eq(~odd)
+        # a pair completes with its second window (columns kw, kw + 2, ... of pixels), a
+        # last window alone with the row
+        pair_ok = reached_flag(m, accept, restart, col, kw + per_pixel - 1)
+        pair = in_rows & pair_ok & (odd == kw_pixels % 2)
+        alone = in_rows & row_end if (pixels - kw_pixels + 1) % 2 else Const(0)
+        return pair | alone, Mux(alone, col - (kw - 1), col - (kw + per_pixel - 1))
 
 
 def _next_slot(base, width, kh):
