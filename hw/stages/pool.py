@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from q8.layers import MaxPool2DConfig
 from hw.lib.layouts import code_shape, element_layout
-from hw.lib.position import position_counters, reached_flag, stall_all_input
+from hw.lib.position import stall_all_input
 from hw.stages.kind import GatewareKind, MemoryCost, StageCost, StageEstimate
 
 __all__ = ["MaxPool2DStage", "SerialMaxPool2DStage", "make_stages", "estimate", "KIND"]
@@ -180,31 +180,13 @@ class SerialMaxPool2DStage(wiring.Component):
         ch = Signal(range(channels))
         ch_last = Signal()                       # ch == channels - 1
         last = self.i.payload.last
-        # the pixel counters move with a position's last channel, or restart with `last`
+        # the pixel's state moves with a position's last channel, or restarts with `last`
         pixel_end = accept & (ch_last | last)
-        row, col, row_end, end_of_image = position_counters(m, pixel_end, last, height, width)
         with m.If(pixel_end):
             m.d.sync += [ch.eq(0), ch_last.eq(0)]
         with m.Elif(accept):
             m.d.sync += [ch.eq(ch + 1), ch_last.eq(ch == channels - 2)]
-        win_row = Signal(range(ph))
-        win_col = Signal(range(pw))
-        # past the last whole window's rows or columns, as registered flags (timing)
-        rows_past = reached_flag(m, pixel_end & row_end, pixel_end & end_of_image, row,
-                                 out_h * ph)
-        cols_past = reached_flag(m, pixel_end, pixel_end & (row_end | end_of_image), col,
-                                 out_w * pw)
-        in_window = ~rows_past & ~cols_past
-        base = Signal(range((out_w + 1) * channels))   # the window's first entry
-        with m.If(pixel_end & end_of_image):
-            m.d.sync += [win_row.eq(0), win_col.eq(0), base.eq(0)]
-        with m.Elif(pixel_end & row_end):
-            m.d.sync += [win_col.eq(0), base.eq(0),
-                         win_row.eq(Mux(win_row == ph - 1, 0, win_row + 1))]
-        with m.Elif(pixel_end):
-            m.d.sync += win_col.eq(Mux(win_col == pw - 1, 0, win_col + 1))
-            with m.If(in_window & (win_col == pw - 1)):
-                m.d.sync += base.eq(base + channels)
+        row, col, win_row, win_col, base, in_window = self._pixel_state(m, pixel_end, last)
 
         # an entry more per channel past the last whole window keeps a leftover column's
         # (unused) read within the memory (simulators check)
@@ -227,6 +209,47 @@ class SerialMaxPool2DStage(wiring.Component):
             with m.If(s_valid & s_send):
                 m.d.sync += [self.o.payload.data[0].eq(best), self.o.payload.last.eq(s_last)]
         return m
+
+    def _pixel_state(self, m, pixel_end, last):
+        """The position's row and column, its window's row and column and first entry, and
+        whether it is within the last whole window, kept as registers that take their next
+        values at ``pixel_end`` (or restart with ``last``). The next values are computed a
+        pixel ahead into registers of their own (a position is two codes or more): so what
+        ``pixel_end`` enables is a register's copy, and no comparison or adder sits between
+        the next stage's ready and these registers (timing)."""
+        height, width, channels = self._config.in_shape
+        ph, pw = self._config.pool
+        out_h, out_w, _ = self._config.out_shape
+        state = {"row": Signal(range(height)), "col": Signal(range(width)),
+                 "win_row": Signal(range(ph)), "win_col": Signal(range(pw)),
+                 "base": Signal(range((out_w + 1) * channels)),
+                 "rows_past": Signal(init=out_h * ph <= 0),
+                 "cols_past": Signal(init=out_w * pw <= 0)}
+        row, col, win_row, win_col, base = (state[k] for k in
+                                            ("row", "col", "win_row", "win_col", "base"))
+        in_window = ~state["rows_past"] & ~state["cols_past"]
+        nxt = {k: Signal.like(v, name=f"next_{k}") for k, v in state.items()}
+        row_end, image_end = col == width - 1, (col == width - 1) & (row == height - 1)
+        with m.If(image_end):
+            m.d.sync += [nxt[k].eq(v.init) for k, v in state.items()]
+        with m.Elif(row_end):
+            m.d.sync += [nxt["row"].eq(row + 1), nxt["col"].eq(0), nxt["win_col"].eq(0),
+                         nxt["win_row"].eq(Mux(win_row == ph - 1, 0, win_row + 1)),
+                         nxt["base"].eq(0), nxt["cols_past"].eq(out_w * pw <= 0),
+                         nxt["rows_past"].eq(state["rows_past"] | (row == out_h * ph - 1))]
+        with m.Else():
+            m.d.sync += [nxt["row"].eq(row), nxt["col"].eq(col + 1),
+                         nxt["win_row"].eq(win_row),
+                         nxt["win_col"].eq(Mux(win_col == pw - 1, 0, win_col + 1)),
+                         nxt["base"].eq(Mux(in_window & (win_col == pw - 1), base + channels,
+                                            base)),
+                         nxt["rows_past"].eq(state["rows_past"]),
+                         nxt["cols_past"].eq(state["cols_past"] | (col == out_w * pw - 1))]
+        with m.If(pixel_end & last):
+            m.d.sync += [v.eq(v.init) for v in state.values()]
+        with m.Elif(pixel_end):
+            m.d.sync += [v.eq(nxt[k]) for k, v in state.items()]
+        return row, col, win_row, win_col, base, in_window
 
 
 # --- the layer kind: the stages and their model ---------------------------------------------
