@@ -202,7 +202,9 @@ class PairSerializeStage(wiring.Component):
         height, width = self._shape
         per_row = -(-width // 2)
         m = Module()
-        second = m.submodules.second = Memory(shape=8 * lanes, depth=groups, init=[])
+        # read only while no group is taken (written): no collision (Yosys' no_rw_check)
+        second = m.submodules.second = Memory(shape=8 * lanes, depth=groups, init=[],
+                                              attrs={"no_rw_check": 1})
         wr, rd = second.write_port(), second.read_port()
         IDLE, FIRST, SECOND = range(3)
         phase = Signal(range(3))

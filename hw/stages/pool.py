@@ -190,7 +190,11 @@ class SerialMaxPool2DStage(wiring.Component):
 
         # an entry more per channel past the last whole window keeps a leftover column's
         # (unused) read within the memory (simulators check)
-        state = m.submodules.state = Memory(shape=code, depth=(out_w + 1) * channels, init=[])
+        # a code's read and the write of the code before it are different channels' entries
+        # (in a stream whose `last` ends a position, as the serializers send): no collision
+        # to emulate (Yosys' no_rw_check, timing)
+        state = m.submodules.state = Memory(shape=code, depth=(out_w + 1) * channels, init=[],
+                                            attrs={"no_rw_check": 1})
         rd, wr = state.read_port(), state.write_port()
         m.d.comb += [rd.addr.eq(base + ch), rd.en.eq(advance)]
         s_valid, s_first, s_send, s_last = Signal(), Signal(), Signal(), Signal()

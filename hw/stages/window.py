@@ -80,8 +80,13 @@ class WindowStage(wiring.Component):
         pairs = self._pairs
         # with pairs, the second window's reads go a pixel further: past the last slot's end
         # for a row's last window alone, which entries more keep within the memory
+        # a read never meets a write to its entry when its data is used (the input waits
+        # while the taps are read; the completing pixel, written a cycle late, is a
+        # window's last tap): Yosys need not make the block RAM read old data on a collision
+        # (its comparison of the addresses was LeNet-5's critical path)
         rows = m.submodules.rows = Memory(shape=unsigned(8 * self._in_width),
-                                          depth=kh * width + pairs * per_pixel, init=[])
+                                          depth=kh * width + pairs * per_pixel, init=[],
+                                          attrs={"no_rw_check": 1})
         wr, rd = rows.write_port(), rows.read_port()
 
         emitting = Signal()   # the window's taps are being read out; the input waits
@@ -116,14 +121,13 @@ class WindowStage(wiring.Component):
         else:
             m.d.comb += write
 
-        # the read-out: the tap's row (its slot's base) and column, as registers, with the
-        # counters' ends as registered flags, so that the read address is one adder from
-        # registers and no comparison decides what it adds (timing)
+        # the read-out: the tap's row (its slot's base) and the read addresses as registers,
+        # with the counters' ends as registered flags, so that the block RAM's address comes
+        # straight from a register and no comparison decides what it adds (timing)
         tap_row = Signal(range(kh))
         tap_col = Signal(range(kw))
         row_base = Signal(range(kh * width))   # the slot of the tap's row
         left = Signal(range(width))            # the window's first column
-        column = Signal(range(width))          # left + tap_col
         col_end = Signal(init=kw == 1)         # tap_col == kw - 1
         row_end_tap = Signal(init=kh == 1)     # tap_row == kh - 1
         final = Signal()                       # the image's last window
@@ -132,35 +136,31 @@ class WindowStage(wiring.Component):
             unit_last=unit_last)
         with m.If(completes):
             m.d.sync += [emitting.eq(1), tap_row.eq(0), tap_col.eq(0), row_base.eq(top_base),
-                         left.eq(start), column.eq(start),
-                         col_end.eq(kw == 1), row_end_tap.eq(kh == 1),
+                         left.eq(start), col_end.eq(kw == 1), row_end_tap.eq(kh == 1),
                          final.eq(end_of_image)]
 
         advance = ~self.o.valid | self.o.ready
-        m.d.comb += [rd.addr.eq(row_base + column), rd.en.eq(advance)]
-        if pairs:
-            rd2 = rows.read_port()
-            second = Signal(range(width + per_pixel))   # column + a pixel, as a register
+        # the tap's address in each window read (the pair's second a pixel on)
+        ports = [rd] + ([rows.read_port()] if pairs else [])
+        next_row = _next_slot(row_base, width, kh) + left
+        for j, port in enumerate(ports):
+            addr = Signal(range(kh * width + per_pixel), name=f"read_addr_{j}")
             with m.If(completes):
-                m.d.sync += second.eq(start + per_pixel)
-            with m.Elif(advance & emitting):
-                with m.If(~col_end):
-                    m.d.sync += second.eq(second + 1)
-                with m.Else():
-                    m.d.sync += second.eq(left + per_pixel)
-            m.d.comb += [rd2.addr.eq(row_base + second), rd2.en.eq(advance),
-                         self.o.payload.data.as_value().eq(Cat(rd.data, rd2.data))]
-        else:
-            m.d.comb += self.o.payload.data.as_value().eq(rd.data)
+                m.d.sync += addr.eq(top_base + start + j * per_pixel)
+            with m.Elif(advance & emitting & ~col_end):
+                m.d.sync += addr.eq(addr + 1)
+            with m.Elif(advance & emitting & ~row_end_tap):
+                m.d.sync += addr.eq(next_row + j * per_pixel)
+            m.d.comb += [port.addr.eq(addr), port.en.eq(advance)]
+        m.d.comb += self.o.payload.data.as_value().eq(Cat(*(p.data for p in ports)))
         tap_last = row_end_tap & col_end
         with m.If(advance):
             m.d.sync += [self.o.valid.eq(emitting), self.o.payload.last.eq(final & tap_last)]
             with m.If(emitting):
                 with m.If(~col_end):
-                    m.d.sync += [tap_col.eq(tap_col + 1), column.eq(column + 1),
-                                 col_end.eq(tap_col == kw - 2)]
+                    m.d.sync += [tap_col.eq(tap_col + 1), col_end.eq(tap_col == kw - 2)]
                 with m.Elif(~row_end_tap):
-                    m.d.sync += [tap_col.eq(0), column.eq(left), col_end.eq(kw == 1),
+                    m.d.sync += [tap_col.eq(0), col_end.eq(kw == 1),
                                  tap_row.eq(tap_row + 1), row_end_tap.eq(tap_row == kh - 2),
                                  row_base.eq(_next_slot(row_base, width, kh))]
                 with m.Else():
