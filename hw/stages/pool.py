@@ -186,7 +186,16 @@ class SerialMaxPool2DStage(wiring.Component):
             m.d.sync += [ch.eq(0), ch_last.eq(0)]
         with m.Elif(accept):
             m.d.sync += [ch.eq(ch + 1), ch_last.eq(ch == channels - 2)]
-        row, col, win_row, win_col, base, in_window = self._pixel_state(m, pixel_end, last)
+        row, col, win_row, win_col, base, next_base, in_window = self._pixel_state(
+            m, pixel_end, last)
+        # the code's entry (base + ch) as a register: the block RAM's address straight from it
+        entry = Signal.like(base)
+        with m.If(pixel_end & last):
+            m.d.sync += entry.eq(0)
+        with m.Elif(pixel_end):
+            m.d.sync += entry.eq(next_base)
+        with m.Elif(accept):
+            m.d.sync += entry.eq(entry + 1)
 
         # an entry more per channel past the last whole window keeps a leftover column's
         # (unused) read within the memory (simulators check)
@@ -196,7 +205,7 @@ class SerialMaxPool2DStage(wiring.Component):
         state = m.submodules.state = Memory(shape=code, depth=(out_w + 1) * channels, init=[],
                                             attrs={"no_rw_check": 1})
         rd, wr = state.read_port(), state.write_port()
-        m.d.comb += [rd.addr.eq(base + ch), rd.en.eq(advance)]
+        m.d.comb += [rd.addr.eq(entry), rd.en.eq(advance)]
         s_valid, s_first, s_send, s_last = Signal(), Signal(), Signal(), Signal()
         s_code = Signal(code)
         s_entry = Signal.like(base)
@@ -205,7 +214,7 @@ class SerialMaxPool2DStage(wiring.Component):
         m.d.comb += [wr.addr.eq(s_entry), wr.data.eq(best), wr.en.eq(advance & s_valid)]
         with m.If(advance):
             m.d.sync += [s_valid.eq(accept & in_window), s_code.eq(self.i.payload.data[0]),
-                         s_entry.eq(base + ch),
+                         s_entry.eq(entry),
                          s_first.eq((win_row == 0) & (win_col == 0)),
                          s_send.eq((win_row == ph - 1) & (win_col == pw - 1)),
                          s_last.eq((row == out_h * ph - 1) & (col == out_w * pw - 1) & ch_last),
@@ -215,8 +224,9 @@ class SerialMaxPool2DStage(wiring.Component):
         return m
 
     def _pixel_state(self, m, pixel_end, last):
-        """The position's row and column, its window's row and column and first entry, and
-        whether it is within the last whole window, kept as registers that take their next
+        """The position's row and column, its window's row and column and first entry (and
+        the next position's, as computed ahead), and whether it is within the last whole
+        window, kept as registers that take their next
         values at ``pixel_end`` (or restart with ``last``). The next values are computed a
         pixel ahead into registers of their own (a position is two codes or more): so what
         ``pixel_end`` enables is a register's copy, and no comparison or adder sits between
@@ -253,7 +263,7 @@ class SerialMaxPool2DStage(wiring.Component):
             m.d.sync += [v.eq(v.init) for v in state.values()]
         with m.Elif(pixel_end):
             m.d.sync += [v.eq(nxt[k]) for k, v in state.items()]
-        return row, col, win_row, win_col, base, in_window
+        return row, col, win_row, win_col, base, nxt["base"], in_window
 
 
 # --- the layer kind: the stages and their model ---------------------------------------------
