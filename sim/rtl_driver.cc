@@ -10,7 +10,8 @@
 //   w__addr/data/en               optional: a weight store's write port, loaded before the images
 //
 // Images go in one at a time, as sim.pysim does without overlap: the next image's first pixel is
-// offered in the cycle after the previous result is taken. Pixels are offered on every cycle and
+// offered in the cycle after the previous result is taken and the previous image's last pixel
+// too (a network may answer before it has taken them all). Pixels are offered on every cycle and
 // results taken on every cycle, and a transfer happens at a rising edge when valid and ready were
 // both high before it; an image's cycles count the edges from its first pixel's transfer to its
 // result's transfer.
@@ -30,6 +31,7 @@ enum Status : int32_t {
     TIMEOUT = 1,       // no transfer on i or o for `watchdog_cycles` cycles
     BAD_ARGUMENT = 2,  // a count or a layout out of range, or a null array
     BAD_PORT = 3,      // a port is missing or has the wrong width (the name goes to `message`)
+    EXTRA_RESULT = 4,  // a second result for an image (while its last pixels were offered)
 };
 
 struct Port {
@@ -157,7 +159,9 @@ extern "C" int32_t mnist_run(
         const uint8_t *image_pixels = pixels + int64_t(image) * pixels_per_image;
         int32_t sent = 0;
         bool answered = false;
-        while (!answered) {
+        // a network may answer before it has taken its image's last pixels (a pooling that
+        // drops the last rows), which it still takes: the next image starts after both
+        while (!answered || sent < pixels_per_image) {
             bool offering = sent < pixels_per_image;
             i_valid.set(offering);
             if (offering)
@@ -168,6 +172,12 @@ extern "C" int32_t mnist_run(
             // what the rising edge will see
             bool pixel_taken = offering && i_ready.get(0, 1);
             bool result_taken = o_valid.get(0, 1);
+            if (result_taken && answered) {
+                std::snprintf(message, message_size, "a second result for image %d before its "
+                              "last pixel was taken (%d of %d taken)", image, sent,
+                              pixels_per_image);
+                return EXTRA_RESULT;
+            }
             if (result_taken) {
                 classes_out[image] = int32_t(o_payload.get(0, logits_at));
                 for (int32_t c = 0; c < classes; c++)

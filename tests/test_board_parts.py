@@ -115,3 +115,45 @@ def test_sequencer_answers_watchdog_and_faults_when_the_flash_is_silent():
 
     _run(dut, tb)
     assert seen == [(0, 1), (1, Status.WATCHDOG, 1), (0, 0)]
+
+
+def test_image_buffer_streams_whole_images_and_a_replay_waits_for_the_one_before():
+    # a network may answer before it takes an image's last pixels (a pooling that drops the
+    # last rows): the next image's replay then comes while the buffer still streams, and
+    # must wait for the end of that image rather than restart mid-image
+    from hw.board.image_buffer import ImageBuffer
+    pixels = 6
+    dut = ImageBuffer(pixels=pixels)
+    got = []
+
+    async def write(ctx, image):
+        ctx.set(dut.restart, 1)
+        await ctx.tick()
+        ctx.set(dut.restart, 0)
+        for value in image:
+            ctx.set(dut.i.valid, 1)
+            ctx.set(dut.i.payload, value)
+            await ctx.tick()
+        ctx.set(dut.i.valid, 0)
+
+    async def tb(ctx):
+        await write(ctx, [10, 11, 12, 13, 14, 15])
+        ctx.set(dut.replay, 1)
+        await ctx.tick()
+        ctx.set(dut.replay, 0)
+        # the consumer takes a pixel every third cycle; a replay comes after three pixels
+        for cycle in range(80):
+            ready = cycle % 3 == 0
+            ctx.set(dut.o.ready, ready)
+            if cycle == 7:
+                ctx.set(dut.replay, 1)
+            elif cycle == 8:
+                ctx.set(dut.replay, 0)
+            _, _, valid, payload = await ctx.tick().sample(dut.o.valid, dut.o.payload)
+            if valid and ready:
+                got.append((int(payload.data[0]), int(payload.last)))
+
+    _run(dut, tb)
+    # the first image whole, `last` on its sixth pixel, then the second replay: the same
+    # (unchanged) image once more, and nothing after
+    assert got == [(10 + k, k == pixels - 1) for k in range(pixels)] * 2

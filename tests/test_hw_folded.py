@@ -55,6 +55,65 @@ def test_windows_come_tap_by_tap_in_the_weights_order():
         [(list(map(int, d)), last) for d, last in expected]
 
 
+def _expected_windows(images, kernel, in_width, pairs):
+    """The taps :class:`WindowStage` sends for ``images`` ``(N, H, W, C)``: per transfer the
+    window's units (a pixel, or one code), with ``pairs`` the next window's beside (``None``
+    for a row's last window alone), and ``last``."""
+    kh, kw = kernel
+    out = []
+    for image in images:
+        height, width, channels = image.shape
+        for r in range(height - kh + 1):
+            cols = list(range(width - kw + 1))
+            for group in ([cols[i:i + 2] for i in range(0, len(cols), 2)] if pairs
+                          else [[c] for c in cols]):
+                units = [image[r:r + kh, c:c + kw].reshape(-1, in_width).tolist()
+                         for c in group]
+                for t in range(len(units[0])):
+                    out.append([units[0][t], units[1][t] if len(units) > 1 else None, False])
+        out[-1][2] = True
+    return out
+
+
+@pytest.mark.parametrize("shape,kernel,in_width,pairs", [
+    ((5, 3, 3), (1, 1), 3, True),     # a window of one pixel: its pair's second is the pixel in
+    ((3, 4, 1), (1, 1), 1, True),
+    ((4, 5, 2), (2, 3), 1, True),     # an odd count of windows a row: the last alone
+    ((6, 4, 2), (3, 2), 2, False),
+    ((5, 7, 3), (3, 3), 1, False)])
+def test_windows_of_three_images_under_gaps_and_back_pressure(shape, kernel, in_width, pairs):
+    rng = np.random.default_rng(sum(shape) + 7 * in_width + pairs)
+    images = rng.integers(0, 256, (3, *shape), np.uint8)
+    dut = WindowStage(shape=shape, kernel=kernel, fmt=Format(signed=False, frac=8),
+                      in_width=in_width, pairs=pairs)
+    expected = _expected_windows(images, kernel, in_width, pairs)
+    got = []
+
+    async def producer(ctx):
+        for image in images:
+            units = image.reshape(-1, in_width)
+            for n, unit in enumerate(units):
+                await stream_put(ctx, dut.i, {"data": [int(v) for v in unit],
+                                              "last": n == len(units) - 1}, rng=rng, gap=0.3)
+
+    async def consumer(ctx):
+        for _ in expected:
+            got.append(await stream_get(ctx, dut.o, rng=rng, stall=0.5))
+
+    from amaranth.sim import Simulator
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(producer)
+    sim.add_testbench(consumer)
+    sim.run_until(1e-2)
+    assert len(got) == len(expected)
+    for t, (transfer, (first, second, last)) in enumerate(zip(got, expected)):
+        data = [int(v) for v in transfer["data"]]
+        assert data[:in_width] == first and bool(transfer["last"]) == last, t
+        if second is not None:
+            assert data[in_width:] == second, t
+
+
 @pytest.mark.parametrize("lanes,per_pass", [(1, 3), (2, 1), (3, 1), (4, 1)])
 def test_folded_conv_matches_the_reference(lanes, per_pass):
     rng = np.random.default_rng(10 + lanes)

@@ -32,7 +32,7 @@ def test_multiplier_pair_fallback():
 
 
 def test_spram_store_fallback_writes_then_reads():
-    dut = SPRAMWeightStore(depth=100)
+    dut = SPRAMWeightStore(readers=[(100, 8)])
     words = [int(w) for w in np.random.default_rng(1).integers(0, 2 ** 63, 100)]
     words[7] = 2 ** 64 - 1
     got = []
@@ -45,9 +45,9 @@ def test_spram_store_fallback_writes_then_reads():
             await ctx.tick()
         ctx.set(dut.write.en, 0)
         for addr in range(len(words)):
-            ctx.set(dut.read.addr, addr)
+            ctx.set(dut.read_0.addr, addr)
             await ctx.tick()
-            got.append(ctx.get(dut.read.data))  # one cycle after its address
+            got.append(ctx.get(dut.read_0.data))  # one cycle after its address
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)
@@ -59,11 +59,13 @@ def test_spram_store_fallback_writes_then_reads():
 def test_spram_store_depth_message():
     import pytest
     with pytest.raises(ValueError, match=r"depth must be an integer in \[1, 16384\], not 20000"):
-        SPRAMWeightStore(depth=20000)
+        SPRAMWeightStore(readers=[(20000, 8)])
+    with pytest.raises(ValueError, match=r"lanes \[4, 3, 2\] need 5 SPRAMs"):
+        SPRAMWeightStore(readers=[(10, 4), (10, 3), (10, 2)])
 
 
 def test_spram_store_writes_lanes():
-    dut = SPRAMWeightStore(depth=4)
+    dut = SPRAMWeightStore(readers=[(4, 8)])
     got = []
 
     async def tb(ctx):
@@ -73,9 +75,9 @@ def test_spram_store_writes_lanes():
             ctx.set(dut.write.en, 1 << lane)
             await ctx.tick()
         ctx.set(dut.write.en, 0)
-        ctx.set(dut.read.addr, 2)
+        ctx.set(dut.read_0.addr, 2)
         await ctx.tick()
-        got.append(ctx.get(dut.read.data))
+        got.append(ctx.get(dut.read_0.data))
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)
@@ -89,5 +91,42 @@ def test_spram_write_port_is_one_lane_per_spram():
     from hw.lib.ports import WritePort
     port = SPRAMWeightStore.write_port(depth=100)
     assert port.members == WritePort(depth=100, width=64, lanes=4).members
-    member = SPRAMWeightStore(depth=100).signature.members["write"]
+    member = SPRAMWeightStore(readers=[(100, 4), (60, 4)]).signature.members["write"]
     assert member.flow == In and member.signature.flip().members == port.members
+
+
+def test_spram_readers_read_their_own_columns_at_once():
+    # three layers' words, laid out by ``words`` as the flash image holds them, written and
+    # then read by all three readers in the same cycles, each at its own address
+    rng = np.random.default_rng(2)
+    stores = [([int(w) for w in rng.integers(0, 2 ** 32, 9)], 4),
+              ([int(w) for w in rng.integers(0, 2 ** 8, 5)], 1),
+              ([int(w) for w in rng.integers(0, 2 ** 16, 12)], 2)]
+    image = SPRAMWeightStore.words(stores)
+    assert len(image) == 12
+    # reader 1 (one lane) owns SPRAM 2's low byte; SPRAM 2's high byte stays zero
+    assert all((word >> 40) & 0xff == 0 for word in image)
+    dut = SPRAMWeightStore(readers=[(len(w), lanes) for w, lanes in stores])
+    got = []
+
+    async def tb(ctx):
+        ctx.set(dut.write.en, 0b1111)
+        for addr, word in enumerate(image):
+            ctx.set(dut.write.addr, addr)
+            ctx.set(dut.write.data, word)
+            await ctx.tick()
+        ctx.set(dut.write.en, 0)
+        for step in range(12):
+            addrs = [(step * 5 + k) % len(w) for k, (w, _) in enumerate(stores)]
+            for k, a in enumerate(addrs):
+                ctx.set(getattr(dut, f"read_{k}").addr, a)
+            await ctx.tick()
+            got.append([(a, ctx.get(getattr(dut, f"read_{k}").data))
+                        for k, a in enumerate(addrs)])
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(tb)
+    sim.run()
+    for row in got:
+        assert [data for _, data in row] == [stores[k][0][a] for k, (a, _) in enumerate(row)]

@@ -87,8 +87,10 @@ def test_topology_is_bit_exact(name, images):
         f"reference, first image {mismatched[0]}: {run.logits[mismatched[0]].tolist()} != "
         f"{ref.logits[mismatched[0]].tolist()}")
     assert np.array_equal(run.classes, ref.classes)
-    # the schedule does not depend on the pixels
-    assert len(set(run.cycles.tolist())) == 1 and run.cycles[0] > net.pixels
+    # the schedule does not depend on the pixels (from the second image on: a network that
+    # answers before it takes an image's last pixels, conv-pool3-conv, still takes them at
+    # the next image's start)
+    assert len(set(run.cycles[1:].tolist())) == 1 and net.pixels < run.cycles[0] <= run.cycles[1]
 
 
 def _without_relu(manifest, name):

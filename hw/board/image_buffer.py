@@ -29,7 +29,8 @@ class ImageBuffer(wiring.Component):
     i_last : Out(1)
         The next pixel on ``i`` is the image's last.
     replay : In(1)
-        Pulse after an image's last pixel: ``o`` then streams the image once.
+        Pulse after an image's last pixel: ``o`` then streams the image once (after the
+        image before, if it is still streaming).
     o : Out(stream.Signature(StructLayout({"data": ArrayLayout(unsigned(8), 1), "last": 1})))
         The image's pixels (the network's input, ``hw.lib.layouts.element_layout``), ``last`` on
         the last.
@@ -72,8 +73,17 @@ class ImageBuffer(wiring.Component):
         issue = feeding & (~read_valid | taken)
         m.d.comb += [self.o.valid.eq(read_valid), self.o.payload.data[0].eq(img_rd.data),
                      self.o.payload.last.eq(read_last), img_rd.en.eq(issue)]
-        with m.If(self.replay):
-            m.d.sync += [fed.eq(0), feeding.eq(1), fed_last.eq(pixels == 1), read_valid.eq(0)]
+        # a replay while the image before is still streaming waits for its end: a network
+        # may answer before it has taken an image's last pixels (a pooling that drops the
+        # last rows), and it must still take them, or the next image would start mid-image
+        pending = Signal()
+        start = (self.replay | pending) & ~feeding & ~read_valid
+        with m.If(start):
+            m.d.sync += pending.eq(0)
+        with m.Elif(self.replay):
+            m.d.sync += pending.eq(1)
+        with m.If(start):
+            m.d.sync += [fed.eq(0), feeding.eq(1), fed_last.eq(pixels == 1)]
         with m.Elif(issue):
             m.d.sync += [fed.eq(fed + 1), fed_last.eq(fed == pixels - 2),
                          feeding.eq(~fed_last), read_valid.eq(1), read_last.eq(fed_last)]

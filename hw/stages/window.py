@@ -113,10 +113,11 @@ class WindowStage(wiring.Component):
             m.d.sync += [write_base.eq(top_base), top_base.eq(_next_slot(top_base, width, kh))]
         write = [wr.addr.eq(write_base + col), wr.data.eq(self.i.payload.data.as_value()),
                  wr.en.eq(accept)]
-        if kh * kw * (1 + pairs) > 1:
+        if kh * kw > 1:
             # written a cycle after it is taken (timing: the input's valid and the address's
             # adder stay off the block RAM's ports); the pixel that completes a window is its
-            # last tap, read a cycle or more after the read-out starts
+            # last tap, read a cycle or more after the read-out starts (a window of one unit
+            # reads it in the read-out's first cycle, with pairs too: written at once)
             m.d.sync += write
         else:
             m.d.comb += write
