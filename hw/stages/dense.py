@@ -272,7 +272,10 @@ class DenseStage(wiring.Component):
         # path to `issue`). Each cycle both outcomes are compared, against the bank's fill a
         # cycle late (safe: it only grows while the bank is read), and the sequencer's step
         # picks one: the word stays, or it moves, to the next word or, after the last, to the
-        # first of this bank or of the other (after the last pass).
+        # first of this bank or of the other (after the last pass). The sequencer never
+        # passes the bank's fill (it moves on from a word only when it is in the buffer), so
+        # `word < fill` is `word != fill` and `word + 1 < fill`, after a word that was in the
+        # buffer, is `word + 1 != fill`: equalities, not comparisons' carry chains (timing).
         fill_read, fill_other = fill[read_bank], fill[~read_bank]
         word_next = Signal(range(words + 1), init=1)   # word + 1, as a register
         available = Signal()
@@ -280,8 +283,8 @@ class DenseStage(wiring.Component):
         m.d.sync += available.eq(Mux(moves,
                                      Mux(at_last,
                                          Mux(last_pass, fill_other, fill_read) != 0,
-                                         word_next < fill_read),
-                                     word < fill_read))
+                                         word_next != fill_read),
+                                     word != fill_read))
 
         out_full = Signal(per_pass)   # the output buffer of a group holds unsent codes
         pending = Signal(per_pass)    # a group's last accumulation is in the pipeline

@@ -143,7 +143,14 @@ class WindowStage(wiring.Component):
         advance = ~self.o.valid | self.o.ready
         # the tap's address in each window read (the pair's second a pixel on)
         ports = [rd] + ([rows.read_port()] if pairs else [])
-        next_row = _next_slot(row_base, width, kh) + left
+        next_row = Signal(range(kh * width + width), name="next_row")
+        if kw > 1:
+            # a cycle behind row_base and left (timing: the slot's wrap, its comparison and
+            # the adders stay off the read address's path); the next row starts at least
+            # kw - 1 taps after either changes, so it is up to date when it is used
+            m.d.sync += next_row.eq(_next_slot(row_base, width, kh) + left)
+        else:
+            m.d.comb += next_row.eq(_next_slot(row_base, width, kh) + left)
         for j, port in enumerate(ports):
             addr = Signal(range(kh * width + per_pixel), name=f"read_addr_{j}")
             with m.If(completes):
