@@ -8,8 +8,10 @@ project's documented commands and reads their JSON:
 2. for the cases that ask for it, ``... --backend netlist --board B --limit 100``: the
    netlist synthesised as ``hw.build`` synthesises it for B's family, simulated with the
    family's cell models;
-3. ``python -m bench.cycles --board B --weights W --images 3``: cycles per image one at a
-   time and back to back, in Amaranth's simulator;
+3. for the cases that ask for it, ``python -m bench.cycles --board B --weights W --images
+   3``: cycles per image one at a time and back to back, in Amaranth's simulator (the others'
+   back to back pace is the compiled RTL's, step 1's ``back_to_back``: Amaranth's simulator
+   takes too long over the folded networks' hundred thousand cycles an image);
 4. ``python -m hw.build --board B --weights W --build-dir build/bench/boards/<case>``: the
    bitstream and its report (resources, fmax, timing met);
 
@@ -18,6 +20,10 @@ against the integer reference). The iCEBreaker's row is read from ``bench/result
 (``python -m bench``). Then it computes each chip's limits (``bench/limits.py``) and writes
 ``bench/boards.json``, ``bench/boards.md`` and the README's boards table (between its
 ``<!-- begin boards`` and ``<!-- end boards -->`` lines).
+
+``--case C`` (repeatable) measures those cases only and puts their rows into the files beside
+the others' last measurements (each row keeps its run's date and commit); ``--limit`` writes
+nothing.
 
 Exit status: 0 when the files are written, 1 when a step failed, 2 for bad options.
 """
@@ -38,8 +44,9 @@ from .writers import write_section
 
 __all__ = ["CASES", "main"]
 
-#: What is measured: ``(case, weights, board, full, netlist)``; ``full``: the RTL and the
-#: cycles too, not only the build; ``netlist``: the synthesised netlist too. A 64-lane ECP5
+#: What is measured: ``(case, weights, board, full, netlist)``; ``full``: the RTL too (and,
+#: for the cases of :data:`PYSIM_CYCLES`, Amaranth's simulator's cycles), not only the build;
+#: ``netlist``: the synthesised netlist too. A 64-lane ECP5
 #: netlist's C++ (27 MB) takes g++ most of an hour on 2 cores, so the ULX3S netlists are left
 #: to the command (``python -m sim.evaluate --backend netlist --board ulx3s-25f --limit
 #: 100``; docs/verification.md has what it measured) and to the tests' small networks.
@@ -48,12 +55,20 @@ CASES = (
     ("conv4-ulx3s-25f", "weights/mnist_q8_conv4.npz", "ulx3s-25f", True, False),
     ("shipped-ulx3s-85f", DEFAULT_WEIGHTS, "ulx3s-85f", False, False),
     ("shipped-icesugar", DEFAULT_WEIGHTS, "icesugar", False, False),
+    ("lenet5-icebreaker", "weights/lenet5_q8.npz", "icebreaker", True, False),
+    ("lenet5-ulx3s-85f", "weights/lenet5_q8.npz", "ulx3s-85f", True, False),
+    ("keras-convnet-icebreaker", "weights/keras_convnet_q8.npz", "icebreaker", True, False),
+    ("keras-convnet-ulx3s-85f", "weights/keras_convnet_q8.npz", "ulx3s-85f", True, False),
 )
 
+#: The full cases whose cycles Amaranth's simulator counts too (``bench.cycles``).
+PYSIM_CYCLES = ("shipped-ulx3s-25f", "conv4-ulx3s-25f")
+
 #: Build options beyond the board's defaults, by case: the second network fills 70 % of the
-#: 25F and meets 105 MHz at some placements only (101.7 and 102.7 MHz at seeds 1 and 2, 106.0
-#: at another build's seed 1); 90 MHz is the next clock the PLL makes that 3 Mbaud divides.
-BUILD_OPTIONS = {"conv4-ulx3s-25f": ["--clock-mhz", "90"]}
+#: 25F and meets 105 MHz at some placements only; 90 MHz is the next clock the PLL makes that
+#: 3 Mbaud divides. LeNet-5 on the UP5K meets 45 MHz, not 48 (weights/README.md).
+BUILD_OPTIONS = {"conv4-ulx3s-25f": ["--clock-mhz", "90"],
+                 "lenet5-icebreaker": ["--clock-mhz", "45", "--tries", "3"]}
 
 #: Images through the synthesised netlist (its simulation is far slower than the RTL's).
 NETLIST_IMAGES = 100
@@ -84,7 +99,7 @@ def _measure(runner, case, weights, board, full, netlist, limit):
                                  "--limit", str(min(NETLIST_IMAGES, limit or NETLIST_IMAGES))],
             fix=f"rerun `python -m sim.evaluate --backend netlist --board {board} --weights "
                 f"{weights} --limit 2`")
-    if full:
+    if full and case in PYSIM_CYCLES:
         found["cycles"], _ = runner.run(
             f"{case}: cycles", ["-m", "bench.cycles", "--board", board, "--weights", weights,
                                 "--images", "3"],
@@ -134,10 +149,26 @@ def _rows(measured):
                  "rtl": evaluated.get("rtl"), "netlist": evaluated.get("board-netlist"),
                  "source": "bench/results.json (python -m bench)"})
     for case, found in measured.items():
+        paced = (found.get("rtl") or {}).get("back_to_back", {}).get("cycles_per_image")
         rows.append({"case": case, **found, "source": "python -m bench.boards",
                      "cycles": (found.get("cycles") or {}).get(
-                         "throughput_cycles_per_image", [None])[-1]})
+                         "throughput_cycles_per_image", [paced])[-1]})
     return rows
+
+
+def _merged(measured, *, path=RESULTS):
+    """The cases of ``path`` (the last full or partial run) with ``measured``'s in their
+    place, in :data:`CASES` order; each case keeps its run's ``meta``."""
+    cases = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            previous = json.load(f)
+        for case, found in previous.get("cases", {}).items():
+            cases[case] = {"meta": previous.get("meta"), **found}
+    cases.update(measured)
+    order = [c[0] for c in CASES]
+    return {c: cases[c] for c in sorted(cases, key=lambda c: order.index(c)
+                                         if c in order else len(order))}
 
 
 def _markdown(rows, meta):
@@ -187,14 +218,16 @@ def main(argv=None):
                    help="simulate the first N test images only (a quick check: nothing is "
                         "written)")
     p.add_argument("--case", action="append", choices=[c[0] for c in CASES],
-                   help="measure only these cases (repeatable; nothing is written)")
+                   help="measure only these cases (repeatable; their rows replace theirs in "
+                        "the files, the others' stay)")
     args = p.parse_args(argv)
     if args.limit is not None and not 1 <= args.limit <= 10000:
         p.error(f"--limit must be between 1 and 10000, not {args.limit}")
     cases = [c for c in CASES if not args.case or c[0] in args.case]
     start = time.time()
-    steps = sum(1 + netlist + (2 + (w != DEFAULT_WEIGHTS) if full else 0)
-                for _, w, _, full, netlist in cases)
+    steps = sum(1 + netlist + (1 + (c in PYSIM_CYCLES) + (w != DEFAULT_WEIGHTS) if full
+                                  else 0)
+                for c, w, _, full, netlist in cases)
     runner = Runner(total=steps)
     measured = {}
     try:
@@ -203,17 +236,24 @@ def main(argv=None):
     except BenchError as e:
         p.exit(1, f"error: {e}\n")
     meta = run_meta(sys.argv[1:] if argv is None else argv, seconds=time.time() - start)
+    if args.limit:
+        print(_markdown(_rows(measured), meta))
+        print("a quick run (--limit): nothing written")
+        return 0
+    for found in measured.values():
+        found["meta"] = meta
+    if args.case:   # the other cases' rows as last measured
+        measured = _merged(measured)
     table = _markdown(_rows(measured), meta)
     print(table)
-    if args.limit or args.case:
-        print("a quick run (--limit or --case): nothing written")
-        return 0
     with open(RESULTS, "w") as f:
         json.dump({"meta": meta, "cases": measured, "seconds": runner.seconds}, f, indent=1)
     with open(TABLE, "w") as f:
         f.write(f"# The boards, side by side\n\nGenerated by `python -m bench.boards` "
-                f"({meta.get('date', '')}, {meta['total_seconds']:.0f} s); the iCEBreaker's "
-                f"row from `python -m bench` (`bench/results.md`).\n\n{table}")
+                f"(last run {meta.get('date', '')}, {meta['total_seconds']:.0f} s; each "
+                f"case's own run, date and commit in `bench/boards.json`); the shipped "
+                f"network's iCEBreaker row from `python -m bench` (`bench/results.md`)."
+                f"\n\n{table}")
     try:
         write_section(os.path.join(ROOT, "README.md"), table, name="boards")
     except SectionError as e:

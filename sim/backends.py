@@ -14,7 +14,7 @@ from hw.board.defaults import BOARD
 from hw.board.link import SerialBoard
 from q8 import reference
 
-__all__ = ["BACKENDS", "PLUGIN_GROUP", "BackendError", "backend_names", "prepare"]
+__all__ = ["BACK_TO_BACK", "BACKENDS", "PLUGIN_GROUP", "BackendError", "backend_names", "prepare"]
 
 
 def _board(args):
@@ -48,9 +48,17 @@ def _native_backend(factory):
 
         def run(images):
             result = model.run(images, threads=threads)
-            return result.logits, {"cycles": result.cycles.tolist(), "classes": result.classes}
+            streamed = model.run(images[:BACK_TO_BACK], back_to_back=True)
+            return result.logits, {"cycles": result.cycles.tolist(), "classes": result.classes,
+                                   "back_to_back": (streamed.logits, streamed.cycles.tolist())}
         return run
     return prepare
+
+
+#: Images of each chunk that the compiled network's backends also stream back to back (each
+#: image's pixels right after the previous image's, whatever the results): their logits are
+#: checked as well, and the last interval between their results is the network's pace.
+BACK_TO_BACK = 5
 
 
 def _answers(responses, count):

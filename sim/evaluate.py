@@ -10,7 +10,10 @@ board top, UART, protocol and flash loader included, compiled as RTL or as the s
 netlist, its weights loaded from a simulated SPI flash and the images sent over the UART at
 bit level: ``sim.board_host``; the netlist's is the slowest) and ``board`` (a programmed board
 on ``--port``). The network's backends also report ``cycles_per_image`` (first pixel in to
-class out), and the gateware's classes are its own. The board backends stream the requests
+class out), and the gateware's classes are its own; the compiled ones (``rtl``, ``netlist``)
+also stream each chunk's first images back to back (``sim.backends.BACK_TO_BACK``): their
+logits against the reference and the last interval between their results, the network's
+pace (``back_to_back``). The board backends stream the requests
 (``hw.board.link.Link.classify_stream``); the compiled ones are built for ``--baud`` and report
 ``images_per_second``: the images over the simulated time from each board's first request to
 its last answer, at the design clock.
@@ -56,9 +59,18 @@ def evaluate(backend, net, images, labels, args, *, progress=True, return_classe
     start = time.time()
     logits, cycles, classes = [], [], []
     streamed = None
+    paced = {"images": 0, "logits_agree_with_reference": 0}   # the images back to back
     chunk = CHUNK.get(backend, 1000)
     for i in range(0, len(images), chunk):
         chunk_logits, measured = run(images[i:i + chunk])
+        if "back_to_back" in measured:
+            b2b_logits, b2b_cycles = measured["back_to_back"]
+            agree = np.all(b2b_logits == reference.run(net, images[i:i + len(b2b_logits)])
+                           .logits, axis=1)
+            paced["images"] += len(b2b_logits)
+            paced["logits_agree_with_reference"] += int(np.sum(agree))
+            if len(b2b_cycles) > 1:
+                paced.setdefault("cycles_per_image", b2b_cycles[-1])
         logits.append(chunk_logits)
         cycles += measured.get("cycles", [])
         if "stream_cycles" in measured:
@@ -70,6 +82,8 @@ def evaluate(backend, net, images, labels, args, *, progress=True, return_classe
     if cycles:  # latency from an image's first pixel in to its class out
         extra = {"cycles_per_image": round(float(np.mean(cycles)), 1),
                  "cycles_per_image_max": int(np.max(cycles))}
+    if paced["images"]:  # the last interval between results of a chunk's first images
+        extra["back_to_back"] = paced
     if streamed:  # the compiled board's rate, in simulated time at the design clock
         extra = {"baud": args.baud,
                  "images_per_second": round(len(images) * CLOCK_HZ / streamed, 1)}

@@ -297,7 +297,7 @@ class Model:
         self._run_batch.argtypes = [
             array(np.uint8, flags="C"), ctypes.c_int32, ctypes.c_int32,
             array(np.uint64, flags="C"), ctypes.c_int32, ctypes.c_int32, ctypes.c_int32,
-            ctypes.c_int32, ctypes.c_int64,
+            ctypes.c_int32, ctypes.c_int64, ctypes.c_int32,
             array(np.int32, flags="C"), array(np.int8, flags="C"), array(np.int64, flags="C"),
             ctypes.POINTER(ctypes.c_int32), ctypes.c_char_p, ctypes.c_int32]
         self._run_batch.restype = ctypes.c_int32
@@ -306,11 +306,16 @@ class Model:
     def path(self):
         return self._path
 
-    def run(self, images, *, threads=1, watchdog_cycles=WATCHDOG_CYCLES):
+    def run(self, images, *, threads=1, watchdog_cycles=WATCHDOG_CYCLES, back_to_back=False):
         """Stream uint8 ``images`` ``(N, H, W)`` through the model, one image at a time (as
         :func:`sim.pysim.simulate_network` without overlap), split over ``threads`` threads
         with a fresh instance of the model each. Returns a :class:`sim.pysim.NetworkRun`
         (``cycles``: each image's first pixel accepted to its result accepted).
+
+        ``back_to_back``: the images as one stream instead, each image's pixels offered from
+        the cycle after the previous image's last was taken (as ``simulate_network`` with
+        overlap); ``cycles`` are then the intervals between results (the first: the first
+        image's first pixel to its result), the last of them the network's steady pace.
 
         Raises :class:`sim.pysim.SimulationTimeout` if ``watchdog_cycles`` pass without a
         transfer on ``i`` or ``o``.
@@ -324,14 +329,15 @@ class Model:
         bounds = np.linspace(0, len(images), threads + 1).astype(int)
         parts = [images[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
         if len(parts) <= 1:
-            runs = [self._run(images, watchdog_cycles)]
+            runs = [self._run(images, watchdog_cycles, back_to_back)]
         else:
             with concurrent.futures.ThreadPoolExecutor(len(parts)) as pool:
-                runs = list(pool.map(lambda part: self._run(part, watchdog_cycles), parts))
+                runs = list(pool.map(
+                    lambda part: self._run(part, watchdog_cycles, back_to_back), parts))
         return NetworkRun(*(np.concatenate([getattr(r, k) for r in runs])
                             for k in ("logits", "classes", "cycles")))
 
-    def _run(self, images, watchdog_cycles):
+    def _run(self, images, watchdog_cycles, back_to_back):
         n = len(images)
         classes = np.zeros(n, np.int32)
         logits = np.zeros((n, self._classes), np.int8)
@@ -340,17 +346,20 @@ class Model:
         message = ctypes.create_string_buffer(256)
         status = self._run_batch(images, n, images.shape[1] * images.shape[2], self._words,
                                  len(self._words), self._last_bit, self._logits_at,
-                                 self._classes, watchdog_cycles, classes, logits, cycles,
+                                 self._classes, watchdog_cycles, int(back_to_back), classes,
+                                 logits, cycles,
                                  ctypes.byref(done), message, len(message))
         text = message.value.decode(errors="replace")
         if status == _TIMEOUT:
             raise SimulationTimeout(f"the {self._name} model stopped answering: {text}; "
                                     f"{done.value} of {n} images were answered")
         if status == _EXTRA_RESULT:
-            raise RuntimeError(f"the {self._name} model answered an image twice: {text}")
+            raise RuntimeError(f"the {self._name} model answered out of turn: {text}")
         if status != _OK:
             raise ValueError(f"{self._name}: the driver refused to run (status {status}): "
                              f"{text}")
+        if back_to_back:
+            cycles = np.diff(cycles, prepend=0)
         return NetworkRun(logits, classes.astype(np.int64), cycles)
 
 

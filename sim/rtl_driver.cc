@@ -15,6 +15,13 @@
 // results taken on every cycle, and a transfer happens at a rising edge when valid and ready were
 // both high before it; an image's cycles count the edges from its first pixel's transfer to its
 // result's transfer.
+//
+// With `back_to_back`, the images go in as one stream instead, each image's first pixel offered
+// in the cycle after the previous image's last pixel was taken, whatever the results, and an
+// image's cycles count the edges from the first image's first pixel's transfer to its result's
+// transfer (sim/rtl.py takes the differences: the intervals between results). A result with
+// no image in flight (one whose first pixel was taken and which has not been answered) is an
+// error.
 
 #include <cxxrtl/capi/cxxrtl_capi.h>
 
@@ -31,7 +38,7 @@ enum Status : int32_t {
     TIMEOUT = 1,       // no transfer on i or o for `watchdog_cycles` cycles
     BAD_ARGUMENT = 2,  // a count or a layout out of range, or a null array
     BAD_PORT = 3,      // a port is missing or has the wrong width (the name goes to `message`)
-    EXTRA_RESULT = 4,  // a second result for an image (while its last pixels were offered)
+    EXTRA_RESULT = 4,  // a result with no image in flight
 };
 
 struct Port {
@@ -99,12 +106,21 @@ struct Design {
     }
 };
 
+// The class and logits on the result port, as image `index`'s.
+void take_result(const Port &o_payload, int32_t logits_at, int32_t classes, int32_t index,
+                 int32_t *classes_out, int8_t *logits_out) {
+    classes_out[index] = int32_t(o_payload.get(0, logits_at));
+    for (int32_t c = 0; c < classes; c++)
+        logits_out[int64_t(index) * classes + c] = int8_t(o_payload.get(logits_at + 8 * c, 8));
+}
+
+
 }  // namespace
 
 extern "C" int32_t mnist_run(
     const uint8_t *pixels, int32_t images, int32_t pixels_per_image,
     const uint64_t *words, int32_t word_count, int32_t last_bit, int32_t logits_at,
-    int32_t classes, int64_t watchdog_cycles,
+    int32_t classes, int64_t watchdog_cycles, int32_t back_to_back,
     int32_t *classes_out, int8_t *logits_out, int64_t *cycles_out, int32_t *done_out,
     char *message, int32_t message_size) {
     if (message == nullptr || message_size < 1 || done_out == nullptr)
@@ -154,55 +170,53 @@ extern "C" int32_t mnist_run(
         w_en.set(0);
 
     o_ready.set(1);
-    int64_t cycle = 0, idle = 0, start = 0;
-    for (int32_t image = 0; image < images; image++) {
-        const uint8_t *image_pixels = pixels + int64_t(image) * pixels_per_image;
-        int32_t sent = 0;
-        bool answered = false;
-        // a network may answer before it has taken its image's last pixels (a pooling that
-        // drops the last rows), which it still takes: the next image starts after both
-        while (!answered || sent < pixels_per_image) {
-            bool offering = sent < pixels_per_image;
-            i_valid.set(offering);
-            if (offering)
-                i_payload.set(image_pixels[sent] |
-                              uint64_t(sent == pixels_per_image - 1) << last_bit);
-            clk.set(0);
-            cxxrtl_step(design.handle);
-            // what the rising edge will see
-            bool pixel_taken = offering && i_ready.get(0, 1);
-            bool result_taken = o_valid.get(0, 1);
-            if (result_taken && answered) {
-                std::snprintf(message, message_size, "a second result for image %d before its "
-                              "last pixel was taken (%d of %d taken)", image, sent,
-                              pixels_per_image);
-                return EXTRA_RESULT;
-            }
-            if (result_taken) {
-                classes_out[image] = int32_t(o_payload.get(0, logits_at));
-                for (int32_t c = 0; c < classes; c++)
-                    logits_out[int64_t(image) * classes + c] =
-                        int8_t(o_payload.get(logits_at + 8 * c, 8));
-            }
-            clk.set(1);
-            cxxrtl_step(design.handle);
-            cycle++;
-            if (pixel_taken && sent++ == 0)
-                start = cycle;
-            if (result_taken) {
-                cycles_out[image] = cycle - start;
-                answered = true;
-            }
-            idle = (pixel_taken || result_taken) ? 0 : idle + 1;
-            if (idle >= watchdog_cycles) {
-                std::snprintf(message, message_size,
-                              "no transfer on i or o for %lld cycles in image %d (%d of %d "
-                              "pixels taken)", (long long)watchdog_cycles, image, sent,
-                              pixels_per_image);
-                return TIMEOUT;
-            }
+    // pixels: `sent` of all the images' taken; results: `answered` taken. One at a time, an
+    // image's pixels are offered once the images before have all been answered; a network may
+    // answer before it has taken its image's last pixels (a pooling that drops the last rows),
+    // which it still takes, so the next image starts after both.
+    int64_t cycle = 0, idle = 0, start = 0, sent = 0;
+    int64_t total = int64_t(images) * pixels_per_image;
+    int32_t answered = 0;
+    while (answered < images || sent < total) {
+        int64_t image = sent / pixels_per_image, in_image = sent % pixels_per_image;
+        bool offering = sent < total && (back_to_back || image <= answered);
+        i_valid.set(offering);
+        if (offering)
+            i_payload.set(pixels[sent] | uint64_t(in_image == pixels_per_image - 1) << last_bit);
+        clk.set(0);
+        cxxrtl_step(design.handle);
+        // what the rising edge will see
+        bool pixel_taken = offering && i_ready.get(0, 1);
+        bool result_taken = o_valid.get(0, 1);
+        int64_t begun = (sent + pixels_per_image - 1) / pixels_per_image;
+        if (result_taken && answered >= begun) {
+            std::snprintf(message, message_size, "result %d with no image in flight (%lld of "
+                          "%lld pixels taken)", answered + 1, (long long)sent,
+                          (long long)total);
+            return EXTRA_RESULT;
         }
-        *done_out = image + 1;
+        if (result_taken)
+            take_result(o_payload, logits_at, classes, answered, classes_out, logits_out);
+        clk.set(1);
+        cxxrtl_step(design.handle);
+        cycle++;
+        if (pixel_taken && (in_image == 0 && (!back_to_back || sent == 0)))
+            start = cycle;
+        sent += pixel_taken;
+        if (result_taken) {
+            cycles_out[answered] = cycle - start;
+            *done_out = ++answered;
+        }
+        idle = (pixel_taken || result_taken) ? 0 : idle + 1;
+        if (idle >= watchdog_cycles) {
+            int64_t waiting = sent - int64_t(answered) * pixels_per_image;
+            std::snprintf(message, message_size,
+                          "no transfer on i or o for %lld cycles in image %d (%lld of %d "
+                          "pixels taken)%s", (long long)watchdog_cycles, answered,
+                          (long long)(waiting < pixels_per_image ? waiting : pixels_per_image),
+                          pixels_per_image, back_to_back ? ", back to back" : "");
+            return TIMEOUT;
+        }
     }
     return OK;
 }

@@ -321,3 +321,24 @@ def test_cli_refuses_bad_options(capsys):
         with pytest.raises(SystemExit) as e:
             bench_main.main(argv)
         assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_boards_merges_a_partial_run_into_the_last(tmp_path):
+    from bench import boards
+    path = tmp_path / "boards.json"
+    old = {"meta": {"date": "then"}, "cases": {
+        "lenet5-icebreaker": {"board": "icebreaker", "build": {"x": 1}},
+        "shipped-ulx3s-25f": {"board": "ulx3s-25f", "build": {"x": 2}},
+        "gone": {"board": "icebreaker"}}}
+    path.write_text(json.dumps(old))
+    merged = boards._merged({"lenet5-icebreaker": {"board": "icebreaker", "build": {"x": 3},
+                                                   "meta": {"date": "now"}}}, path=path)
+    # CASES order, cases no longer listed last; the new row replaces its case's, the others
+    # keep their run's meta
+    assert list(merged) == ["shipped-ulx3s-25f", "lenet5-icebreaker", "gone"]
+    assert merged["lenet5-icebreaker"] == {"board": "icebreaker", "build": {"x": 3},
+                                           "meta": {"date": "now"}}
+    assert merged["shipped-ulx3s-25f"]["meta"] == {"date": "then"}
+    assert merged["shipped-ulx3s-25f"]["build"] == {"x": 2}
+    # with no file, the measured cases alone
+    assert list(boards._merged({"gone": {}}, path=tmp_path / "none.json")) == ["gone"]

@@ -70,6 +70,13 @@ def test_folded_topology_is_bit_exact(name, images):
     # one image at a time, every image the plan's latency
     planned = fit.plan(net.layers, params=net.params, schedules=schedules)
     assert set(run.cycles.tolist()) == {planned.latency}
+    # back to back (the next image's pixels while the last is computed): bit-exact, and the
+    # pace within the plan's accuracy for two folded convolutions in a row (docs/gateware.md:
+    # each stage's pace is modelled alone, not their waits on each other)
+    streamed = model.run(images[:6], back_to_back=True)
+    assert np.array_equal(streamed.logits, ref.logits[:6])
+    assert planned.interval <= streamed.cycles[-1] <= 1.1 * planned.interval, \
+        (streamed.cycles.tolist(), planned.interval)
 
 
 def test_folded_ice40_netlist_is_bit_exact(images):
@@ -118,3 +125,31 @@ def test_the_ecp5_plan_folds_what_does_not_fit_in_parallel():
     assert conv2.positions == 2 and conv2.registered_weights
     assert plan.used["dsps"] == plan.available["dsps"]
     assert plan.interval < 105_000_000 / 4_000   # 4,000 images a second at 105 MHz
+
+
+#: The folded networks shipped in weights/ (weights/README.md): trained by their own recipes
+#: and imported with ``train --from``.
+ZOO = ("weights/lenet5_q8.npz", "weights/keras_convnet_q8.npz")
+
+
+@pytest.mark.parametrize("path", ZOO)
+def test_shipped_folded_networks_are_bit_exact(path, images):
+    # the iCEBreaker's plan (convolutions folded, weights in SPRAM and block RAM), trained
+    # weights: MNIST's images and the extremes, one at a time and back to back
+    from q8.weights import load
+    net = load(os.path.join(os.path.dirname(os.path.dirname(__file__)), path))
+    planned = fit.plan(net.layers, params=net.params)
+    assert planned.fits and any(layer.kind == "conv2d" and name in planned.schedules
+                                for name, layer in ((l.name, l) for l in net.layers))
+    subset = np.concatenate([images[:6], images[-2:]])
+    ref = reference.run(net, subset)
+    name = os.path.basename(path).removesuffix(".npz")
+    model = build_model(NetworkPipeline(net, schedules=planned.schedules), name=name,
+                        progress=False, build_dir=os.path.join(BUILD_DIR, "folded", name))
+    run = model.run(subset)
+    assert np.array_equal(run.logits, ref.logits) and np.array_equal(run.classes, ref.classes)
+    assert set(run.cycles.tolist()) == {planned.latency}
+    streamed = model.run(subset[:4], back_to_back=True)
+    assert np.array_equal(streamed.logits, ref.logits[:4])
+    assert planned.interval <= streamed.cycles[-1] <= 1.1 * planned.interval, \
+        (streamed.cycles.tolist(), planned.interval)

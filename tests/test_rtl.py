@@ -56,6 +56,13 @@ def test_rtl_is_bit_exact_on_all_test_images(net, test_images, model):
                              test_images[:2])
     assert run.cycles[:2].tolist() == pysim.cycles.tolist()
     assert set(run.cycles.tolist()) == {int(pysim.cycles[0])}
+    # back to back: the same logits, and the intervals between results Amaranth's simulator
+    # counts (its first: the first result's latency, as the driver's)
+    streamed = model.run(test_images[:4], back_to_back=True)
+    assert np.array_equal(streamed.logits, ref.logits[:4])
+    overlapped = simulate_network(NetworkPipeline(net, schedules=built_schedules(net)),
+                                  test_images[:4], overlap=True)
+    assert streamed.cycles[1:].tolist() == overlapped.cycles[1:].tolist()
 
 
 def test_evaluate_rtl_backend(capsys):
@@ -66,8 +73,11 @@ def test_evaluate_rtl_backend(capsys):
     assert result["agree_with_reference"] == 300
     assert result["logits_agree_with_reference"] == 300
     net = weights.load()
-    assert result["cycles_per_image"] == result["cycles_per_image_max"] == \
-        fit_plan(net.layers, params=net.params).latency
+    planned = fit_plan(net.layers, params=net.params)
+    assert result["cycles_per_image"] == result["cycles_per_image_max"] == planned.latency
+    # a chunk's first images back to back too: bit-exact, at the plan's pace
+    assert result["back_to_back"] == {"images": 5, "logits_agree_with_reference": 5,
+                                      "cycles_per_image": planned.interval}
     assert "network: Yosys cxxrtl" in captured.err  # the build steps' progress
 
 
@@ -153,6 +163,28 @@ class AnswersOnce(wiring.Component):
         return m
 
 
+class AnswersUnasked(wiring.Component):
+    """Answers on every cycle and takes no pixel: results with no image in flight."""
+
+    def __init__(self, net):
+        super().__init__({"i": In(stream.Signature(element_layout(1, net.input))),
+                          "o": Out(stream.Signature(result_layout(net.classes)))})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.i.ready.eq(0)
+        m.d.sync += self.o.valid.eq(1)
+        return m
+
+
+def test_driver_refuses_a_result_with_no_image_in_flight(net, test_images):
+    model = build_model(AnswersUnasked(net), name="test-answers-unasked", progress=False)
+    for back_to_back in (False, True):
+        with pytest.raises(RuntimeError, match=r"answered out of turn: result 1 with no image "
+                           r"in flight \(0 of 1568 pixels taken\)"):
+            model.run(test_images[:2], back_to_back=back_to_back)
+
+
 @pytest.fixture(scope="module")
 def answers_once(net):
     return build_model(AnswersOnce(net), name="test-answers-once", progress=False)
@@ -167,13 +199,17 @@ def test_watchdog_stops_a_design_that_never_answers(test_images, answers_once):
         answers_once.run(test_images[:4], threads=2, watchdog_cycles=1000)
     # its one answer's cycles: from the first pixel's transfer, 783 more pixels, then the result
     assert answers_once.run(test_images[:1]).cycles.tolist() == [783 + 1]
+    # back to back, the stream goes on into the second image, which is never answered
+    with pytest.raises(SimulationTimeout, match=r"no transfer on i or o for 1000 cycles in "
+                       r"image 1 \(784 of 784 pixels taken\), back to back; 1 of 3 images"):
+        answers_once.run(test_images[:3], watchdog_cycles=1000, back_to_back=True)
 
 
 def test_driver_refusals(net, test_images, answers_once):
     # the driver checks what it is given, whoever calls it
     message = ctypes.create_string_buffer(256)
     status = ctypes.CDLL(answers_once.path).mnist_run(
-        None, -1, 784, None, 0, 8, 4, 10, ctypes.c_int64(1000), None, None, None,
+        None, -1, 784, None, 0, 8, 4, 10, ctypes.c_int64(1000), 0, None, None, None,
         ctypes.byref(ctypes.c_int32()), message, len(message))
     assert (status, message.value) == (2, b"a count or a layout is out of range, or an array "
                                          b"is missing")

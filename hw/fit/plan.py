@@ -17,7 +17,7 @@ class FitError(RuntimeError):
 #: Above this part of the logic cells, placement and routing rarely meet the clock: the
 #: schedules are then chosen for the fewest logic cells rather than the fewest cycles, and
 #: the plan says so.
-CROWDED = 0.9
+CROWDED = 0.92
 
 
 

@@ -143,23 +143,10 @@ class WindowStage(wiring.Component):
         advance = ~self.o.valid | self.o.ready
         # the tap's address in each window read (the pair's second a pixel on)
         ports = [rd] + ([rows.read_port()] if pairs else [])
-        next_row = Signal(range(kh * width + width), name="next_row")
-        if kw > 1:
-            # a cycle behind row_base and left (timing: the slot's wrap, its comparison and
-            # the adders stay off the read address's path); the next row starts at least
-            # kw - 1 taps after either changes, so it is up to date when it is used
-            m.d.sync += next_row.eq(_next_slot(row_base, width, kh) + left)
-        else:
-            m.d.comb += next_row.eq(_next_slot(row_base, width, kh) + left)
-        for j, port in enumerate(ports):
-            addr = Signal(range(kh * width + per_pixel), name=f"read_addr_{j}")
-            with m.If(completes):
-                m.d.sync += addr.eq(top_base + start + j * per_pixel)
-            with m.Elif(advance & emitting & ~col_end):
-                m.d.sync += addr.eq(addr + 1)
-            with m.Elif(advance & emitting & ~row_end_tap):
-                m.d.sync += addr.eq(next_row + j * per_pixel)
-            m.d.comb += [port.addr.eq(addr), port.en.eq(advance)]
+        self._read_addresses(m, ports=ports, completes=completes, start=start,
+                             top_base=top_base, row_base=row_base, left=left,
+                             step=advance & emitting, col_end=col_end, row_end_tap=row_end_tap)
+        m.d.comb += [port.en.eq(advance) for port in ports]
         m.d.comb += self.o.payload.data.as_value().eq(Cat(*(p.data for p in ports)))
         tap_last = row_end_tap & col_end
         with m.If(advance):
@@ -174,6 +161,33 @@ class WindowStage(wiring.Component):
                 with m.Else():
                     m.d.sync += emitting.eq(0)
         return m
+
+    def _read_addresses(self, m, *, ports, completes, start, top_base, row_base, left, step,
+                        col_end, row_end_tap):
+        """Each window read's address as a register (the pair's second a pixel on): the
+        window's first tap at ``completes``, then a tap on at each ``step``, along the row and
+        then to the next row's first."""
+        _, pixels, channels = self._shape
+        kh, kw_pixels = self._kernel
+        per_pixel = channels // self._in_width
+        width, kw = pixels * per_pixel, kw_pixels * per_pixel
+        next_row = Signal(range(kh * width + width), name="next_row")
+        if kw > 1:
+            # a cycle behind row_base and left (timing: the slot's wrap, its comparison and
+            # the adders stay off the read address's path); the next row starts at least
+            # kw - 1 taps after either changes, so it is up to date when it is used
+            m.d.sync += next_row.eq(_next_slot(row_base, width, kh) + left)
+        else:
+            m.d.comb += next_row.eq(_next_slot(row_base, width, kh) + left)
+        for j, port in enumerate(ports):
+            addr = Signal(range(kh * width + per_pixel), name=f"read_addr_{j}")
+            with m.If(completes):
+                m.d.sync += addr.eq(top_base + start + j * per_pixel)
+            with m.Elif(step & ~col_end):
+                m.d.sync += addr.eq(addr + 1)
+            with m.Elif(step & ~row_end_tap):
+                m.d.sync += addr.eq(next_row + j * per_pixel)
+            m.d.comb += port.addr.eq(addr)
 
     def _completions(self, m, *, accept, row, col, row_end, end_of_image, unit_last):
         """Whether the unit taken now completes a window (or, with pairs, a pair of them, or
