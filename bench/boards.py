@@ -34,6 +34,7 @@ import os
 import sys
 import time
 
+from hw.fit import plan as fit_plan
 from platforms import get_board
 from q8.weights import DEFAULT_WEIGHTS, load
 from . import ROOT, limits
@@ -122,17 +123,19 @@ def _measure(runner, case, weights, board, full, netlist, limit):
 
 
 def _limits(net, board):
-    """The chip's limits on ``net``, in cycles per image."""
+    """The chip's limits on ``net``, in cycles per image: the fit plan's floors (every
+    multiply-accumulate on the DSPs' products, the SPRAM layers' weight reads, a pixel a
+    cycle in) and, without SPRAMs, every weight read from the block RAMs."""
+    found = fit_plan(net.layers, board=board, params=net.params).floors
+    names = {"dsps": "DSPs alone (every multiply-accumulate on them)",
+             "sprams": "SPRAM weight reads",
+             "pixels": "a pixel a cycle in"}
+    floors = {names[k]: v for k, v in found.items()}
     r = get_board(board).resources
-    if r["sprams"]:
-        return {"weight bandwidth (SPRAM words)":
-                limits.weight_bandwidth_floor(net, sprams=r["sprams"]),
-                "DSPs": limits.dsp_floor(net, dsps=r["dsps"])}
-    return {"block-RAM reads (all of them, 36 bits each)":
-            limits.block_ram_floor(net, brams=r["block_rams"]),
-            "DSPs alone (one product each)":
-            limits.multiplier_floor(net, multipliers=r["dsps"]),
-            "a pixel a cycle in": limits.pixel_floor(net)}
+    if not r["sprams"]:
+        floors["block-RAM reads (all of them, 36 bits each)"] = \
+            limits.block_ram_floor(net, brams=r["block_rams"])
+    return floors
 
 
 def _rows(measured):

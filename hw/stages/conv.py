@@ -256,7 +256,10 @@ def make_stages(layer, *, params, in_width, schedule=None):
     tap (:class:`~hw.stages.window.WindowStage`), a :class:`~hw.stages.dense.DenseStage` on
     ``schedule.lanes`` multipliers whose weights port the caller connects to a store, and its
     groups sent a code per transfer (:class:`~hw.stages.gather.SerializeStage`, which also
-    marks the image's last code: the engine's ``last`` ends each position)."""
+    marks the image's last code: the engine's ``last`` ends each position); two positions at
+    a time, :class:`~hw.stages.gather.PairSerializeStage` and then a skid buffer (timing: its
+    phases' logic and a pooling's input after it would otherwise make one chain of readys
+    from the next engine's input buffer, the keras.io convnet's critical path)."""
     height, width, channels = layer.in_shape
     if schedule is None:
         stage = Conv2DStage(config=layer, weight=params["weight"], bias=params["bias"])
@@ -281,7 +284,10 @@ def make_stages(layer, *, params, in_width, schedule=None):
         serialize = SerializeStage(lanes=schedule.lanes, count=layer.out_channels,
                                    positions=layer.out_shape[0] * layer.out_shape[1],
                                    fmt=layer.output)
-    return [windows, engine, serialize], 1
+    stages = [windows, engine, serialize]
+    if pairs:
+        stages.append(SkidBuffer(serialize.o.payload.shape()))
+    return stages, 1
 
 
 def estimate(layer, times, *, weight, in_width=None, schedule=None, external_weights=False,
@@ -323,7 +329,8 @@ def folded_estimate(layer, times, schedule, *, in_width, external_weights=False)
     positions its adders, requantisers, accumulators and codes twice), the window stage's
     fixed part and the serializer's; the window rows (read twice for two positions: Yosys
     copies the memory), the engine's input banks and its weights in a memory (or a store
-    outside, ``external_weights``); the times from :func:`folded_times`."""
+    outside, ``external_weights``); the times from :func:`folded_times` (two positions: then
+    the skid buffer's)."""
     height, width, channels = layer.in_shape
     kh, kw = layer.kernel
     per_pixel = channels // in_width
@@ -357,7 +364,11 @@ def folded_estimate(layer, times, schedule, *, in_width, external_weights=False)
     twice = folded_times(layer, [*times, *(t + span for t in times)], schedule,
                          in_width=in_width)
     busy = twice[-1] - out[-1]
-    return StageEstimate(cost=cost, after=(), times=out, width=1, busy=busy)
+    if positions == 1:
+        return StageEstimate(cost=cost, after=(), times=out, width=1, busy=busy)
+    skid = skid_cost(f"{layer.name} skid", element_layout(1, layer.output))
+    return StageEstimate(cost=cost, after=(skid,), times=[t + SkidBuffer.LATENCY for t in out],
+                         width=1, busy=busy)
 
 
 @functools.lru_cache(maxsize=64)

@@ -218,8 +218,13 @@ class PairSerializeStage(wiring.Component):
         alone = Signal()                     # the pair's second position is past the row
         final = Signal()                     # the pair ends the image
         tail = self.codes(groups - 1)
-        code_end = code == Mux(held_group == groups - 1, tail - 1, lanes - 1)
-        group_end = held_group == groups - 1
+        # code == its group's last, held_group == groups - 1: registered flags, set with the
+        # counters (timing: no comparison between the output's ready and the state)
+        code_end = Signal(init=tail == 1 if groups == 1 else lanes == 1)
+        group_end = Signal(init=groups == 1)
+
+        def last_code(is_last_group):
+            return Mux(is_last_group, tail - 1, lanes - 1)
 
         data = self.i.payload.data.as_value()
         m.d.comb += [self.i.ready.eq(phase == IDLE),
@@ -227,7 +232,8 @@ class PairSerializeStage(wiring.Component):
                      wr.en.eq(self.i.valid & (phase == IDLE)), rd.addr.eq(held_group)]
         with m.If(self.i.valid & (phase == IDLE)):
             m.d.sync += [held.eq(data[:8 * lanes]), held_group.eq(group), code.eq(0),
-                         phase.eq(FIRST)]
+                         phase.eq(FIRST), group_end.eq(group == groups - 1),
+                         code_end.eq(last_code(group == groups - 1) == 0)]
             with m.If(group == 0):
                 m.d.sync += [alone.eq((pair_col == per_row - 1) & (width % 2 == 1)),
                              final.eq((pair_row == height - 1) & (pair_col == per_row - 1))]
@@ -246,10 +252,12 @@ class PairSerializeStage(wiring.Component):
                              self.o.payload.last.eq(final & alone & group_end & code_end)]
                 with m.If(self.o.ready):
                     with m.If(~code_end):
-                        m.d.sync += code.eq(code + 1)
+                        m.d.sync += [code.eq(code + 1),
+                                     code_end.eq(code + 1 == last_code(group_end))]
                     with m.Elif(group_end & ~alone):
                         m.d.sync += [phase.eq(SECOND), held_group.eq(0), code.eq(0),
-                                     fresh.eq(0)]
+                                     fresh.eq(0), group_end.eq(groups == 1),
+                                     code_end.eq((tail if groups == 1 else lanes) == 1)]
                     with m.Else():
                         m.d.sync += phase.eq(IDLE)
             with m.Case(SECOND):
@@ -259,9 +267,12 @@ class PairSerializeStage(wiring.Component):
                              self.o.payload.last.eq(final & group_end & code_end)]
                 with m.If(fresh & self.o.ready):
                     with m.If(~code_end):
-                        m.d.sync += code.eq(code + 1)
+                        m.d.sync += [code.eq(code + 1),
+                                     code_end.eq(code + 1 == last_code(group_end))]
                     with m.Elif(~group_end):
-                        m.d.sync += [held_group.eq(held_group + 1), code.eq(0), fresh.eq(0)]
+                        m.d.sync += [held_group.eq(held_group + 1), code.eq(0), fresh.eq(0),
+                                     group_end.eq(held_group == groups - 2),
+                                     code_end.eq(last_code(held_group == groups - 2) == 0)]
                     with m.Else():
                         m.d.sync += phase.eq(IDLE)
         return m

@@ -106,11 +106,17 @@ class WindowStage(wiring.Component):
         # next to be written, and the top of a window completed in this row)
         write_base = Signal(range(kh * width))
         top_base = Signal(range(kh * width), init=_next_slot(0, width, kh))
-
+        # top_base + col, kept as a register (timing: a window's first read address is then
+        # one adder from registers, not two in a row)
+        top_col = Signal(range(kh * width + width), init=_next_slot(0, width, kh))
         with m.If(accept & end_of_image):
-            m.d.sync += [write_base.eq(0), top_base.eq(_next_slot(0, width, kh))]
+            m.d.sync += [write_base.eq(0), top_base.eq(_next_slot(0, width, kh)),
+                         top_col.eq(_next_slot(0, width, kh))]
         with m.Elif(accept & row_end):
-            m.d.sync += [write_base.eq(top_base), top_base.eq(_next_slot(top_base, width, kh))]
+            m.d.sync += [write_base.eq(top_base), top_base.eq(_next_slot(top_base, width, kh)),
+                         top_col.eq(_next_slot(top_base, width, kh))]
+        with m.Elif(accept):
+            m.d.sync += top_col.eq(top_col + 1)
         write = [wr.addr.eq(write_base + col), wr.data.eq(self.i.payload.data.as_value()),
                  wr.en.eq(accept)]
         if kh * kw > 1:
@@ -132,19 +138,21 @@ class WindowStage(wiring.Component):
         col_end = Signal(init=kw == 1)         # tap_col == kw - 1
         row_end_tap = Signal(init=kh == 1)     # tap_row == kh - 1
         final = Signal()                       # the image's last window
-        completes, start = self._completions(
+        completes, offset = self._completions(
             m, accept=accept, row=row, col=col, row_end=row_end, end_of_image=end_of_image,
             unit_last=unit_last)
         with m.If(completes):
             m.d.sync += [emitting.eq(1), tap_row.eq(0), tap_col.eq(0), row_base.eq(top_base),
-                         left.eq(start), col_end.eq(kw == 1), row_end_tap.eq(kh == 1),
+                         left.eq(col + offset()), col_end.eq(kw == 1),
+                         row_end_tap.eq(kh == 1),
                          final.eq(end_of_image)]
 
         advance = ~self.o.valid | self.o.ready
         # the tap's address in each window read (the pair's second a pixel on)
         ports = [rd] + ([rows.read_port()] if pairs else [])
-        self._read_addresses(m, ports=ports, completes=completes, start=start,
-                             top_base=top_base, row_base=row_base, left=left,
+        self._read_addresses(m, ports=ports, completes=completes, top_col=top_col,
+                             offset=offset,
+                             row_base=row_base, left=left,
                              step=advance & emitting, col_end=col_end, row_end_tap=row_end_tap)
         m.d.comb += [port.en.eq(advance) for port in ports]
         m.d.comb += self.o.payload.data.as_value().eq(Cat(*(p.data for p in ports)))
@@ -162,11 +170,11 @@ class WindowStage(wiring.Component):
                     m.d.sync += emitting.eq(0)
         return m
 
-    def _read_addresses(self, m, *, ports, completes, start, top_base, row_base, left, step,
+    def _read_addresses(self, m, *, ports, completes, top_col, offset, row_base, left, step,
                         col_end, row_end_tap):
         """Each window read's address as a register (the pair's second a pixel on): the
-        window's first tap at ``completes``, then a tap on at each ``step``, along the row and
-        then to the next row's first."""
+        window's first tap (``top_col + offset(j)``) at ``completes``, then a tap on at each
+        ``step``, along the row and then to the next row's first."""
         _, pixels, channels = self._shape
         kh, kw_pixels = self._kernel
         per_pixel = channels // self._in_width
@@ -182,7 +190,7 @@ class WindowStage(wiring.Component):
         for j, port in enumerate(ports):
             addr = Signal(range(kh * width + per_pixel), name=f"read_addr_{j}")
             with m.If(completes):
-                m.d.sync += addr.eq(top_base + start + j * per_pixel)
+                m.d.sync += addr.eq(top_col + offset(j * per_pixel))
             with m.Elif(step & ~col_end):
                 m.d.sync += addr.eq(addr + 1)
             with m.Elif(step & ~row_end_tap):
@@ -191,7 +199,9 @@ class WindowStage(wiring.Component):
 
     def _completions(self, m, *, accept, row, col, row_end, end_of_image, unit_last):
         """Whether the unit taken now completes a window (or, with pairs, a pair of them, or
-        a row's last window alone), and the read-out's first column (in units)."""
+        a row's last window alone), and ``offset(shift)``: the read-out's first column less
+        the unit's, plus ``shift`` (constants, picked by a register: no adder before the
+        read addresses' own)."""
         height, pixels, channels = self._shape
         kh, kw_pixels = self._kernel
         per_pixel = channels // self._in_width
@@ -203,7 +213,7 @@ class WindowStage(wiring.Component):
         col_ok = reached_flag(m, accept, restart, col, kw - 1)
         in_rows = accept & row_ok & unit_last
         if not self._pairs:
-            return in_rows & col_ok, col - (kw - 1)
+            return in_rows & col_ok, lambda shift=0: Const(shift - (kw - 1))
         # the pixel's column's parity, kept as a flag
         odd = Signal()
         with m.If(restart):
@@ -215,7 +225,12 @@ class WindowStage(wiring.Component):
         pair_ok = reached_flag(m, accept, restart, col, kw + per_pixel - 1)
         pair = in_rows & pair_ok & (odd == kw_pixels % 2)
         alone = in_rows & row_end if (pixels - kw_pixels + 1) % 2 else Const(0)
-        return pair | alone, Mux(alone, col - (kw - 1), col - (kw + per_pixel - 1))
+        # the first column is used only when a window completes, and then `alone` is
+        # `row_end`: the register, rather than the input's valid, picks it (timing: the valid
+        # stays off the adders into the read addresses)
+        pick = row_end if (pixels - kw_pixels + 1) % 2 else Const(0)
+        return pair | alone, lambda shift=0: Mux(pick, shift - (kw - 1),
+                                                 shift - (kw + per_pixel - 1))
 
 
 def _next_slot(base, width, kh):
