@@ -22,8 +22,9 @@ against the integer reference). The iCEBreaker's row is read from ``bench/result
 ``<!-- begin boards`` and ``<!-- end boards -->`` lines).
 
 ``--case C`` (repeatable) measures those cases only and puts their rows into the files beside
-the others' last measurements (each row keeps its run's date and commit); ``--limit`` writes
-nothing.
+the others' last measurements (each row keeps its run's date and commit); with
+``--build-only`` it builds them again only (new build options), keeping their simulations'
+results from ``bench/boards.json``; ``--limit`` writes nothing.
 
 Exit status: 0 when the files are written, 1 when a step failed, 2 for bad options.
 """
@@ -108,6 +109,12 @@ def _measure(runner, case, weights, board, full, netlist, limit):
                                 "--images", "3"],
             fix=f"rerun `python -m bench.cycles --board {board} --weights {weights} "
                 f"--images 2`")
+    found["build"] = _build(runner, case, weights, board)
+    return found
+
+
+def _build(runner, case, weights, board):
+    """Case ``case``'s ``hw.build`` and its report."""
     build_dir = os.path.join(BUILD_ROOT, case)
     report = os.path.join(ROOT, build_dir, "report.json")
     if os.path.exists(report):
@@ -120,8 +127,29 @@ def _measure(runner, case, weights, board, full, netlist, limit):
         raise BenchError(f"step '{case}: build' failed (exit {code}) and wrote no report; "
                          f"see {build_dir}/build.log")
     with open(report) as f:
-        found["build"] = json.load(f)
-    return found
+        return json.load(f)
+
+
+def _rebuild(p, cases, argv):
+    """``--build-only``: the cases' builds again, their other measurements (and those
+    measurements' run facts, as ``measured_in``) from :data:`RESULTS`."""
+    start = time.time()
+    previous = _merged({})
+    runner = Runner(total=len(cases))
+    measured = {}
+    try:
+        for case, weights, board, _, _ in cases:
+            if case not in previous:
+                raise BenchError(f"{case} has no measurements in {RESULTS} to keep: run "
+                                 f"`python -m bench.boards --case {case}` first")
+            kept = dict(previous[case])
+            kept["measured_in"] = kept.pop("meta", None)
+            kept["build"] = _build(runner, case, weights, board)
+            measured[case] = kept
+    except BenchError as e:
+        p.exit(1, f"error: {e}\n")
+    return _write(p, measured, run_meta(sys.argv[1:] if argv is None else argv,
+                                        seconds=time.time() - start), runner, partial=True)
 
 
 def _limits(net, board):
@@ -225,10 +253,17 @@ def main(argv=None):
     p.add_argument("--case", action="append", choices=[c[0] for c in CASES],
                    help="measure only these cases (repeatable; their rows replace theirs in "
                         "the files, the others' stay)")
+    p.add_argument("--build-only", action="store_true",
+                   help="with --case: build again only (new build options), keeping the "
+                        "cases' simulations as bench/boards.json has them")
     args = p.parse_args(argv)
     if args.limit is not None and not 1 <= args.limit <= 10000:
         p.error(f"--limit must be between 1 and 10000, not {args.limit}")
+    if args.build_only and (not args.case or args.limit):
+        p.error("--build-only needs --case (and no --limit)")
     cases = [c for c in CASES if not args.case or c[0] in args.case]
+    if args.build_only:
+        return _rebuild(p, cases, argv)
     start = time.time()
     steps = sum(1 + netlist + (1 + (c in PYSIM_CYCLES) + (w != DEFAULT_WEIGHTS) if full
                                   else 0)
@@ -245,9 +280,15 @@ def main(argv=None):
         print(_markdown(_rows(measured), meta))
         print("a quick run (--limit): nothing written")
         return 0
+    return _write(p, measured, meta, runner, partial=bool(args.case))
+
+
+def _write(p, measured, meta, runner, *, partial):
+    """Stamp ``measured`` with ``meta``; write the files (``partial``: beside the other
+    cases' last rows)."""
     for found in measured.values():
         found["meta"] = meta
-    if args.case:   # the other cases' rows as last measured
+    if partial:   # the other cases' rows as last measured
         measured = _merged(measured)
     table = _markdown(_rows(measured), meta)
     print(table)

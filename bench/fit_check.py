@@ -34,7 +34,8 @@ WORK = os.path.join("build", "fit-check")
 OUT_JSON = os.path.join(ROOT, "bench", "fit_check.json")
 OUT_MD = os.path.join(ROOT, "bench", "fit_check.md")
 #: The shipped weights files (trained), checked first.
-SHIPPED = ("weights/mnist_q8.npz", "weights/mnist_q8_conv4.npz")
+SHIPPED = ("weights/mnist_q8.npz", "weights/mnist_q8_conv4.npz", "weights/lenet5_q8.npz",
+           "weights/keras_convnet_q8.npz")
 
 #: Place-and-route seeds per build: enough for the resources (which no seed changes) and for a
 #: fair look at the clock.

@@ -342,3 +342,11 @@ def test_boards_merges_a_partial_run_into_the_last(tmp_path):
     assert merged["shipped-ulx3s-25f"]["build"] == {"x": 2}
     # with no file, the measured cases alone
     assert list(boards._merged({"gone": {}}, path=tmp_path / "none.json")) == ["gone"]
+
+
+def test_boards_build_only_needs_its_cases(capsys):
+    from bench import boards
+    with pytest.raises(SystemExit) as e:
+        boards.main(["--build-only"])
+    assert e.value.code == 2
+    assert "--build-only needs --case (and no --limit)" in capsys.readouterr().err
