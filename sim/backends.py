@@ -69,11 +69,13 @@ def _answers(responses, count):
 def _board_backend(net, args):
     if not args.port:
         raise BackendError("the board backend needs --port (the board's serial port)")
+    from .board_host import stream_depth
     board = SerialBoard(args.port, classes=net.classes, baud=args.baud)  # or LinkError
+    depth = stream_depth(net, board=_board(args))
 
     def run(images):
-        return _answers(list(board.classify_stream(image.reshape(-1) for image in images)),
-                        len(images))
+        return _answers(list(board.classify_stream((image.reshape(-1) for image in images),
+                                                   depth=depth)), len(images))
     return run
 
 

@@ -25,7 +25,7 @@ from platforms import get_board
 from .board import CompiledBoard, board_model
 
 __all__ = ["SIM_TIMEOUT_CYCLES", "BoardNotReady", "SimulatedTransport", "simulated_top",
-           "quiet_cycles", "power_up", "classify_on_boards", "self_test_on_board"]
+           "stream_depth", "quiet_cycles", "power_up", "classify_on_boards", "self_test_on_board"]
 
 #: The compiled tops' timeout and watchdog, in cycles: the watchdog longer than the network
 #: takes for an image (the largest networks that fit the UP5K take about 11,000 cycles).
@@ -80,17 +80,30 @@ def simulated_board(board):
     return board
 
 
+def stream_depth(net, *, board=BOARD):
+    """Requests on the line at once for ``net`` built for ``board``
+    (:meth:`hw.board.link.Link.classify_stream`): 1 if its plan folds a convolution (the
+    network then takes an image's pixels slower than the UART brings the next image, which
+    would overwrite them in the board's one image buffer), else 2."""
+    from hw.fit import plan
+    schedules = plan(net.layers, board=board, params=net.params).schedules
+    return 1 if any(layer.kind == "conv2d" and layer.name in schedules
+                    for layer in net.layers) else 2
+
+
 def simulated_top(net, *, board=BOARD, **kwargs):
     """The board top of ``net`` as ``hw.build`` builds it for ``board`` (its schedules, its
     UART's divisor at its design clock, as many self-test images as its flash holds), with
-    the simulations' timeout."""
-    from hw.fit import built_schedules
+    the simulations' timeout (and a watchdog of twice the plan's latency where that is
+    longer: a folded network's image takes far more than the timeout's cycles)."""
+    from hw.fit import plan
     board = simulated_board(board)
+    planned = plan(net.layers, board=board, params=net.params)   # as hw.build's
     kwargs.setdefault("timeout_cycles", SIM_TIMEOUT_CYCLES)
-    kwargs.setdefault("watchdog_cycles", SIM_TIMEOUT_CYCLES)
+    kwargs.setdefault("watchdog_cycles", max(SIM_TIMEOUT_CYCLES, 2 * planned.latency))
     kwargs.setdefault("test_images", board_test_images(board, net))
     kwargs.setdefault("divisor", divisor_of(board.default_baud, board.default_clock_hz))
-    return BoardTop(net, schedules=built_schedules(net, board=board), **kwargs)
+    return BoardTop(net, schedules=planned.schedules, **kwargs)
 
 
 def power_up(model, top, *, flash=None, flash_mode="normal", poll_cycles=50_000,
@@ -136,6 +149,7 @@ def classify_on_boards(net, images, *, synthesize=False, threads=1, baud=None, b
     clock_hz = board_facts.default_clock_hz
     baud = board_facts.default_baud if baud is None else baud
     top = simulated_top(net, board=board_facts, divisor=divisor_of(baud, clock_hz))
+    depth = stream_depth(net, board=board_facts)
     model = board_model(top, synthesize=synthesize, progress=progress is not None)
     bounds = np.linspace(0, len(images), threads + 1).astype(int)
     parts = [(a, b) for a, b in zip(bounds, bounds[1:]) if b > a] or [(0, 0)]
@@ -150,7 +164,8 @@ def classify_on_boards(net, images, *, synthesize=False, threads=1, baud=None, b
                                     f"{status.name}")
             loaded = board.cycles
             out = []
-            for answer in link.classify_stream(image.reshape(-1) for image in images[a:b]):
+            for answer in link.classify_stream((image.reshape(-1) for image in images[a:b]),
+                                               depth=depth):
                 out.append(answer)
                 done[0] += 1
                 if progress is not None:

@@ -156,3 +156,23 @@ def test_shipped_folded_networks_are_bit_exact(path, images):
     streamed = model.run(subset[:4], back_to_back=True)
     assert np.array_equal(streamed.logits, ref.logits[:4])
     assert streamed.cycles[-1] >= planned.interval
+
+
+def test_board_top_streams_a_folded_network_one_request_at_a_time():
+    # the compiled board top, weights from the flash model, requests over the UART at bit
+    # timing: a folded network takes an image's pixels slower than the UART brings the next
+    # one into the board's image buffer, so the host keeps one request on the line
+    from q8.weights import load
+    from sim.board_host import classify_on_boards, stream_depth
+    root = os.path.dirname(os.path.dirname(__file__))
+    net = load(os.path.join(root, ZOO[0]))
+    assert stream_depth(net) == 1 and stream_depth(load(os.path.join(
+        root, "weights", "mnist_q8.npz"))) == 2
+    images = mnist.load(download=False).x_test[20:24]
+    responses, stats = classify_on_boards(net, images)
+    assert [list(r.logits) for r in responses] == reference.run(net, images).logits.tolist()
+    assert stats["retries"] == 0
+    from hw.board.link import Link
+    with pytest.raises(ValueError, match=r"depth must be 1 or 2 \(requests on the line\), "
+                                         r"not 3"):
+        next(Link(None, classes=10).classify_stream([bytes(784)], depth=3))

@@ -127,11 +127,16 @@ class Link:
                             f"--program`")
         return fields
 
-    def classify_stream(self, images):
+    def classify_stream(self, images, *, depth=2):
         """Classify each of ``images`` (sequences of pixels), streaming: each request goes out
         before the answer to the one before is read, so that the board receives the next image
         while it classifies and answers one (at most one request beyond the one being
         answered, as ``docs/protocol.md`` allows). Yields the answers in order (status OK).
+
+        ``depth=1``: each request only after the answer to the one before. A network that
+        takes its image's pixels slower than the UART brings the next image (a folded
+        convolution: ``sim.board_host.stream_depth``) needs it: the board's one image buffer
+        would otherwise take the next image's pixels over the one still going in.
 
         An answer that fails a check (or an error answer that a second try may cure) stops
         the stream: once the line is quiet, that request goes again on its own through
@@ -144,10 +149,12 @@ class Link:
         hw.board.protocol.ProtocolError
             No valid answer to a request, after the retry.
         """
+        if depth not in (1, 2):
+            raise ValueError(f"depth must be 1 or 2 (requests on the line), not {depth!r}")
         window = []  # (seq, payload) of the requests sent and not yet answered
         for pixels in images:
             self._send_classify(bytes(pixels), window)
-            if len(window) == 2:
+            if len(window) == depth:
                 yield self._stream_answer(window)
         while window:
             yield self._stream_answer(window)
