@@ -27,8 +27,9 @@ from .board import CompiledBoard, board_model
 __all__ = ["SIM_TIMEOUT_CYCLES", "BoardNotReady", "SimulatedTransport", "simulated_top",
            "stream_depth", "quiet_cycles", "power_up", "classify_on_boards", "self_test_on_board"]
 
-#: The compiled tops' timeout and watchdog, in cycles: the watchdog longer than the network
-#: takes for an image (the largest networks that fit the UP5K take about 11,000 cycles).
+#: The compiled tops' timeout and watchdog, in cycles: the watchdog longer than a network with
+#: its convolutions in parallel takes for an image (:func:`simulated_top` lengthens it for a
+#: folded one).
 SIM_TIMEOUT_CYCLES = 16_000
 
 def quiet_cycles(top):
@@ -85,8 +86,8 @@ def stream_depth(net, *, board=BOARD):
     (:meth:`hw.board.link.Link.classify_stream`): 1 if its plan folds a convolution (the
     network then takes an image's pixels slower than the UART brings the next image, which
     would overwrite them in the board's one image buffer), else 2."""
-    from hw.fit import plan
-    schedules = plan(net.layers, board=board, params=net.params).schedules
+    from hw.fit import built_schedules
+    schedules = built_schedules(net, board=board)
     return 1 if any(layer.kind == "conv2d" and layer.name in schedules
                     for layer in net.layers) else 2
 
