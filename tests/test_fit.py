@@ -240,7 +240,8 @@ def test_plan_as_text_and_json():
     assert data["estimated_logic_cells"] == plan.used["logic_cells"]
     assert data["schedules"]["dense2"] == {"lanes": 1, "groups_per_pass": 1,
                                            "logic_lanes": 0, "registered_weights": False,
-                                           "spram": False, "positions": 1}
+                                           "spram": False, "positions": 1,
+                                           "queue": False}
     assert data["schedules"]["dense1"]["spram"] is True
     # on the ECP5: the lanes in logic, every weight in block RAM
     ecp5 = fit.plan(net.layers, params=net.params, board="ulx3s-25f")

@@ -35,6 +35,10 @@ LOGIC_MODEL = {
     "conv_adder_bit": 1.49, "conv_window_bit": 0.85, "conv": 160,
     # hw/stages/skid.py: two entries of the payload (bits) and their multiplexer; the flags.
     "skid_bit": 2.0, "skid": 14,
+    # hw/stages/queue.py: the output register and the memory's data (bits); the read and
+    # write addresses, the level and their comparisons. Not yet fitted: read off a queue of
+    # LeNet-5's second convolution synthesised and packed alone.
+    "queue_bit": 2.0, "queue": 60,
     # hw/stages/pool.py: per bit of a position's channels, two comparisons, the running maximum,
     # the step's register and the output; the counters.
     "pool_bit": 10.2, "pool": 68,

@@ -96,7 +96,7 @@ def schedule_json(schedule):
     return {"lanes": schedule.lanes, "groups_per_pass": schedule.groups_per_pass,
             "logic_lanes": schedule.logic_lanes,
             "registered_weights": schedule.registered_weights, "spram": schedule.spram,
-            "positions": schedule.positions}
+            "positions": schedule.positions, "queue": schedule.queue}
 RESOURCE_NAMES = {"logic_cells": "logic cells", "block_rams": "block RAMs",
                    "sprams": "SPRAMs", "dsps": "DSPs"}
 

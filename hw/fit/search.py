@@ -405,7 +405,7 @@ def plan(layers, *, board=BOARD, params=None, schedules=None):
                          f"{input_shape(layers)[2]}")
     planner = Planner(layers, board, params)
     if schedules is None:
-        chosen = choose(planner)
+        chosen = _queued(planner, choose(planner))
     else:
         base = {planner.dense[0].name: first_dense_schedule(planner.dense[0])} if \
             planner.family.weights_from_flash else _choose_wide(planner)
@@ -435,6 +435,22 @@ def plan(layers, *, board=BOARD, params=None, schedules=None):
                               spram_weights_per_cycle=SPRAMWeightStore.LANES))
 
 
+
+
+def _queued(planner, schedules):
+    """``schedules`` with a queue of one image before each folded convolution after the
+    first layer (``hw.stages.queue.QueueStage``), in order, where the chip has the block RAMs
+    (and the rest) for it. Without, such a convolution's pauses stall the engine before it,
+    which the plan's times (each stage at its own pace) do not count."""
+    chosen = dict(schedules)
+    for layer in planner.convs:
+        if layer is planner.layers[0] or chosen.get(layer.name) is None:
+            continue
+        trial = {**chosen, layer.name: chosen[layer.name].replace(queue=True)}
+        used = planner.totals(planner.stages(trial)[0])
+        if all(used[k] <= planner.available[k] for k in RESOURCES):
+            chosen = trial
+    return chosen
 
 
 def _replan(layers, board, params):

@@ -18,6 +18,7 @@ from hw.lib.position import stall_all_input
 from hw.stages.kind import GatewareKind, MemoryCost, StageCost, StageEstimate
 from hw.stages.dense import DenseStage, bias_memories, bias_terms
 from hw.stages.gather import GatherStage, PairSerializeStage, SerializeStage, gather_times
+from hw.stages.queue import QueueStage, queue_cost
 from hw.stages.skid import SkidBuffer, skid_cost
 from hw.stages.window import WindowStage
 
@@ -259,7 +260,9 @@ def make_stages(layer, *, params, in_width, schedule=None):
     marks the image's last code: the engine's ``last`` ends each position); two positions at
     a time, :class:`~hw.stages.gather.PairSerializeStage` and then a skid buffer (timing: its
     phases' logic and a pooling's input after it would otherwise make one chain of readys
-    from the next engine's input buffer, the keras.io convnet's critical path)."""
+    from the next engine's input buffer, the keras.io convnet's critical path). With
+    ``schedule.queue``, a :class:`~hw.stages.queue.QueueStage` of one image's transfers
+    first."""
     height, width, channels = layer.in_shape
     if schedule is None:
         stage = Conv2DStage(config=layer, weight=params["weight"], bias=params["bias"])
@@ -287,6 +290,9 @@ def make_stages(layer, *, params, in_width, schedule=None):
     stages = [windows, engine, serialize]
     if pairs:
         stages.append(SkidBuffer(serialize.o.payload.shape()))
+    if schedule.queue:
+        stages.insert(0, QueueStage(windows.i.payload.shape(),
+                                    depth=height * width * channels // in_width))
     return stages, 1
 
 
@@ -330,7 +336,7 @@ def folded_estimate(layer, times, schedule, *, in_width, external_weights=False)
     fixed part and the serializer's; the window rows (read twice for two positions: Yosys
     copies the memory), the engine's input banks and its weights in a memory (or a store
     outside, ``external_weights``); the times from :func:`folded_times` (two positions: then
-    the skid buffer's)."""
+    the skid buffer's; with ``schedule.queue``, the queue's latency first, and its cost)."""
     height, width, channels = layer.in_shape
     kh, kw = layer.kernel
     per_pixel = channels // in_width
@@ -357,6 +363,11 @@ def folded_estimate(layer, times, schedule, *, in_width, external_weights=False)
     cost = StageCost(name=layer.name, kind=layer.kind, terms=terms, memories=tuple(memories),
                      dsp_lanes=positions * (lanes - schedule.logic_lanes),
                      weights="external" if external_weights else "memory")
+    before = ()
+    if schedule.queue:   # its stage comes first, but its row after the layer's, as a skid's
+        before = (queue_cost(f"{layer.name} queue", element_layout(in_width, layer.input),
+                             height * width * per_pixel),)
+        times = [t + QueueStage.LATENCY for t in times]
     out = folded_times(layer, times, schedule, in_width=in_width)
     # back to back: a second image whose inputs come as the first's did, as soon as the
     # first's are in (its producer's pace, a cycle apart at least)
@@ -365,10 +376,10 @@ def folded_estimate(layer, times, schedule, *, in_width, external_weights=False)
                          in_width=in_width)
     busy = twice[-1] - out[-1]
     if positions == 1:
-        return StageEstimate(cost=cost, after=(), times=out, width=1, busy=busy)
+        return StageEstimate(cost=cost, after=before, times=out, width=1, busy=busy)
     skid = skid_cost(f"{layer.name} skid", element_layout(1, layer.output))
-    return StageEstimate(cost=cost, after=(skid,), times=[t + SkidBuffer.LATENCY for t in out],
-                         width=1, busy=busy)
+    return StageEstimate(cost=cost, after=(*before, skid), width=1, busy=busy,
+                         times=[t + SkidBuffer.LATENCY for t in out])
 
 
 @functools.lru_cache(maxsize=64)

@@ -37,31 +37,33 @@ class DenseSchedule:
     multiplied by both: ``hw.stages.dense.DenseStage``); a dense layer computes one."""
 
     def __init__(self, *, lanes, groups_per_pass, logic_lanes=0, registered_weights=False,
-                 spram=False, positions=1):
-        if not isinstance(spram, bool):
-            raise ValueError(f"spram must be True or False, not {spram!r}")
+                 spram=False, positions=1, queue=False):
+        for name, value in (("spram", spram), ("queue", queue)):
+            if not isinstance(value, bool):
+                raise ValueError(f"{name} must be True or False, not {value!r}")
         if positions not in (1, 2):
             raise ValueError(f"positions must be 1 or 2, not {positions!r}")
         self.lanes, self.groups_per_pass = lanes, groups_per_pass
         self.logic_lanes, self.registered_weights = logic_lanes, registered_weights
-        self.spram, self.positions = spram, positions
+        self.spram, self.positions, self.queue = spram, positions, queue
 
     def _key(self):
         return (self.lanes, self.groups_per_pass, self.logic_lanes, self.registered_weights,
-                self.spram, self.positions)
+                self.spram, self.positions, self.queue)
 
     def __repr__(self):
         extra = f", logic_lanes={self.logic_lanes}" if self.logic_lanes else ""
         extra += ", registered_weights=True" if self.registered_weights else ""
         extra += ", spram=True" if self.spram else ""
         extra += f", positions={self.positions}" if self.positions != 1 else ""
+        extra += ", queue=True" if self.queue else ""
         return f"DenseSchedule(lanes={self.lanes}, groups_per_pass={self.groups_per_pass}{extra})"
 
     def replace(self, **changes):
         """A copy with ``changes``."""
         fields = dict(lanes=self.lanes, groups_per_pass=self.groups_per_pass,
                       logic_lanes=self.logic_lanes, registered_weights=self.registered_weights,
-                      spram=self.spram, positions=self.positions)
+                      spram=self.spram, positions=self.positions, queue=self.queue)
         return DenseSchedule(**{**fields, **changes})
 
     def __eq__(self, other):
@@ -170,6 +172,10 @@ class NetworkPipeline(wiring.Component):
                 raise NetworkError(f"{layer.name}: a dense layer computes one position, not "
                                    f"positions={schedule.positions}; two are for folded "
                                    f"convolutions")
+            if schedule.queue and (layer.kind != "conv2d" or layer is net.layers[0]):
+                raise NetworkError(f"{layer.name}: queue=True is for a folded convolution "
+                                   f"after the first layer (the board's image buffer feeds "
+                                   f"the first)")
         self._external = frozenset(external_weights)
         engines = {l.name for l in net.dense_layers} | \
             {name for name in self._schedules if foldable[name].kind == "conv2d"}
