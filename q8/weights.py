@@ -62,9 +62,10 @@ def _layer_from_spec(spec, in_shape, in_format):
     except UnknownKindError as e:
         raise WeightsError(f"layer {name!r}: {e}") from None
     known = kind.keys | {"name", "kind"}
-    if set(spec) != known:
+    if not known <= set(spec) <= known | kind.optional_keys:
+        extra = f" (and may have {sorted(kind.optional_keys)})" if kind.optional_keys else ""
         raise WeightsError(f"layer {name!r} ({kind.name}) must have exactly the keys "
-                           f"{sorted(known)}, not {sorted(spec)}")
+                           f"{sorted(known)}{extra}, not {sorted(spec)}")
     try:
         return kind.from_spec(spec, in_shape, in_format)
     except (TypeError, ValueError) as e:

@@ -4,7 +4,7 @@ Each helper drives one side of one stream. ``rng`` adds random gaps in ``valid``
 random back-pressure on ``ready`` (consumer), so every test can exercise the stream rules.
 """
 
-__all__ = ["stream_put", "stream_get"]
+__all__ = ["stream_put", "stream_get", "put_images"]
 
 
 async def stream_put(ctx, stream, payload, *, rng=None, gap=0.0):
@@ -27,3 +27,13 @@ async def stream_get(ctx, stream, *, rng=None, stall=0.0):
         if ready and valid:
             ctx.set(stream.ready, 0)
             return payload
+
+
+async def put_images(ctx, stream, images, *, in_width, rng=None, gap=0.0):
+    """Send ``images`` (``(N, H, W, C)`` codes) row-major, ``in_width`` codes a transfer,
+    ``last`` on each image's last, as :func:`stream_put` does each transfer."""
+    for image in images:
+        units = image.reshape(-1, in_width)
+        for n, unit in enumerate(units):
+            await stream_put(ctx, stream, {"data": [int(v) for v in unit],
+                                           "last": n == len(units) - 1}, rng=rng, gap=gap)

@@ -23,7 +23,8 @@ from tests.netgen import network_from_arch
 #:   lanes with both groups in one pass, straight into the logits;
 #: - two positions per weight read (third field 2): 26 positions a row on 3 lanes, then 11
 #:   (one alone at each row's end) over 6 channels a code at a time on 2 lanes, extreme
-#:   codes; and a dense layer of 40 groups (biases from a memory of codes).
+#:   codes; and a dense layer of 40 groups (biases from a memory of codes);
+#: - ``same`` padding and strides (``hw.stages.padding``) around both folded engines.
 FOLDED = {
     "two-convs-folded-extreme": ("conv2x3,conv4x3,pool,dense16,dense10", 15, True,
                                  {"conv1": (1, 2), "conv2": (3, 1)}),
@@ -31,6 +32,10 @@ FOLDED = {
                      {"conv1": (2, 1), "conv2": (2, 2)}),
     "pairs-extreme": ("conv6x3,pool,conv5x3,pool,dense80,dense10", 19, True,
                       {"conv1": (3, 1, 2), "conv2": (2, 1, 2), "dense1": (2, 1)}),
+    # same padding (a 5x5 kernel: two codes 0 a side) and a stride of 2 over the 14 wide
+    # pooled map (Keras' padding then one code after), two positions a read, queued
+    "same-strides-extreme": ("conv3x5same,pool,conv4x3sames2,dense10", 23, True,
+                             {"conv1": (2, 1), "conv2": (2, 1, 2, True)}),
 }
 
 

@@ -12,7 +12,7 @@ from hw.stages.window import WindowStage
 from q8 import reference
 from q8.contract import Format
 from sim.pysim import simulate_network
-from sim.streams import stream_get, stream_put
+from sim.streams import put_images, stream_get, stream_put
 from tests.netgen import network_from_arch, random_network
 
 
@@ -90,11 +90,7 @@ def test_windows_of_three_images_under_gaps_and_back_pressure(shape, kernel, in_
     got = []
 
     async def producer(ctx):
-        for image in images:
-            units = image.reshape(-1, in_width)
-            for n, unit in enumerate(units):
-                await stream_put(ctx, dut.i, {"data": [int(v) for v in unit],
-                                              "last": n == len(units) - 1}, rng=rng, gap=0.3)
+        await put_images(ctx, dut.i, images, in_width=in_width, rng=rng, gap=0.3)
 
     async def consumer(ctx):
         for _ in expected:

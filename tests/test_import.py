@@ -77,6 +77,28 @@ def test_folds_compute_what_the_float_model_computes(data, user_files):
     assert not np.allclose(np.asarray(bn.moving_variance), 1.0)
 
 
+def test_same_padding_and_strides_compute_what_the_float_model_computes(data):
+    # Keras pads "same" with the odd row and column at the end (a 4x4 kernel, and a stride
+    # 2 over an odd 13 wide map): the mapping's padding is Keras', to float rounding
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([
+        keras.Input((28, 28, 1)), L.Rescaling(1 / 255),
+        L.Conv2D(3, 4, padding="same", activation="relu"), L.MaxPooling2D(2),
+        L.Conv2D(4, 3, strides=2, padding="same", activation="relu"),
+        L.Conv2D(2, 2, strides=3, activation="relu"), L.Flatten(), L.Dense(10)])
+    mapped = importer.map_model(model)
+    assert mapped.entries == arch.parse("conv3x4same,pool,conv4x3sames2,conv2x2s3,dense10")
+    layers = arch.configs(mapped.entries)
+    assert [l.out_shape for l in layers[:4]] == [(28, 28, 3), (14, 14, 3), (7, 7, 4),
+                                                 (2, 2, 2)]
+    assert layers[0].padding == ((1, 2), (1, 2)) and layers[2].padding == ((0, 1), (0, 1))
+    images = data.x_test[:100]
+    ours = _folded_logits(mapped, images)
+    theirs = keras.ops.convert_to_numpy(keras.ops.softmax(
+        model.predict(images[..., None].astype(np.float32), verbose=0)))
+    assert np.allclose(ours, theirs, atol=2e-5)
+
+
 def test_rescaling_with_offset_is_folded(data):
     keras.utils.set_random_seed(2)
     model = keras.Sequential([keras.Input((28, 28, 1)), L.Rescaling(1 / 127.5, offset=-1),
@@ -159,12 +181,12 @@ def _branchy():
 
 
 REFUSED = {
-    "same padding": (lambda: keras.Sequential([
-        keras.Input((28, 28, 1)), L.Conv2D(2, 3, padding="same", name="c1"), L.Flatten(),
-        L.Dense(10)]), "layer 'c1' (Conv2D): padding 'same' is not supported"),
-    "strides": (lambda: keras.Sequential([
-        keras.Input((28, 28, 1)), L.Conv2D(2, 3, strides=2, name="c1"), L.Flatten(),
-        L.Dense(10)]), "layer 'c1' (Conv2D): strides (2, 2) are not supported"),
+    "dilation": (lambda: keras.Sequential([
+        keras.Input((28, 28, 1)), L.Conv2D(2, 3, dilation_rate=2, name="c1"), L.Flatten(),
+        L.Dense(10)]), "layer 'c1' (Conv2D): dilation (2, 2) is not supported"),
+    "depthwise": (lambda: keras.Sequential([
+        keras.Input((28, 28, 1)), L.DepthwiseConv2D(3, name="dw"), L.Flatten(),
+        L.Dense(10)]), "layer 'dw' (DepthwiseConv2D): this layer is not supported"),
     "average pooling": (lambda: keras.Sequential([
         keras.Input((28, 28, 1)), L.AveragePooling2D(2, name="avg"), L.Flatten(), L.Dense(10)]),
         "layer 'avg' (AveragePooling2D): this layer is not supported"),

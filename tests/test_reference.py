@@ -27,6 +27,35 @@ def test_conv_by_hand():
     assert requantize(acc, layer.out_shift, layer.output).ravel().tolist() == [2, 2, 2, 2]
 
 
+def test_same_padding_and_strides_by_hand():
+    # a 2x2 kernel over a 3x3 image, "same" (one code 0 after the last row and column),
+    # stride 2: the windows at (0, 0), (0, 2), (2, 0), (2, 2) of the padded image
+    layer = Conv2DConfig(name="c", in_shape=(3, 3, 1), kernel=(2, 2), out_channels=1,
+                         input=U8, weight=Format(signed=True, frac=7),
+                         bias=Format(signed=True, frac=7), output=Format(signed=False, frac=6),
+                         relu=True, padding=((0, 1), (0, 1)), strides=(2, 2))
+    assert layer.out_shape == (2, 2, 1)
+    x = np.array([[1, 2, 3], [4, 5, 6], [7, 8, 9]], np.uint8).reshape(1, 3, 3, 1)
+    w = np.array([[1, -1], [2, 0]], np.int8).reshape(2, 2, 1, 1)
+    acc = reference.conv2d_acc(layer, x, w, np.array([0], np.int8))
+    # (0,0): 1 - 2 + 2*4 = 7; (0,2): 3 - 0 + 2*6 = 15; (2,0): 7 - 8 + 0 = -1; (2,2): 9
+    assert acc[0, :, :, 0].tolist() == [[7, 15], [-1, 9]]
+
+
+@pytest.mark.parametrize("padding,strides,message", [
+    (((0, 2), (0, 0)), (1, 1), "padding \\(0, 2\\) of a kernel of 2 would make windows of "
+                               "padding alone"),
+    (((0, 0), (0, 0)), (0, 1), "strides must be a tuple of 2 positive integers"),
+    (((0, -1), (0, 0)), (1, 1), "padding must be"),
+])
+def test_conv_padding_and_strides_are_checked(padding, strides, message):
+    with pytest.raises(ValueError, match=message):
+        Conv2DConfig(name="c", in_shape=(3, 3, 1), kernel=(2, 2), out_channels=1, input=U8,
+                     weight=Format(signed=True, frac=7), bias=Format(signed=True, frac=7),
+                     output=Format(signed=False, frac=6), relu=True, padding=padding,
+                     strides=strides)
+
+
 def test_dense_rounding_relu_and_saturation_by_hand():
     layer = DenseConfig(name="d", in_features=2, out_features=4, input=U8,
                         weight=Format(signed=True, frac=0), bias=Format(signed=True, frac=8),
@@ -68,8 +97,15 @@ def _scalar_model(net, image):
         p = net.params.get(layer.name)
         if layer.kind == "conv2d":
             kh, kw = layer.kernel
+            (top, _), (left, _) = layer.padding
+            sh, sw = layer.strides
             oh, ow, oc = layer.out_shape
-            x = [[[requant(sum(x[r + i][c + j][k] * int(p["weight"][i, j, k, o])
+            h, w, _ = layer.in_shape
+
+            def at(r, c, k, x=x, h=h, w=w):   # code 0 outside the image
+                return x[r][c][k] if 0 <= r < h and 0 <= c < w else 0
+            x = [[[requant(sum(at(sh * r + i - top, sw * c + j - left, k) *
+                               int(p["weight"][i, j, k, o])
                                for i in range(kh) for j in range(kw)
                                for k in range(layer.in_shape[2]))
                            + (int(p["bias"][o]) << layer.bias_shift), layer)
@@ -85,6 +121,16 @@ def _scalar_model(net, image):
                          + (int(p["bias"][o]) << layer.bias_shift), layer)
                  for o in range(layer.out_features)]
     return x
+
+
+def test_reference_equals_scalar_model_with_padding_and_strides():
+    from tests.netgen import network_from_arch
+    rng = np.random.default_rng(7)
+    net = network_from_arch(rng, "conv3x4same,conv2x3sames2,conv2x2s3,dense6", size=11)
+    assert [l.out_shape for l in net.layers[:3]] == [(11, 11, 3), (6, 6, 2), (2, 2, 2)]
+    images = rng.integers(0, 256, (3, 11, 11), dtype=np.uint8)
+    for image, logits in zip(images, reference.run(net, images).logits):
+        assert logits.tolist() == _scalar_model(net, image)
 
 
 @pytest.mark.parametrize("extreme", [False, True])

@@ -28,7 +28,9 @@ from tests.netgen import network_from_arch
 #: - a 5x5 kernel without pooling into three dense layers (the later two with all their
 #:   groups in one pass), every weight and bias at +127 or -128;
 #: - a dense layer directly on the pixels (the widest accumulator: fan-in 784), every weight
-#:   and bias at +127 or -128.
+#:   and bias at +127 or -128;
+#: - ``same`` padding of an even kernel (the odd code 0 after), a stride of 2 over the odd 7
+#:   wide pooled map, in the parallel engine.
 #:
 #: With the extremes, a quarter to a half of every layer's codes saturate, at both ends.
 TOPOLOGIES = {
@@ -36,6 +38,7 @@ TOPOLOGIES = {
     "conv-pool3-conv": ("conv3x3,pool3,conv2x3,dense10", 12, False),
     "conv5-three-dense-extreme": ("conv2x5,dense24,dense12,dense10", 13, True),
     "dense-on-pixels-extreme": ("dense32,dense10", 14, True),
+    "same-strides": ("conv2x4same,pool,conv3x3sames2,dense10", 15, False),
 }
 
 MNIST_IMAGES = 300

@@ -39,6 +39,10 @@ LOGIC_MODEL = {
     # write addresses, the level and their comparisons. Not yet fitted: read off a queue of
     # LeNet-5's second convolution synthesised and packed alone.
     "queue_bit": 2.0, "queue": 60,
+    # hw/stages/padding.py: a padding's counters and flags, and per bit its output register
+    # with the multiplexer of the code 0; a stride's counters and the comparisons that decide
+    # what it keeps. Not yet fitted: guessed from their counters' bits.
+    "pad": 40, "pad_bit": 1.0, "stride": 50,
     # hw/stages/pool.py: per bit of a position's channels, two comparisons, the running maximum,
     # the step's register and the output; the counters.
     "pool_bit": 10.2, "pool": 68,

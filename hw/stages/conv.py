@@ -1,7 +1,9 @@
 """Streaming 2-D convolution: line buffers in block RAM, a sliding window, every output channel
 computed in parallel with the weights as constants in logic."""
 
+import dataclasses
 import functools
+import math
 import operator
 
 import numpy as np
@@ -18,6 +20,8 @@ from hw.lib.position import stall_all_input
 from hw.stages.kind import GatewareKind, MemoryCost, StageCost, StageEstimate
 from hw.stages.dense import DenseStage, bias_memories, bias_terms
 from hw.stages.gather import GatherStage, PairSerializeStage, SerializeStage, gather_times
+from hw.stages.padding import (PadStage, StrideStage, pad_cost, pad_times, stride_cost,
+                               stride_times)
 from hw.stages.queue import QueueStage, queue_cost
 from hw.stages.skid import SkidBuffer, skid_cost
 from hw.stages.window import WindowStage
@@ -60,6 +64,9 @@ class Conv2DStage(wiring.Component):
     def __init__(self, *, config, weight, bias):
         if not isinstance(config, Conv2DConfig):
             raise TypeError(f"config must be a Conv2DConfig, not {config!r}")
+        if config.padded or config.strides != (1, 1):
+            raise ValueError(f"{config.name}: the stage computes a valid, stride-1 "
+                             f"convolution; make_stages pads and strides around it")
         check_params(config, weight, bias)
         self._config = config
         self._weight = weight.astype(np.int64)
@@ -245,7 +252,45 @@ def dense_view(layer):
                        weight=layer.weight, bias=layer.bias, output=layer.output)
 
 
+def valid_view(layer):
+    """Convolution ``layer`` as its engine computes it: valid and stride 1 over its padded
+    input (:class:`~hw.stages.padding.PadStage` before, and
+    :class:`~hw.stages.padding.StrideStage` after, do the rest); ``layer`` itself when it has
+    neither."""
+    if not layer.padded and layer.strides == (1, 1):
+        return layer
+    return dataclasses.replace(layer, in_shape=layer.padded_shape, padding=((0, 0), (0, 0)),
+                               strides=(1, 1))
+
+
 def make_stages(layer, *, params, in_width, schedule=None):
+    """The stages of convolution ``layer`` (:func:`engine_stages`), with a
+    :class:`~hw.stages.padding.PadStage` before them where it is padded, and a
+    :class:`~hw.stages.padding.StrideStage` after the engine where its strides are not 1 (the
+    engine computes every window of the padded input: simple, and the same in both engines;
+    a strided layer's engine then does ``sh x sw`` times its work); with ``schedule.queue``
+    a :class:`~hw.stages.queue.QueueStage` of one image's input transfers first of all."""
+    view = valid_view(layer)
+    height, width, channels = layer.in_shape
+    stages, out_width = engine_stages(view, params=params, in_width=in_width,
+                                      schedule=schedule)
+    if layer.strides != (1, 1):
+        oh, ow, oc = view.out_shape
+        stride = StrideStage(shape=(oh, ow, oc // out_width), strides=layer.strides,
+                             fmt=layer.output, width=out_width)
+        # before the engine's skid buffer (a register of ready for the stages after)
+        at = len(stages) - 1 if isinstance(stages[-1], SkidBuffer) else len(stages)
+        stages.insert(at, stride)
+    if layer.padded:
+        stages.insert(0, PadStage(shape=(height, width, channels // in_width),
+                                  padding=layer.padding, fmt=layer.input, in_width=in_width))
+    if schedule is not None and schedule.queue:   # first: nothing before it waits
+        stages.insert(0, QueueStage(element_layout(in_width, layer.input),
+                                    depth=height * width * channels // in_width))
+    return stages, out_width
+
+
+def engine_stages(layer, *, params, in_width, schedule=None):
     """The stages of convolution ``layer`` whose input transfers carry ``in_width`` codes (a
     pixel's channels, or one).
 
@@ -260,9 +305,7 @@ def make_stages(layer, *, params, in_width, schedule=None):
     marks the image's last code: the engine's ``last`` ends each position); two positions at
     a time, :class:`~hw.stages.gather.PairSerializeStage` and then a skid buffer (timing: its
     phases' logic and a pooling's input after it would otherwise make one chain of readys
-    from the next engine's input buffer, the keras.io convnet's critical path). With
-    ``schedule.queue``, a :class:`~hw.stages.queue.QueueStage` of one image's transfers
-    first."""
+    from the next engine's input buffer, the keras.io convnet's critical path)."""
     height, width, channels = layer.in_shape
     if schedule is None:
         stage = Conv2DStage(config=layer, weight=params["weight"], bias=params["bias"])
@@ -290,15 +333,44 @@ def make_stages(layer, *, params, in_width, schedule=None):
     stages = [windows, engine, serialize]
     if pairs:
         stages.append(SkidBuffer(serialize.o.payload.shape()))
-    if schedule.queue:
-        stages.insert(0, QueueStage(windows.i.payload.shape(),
-                                    depth=height * width * channels // in_width))
     return stages, 1
 
 
 def estimate(layer, times, *, weight, in_width=None, schedule=None, external_weights=False,
              family=None):
-    """The model of :func:`make_stages`' stages for ``weight`` (see
+    """The model of :func:`make_stages`' stages: a padded layer's
+    :class:`~hw.stages.padding.PadStage` (:func:`~hw.stages.padding.pad_times`; back to back
+    at least a cycle per padded transfer), the engine's (:func:`engine_estimate`, of
+    :func:`valid_view`), a strided layer's :class:`~hw.stages.padding.StrideStage`."""
+    _, _, channels = layer.in_shape
+    in_width = channels if in_width is None else in_width
+    view = valid_view(layer)
+    before, busy = (), 0
+    if schedule is not None and schedule.queue:
+        before = (queue_cost(f"{layer.name} queue", element_layout(in_width, layer.input),
+                             math.prod(layer.in_shape) // in_width),)
+        times = [t + QueueStage.LATENCY for t in times]
+    if layer.padded:
+        units = channels // in_width
+        times = pad_times(times, shape=(*layer.in_shape[:2], units), padding=layer.padding)
+        before = (*before, pad_cost(f"{layer.name} pad", in_width))
+        busy = len(times)
+    est = engine_estimate(view, times, weight=weight, in_width=in_width, schedule=schedule,
+                          external_weights=external_weights)
+    after, out = (*before, *est.after), est.times
+    if layer.strides != (1, 1):
+        oh, ow, oc = view.out_shape
+        out = stride_times(out, shape=(oh, ow, oc // est.width), strides=layer.strides)
+        after = (*after, stride_cost(f"{layer.name} stride"))
+    if view is not layer:
+        est = dataclasses.replace(est, cost=dataclasses.replace(est.cost, name=layer.name))
+    return StageEstimate(cost=est.cost, after=after, times=out, width=est.width,
+                         busy=max(busy, est.busy))
+
+
+def engine_estimate(layer, times, *, weight, in_width=None, schedule=None,
+                    external_weights=False):
+    """The model of :func:`engine_stages`' stages for ``weight`` (see
     :class:`hw.stages.kind.GatewareKind`); with a ``schedule`` the folded engine's
     (:func:`folded_estimate`). The parallel engine: the adder trees' working bits, the window's
     registers (bits), which feed the first adders, and the fixed part (counters, the line
@@ -336,7 +408,7 @@ def folded_estimate(layer, times, schedule, *, in_width, external_weights=False)
     fixed part and the serializer's; the window rows (read twice for two positions: Yosys
     copies the memory), the engine's input banks and its weights in a memory (or a store
     outside, ``external_weights``); the times from :func:`folded_times` (two positions: then
-    the skid buffer's; with ``schedule.queue``, the queue's latency first, and its cost)."""
+    the skid buffer's)."""
     height, width, channels = layer.in_shape
     kh, kw = layer.kernel
     per_pixel = channels // in_width
@@ -363,11 +435,6 @@ def folded_estimate(layer, times, schedule, *, in_width, external_weights=False)
     cost = StageCost(name=layer.name, kind=layer.kind, terms=terms, memories=tuple(memories),
                      dsp_lanes=positions * (lanes - schedule.logic_lanes),
                      weights="external" if external_weights else "memory")
-    before = ()
-    if schedule.queue:   # its stage comes first, but its row after the layer's, as a skid's
-        before = (queue_cost(f"{layer.name} queue", element_layout(in_width, layer.input),
-                             height * width * per_pixel),)
-        times = [t + QueueStage.LATENCY for t in times]
     out = folded_times(layer, times, schedule, in_width=in_width)
     # back to back: a second image whose inputs come as the first's did, as soon as the
     # first's are in (its producer's pace, a cycle apart at least)
@@ -376,10 +443,10 @@ def folded_estimate(layer, times, schedule, *, in_width, external_weights=False)
                          in_width=in_width)
     busy = twice[-1] - out[-1]
     if positions == 1:
-        return StageEstimate(cost=cost, after=before, times=out, width=1, busy=busy)
+        return StageEstimate(cost=cost, after=(), times=out, width=1, busy=busy)
     skid = skid_cost(f"{layer.name} skid", element_layout(1, layer.output))
-    return StageEstimate(cost=cost, after=(*before, skid), width=1, busy=busy,
-                         times=[t + SkidBuffer.LATENCY for t in out])
+    return StageEstimate(cost=cost, after=(skid,), times=[t + SkidBuffer.LATENCY for t in out],
+                         width=1, busy=busy)
 
 
 @functools.lru_cache(maxsize=64)

@@ -41,6 +41,8 @@ class Kind:
         ``format(entry) -> str``: the token of an entry (the inverse of ``parse``).
     keys : frozenset
         The keys of its manifest entry besides ``name`` and ``kind``.
+    optional_keys : frozenset
+        Keys its manifest entry may have beside :attr:`keys` (absent: their defaults).
     from_spec : callable or None
         ``from_spec(spec, in_shape, in_format) -> config``: the config of a manifest entry,
         given the shape and format that flow into it; raises ``TypeError``/``ValueError``.
@@ -64,6 +66,7 @@ class Kind:
     parse: Callable
     format: Callable
     keys: frozenset = frozenset()
+    optional_keys: frozenset = frozenset()
     from_spec: Callable | None = None
     to_spec: Callable | None = None
     forward: Callable | None = None

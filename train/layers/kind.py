@@ -12,7 +12,7 @@ import keras
 __all__ = ["TrainingKind", "Mapping", "ModelImportError", "SUPPORTED"]
 
 #: What the importer maps, for its messages.
-SUPPORTED = ("InputLayer, Rescaling, Conv2D (valid padding, stride 1), MaxPooling2D, Flatten, "
+SUPPORTED = ("InputLayer, Rescaling, Conv2D (valid or same padding, any stride), MaxPooling2D, Flatten, "
              "Dense, BatchNormalization (after Conv2D or Dense), ReLU / Activation('relu'), "
              "Dropout, and a final softmax")
 
