@@ -7,13 +7,16 @@ from. It is written as a short spec, comma-separated, in order::
     conv2x3,pool,dense128,drop0.5,dense10
 
 ``conv<F>x<K>``
-    Conv2D with ``F`` filters of ``K`` x ``K``, valid padding, stride 1, then ReLU.
+    Conv2D with ``F`` filters of ``K`` x ``K``, valid padding, stride 1, then ReLU;
+    ``conv<F>x<K>same`` Keras' same padding, ``...s<S>`` a stride of ``S``.
 ``pool`` or ``pool<P>``
     MaxPooling2D of 2 x 2 (or ``P`` x ``P``), stride equal to the pool.
 ``dense<N>``
     Dense with ``N`` units, then ReLU; the last one has no ReLU: its outputs are the logits.
 ``drop<R>``
     Dropout with rate ``R`` (training only: it is not part of the integer network).
+``gap``
+    GlobalAveragePooling2D; after a last convolution (no ReLU) its means are the logits.
 
 Each token is its kind's (``q8.layers``): this module only chains them. The flatten before
 the first dense layer is implied. As layer entries (:func:`parse`) an
@@ -72,10 +75,13 @@ def parse(spec):
         except ValueError as e:
             raise ArchError(str(e)) from None
     macs = [e for e in entries if KINDS[e["kind"]].in_network]
-    if not macs or not KINDS[macs[-1]["kind"]].logits:
+    weighted = [e for e in macs if KINDS[e["kind"]].has_params]
+    if not macs or not KINDS[macs[-1]["kind"]].logits or not weighted or not all(
+            KINDS[e["kind"]].logits for e in macs[macs.index(weighted[-1]) + 1:]):
         raise ArchError(f"architecture {spec!r} must end with a dense layer (the logits), "
-                        f"e.g. ...,dense10")
-    macs[-1]["relu"] = False
+                        f"e.g. ...,dense10, or with a convolution to the classes and a "
+                        f"global average pooling, e.g. ...,conv10x1,gap")
+    weighted[-1]["relu"] = False
     seen_dense = False
     for e in macs:
         if KINDS[e["kind"]].flat:

@@ -84,10 +84,15 @@ def build_layers(input_shape, input_format, specs):
         layers.append(layer)
         shape, fmt = layer.out_shape, layer.output
     last = layers[-1]
-    if not (network_kind(last.kind).logits and last.output.signed):
-        raise WeightsError("the last layer must be a dense layer without ReLU: its signed "
-                           "outputs are the logits")
+    weighted = [l for l in layers if l.has_params]
+    if not (network_kind(last.kind).logits and last.output.signed and weighted and all(
+            network_kind(l.kind).logits for l in layers[layers.index(weighted[-1]) + 1:])):
+        raise WeightsError("the last layer must be a dense layer without ReLU, or a global "
+                           "average pooling right after a convolution without ReLU: its "
+                           "signed outputs are the logits")
     for layer in layers[:-1]:
+        if layer is weighted[-1]:   # the logits' own layer, before their pooling
+            continue
         # The gateware multiplies unsigned activations by signed weights and pools unsigned
         # codes: a hidden layer with signed outputs would be computed differently there than
         # in the reference, so it is refused here rather than built wrong.
@@ -184,7 +189,7 @@ class Network:
     @property
     def classes(self):
         """Logits per image: the last layer's outputs."""
-        return self.layers[-1].out_features
+        return self.layers[-1].out_shape[-1]
 
     def manifest(self):
         return {"schema": SCHEMA, "version": VERSION,

@@ -57,6 +57,12 @@ def random_network(rng, *, size=28, filters=2, dense=128, classes=10, extreme=Fa
     return Network.from_manifest(_manifest(size, specs), _random_params(rng, shapes, extreme))
 
 
+def _weighted(entry):
+    """Whether an architecture entry's kind has weights (its formats are chosen here)."""
+    from q8.layers import get
+    return get(entry["kind"]).has_params
+
+
 def network_from_arch(rng, layers, *, size=28, extreme=False, calibration=None,
                       percentile=None):
     """A network of any topology with random codes and random, calibrated formats.
@@ -102,7 +108,7 @@ def network_from_arch(rng, layers, *, size=28, extreme=False, calibration=None,
     placeholders = arch.configs(entries, input_shape=(size, size, 1))
     for name, entry, config in zip(names, entries, placeholders):
         spec = {**entry, "name": name}
-        if entry["kind"] != "maxpool2d":
+        if _weighted(entry):
             shapes[name] = (config.weight_shape, config.bias_shape)
             spec["weight"] = _fmt(True, rng.integers(4, 10))
             spec["output"] = _fmt(not entry["relu"], 4)
@@ -116,14 +122,14 @@ def network_from_arch(rng, layers, *, size=28, extreme=False, calibration=None,
 
     in_frac = 8
     for spec in specs:  # placeholder biases, each set again once its input format is known
-        if spec["kind"] != "maxpool2d":
+        if _weighted(spec):
             set_bias(spec, in_frac)
             in_frac = spec["output"]["frac"]
 
     # the output formats, layer by layer: a layer's accumulators depend only on the formats
     # before it
     for index, spec in enumerate(specs):
-        if spec["kind"] == "maxpool2d":
+        if not _weighted(spec):
             continue
         net = Network.from_manifest(_manifest(size, specs), params)
         layer = net.layers[index]
@@ -136,7 +142,7 @@ def network_from_arch(rng, layers, *, size=28, extreme=False, calibration=None,
         shift += -1 if extreme else int(rng.integers(-1, 2))
         frac = min(max(layer.acc_frac - shift, -8), 24)
         spec["output"] = _fmt(layer.output.signed, frac)
-        following = next((s for s in specs[index + 1:] if s["kind"] != "maxpool2d"), None)
+        following = next((s for s in specs[index + 1:] if _weighted(s)), None)
         if following is not None:
             set_bias(following, frac)
     return Network.from_manifest(_manifest(size, specs), params)

@@ -200,7 +200,7 @@ def test_a_queue_under_gaps_and_back_pressure_matches_the_reference():
         "conv1": DenseSchedule(lanes=3, groups_per_pass=1),
         "conv2": DenseSchedule(lanes=2, groups_per_pass=2, positions=2, queue=True)})
     queue = next(s for s in pipeline.stages if type(s).__name__ == "QueueStage")
-    assert queue.depth == 4 * 4 * 3   # the pooled image's codes, one a transfer
+    assert queue.depth == 64   # the pooled image's 4 x 4 x 3 codes, one a transfer
     run = simulate_network(pipeline, images, seed=5, gap=0.3, stall=0.4)
     assert np.array_equal(run.logits, reference.run(net, images).logits)
 
@@ -213,8 +213,8 @@ def test_the_plan_queues_a_folded_convolution_after_another_where_it_fits():
     plan = fit.plan(layers, board="icebreaker")
     assert plan.schedules["conv2"].queue and not plan.schedules["conv1"].queue
     queue = next(s for s in plan.stages if s.name == "conv2 queue")
-    # 12 x 12 x 6 codes, a bit of `last` each: 863 entries and the output register
-    assert queue.memories == [("queue", 9, 863, 3)] and queue.brams == 3
+    # 12 x 12 x 6 codes, a bit of `last` each: 1,024 entries
+    assert queue.memories == [("queue", 9, 1024, 3)] and queue.brams == 3
 
 
 def test_queue_refusals():
@@ -229,8 +229,8 @@ def test_queue_refusals():
                                                                 queue=True)})
     with pytest.raises(ValueError, match="queue must be True or False, not 1"):
         DenseSchedule(lanes=1, groups_per_pass=1, queue=1)
-    with pytest.raises(ValueError, match="depth must be at least 2"):
-        QueueStage(8, depth=1)
+    with pytest.raises(ValueError, match="depth must be an integer of at least 1"):
+        QueueStage(8, depth=0)
 
 
 def test_the_plan_folds_a_convolution_that_does_not_fit_in_parallel():

@@ -125,5 +125,5 @@ def test_a_layer_kind_without_gateware_is_refused():
                               for f in dataclasses.fields(pool)})
     odd = dataclasses.replace(net, layers=tuple(fake if l is pool else l for l in net.layers))
     with pytest.raises(NetworkError, match=r"no gateware for the layers pool \(avgpool2d\); "
-                                           r"the kinds built are conv2d, dense, maxpool2d"):
+                                           r"the kinds built are conv2d, dense, gavgpool2d, maxpool2d"):
         NetworkPipeline(odd)

@@ -99,6 +99,28 @@ def test_same_padding_and_strides_compute_what_the_float_model_computes(data):
     assert np.allclose(ours, theirs, atol=2e-5)
 
 
+def test_an_all_convolutional_model_maps_and_computes_what_the_float_model_computes(data):
+    # batch normalisation after bias-less same convolutions, a stride of 2, a 1x1
+    # convolution to the classes, their mean and a separate Softmax layer: no Dense
+    keras.utils.set_random_seed(4)
+    model = keras.Sequential([
+        keras.Input((28, 28, 1)), L.Rescaling(1 / 255),
+        L.Conv2D(4, 3, padding="same", use_bias=False), L.BatchNormalization(), L.ReLU(),
+        L.Conv2D(8, 3, strides=2, padding="same", use_bias=False), L.BatchNormalization(),
+        L.ReLU(), L.Conv2D(10, 1), L.GlobalAveragePooling2D(), L.Softmax()])
+    # batch statistics that are not the identity's, so that the folds matter
+    model.compile(loss="sparse_categorical_crossentropy", optimizer="adam")
+    model.fit(data.x_train[:512, ..., None].astype(np.float32), data.y_train[:512],
+              epochs=1, batch_size=128, verbose=0)
+    mapped = importer.map_model(model)
+    assert mapped.entries == arch.parse("conv4x3same,conv8x3sames2,conv10x1,gap")
+    assert sum("BatchNormalization folded" in n for n in mapped.notes) == 2
+    images = data.x_test[:100]
+    ours = _folded_logits(mapped, images)
+    theirs = model.predict(images[..., None].astype(np.float32), verbose=0)
+    assert np.allclose(ours, theirs, atol=2e-5)
+
+
 def test_rescaling_with_offset_is_folded(data):
     keras.utils.set_random_seed(2)
     model = keras.Sequential([keras.Input((28, 28, 1)), L.Rescaling(1 / 127.5, offset=-1),
@@ -184,6 +206,16 @@ REFUSED = {
     "dilation": (lambda: keras.Sequential([
         keras.Input((28, 28, 1)), L.Conv2D(2, 3, dilation_rate=2, name="c1"), L.Flatten(),
         L.Dense(10)]), "layer 'c1' (Conv2D): dilation (2, 2) is not supported"),
+    "global max pooling": (lambda: keras.Sequential([
+        keras.Input((28, 28, 1)), L.Conv2D(10, 3, name="c1"), L.GlobalMaxPooling2D(name="gmp"),
+        L.Softmax()]), "layer 'gmp' (GlobalMaxPooling2D): this layer is not supported"),
+    "mean with keepdims": (lambda: keras.Sequential([
+        keras.Input((28, 28, 1)), L.Conv2D(10, 3, name="c1"),
+        L.GlobalAveragePooling2D(keepdims=True, name="gap"), L.Flatten(), L.Dense(10)]),
+        "layer 'gap' (GlobalAveragePooling2D): keepdims=True is not supported"),
+    "mean of ReLU codes as the logits": (lambda: keras.Sequential([
+        keras.Input((28, 28, 1)), L.Conv2D(10, 3, activation="relu", name="c1"),
+        L.GlobalAveragePooling2D()]), "the last layer 'c1' ends in ReLU"),
     "depthwise": (lambda: keras.Sequential([
         keras.Input((28, 28, 1)), L.DepthwiseConv2D(3, name="dw"), L.Flatten(),
         L.Dense(10)]), "layer 'dw' (DepthwiseConv2D): this layer is not supported"),

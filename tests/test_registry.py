@@ -61,7 +61,8 @@ def test_an_unknown_kind_is_refused_everywhere(tmp_path):
     with pytest.raises(weights.WeightsError, match="unknown kind 'avgpool2d'"):
         weights.Network.from_manifest(manifest, {})
     with pytest.raises(layers.UnknownKindError,
-                       match="unknown kind 'avgpool2d'; the kinds are conv2d, dense, maxpool2d"):
+                       match="unknown kind 'avgpool2d'; the kinds are conv2d, dense, "
+                             "gavgpool2d, maxpool2d"):
         layers.network_kind("avgpool2d")
     # an architecture-only kind is no layer of the integer network
     with pytest.raises(layers.UnknownKindError, match="dropout is training only"):
@@ -83,13 +84,13 @@ def test_an_unknown_kind_is_refused_everywhere(tmp_path):
     # the fit plan and the gateware's registry, given it, refuse it
     from hw.fit import plan
     with pytest.raises(ValueError, match="no gateware for the layer kind 'avgpool2d'; the "
-                                         "kinds built are conv2d, dense, maxpool2d"):
+                                         "kinds built are conv2d, dense, gavgpool2d, maxpool2d"):
         plan(bad.layers, board="icebreaker", params=net.params)
     # the training side: no quantised Keras layer to build
     from train import layers as training
     from train.model import build_model
     with pytest.raises(ValueError, match="unknown layer kind 'avgpool2d'; the kinds trained "
-                                         "are conv2d, dense, dropout, maxpool2d"):
+                                         "are conv2d, dense, dropout, gavgpool2d, maxpool2d"):
         build_model([{"kind": "avgpool2d", "pool": [2, 2]}, {"kind": "dense",
                                                               "out_features": 10,
                                                               "relu": False}],

@@ -30,7 +30,9 @@ from tests.netgen import network_from_arch
 #: - a dense layer directly on the pixels (the widest accumulator: fan-in 784), every weight
 #:   and bias at +127 or -128;
 #: - ``same`` padding of an even kernel (the odd code 0 after), a stride of 2 over the odd 7
-#:   wide pooled map, in the parallel engine.
+#:   wide pooled map, in the parallel engine;
+#: - an all-convolutional network: its logits the means of a 1x1 convolution to the classes
+#:   (``gap``), every weight and bias at +127 or -128.
 #:
 #: With the extremes, a quarter to a half of every layer's codes saturate, at both ends.
 TOPOLOGIES = {
@@ -39,6 +41,7 @@ TOPOLOGIES = {
     "conv5-three-dense-extreme": ("conv2x5,dense24,dense12,dense10", 13, True),
     "dense-on-pixels-extreme": ("dense32,dense10", 14, True),
     "same-strides": ("conv2x4same,pool,conv3x3sames2,dense10", 15, False),
+    "all-convolutional-extreme": ("conv3x3same,pool,conv4x3sames2,conv10x1,gap", 16, True),
 }
 
 MNIST_IMAGES = 300
@@ -56,8 +59,9 @@ def images():
 
 
 def _hidden(net):
-    """The hidden convolution and dense layers (the pools only pass codes on)."""
-    return [l for l in net.layers[:-1] if l.has_params]
+    """The hidden convolution and dense layers (the pools only pass codes on): all but the
+    last, whose signed codes are the logits (or, pooled, make them)."""
+    return [l for l in net.layers if l.has_params][:-1]
 
 
 @pytest.mark.parametrize("name", TOPOLOGIES)

@@ -265,9 +265,13 @@ def _check_ends(mapping):
     layer last, ReLU on every hidden one (unsigned codes), none on the last (signed logits)."""
     entries = mapping.entries
     macs = [e for e in entries if e["kind"] in ("conv2d", "dense")]
-    if not macs or macs[-1]["kind"] != "dense" or entries[-1]["kind"] == "maxpool2d":
+    after = entries[entries.index(macs[-1]) + 1:] if macs else []
+    if not macs or not (macs[-1]["kind"] == "dense" and not after or
+                        macs[-1]["kind"] == "conv2d" and
+                        [e["kind"] for e in after] == ["gavgpool2d"]):
         raise ModelImportError("the model must end with a Dense layer (the logits, softmax "
-                               "allowed)")
+                               "allowed), or with a Conv2D to the classes and a "
+                               "GlobalAveragePooling2D")
     for e in macs[:-1]:
         if not e["relu"]:
             raise ModelImportError(
@@ -277,7 +281,8 @@ def _check_ends(mapping):
                 f"and retrain, or merge it with the next layer")
     if macs[-1]["relu"]:
         raise ModelImportError(f"the last layer {macs[-1]['_name']!r} ends in ReLU; the logits "
-                               f"are signed: remove the ReLU from the last Dense layer")
+                               f"are signed: remove the ReLU from the last Dense (or Conv2D) "
+                               f"layer")
 
 
 def _fold_input_scaling(params, scale, offset):

@@ -10,6 +10,7 @@ import keras
 
 from q8 import arch as arch_mod
 from . import layers as kinds
+from .layers.gavgpool2d import QuantGlobalAvgPool2D
 from q8.arch import DEFAULT_ARCH
 from q8.contract import FRAC_MAX, FRAC_MIN, Format
 from q8.weights import SCHEMA, VERSION, Network
@@ -62,6 +63,21 @@ def _kind_of(layer):
 def set_quantized(model, quantized):
     for layer in mac_layers(model):
         layer.quantized = quantized
+    follow_formats(model)
+    for layer in model.layers:
+        if isinstance(layer, QuantGlobalAvgPool2D):
+            layer.quantized = quantized
+
+
+def follow_formats(model):
+    """Give each layer that keeps its input's codes (a global average pooling) the output
+    format of the MAC layer before it."""
+    before = None
+    for layer in model.layers:
+        if isinstance(layer, quant._QuantMac):
+            before = layer
+        elif isinstance(layer, QuantGlobalAvgPool2D) and before is not None:
+            layer.signed, layer.frac = not before.relu, before.output_frac
 
 
 def _clamp_frac(f):
@@ -115,6 +131,7 @@ def calibrate(model, images):
         layer.output_frac = choose_frac(act if layer.relu else np.maximum(act, 0),
                                         signed=not layer.relu, search=layer.relu)
         input_frac = layer.output_frac
+    follow_formats(model)
 
 
 def set_uniform_formats(model, frac):
@@ -124,6 +141,7 @@ def set_uniform_formats(model, frac):
         layer.input_frac = input_frac
         layer.weight_frac = layer.bias_frac = layer.output_frac = frac
         input_frac = frac
+    follow_formats(model)
 
 
 def to_network(model, provenance=None):
@@ -158,6 +176,7 @@ def from_network(net):
         layer.input_frac, layer.weight_frac = cfg.input.frac, cfg.weight.frac
         layer.bias_frac, layer.output_frac = cfg.bias.frac, cfg.output.frac
         layer.quantized = True
+    set_quantized(model, True)
     return model
 
 

@@ -43,6 +43,9 @@ LOGIC_MODEL = {
     # with the multiplexer of the code 0; a stride's counters and the comparisons that decide
     # what it keeps. Not yet fitted: guessed from their counters' bits.
     "pad": 40, "pad_bit": 1.0, "stride": 50,
+    # hw/stages/gavgpool.py: per bit of the channels' sums, its register and its adder (or
+    # the unit's multiplexer); the division, its registers and the counters. Guessed alike.
+    "gap": 90, "gap_bit": 2.0,
     # hw/stages/pool.py: per bit of a position's channels, two comparisons, the running maximum,
     # the step's register and the output; the counters.
     "pool_bit": 10.2, "pool": 68,

@@ -19,8 +19,9 @@ def problems(planner, used, params, *, replan):
     ``replan(layers, board, params) -> used`` plans a smaller network (``hw.fit.search``)."""
     found = []
     avail = planner.available
-    first = planner.dense[0]
-    words = first.in_features * math.ceil(first.out_features / WEIGHT_WORD_LANES)
+    first = planner.dense[0] if planner.dense else None
+    words = 0 if first is None else \
+        first.in_features * math.ceil(first.out_features / WEIGHT_WORD_LANES)
     if planner.family.weights_from_flash and words > SPRAMWeightStore.WORDS:
         most = WEIGHT_WORD_LANES * (SPRAMWeightStore.WORDS // first.in_features)
         fix = f"at most {most} units" if most else \
@@ -34,7 +35,7 @@ def problems(planner, used, params, *, replan):
                      f"{avail['sprams']}")
     if used["dsps"] > avail["dsps"]:
         most = 1 + avail["dsps"] - math.ceil(first_dense_schedule(first).lanes / 2) \
-            if planner.family.weights_from_flash else avail["dsps"]
+            if planner.family.weights_from_flash and first is not None else avail["dsps"]
         found.append(f"the {len(planner.dense)} dense layers need {used['dsps']} DSPs (a "
                      f"multiplier pair each at least); the board has {avail['dsps']}: at "
                      f"most {most} dense layers")

@@ -252,6 +252,8 @@ def choose(planner, *, fold=True):
     names a size that fits with the convolutions parallel)."""
     if not planner.family.weights_from_flash:
         return _choose_wide(planner)
+    if not planner.dense:
+        return _choose_all_convolutional(planner)
     first = planner.dense[0]
     best, best_key = _choose_in(planner, {first.name: first_dense_schedule(first)}, fold=fold)
     if fold and best_key is not None and best_key[0] and _over_block_rams(planner, best):
@@ -264,6 +266,22 @@ def choose(planner, *, fold=True):
                 **{l.name: DenseSchedule(lanes=1, groups_per_pass=l.out_features)
                    for l in planner.dense[1:]}}
     return best
+
+
+def _choose_all_convolutional(planner):
+    """The schedules of a network without dense layers: the board keeps one layer's weights
+    in SPRAM (``hw.board.top``), so the convolution with the most weights reads them there
+    (every SPRAM, one position a read or two), the others searched as :func:`_choose_in`
+    does."""
+    biggest = max(planner.convs, key=lambda l: math.prod(l.weight_shape))
+    best, best_key = None, None
+    for positions in (1, 2) if biggest.out_shape[1] > 1 else (1,):
+        base = {biggest.name: _spram_schedule(biggest, 2 * planner.available["sprams"],
+                                              positions)}
+        chosen, key = _choose_in(planner, base, fold=True)
+        if key is not None and (best_key is None or key < best_key):
+            best, best_key = chosen, key
+    return best or {}
 
 
 def _over_block_rams(planner, schedules):
@@ -407,8 +425,9 @@ def plan(layers, *, board=BOARD, params=None, schedules=None):
     if schedules is None:
         chosen = _queued(planner, choose(planner))
     else:
-        base = {planner.dense[0].name: first_dense_schedule(planner.dense[0])} if \
-            planner.family.weights_from_flash else _choose_wide(planner)
+        base = _choose_wide(planner) if not planner.family.weights_from_flash else \
+            {planner.dense[0].name: first_dense_schedule(planner.dense[0])} if \
+            planner.dense else {}
         chosen = {**base, **schedules}
         for layer in planner.convs + planner.dense:
             s = chosen.get(layer.name)

@@ -1,20 +1,19 @@
 """A queue of one image's transfers in block RAM, before a folded convolution's windows."""
 
-from amaranth.hdl import Module, Shape
+from amaranth.hdl import Module, Shape, Signal
 from amaranth.lib import stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.lib.params import check_count
 from hw.stages.kind import MemoryCost, StageCost
 
-__all__ = ["QueueStage", "queue_cost"]
+__all__ = ["QueueStage", "entries", "queue_cost"]
 
 
 class QueueStage(wiring.Component):
-    """Passes a stream through a first-in first-out queue of ``depth`` transfers
-    (:class:`amaranth.lib.fifo.SyncFIFOBuffered`: its memory in block RAM, its output a
-    register).
+    """Passes a stream through a first-in first-out queue of at least ``depth`` transfers:
+    a memory (block RAM) of the next power of two entries, its output a register.
 
     Why: a folded convolution's :class:`~hw.stages.window.WindowStage` pauses its input while
     it reads a window out, and while the engine has no free input bank. Fed straight by
@@ -23,12 +22,18 @@ class QueueStage(wiring.Component):
     queued, the engine before runs at its own pace and the plan's times are the gateware's.
     With room for a whole image it never stalls within one.
 
+    Its ``ready`` and its empty flag are registers, kept from the count of entries (timing:
+    the stages' chain of readys then starts here; a comparison of the count there was
+    LeNet-5's critical path), and the memory's entries a power of two, so that its addresses
+    wrap with no comparison (logic cells: ``amaranth.lib.fifo.SyncFIFOBuffered`` took about
+    twice as many).
+
     Parameters
     ----------
     shape : shape-like
         The payload.
     depth : int
-        Transfers held.
+        Transfers held at least.
 
     Members
     -------
@@ -42,31 +47,52 @@ class QueueStage(wiring.Component):
 
     def __init__(self, shape, *, depth):
         check_count("depth", depth)
-        if depth < 2:
-            raise ValueError(f"depth must be at least 2 (a memory and the output register), "
-                             f"not {depth!r}")
-        self._depth = depth
+        self._depth = entries(depth)
         super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape))})
 
     @property
     def depth(self):
+        """Transfers held: the memory's entries."""
         return self._depth
 
     def elaborate(self, platform):
         m = Module()
+        size = self._depth
+        bits = size.bit_length() - 1
         width = Shape.cast(self.i.payload.shape()).width
-        fifo = m.submodules.fifo = SyncFIFOBuffered(width=width, depth=self._depth)
-        m.d.comb += [fifo.w_data.eq(self.i.payload.as_value()), fifo.w_en.eq(self.i.valid),
-                     self.i.ready.eq(fifo.w_rdy),
-                     self.o.payload.as_value().eq(fifo.r_data), self.o.valid.eq(fifo.r_rdy),
-                     fifo.r_en.eq(self.o.ready)]
+        mem = m.submodules.memory = Memory(shape=width, depth=size, init=[])
+        wr, rd = mem.write_port(), mem.read_port()
+        head, tail = Signal(bits), Signal(bits)   # wrap by themselves: size is 2 ** bits
+        count = Signal(range(size + 1))
+        full, empty = Signal(), Signal(init=1)
+        write = self.i.valid & ~full
+        advance = ~self.o.valid | self.o.ready
+        read = advance & ~empty
+        m.d.comb += [self.i.ready.eq(~full),
+                     wr.addr.eq(head), wr.data.eq(self.i.payload.as_value()), wr.en.eq(write),
+                     rd.addr.eq(tail), rd.en.eq(read),
+                     self.o.payload.as_value().eq(rd.data)]
+        with m.If(write):
+            m.d.sync += head.eq(head + 1)
+        with m.If(read):
+            m.d.sync += tail.eq(tail + 1)
+        with m.If(advance):
+            m.d.sync += self.o.valid.eq(~empty)
+        after = Signal.like(count)
+        m.d.comb += after.eq(count + write - read)
+        m.d.sync += [count.eq(after), full.eq(after == size), empty.eq(after == 0)]
         return m
 
 
+def entries(depth):
+    """The entries of a :class:`QueueStage` for ``depth`` transfers: the next power of two."""
+    return 1 << max(1, (depth - 1).bit_length())
+
+
 def queue_cost(name, shape, depth):
-    """The :class:`~hw.stages.kind.StageCost` of a :class:`QueueStage` of ``depth``
-    transfers of ``shape`` named ``name``: its memory (``depth - 1`` entries; the output
-    register holds one), the output register (bits, as a skid buffer's) and the counters."""
+    """The :class:`~hw.stages.kind.StageCost` of a :class:`QueueStage` of ``depth`` transfers
+    of ``shape`` named ``name``: its memory, the output's data (bits) and the addresses, the
+    count and its flags."""
     width = Shape.cast(shape).width
     return StageCost(name=name, kind="queue", terms={"queue": 1, "queue_bit": width},
-                     memories=(MemoryCost("queue", width, depth - 1, block=True),))
+                     memories=(MemoryCost("queue", width, entries(depth), block=True),))

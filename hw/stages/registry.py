@@ -3,13 +3,13 @@ by the kind string of ``q8.layers``. ``hw.stages.network.NetworkPipeline`` makes
 stages through it and the fit planner (``hw.fit``) reads its model through it; a kind that is
 not here has no gateware and is refused by both."""
 
-from hw.stages import conv, dense, pool
+from hw.stages import conv, dense, gavgpool, pool
 
 __all__ = ["KINDS", "get", "UnknownGatewareError"]
 
 #: The kinds with gateware, by kind string. Dropout has none: it is not part of the integer
 #: network (``q8.layers``).
-KINDS = {k.kind: k for k in (conv.KIND, pool.KIND, dense.KIND)}
+KINDS = {k.kind: k for k in (conv.KIND, pool.KIND, gavgpool.KIND, dense.KIND)}
 
 
 class UnknownGatewareError(ValueError):

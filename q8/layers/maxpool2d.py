@@ -61,6 +61,9 @@ def _forward(layer, x, params):
 
 
 def _from_spec(spec, in_shape, in_format):
+    if len(in_shape) != 3:
+        raise ValueError(f"max pooling needs a (height, width, channels) input, not "
+                         f"{in_shape}")
     return MaxPool2DConfig(name=spec["name"], in_shape=in_shape, pool=tuple(spec["pool"]),
                            format=in_format)
 

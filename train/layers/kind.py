@@ -13,8 +13,8 @@ __all__ = ["TrainingKind", "Mapping", "ModelImportError", "SUPPORTED"]
 
 #: What the importer maps, for its messages.
 SUPPORTED = ("InputLayer, Rescaling, Conv2D (valid or same padding, any stride), MaxPooling2D, Flatten, "
-             "Dense, BatchNormalization (after Conv2D or Dense), ReLU / Activation('relu'), "
-             "Dropout, and a final softmax")
+             "Dense, GlobalAveragePooling2D, BatchNormalization (after Conv2D or Dense), "
+             "ReLU / Activation('relu'), Dropout, and a final softmax")
 
 
 class ModelImportError(ValueError):
