@@ -146,3 +146,30 @@ def network_from_arch(rng, layers, *, size=28, extreme=False, calibration=None,
         if following is not None:
             set_bias(following, frac)
     return Network.from_manifest(_manifest(size, specs), params)
+
+
+def check_against_reference_and_plan(spec, size, folds, *, seed, extreme=False):
+    """Build ``spec`` (random codes, ``size`` x ``size`` inputs) with ``folds`` (folded
+    convolutions' ``(lanes, groups per pass, positions)``) and check it in Amaranth's
+    simulator: bit-exact with the reference under gaps and back-pressure, every image one at
+    a time the plan's latency, and back to back its pace."""
+    from hw import fit
+    from hw.stages.network import DenseSchedule, NetworkPipeline, default_schedule
+    from sim.pysim import simulate_network
+    rng = np.random.default_rng(seed)
+    net = network_from_arch(rng, spec, size=size, extreme=extreme)
+    schedules = {name: DenseSchedule(lanes=lanes, groups_per_pass=per, positions=positions)
+                 for name, (lanes, per, positions) in folds.items()}
+    plan = fit.plan(net.layers, params=net.params,
+                    schedules={**default_schedule(net), **schedules})
+    images = rng.integers(0, 256, (3, size, size), np.uint8)
+    ref = reference.run(net, images)
+    run = simulate_network(NetworkPipeline(net, schedules=plan.schedules), images, seed=1,
+                           gap=0.2, stall=0.3)
+    assert np.array_equal(run.logits, ref.logits)
+    alone = simulate_network(NetworkPipeline(net, schedules=plan.schedules), images)
+    assert alone.cycles.tolist() == [plan.latency] * 3
+    streamed = simulate_network(NetworkPipeline(net, schedules=plan.schedules), images,
+                                overlap=True)
+    assert streamed.cycles[1:].tolist() == [plan.interval] * 2
+    assert np.array_equal(streamed.logits, ref.logits)

@@ -7,15 +7,12 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from hw import fit
 from hw.stages.gavgpool import GlobalAvgPoolStage
-from hw.stages.network import DenseSchedule, NetworkPipeline, default_schedule
 from q8 import arch, reference
 from q8.contract import Format
 from q8.layers import GlobalAvgPool2DConfig
-from sim.pysim import simulate_network
 from sim.streams import put_images, stream_get
-from tests.netgen import network_from_arch
+from tests.netgen import check_against_reference_and_plan, network_from_arch
 
 
 def test_the_mean_is_rounded_half_up_by_hand():
@@ -73,22 +70,7 @@ NETWORKS = [
 
 @pytest.mark.parametrize("spec,size,folds", NETWORKS)
 def test_networks_with_a_mean_match_the_reference_and_the_plan(spec, size, folds):
-    rng = np.random.default_rng(6)
-    net = network_from_arch(rng, spec, size=size, extreme=size == 9)
-    schedules = {name: DenseSchedule(lanes=lanes, groups_per_pass=per, positions=positions)
-                 for name, (lanes, per, positions) in folds.items()}
-    plan = fit.plan(net.layers, params=net.params,
-                    schedules={**default_schedule(net), **schedules})
-    images = rng.integers(0, 256, (3, size, size), np.uint8)
-    ref = reference.run(net, images)
-    run = simulate_network(NetworkPipeline(net, schedules=plan.schedules), images, seed=1,
-                           gap=0.2, stall=0.3)
-    assert np.array_equal(run.logits, ref.logits)
-    alone = simulate_network(NetworkPipeline(net, schedules=plan.schedules), images)
-    assert alone.cycles.tolist() == [plan.latency] * 3
-    streamed = simulate_network(NetworkPipeline(net, schedules=plan.schedules), images,
-                                overlap=True)
-    assert streamed.cycles[1:].tolist() == [plan.interval] * 2
+    check_against_reference_and_plan(spec, size, folds, seed=6, extreme=size == 9)
 
 
 def test_the_keras_model_of_a_mean_is_the_reference():

@@ -5,14 +5,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..contract import Format, check_shape
-from .kind import Kind
+from ..contract import Format
+from .kind import Kind, KeepsFormat
 
 __all__ = ["GlobalAvgPool2DConfig", "global_average", "KIND"]
 
 
 @dataclass(frozen=True)
-class GlobalAvgPool2DConfig:
+class GlobalAvgPool2DConfig(KeepsFormat):
     """The mean of each channel over the ``height x width`` positions, in the input's format:
     ``floor((sum + n // 2) / n)`` for ``n = height * width`` (the sum's exact quotient,
     rounded half up, as the contract's requantisation rounds), so that the codes keep their
@@ -29,17 +29,7 @@ class GlobalAvgPool2DConfig:
     has_params = False
 
     def __post_init__(self):
-        check_shape(f"{self.name}: in_shape", self.in_shape, 3)
-        if not isinstance(self.format, Format):
-            raise TypeError(f"{self.name}: format must be a Format, not {self.format!r}")
-
-    @property
-    def input(self):
-        return self.format
-
-    @property
-    def output(self):
-        return self.format
+        self._check_image()
 
     @property
     def positions(self):

@@ -6,7 +6,7 @@ from typing import Callable
 
 from ..contract import Format
 
-__all__ = ["Kind", "mac_to_spec", "mac_formats"]
+__all__ = ["Kind", "KeepsFormat", "mac_to_spec", "mac_formats"]
 
 
 @dataclass(frozen=True)
@@ -95,3 +95,22 @@ def mac_to_spec(layer):
 def mac_formats(spec):
     """The weight, bias and output formats of a MAC layer's manifest entry."""
     return {k: Format.from_json(spec[k]) for k in ("weight", "bias", "output")}
+
+
+class KeepsFormat:
+    """What the kinds whose codes keep their format (the poolings) share: one ``format``,
+    the input's and the output's, and their checks of it and of the image ``in_shape``."""
+
+    @property
+    def input(self):
+        return self.format
+
+    @property
+    def output(self):
+        return self.format
+
+    def _check_image(self):
+        from ..contract import check_shape
+        check_shape(f"{self.name}: in_shape", self.in_shape, 3)
+        if not isinstance(self.format, Format):
+            raise TypeError(f"{self.name}: format must be a Format, not {self.format!r}")

@@ -4,13 +4,13 @@
 from dataclasses import dataclass
 
 from ..contract import Format, check_shape
-from .kind import Kind
+from .kind import Kind, KeepsFormat
 
 __all__ = ["MaxPool2DConfig", "maxpool2d", "KIND"]
 
 
 @dataclass(frozen=True)
-class MaxPool2DConfig:
+class MaxPool2DConfig(KeepsFormat):
     """Max pooling with a ``pool x pool`` window and the same stride; leftover rows and columns
     are dropped (Keras' ``padding="valid"``). Codes keep their format: the maximum commutes with
     the monotone requantisation, so no arithmetic is needed."""
@@ -25,21 +25,11 @@ class MaxPool2DConfig:
     has_params = False
 
     def __post_init__(self):
-        check_shape(f"{self.name}: in_shape", self.in_shape, 3)
+        self._check_image()
         check_shape(f"{self.name}: pool", self.pool, 2)
-        if not isinstance(self.format, Format):
-            raise TypeError(f"{self.name}: format must be a Format, not {self.format!r}")
         if self.pool[0] > self.in_shape[0] or self.pool[1] > self.in_shape[1]:
             raise ValueError(f"{self.name}: pool {self.pool} is larger than the input "
                              f"{self.in_shape[:2]}")
-
-    @property
-    def input(self):
-        return self.format
-
-    @property
-    def output(self):
-        return self.format
 
     @property
     def out_shape(self):
