@@ -148,11 +148,11 @@ def network_from_arch(rng, layers, *, size=28, extreme=False, calibration=None,
     return Network.from_manifest(_manifest(size, specs), params)
 
 
-def check_against_reference_and_plan(spec, size, folds, *, seed, extreme=False):
+def check_against_reference_and_plan(spec, size, folds, *, seed, extreme=False, exact=True):
     """Build ``spec`` (random codes, ``size`` x ``size`` inputs) with ``folds`` (folded
     convolutions' ``(lanes, groups per pass, positions)``) and check it in Amaranth's
     simulator: bit-exact with the reference under gaps and back-pressure, every image one at
-    a time the plan's latency, and back to back its pace."""
+    a time the plan's latency, and back to back its pace (not ``exact``: at least those)."""
     from hw import fit
     from hw.stages.network import DenseSchedule, NetworkPipeline, default_schedule
     from sim.pysim import simulate_network
@@ -168,8 +168,11 @@ def check_against_reference_and_plan(spec, size, folds, *, seed, extreme=False):
                            gap=0.2, stall=0.3)
     assert np.array_equal(run.logits, ref.logits)
     alone = simulate_network(NetworkPipeline(net, schedules=plan.schedules), images)
-    assert alone.cycles.tolist() == [plan.latency] * 3
     streamed = simulate_network(NetworkPipeline(net, schedules=plan.schedules), images,
                                 overlap=True)
-    assert streamed.cycles[1:].tolist() == [plan.interval] * 2
     assert np.array_equal(streamed.logits, ref.logits)
+    if exact:
+        assert alone.cycles.tolist() == [plan.latency] * 3
+        assert streamed.cycles[1:].tolist() == [plan.interval] * 2
+    else:
+        assert min(alone.cycles) >= plan.latency and min(streamed.cycles[1:]) >= plan.interval

@@ -99,6 +99,24 @@ def test_same_padding_and_strides_compute_what_the_float_model_computes(data):
     assert np.allclose(ours, theirs, atol=2e-5)
 
 
+def test_same_max_pooling_computes_what_the_float_model_computes(data):
+    # a 27 wide map pooled 2x2 "same": its last window a column and a row short, whose
+    # maximum Keras takes over the image's codes alone, as the contract's code 0 does
+    keras.utils.set_random_seed(5)
+    model = keras.Sequential([
+        keras.Input((28, 28, 1)), L.Rescaling(1 / 255),
+        L.Conv2D(3, 2, activation="relu"), L.MaxPooling2D(2, padding="same"), L.Flatten(),
+        L.Dense(10)])
+    mapped = importer.map_model(model)
+    assert mapped.entries == arch.parse("conv3x2,poolsame,dense10")
+    assert arch.configs(mapped.entries)[1].out_shape == (14, 14, 3)
+    images = data.x_test[:100]
+    ours = _folded_logits(mapped, images)
+    theirs = keras.ops.convert_to_numpy(keras.ops.softmax(
+        model.predict(images[..., None].astype(np.float32), verbose=0)))
+    assert np.allclose(ours, theirs, atol=2e-5)
+
+
 def test_an_all_convolutional_model_maps_and_computes_what_the_float_model_computes(data):
     # batch normalisation after bias-less same convolutions, a stride of 2, a 1x1
     # convolution to the classes, their mean and a separate Softmax layer: no Dense

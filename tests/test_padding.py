@@ -85,6 +85,10 @@ def test_pad_times_wait_for_the_images_first_pixel():
 #: a code per transfer, two positions a weight read and a stride over them.
 NETWORKS = [
     ("conv2x3same,pool,dense6", 8, {}),
+    ("conv2x2,poolsame,dense6", 8, {}),                      # a 7x7 map pooled 2x2 same
+    # pooled a code at a time, padded: the padding's pauses hold the folded engine before it
+    # back, which the plan does not count (docs/gateware.md): its cycles are lower bounds
+    ("conv3x2,pool3same,conv2x2,dense5", 8, {"conv1": (2, 1, 1)}),
     ("conv2x3sames2,dense6", 9, {}),
     ("conv2x3same,conv3x2sames2,dense5", 7, {"conv2": (2, 1, 1)}),
     ("conv2x3sames2,pool,conv3x3same,dense5", 11, {"conv1": (1, 2, 1), "conv2": (3, 1, 2)}),
@@ -95,7 +99,8 @@ NETWORKS = [
 def test_padded_and_strided_networks_match_the_reference_and_the_plan(spec, size, folds):
     # every image as long as the plan says (the padding before an image waits for it), and
     # back to back its pace
-    check_against_reference_and_plan(spec, size, folds, seed=5, extreme=size == 9)
+    check_against_reference_and_plan(spec, size, folds, seed=5, extreme=size == 9,
+                                     exact="pool3same" not in spec)
 
 
 def test_the_engines_refuse_what_they_do_not_compute():
@@ -106,3 +111,14 @@ def test_the_engines_refuse_what_they_do_not_compute():
                                          "convolution; make_stages pads and strides"):
         Conv2DStage(config=conv, weight=net.params["conv"]["weight"],
                     bias=net.params["conv"]["bias"])
+
+
+def test_the_keras_model_of_padding_and_strides_is_the_reference():
+    from q8 import reference
+    from train.model import from_network, logits_codes
+    for spec, size in (("conv3x2,poolsame,conv2x3sames2,dense5", 13),
+                       ("conv2x4same,pool3same,conv3x2s3,dense6", 14)):
+        net = network_from_arch(np.random.default_rng(8), spec, size=size)
+        images = np.random.default_rng(9).integers(0, 256, (40, size, size), np.uint8)
+        assert np.array_equal(logits_codes(from_network(net), images),
+                              reference.run(net, images).logits), spec

@@ -1,5 +1,7 @@
 """Streaming 2-D max pooling."""
 
+import dataclasses
+
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
@@ -10,6 +12,7 @@ from q8.layers import MaxPool2DConfig
 from hw.lib.layouts import code_shape, element_layout
 from hw.lib.position import stall_all_input
 from hw.stages.kind import GatewareKind, MemoryCost, StageCost, StageEstimate
+from hw.stages.padding import PadStage, pad_cost, pad_times
 
 __all__ = ["MaxPool2DStage", "SerialMaxPool2DStage", "make_stages", "estimate", "KIND"]
 
@@ -39,6 +42,9 @@ class MaxPool2DStage(wiring.Component):
     def __init__(self, *, config):
         if not isinstance(config, MaxPool2DConfig):
             raise TypeError(f"config must be a MaxPool2DConfig, not {config!r}")
+        if config.padded:
+            raise ValueError(f"{config.name}: the stage pools an unpadded input; "
+                             f"make_stages pads before it")
         self._config = config
         layout = element_layout(config.in_shape[2], config.format)
         super().__init__({"i": In(stream.Signature(layout)), "o": Out(stream.Signature(layout))})
@@ -159,6 +165,9 @@ class SerialMaxPool2DStage(wiring.Component):
         if config.in_shape[2] < 2:
             raise ValueError(f"{config.name}: a serial pooling needs two channels or more; "
                              f"one channel is pooled by MaxPool2DStage")
+        if config.padded:
+            raise ValueError(f"{config.name}: the stage pools an unpadded input; "
+                             f"make_stages pads before it")
         self._config = config
         layout = element_layout(1, config.format)
         super().__init__({"i": In(stream.Signature(layout)), "o": Out(stream.Signature(layout))})
@@ -268,13 +277,29 @@ class SerialMaxPool2DStage(wiring.Component):
 
 # --- the layer kind: the stages and their model ---------------------------------------------
 
+def _valid_view(layer):
+    """Pooling ``layer`` as its stage computes it: over its padded input, unpadded."""
+    if not layer.padded:
+        return layer
+    return dataclasses.replace(layer, in_shape=layer.padded_shape, padding=((0, 0), (0, 0)))
+
+
 def make_stages(layer, *, params, in_width, schedule=None):
     """The stage of pooling ``layer``, as wide as its input: a :class:`MaxPool2DStage` for
     a position's channels in a transfer, a :class:`SerialMaxPool2DStage` for a code per
-    transfer (of several channels)."""
-    if _serial(layer, in_width):
-        return [SerialMaxPool2DStage(config=layer)], 1
-    return [MaxPool2DStage(config=layer)], in_width
+    transfer (of several channels); padded (Keras' same), a
+    :class:`~hw.stages.padding.PadStage` first, whose code 0 is the unsigned codes' smallest
+    (a pooling's input is always a ReLU's: ``q8.weights`` refuses the rest)."""
+    view = _valid_view(layer)
+    stages = [SerialMaxPool2DStage(config=view)] if _serial(layer, in_width) else \
+        [MaxPool2DStage(config=view)]
+    if layer.padded:
+        if layer.format.signed:
+            raise ValueError(f"{layer.name}: padding a pooling of signed codes is not built")
+        channels = layer.in_shape[2]
+        stages.insert(0, PadStage(shape=(*layer.in_shape[:2], channels // in_width),
+                                  padding=layer.padding, fmt=layer.format, in_width=in_width))
+    return stages, 1 if _serial(layer, in_width) else in_width
 
 
 def _serial(layer, in_width):
@@ -292,6 +317,13 @@ def estimate(layer, times, *, weight=None, in_width, schedule=None, external_wei
     the output; the counters; the rows above (block RAM on the iCE40, as the stage asks); an
     output for each input that completes a whole window, :attr:`MaxPool2DStage.LATENCY`
     later."""
+    if layer.padded:
+        channels = layer.in_shape[2]
+        times = pad_times(times, shape=(*layer.in_shape[:2], channels // in_width),
+                          padding=layer.padding)
+        est = estimate(_valid_view(layer), times, in_width=in_width, family=family)
+        return dataclasses.replace(est, after=(pad_cost(f"{layer.name} pad", in_width),
+                                               *est.after), busy=max(est.busy, len(times)))
     height, width, channels = layer.in_shape
     ph, pw = layer.pool
     rows, cols = height // ph * ph, width // pw * pw

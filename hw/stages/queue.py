@@ -78,9 +78,12 @@ class QueueStage(wiring.Component):
             m.d.sync += tail.eq(tail + 1)
         with m.If(advance):
             m.d.sync += self.o.valid.eq(~empty)
-        after = Signal.like(count)
-        m.d.comb += after.eq(count + write - read)
-        m.d.sync += [count.eq(after), full.eq(after == size), empty.eq(after == 0)]
+        # the count and its flags: each next value computed from the registers alone and
+        # picked by the transfers (timing: no adder or comparison after the late ready)
+        with m.If(write & ~read):
+            m.d.sync += [count.eq(count + 1), full.eq(count == size - 1), empty.eq(0)]
+        with m.Elif(read & ~write):
+            m.d.sync += [count.eq(count - 1), full.eq(0), empty.eq(count == 1)]
         return m
 
 

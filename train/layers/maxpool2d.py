@@ -4,17 +4,28 @@ export and its import."""
 from .. import quant  # noqa: F401  (sets KERAS_BACKEND before keras is imported)
 import keras
 
+from q8.layers.conv2d import same_padding
 from .kind import TrainingKind
 
 __all__ = ["KIND"]
 
 
 def _build(entry, name, x, state):
-    return keras.layers.MaxPooling2D(tuple(entry["pool"]), name=name)(x)
+    # Keras' same padding leaves the padding out of each maximum, as the contract's smallest
+    # code does (q8.layers.maxpool2d); explicit padding (a file's) is Keras' same, checked
+    padding = "valid" if entry.get("padding", "valid") in ("valid", [[0, 0], [0, 0]]) \
+        else "same"
+    return keras.layers.MaxPooling2D(tuple(entry["pool"]), padding=padding, name=name)(x)
 
 
 def _export(layer):
-    return {"pool": list(layer.pool_size)}, None
+    spec = {"pool": list(layer.pool_size)}
+    if layer.padding == "same":
+        pads = same_padding(tuple(layer.input.shape[1:3]), tuple(layer.pool_size),
+                            tuple(layer.pool_size))
+        if pads != ((0, 0), (0, 0)):
+            spec["padding"] = [list(p) for p in pads]
+    return spec, None
 
 
 def _matches(layer):
@@ -27,11 +38,14 @@ def _map(layer, mapping):
     if strides != pool:
         mapping.refuse(layer, f"strides {strides} differ from the pool {pool} (supported: "
                               f"equal)")
-    if layer.padding != "valid":
-        mapping.refuse(layer, f"padding {layer.padding!r} is not supported (valid)")
+    if layer.padding not in ("valid", "same"):
+        mapping.refuse(layer, f"padding {layer.padding!r} is not supported (valid, same)")
     if mapping.rank != 3:
         mapping.refuse(layer, "pooling after Flatten")
-    mapping.entries.append({"kind": "maxpool2d", "pool": list(pool), "_name": layer.name})
+    entry = {"kind": "maxpool2d", "pool": list(pool), "_name": layer.name}
+    if layer.padding == "same":
+        entry["padding"] = "same"
+    mapping.entries.append(entry)
     mapping.last_mac = None
 
 
