@@ -7,7 +7,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..contract import MacLayer, check_count, check_shape, requantize
-from .kind import Kind, mac_formats, mac_to_spec
+from .kind import Kind, Padded, mac_formats, mac_to_spec
 
 __all__ = ["Conv2DConfig", "conv2d_acc", "same_padding", "KIND"]
 
@@ -24,7 +24,7 @@ def same_padding(size, kernel, strides):
 
 
 @dataclass(frozen=True)
-class Conv2DConfig(MacLayer):
+class Conv2DConfig(Padded, MacLayer):
     """2-D convolution, then bias and requantisation.
 
     The input is padded with code 0 (``padding``), then each ``kh x kw`` window at every
@@ -87,17 +87,6 @@ class Conv2DConfig(MacLayer):
     @property
     def fan_in(self):
         return self.kernel[0] * self.kernel[1] * self.in_shape[2]
-
-    @property
-    def padded(self):
-        """Whether the input is padded."""
-        return self.padding != ((0, 0), (0, 0))
-
-    @property
-    def padded_shape(self):
-        """The input's ``(height, width, channels)`` with its padding."""
-        (t, b), (l, r) = self.padding
-        return (self.in_shape[0] + t + b, self.in_shape[1] + l + r, self.in_shape[2])
 
     @property
     def out_shape(self):

@@ -6,7 +6,7 @@ from typing import Callable
 
 from ..contract import Format
 
-__all__ = ["Kind", "KeepsFormat", "mac_to_spec", "mac_formats"]
+__all__ = ["Kind", "KeepsFormat", "Padded", "mac_to_spec", "mac_formats"]
 
 
 @dataclass(frozen=True)
@@ -114,3 +114,18 @@ class KeepsFormat:
         check_shape(f"{self.name}: in_shape", self.in_shape, 3)
         if not isinstance(self.format, Format):
             raise TypeError(f"{self.name}: format must be a Format, not {self.format!r}")
+
+
+class Padded:
+    """What the kinds with a ``padding`` ``((top, bottom), (left, right))`` share."""
+
+    @property
+    def padded(self):
+        """Whether the input is padded."""
+        return self.padding != ((0, 0), (0, 0))
+
+    @property
+    def padded_shape(self):
+        """The input's ``(height, width, channels)`` with its padding."""
+        (t, b), (l, r) = self.padding
+        return (self.in_shape[0] + t + b, self.in_shape[1] + l + r, self.in_shape[2])

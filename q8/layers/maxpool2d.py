@@ -7,13 +7,13 @@ import numpy as np
 
 from ..contract import Format, check_shape
 from .conv2d import same_padding
-from .kind import Kind, KeepsFormat
+from .kind import Kind, KeepsFormat, Padded
 
 __all__ = ["MaxPool2DConfig", "maxpool2d", "KIND"]
 
 
 @dataclass(frozen=True)
-class MaxPool2DConfig(KeepsFormat):
+class MaxPool2DConfig(Padded, KeepsFormat):
     """Max pooling with a ``pool x pool`` window and the same stride; leftover rows and columns
     are dropped (Keras' ``padding="valid"``). Codes keep their format: the maximum commutes with
     the monotone requantisation, so no arithmetic is needed."""
@@ -42,15 +42,6 @@ class MaxPool2DConfig(KeepsFormat):
         if self.pool[0] > self.in_shape[0] or self.pool[1] > self.in_shape[1]:
             raise ValueError(f"{self.name}: pool {self.pool} is larger than the input "
                              f"{self.in_shape[:2]}")
-
-    @property
-    def padded(self):
-        return self.padding != ((0, 0), (0, 0))
-
-    @property
-    def padded_shape(self):
-        (t, b), (l, r) = self.padding
-        return (self.in_shape[0] + t + b, self.in_shape[1] + l + r, self.in_shape[2])
 
     @property
     def out_shape(self):
