@@ -8,6 +8,8 @@ with the reasons, is ``docs/fixed-point.md``.
 """
 
 from dataclasses import dataclass
+import math
+
 import numpy as np
 
 __all__ = ["WIDTH", "Format", "round_shift", "saturate", "requantize", "signed_width", "MacLayer",
@@ -151,6 +153,9 @@ class MacLayer:
     bias: Format
     output: Format
     relu: bool
+    #: ReLU's ``max_value`` (ReLU6: 6.0), or None: the codes are then at most
+    #: :attr:`out_max`.
+    relu_max: float = None
 
     def _check_mac(self):
         if not isinstance(self.name, str) or not self.name.isidentifier():
@@ -163,6 +168,11 @@ class MacLayer:
             raise ValueError(f"{self.name}: weights and biases must be signed formats")
         if not isinstance(self.relu, bool):
             raise TypeError(f"{self.name}: relu must be a bool, not {self.relu!r}")
+        if self.relu_max is not None and not (
+                self.relu and isinstance(self.relu_max, (int, float))
+                and not isinstance(self.relu_max, bool) and self.relu_max > 0):
+            raise ValueError(f"{self.name}: relu_max must be a number > 0 on a ReLU, not "
+                             f"{self.relu_max!r}")
         # ReLU is the saturation of an unsigned output at 0; a linear output keeps its sign.
         if self.output.signed == self.relu:
             raise ValueError(f"{self.name}: the output format must be unsigned with ReLU and "
@@ -171,6 +181,22 @@ class MacLayer:
             raise ValueError(f"{self.name}: bias frac {self.bias.frac} exceeds the accumulator's "
                              f"{self.acc_frac} (input {self.input.frac} + weight "
                              f"{self.weight.frac}); the bias must align by a left shift")
+
+    @property
+    def out_max(self):
+        """The largest output code: the format's, or with :attr:`relu_max` that value's code
+        (rounded half up, at most the format's). Rounding is monotone, so rounding
+        ``min(x, relu_max)`` is the smaller of ``x``'s code and this one: the clamp can come
+        after the requantisation."""
+        if self.relu_max is None:
+            return self.output.max
+        return min(self.output.max, math.floor(self.relu_max * 2.0 ** self.output.frac + 0.5))
+
+    def requantize(self, acc):
+        """The layer's output codes of accumulators ``acc``: :func:`requantize`, then at most
+        :attr:`out_max`."""
+        codes = requantize(acc, self.out_shift, self.output)
+        return codes if self.relu_max is None else np.minimum(codes, self.out_max)
 
     @property
     def acc_frac(self):

@@ -19,8 +19,9 @@ from tests.netgen import network_from_arch
 #:
 #: - two convolutions folded, the first on 1 lane with its 2 groups in one pass, the second
 #:   (over 2 channels) on 3 lanes, a group per pass, every weight and bias at +127 or -128;
-#: - a 5x5 kernel on 2 lanes, then a folded convolution of 3 filters over 4 channels on 2
-#:   lanes with both groups in one pass, straight into the logits;
+#: - a 5x5 kernel on 2 lanes (a ReLU6: its codes at most 6.0's), then a folded convolution
+#:   of 3 filters over 4 channels on 2 lanes with both groups in one pass, straight into the
+#:   logits;
 #: - two positions per weight read (third field 2): 26 positions a row on 3 lanes, then 11
 #:   (one alone at each row's end) over 6 channels a code at a time on 2 lanes, extreme
 #:   codes; and a dense layer of 40 groups (biases from a memory of codes);
@@ -28,7 +29,7 @@ from tests.netgen import network_from_arch
 FOLDED = {
     "two-convs-folded-extreme": ("conv2x3,conv4x3,pool,dense16,dense10", 15, True,
                                  {"conv1": (1, 2), "conv2": (3, 1)}),
-    "conv5-folded": ("conv4x5,pool,conv3x3,dense10", 16, False,
+    "conv5-folded": ("conv4x5r6,pool,conv3x3,dense10", 16, False,
                      {"conv1": (2, 1), "conv2": (2, 2)}),
     "pairs-extreme": ("conv6x3,pool,conv5x3,pool,dense80,dense10", 19, True,
                       {"conv1": (3, 1, 2), "conv2": (2, 1, 2), "dense1": (2, 1)}),

@@ -99,6 +99,24 @@ def test_same_padding_and_strides_compute_what_the_float_model_computes(data):
     assert np.allclose(ours, theirs, atol=2e-5)
 
 
+def test_relu6_maps_and_computes_what_the_float_model_computes(data):
+    keras.utils.set_random_seed(6)
+    model = keras.Sequential([
+        keras.Input((28, 28, 1)), L.Rescaling(1 / 255),
+        L.Conv2D(3, 3, use_bias=False), L.BatchNormalization(), L.ReLU(max_value=6),
+        L.MaxPooling2D(2), L.Flatten(), L.Dense(16, activation="relu6"), L.Dense(10)])
+    model.compile(loss="sparse_categorical_crossentropy", optimizer="adam")
+    model.fit(data.x_train[:512, ..., None].astype(np.float32), data.y_train[:512],
+              epochs=1, batch_size=128, verbose=0)
+    mapped = importer.map_model(model)
+    assert mapped.entries == arch.parse("conv3x3r6,pool,dense16r6,dense10")
+    images = data.x_test[:100]
+    ours = _folded_logits(mapped, images)
+    theirs = keras.ops.convert_to_numpy(keras.ops.softmax(
+        model.predict(images[..., None].astype(np.float32), verbose=0)))
+    assert np.allclose(ours, theirs, atol=2e-5)
+
+
 def test_same_max_pooling_computes_what_the_float_model_computes(data):
     # a 27 wide map pooled 2x2 "same": its last window a column and a row short, whose
     # maximum Keras takes over the image's codes alone, as the contract's code 0 does

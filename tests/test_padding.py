@@ -86,6 +86,7 @@ def test_pad_times_wait_for_the_images_first_pixel():
 NETWORKS = [
     ("conv2x3same,pool,dense6", 8, {}),
     ("conv2x2,poolsame,dense6", 8, {}),                      # a 7x7 map pooled 2x2 same
+    ("conv3x3r6,conv2x2samer6,dense6r6,dense4", 8, {"conv2": (1, 2, 1)}),   # ReLU6s
     # pooled a code at a time, padded: the padding's pauses hold the folded engine before it
     # back, which the plan does not count (docs/gateware.md): its cycles are lower bounds
     ("conv3x2,pool3same,conv2x2,dense5", 8, {"conv1": (2, 1, 1)}),
@@ -116,7 +117,7 @@ def test_the_engines_refuse_what_they_do_not_compute():
 def test_the_keras_model_of_padding_and_strides_is_the_reference():
     from q8 import reference
     from train.model import from_network, logits_codes
-    for spec, size in (("conv3x2,poolsame,conv2x3sames2,dense5", 13),
+    for spec, size in (("conv3x2r6,poolsame,conv2x3sames2,dense5r6,dense4", 13),
                        ("conv2x4same,pool3same,conv3x2s3,dense6", 14)):
         net = network_from_arch(np.random.default_rng(8), spec, size=size)
         images = np.random.default_rng(9).integers(0, 256, (40, size, size), np.uint8)

@@ -56,6 +56,22 @@ def test_conv_padding_and_strides_are_checked(padding, strides, message):
                      strides=strides)
 
 
+def test_relu6_caps_the_codes_by_hand():
+    # output frac 4: 6.0 is code 96; frac -2: 6.0 / 4 = 1.5 rounds half up to code 2
+    for frac, cap in ((4, 96), (-2, 2), (6, 255)):
+        layer = DenseConfig(name="d", in_features=1, out_features=3, input=U8,
+                            weight=Format(signed=True, frac=0), bias=Format(signed=True, frac=0),
+                            output=Format(signed=False, frac=frac), relu=True, relu_max=6.0)
+        assert layer.out_max == cap
+        acc = np.array([[-5, 1 << 20, 3 << (8 - frac) if frac < 8 else 3]])
+        codes = layer.requantize(acc)
+        assert codes[0, 0] == 0 and codes[0, 1] == cap and codes[0, 2] <= cap
+    with pytest.raises(ValueError, match="relu_max must be a number > 0 on a ReLU"):
+        DenseConfig(name="d", in_features=1, out_features=1, input=U8,
+                    weight=Format(signed=True, frac=0), bias=Format(signed=True, frac=0),
+                    output=Format(signed=True, frac=0), relu=False, relu_max=6.0)
+
+
 def test_dense_rounding_relu_and_saturation_by_hand():
     layer = DenseConfig(name="d", in_features=2, out_features=4, input=U8,
                         weight=Format(signed=True, frac=0), bias=Format(signed=True, frac=8),

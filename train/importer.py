@@ -231,12 +231,13 @@ def _fold_batch_norm(layer, mapping, scaling):
 
 
 def _fold_activation(layer, mapping, scaling):
+    top = None
     if isinstance(layer, keras.layers.ReLU):
-        if (layer.max_value is not None or float(layer.negative_slope) != 0
-                or float(layer.threshold) != 0):
-            Mapping.refuse(layer, "only a plain ReLU (no max_value, negative_slope or "
-                                  "threshold) is supported")
+        if float(layer.negative_slope) != 0 or float(layer.threshold) != 0:
+            Mapping.refuse(layer, "only a ReLU without negative_slope or threshold (max_value "
+                                  "allowed: ReLU6) is supported")
         act = "relu"
+        top = None if layer.max_value is None else float(layer.max_value)
     else:
         act = mapping.activation(layer)
     if act == "linear":
@@ -244,10 +245,14 @@ def _fold_activation(layer, mapping, scaling):
     if act == "softmax":
         mapping.drop_softmax(layer)
         return
+    if act == "relu6":
+        act, top = "relu", 6.0
     mac = mapping.after_mac(layer)
     if mac["relu"]:
         Mapping.refuse(layer, "a second ReLU")
     mac["relu"] = True
+    if top is not None:
+        mac["relu_max"] = top
 
 
 def _fold_softmax(layer, mapping, scaling):

@@ -48,9 +48,10 @@ class _QuantMac(keras.layers.Layer):
     """
 
     def __init__(self, *, relu, quantized=False, input_frac=None, weight_frac=None,
-                 bias_frac=None, output_frac=None, **kwargs):
+                 bias_frac=None, output_frac=None, relu_max=None, **kwargs):
         super().__init__(**kwargs)
         self.relu = bool(relu)
+        self.relu_max = None if relu_max is None else float(relu_max)
         self.quantized = bool(quantized)
         self.input_frac = input_frac
         self.weight_frac = weight_frac
@@ -73,6 +74,8 @@ class _QuantMac(keras.layers.Layer):
         return fake_quant(self.kernel, f["weight"]), fake_quant(self.bias, f["bias"])
 
     def _finish(self, acc):
+        if self.relu_max is not None:   # ReLU6: rounding min(acc, 6) is the contract's clamp
+            acc = ops.minimum(acc, self.relu_max)
         if self.quantized:
             # An unsigned output format saturates negative sums to zero: that is the ReLU.
             return fake_quant(acc, self.formats["output"])
@@ -81,7 +84,8 @@ class _QuantMac(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "relu": self.relu, "quantized": self.quantized,
                 "input_frac": self.input_frac, "weight_frac": self.weight_frac,
-                "bias_frac": self.bias_frac, "output_frac": self.output_frac}
+                "bias_frac": self.bias_frac, "output_frac": self.output_frac,
+                "relu_max": self.relu_max}
 
 
 def mac_export(layer):
@@ -91,5 +95,7 @@ def mac_export(layer):
     f = layer.formats
     spec = {"relu": layer.relu, "weight": f["weight"].to_json(), "bias": f["bias"].to_json(),
             "output": f["output"].to_json()}
+    if layer.relu_max is not None:
+        spec["relu_max"] = layer.relu_max
     return spec, {"weight": f["weight"].quantize(np.asarray(layer.kernel.value)),
                   "bias": f["bias"].quantize(np.asarray(layer.bias.value))}

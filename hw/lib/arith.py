@@ -19,12 +19,14 @@ def initial_value(layer, bias_code):
     return (int(bias_code) << layer.bias_shift) + offset
 
 
-def requantize(acc, *, shift, fmt):
-    """Saturate ``acc >> shift`` to the codes of ``fmt``; ``acc`` already holds the rounding
-    constant (see :func:`initial_value`), so this is the contract's round-half-up. Returns an
-    8-bit value of ``fmt``'s signedness; with an unsigned ``fmt`` the clamp at 0 is the ReLU."""
+def requantize(acc, *, shift, fmt, top=None):
+    """Saturate ``acc >> shift`` to the codes of ``fmt`` (at most ``top``: a ReLU6's code,
+    ``q8.contract.MacLayer.out_max``); ``acc`` already holds the rounding constant (see
+    :func:`initial_value`), so this is the contract's round-half-up. Returns an 8-bit value of
+    ``fmt``'s signedness; with an unsigned ``fmt`` the clamp at 0 is the ReLU."""
+    top = fmt.max if top is None else top
     shifted = acc >> shift if shift > 0 else acc << -shift  # signed: arithmetic, flooring
-    clamped = Mux(shifted < fmt.min, fmt.min, Mux(shifted > fmt.max, fmt.max, shifted))
+    clamped = Mux(shifted < fmt.min, fmt.min, Mux(shifted > top, top, shifted))
     return clamped[:8].as_signed() if fmt.signed else clamped[:8]
 
 

@@ -156,7 +156,8 @@ class Conv2DStage(wiring.Component):
             m.d.sync += [self.o.valid.eq(c_valid), self.o.payload.last.eq(c_last)]
             for o, acc in enumerate(accs):
                 m.d.sync += self.o.payload.data[o].eq(
-                    requantize(acc, shift=cfg.out_shift, fmt=cfg.output))
+                    requantize(acc, shift=cfg.out_shift, fmt=cfg.output,
+                               top=cfg.out_max))
         return m
 
 
@@ -249,7 +250,8 @@ def dense_view(layer):
     ``out_channels`` outputs, the same formats, so the same accumulator and requantisation."""
     return DenseConfig(name=layer.name, in_features=layer.fan_in,
                        out_features=layer.out_channels, relu=layer.relu, input=layer.input,
-                       weight=layer.weight, bias=layer.bias, output=layer.output)
+                       weight=layer.weight, bias=layer.bias, output=layer.output,
+                       relu_max=layer.relu_max)
 
 
 def valid_view(layer):

@@ -280,11 +280,15 @@ class DenseStage(wiring.Component):
         word_next = Signal(range(words + 1), init=1)   # word + 1, as a register
         available = Signal()
         moves = Signal()  # set below with each move
-        m.d.sync += available.eq(Mux(moves,
-                                     Mux(at_last,
-                                         Mux(last_pass, fill_other, fill_read) != 0,
-                                         word_next != fill_read),
-                                     word != fill_read))
+        # each outcome a wire of its own that synthesis keeps (timing: else ABC shares one
+        # comparison between the word and the next, behind a multiplexer that `moves`, the
+        # late signal, selects, and the comparison's levels come after it)
+        outcomes = [Signal(name=name, attrs={"keep": 1})
+                    for name in ("stays_in", "next_in", "first_in")]
+        m.d.comb += [outcomes[0].eq(word != fill_read), outcomes[1].eq(word_next != fill_read),
+                     outcomes[2].eq(Mux(last_pass, fill_other, fill_read) != 0)]
+        m.d.sync += available.eq(Mux(moves, Mux(at_last, outcomes[2], outcomes[1]),
+                                     outcomes[0]))
 
         out_full = Signal(per_pass)   # the output buffer of a group holds unsent codes
         pending = Signal(per_pass)    # a group's last accumulation is in the pipeline
@@ -464,7 +468,7 @@ class DenseStage(wiring.Component):
         codes = Signal(self.o.payload.data.shape())
         for lane in range(outs):  # the group just finished is at the back
             m.d.comb += codes[lane].eq(requantize(accs[-1][lane], shift=cfg.out_shift,
-                                                  fmt=cfg.output))
+                                                  fmt=cfg.output, top=cfg.out_max))
         for q in range(per_pass):
             with m.If(s5_done & (s5_local == q)):
                 m.d.sync += [out_full[q].eq(1), pending[q].eq(0), out_last[q].eq(s5_final),

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ..contract import MacLayer, check_count, check_shape, requantize
-from .kind import Kind, Padded, mac_formats, mac_to_spec
+from ..contract import MacLayer, check_count, check_shape
+from .kind import Kind, Padded, mac_formats, mac_to_spec, relu_max_token, with_relu_max
 
 __all__ = ["Conv2DConfig", "conv2d_acc", "same_padding", "KIND"]
 
@@ -118,7 +118,7 @@ def conv2d_acc(layer, x, weight, bias):
 
 def _forward(layer, x, params):
     acc = conv2d_acc(layer, x, params["weight"], params["bias"])
-    return requantize(acc, layer.out_shift, layer.output), acc
+    return layer.requantize(acc), acc
 
 
 def _from_spec(spec, in_shape, in_format):
@@ -167,7 +167,7 @@ def _parse(m):
         if stride < 1:
             raise ValueError(f"{m[0]}: the stride must be at least 1")
         entry["strides"] = [stride, stride]
-    return entry
+    return with_relu_max(entry, m["conv_relu_max"], m[0])
 
 
 def _format(entry):
@@ -182,14 +182,15 @@ def _format(entry):
     strides = entry.get("strides", [1, 1])
     if strides[0] != strides[1]:
         raise ValueError(f"strides {strides} have no spec token (only equal strides)")
-    return token + (f"s{strides[0]}" if strides[0] != 1 else "")
+    return token + (f"s{strides[0]}" if strides[0] != 1 else "") + relu_max_token(entry)
 
 
 KIND = Kind(name="conv2d", config=Conv2DConfig, base="conv",
             token=r"conv(?P<filters>\d+)x(?P<kernel>\d+)(?P<conv_same>same)?"
-                  r"(?:s(?P<conv_stride>\d+))?",
-            token_help="conv<filters>x<kernel>[same][s<stride>] (conv4x5, conv8x3sames2)",
+                  r"(?:s(?P<conv_stride>\d+))?(?:r(?P<conv_relu_max>\d+))?",
+            token_help="conv<filters>x<kernel>[same][s<stride>][r<relu max>] (conv4x5, "
+                       "conv8x3sames2r6)",
             parse=_parse, format=_format,
             keys=frozenset({"kernel", "out_channels", "relu", "weight", "bias", "output"}),
-            optional_keys=frozenset({"padding", "strides"}),
+            optional_keys=frozenset({"padding", "strides", "relu_max"}),
             from_spec=_from_spec, to_spec=_to_spec, forward=_forward)

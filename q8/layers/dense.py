@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..contract import MacLayer, check_count, requantize
-from .kind import Kind, mac_formats, mac_to_spec
+from ..contract import MacLayer, check_count
+from .kind import Kind, mac_formats, mac_to_spec, relu_max_token, with_relu_max
 
 __all__ = ["DenseConfig", "dense_acc", "KIND"]
 
@@ -62,7 +62,7 @@ def dense_acc(layer, x, weight, bias):
 
 def _forward(layer, x, params):
     acc = dense_acc(layer, x, params["weight"], params["bias"])
-    return requantize(acc, layer.out_shift, layer.output), acc
+    return layer.requantize(acc), acc
 
 
 def _from_spec(spec, in_shape, in_format):
@@ -78,15 +78,18 @@ def _to_spec(layer):
 def _parse(m):
     if int(m["units"]) < 1:
         raise ValueError(f"{m[0]}: a dense layer has at least 1 unit")
-    return {"kind": "dense", "out_features": int(m["units"]), "relu": True}
+    return with_relu_max({"kind": "dense", "out_features": int(m["units"]), "relu": True},
+                         m["dense_relu_max"], m[0])
 
 
 def _format(entry):
-    return f"dense{entry['out_features']}"
+    return f"dense{entry['out_features']}" + relu_max_token(entry)
 
 
 KIND = Kind(name="dense", config=DenseConfig, base="dense", numbered=True, flat=True,
-            logits=True, token=r"dense(?P<units>\d+)", token_help="dense<units>",
+            logits=True, token=r"dense(?P<units>\d+)(?:r(?P<dense_relu_max>\d+))?",
+            token_help="dense<units>[r<relu max>]",
             parse=_parse, format=_format,
             keys=frozenset({"out_features", "relu", "weight", "bias", "output"}),
+            optional_keys=frozenset({"relu_max"}),
             from_spec=_from_spec, to_spec=_to_spec, forward=_forward)

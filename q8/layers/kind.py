@@ -6,7 +6,8 @@ from typing import Callable
 
 from ..contract import Format
 
-__all__ = ["Kind", "KeepsFormat", "Padded", "mac_to_spec", "mac_formats"]
+__all__ = ["Kind", "KeepsFormat", "Padded", "mac_to_spec", "mac_formats", "with_relu_max",
+           "relu_max_token"]
 
 
 @dataclass(frozen=True)
@@ -87,14 +88,22 @@ class Kind:
 
 
 def mac_to_spec(layer):
-    """The manifest keys that a convolution and a dense layer share."""
-    return {"relu": layer.relu, "weight": layer.weight.to_json(), "bias": layer.bias.to_json(),
-            "output": layer.output.to_json()}
+    """The manifest keys that a convolution and a dense layer share (``relu_max`` only where
+    set: the files without it stay as they were)."""
+    spec = {"relu": layer.relu, "weight": layer.weight.to_json(),
+            "bias": layer.bias.to_json(), "output": layer.output.to_json()}
+    if layer.relu_max is not None:
+        spec["relu_max"] = layer.relu_max
+    return spec
 
 
 def mac_formats(spec):
-    """The weight, bias and output formats of a MAC layer's manifest entry."""
-    return {k: Format.from_json(spec[k]) for k in ("weight", "bias", "output")}
+    """The weight, bias and output formats of a MAC layer's manifest entry, and its
+    ``relu_max`` if it has one."""
+    found = {k: Format.from_json(spec[k]) for k in ("weight", "bias", "output")}
+    if spec.get("relu_max") is not None:
+        found["relu_max"] = spec["relu_max"]
+    return found
 
 
 class KeepsFormat:
@@ -129,3 +138,24 @@ class Padded:
         """The input's ``(height, width, channels)`` with its padding."""
         (t, b), (l, r) = self.padding
         return (self.in_shape[0] + t + b, self.in_shape[1] + l + r, self.in_shape[2])
+
+
+def with_relu_max(entry, text, token):
+    """``entry`` with the ``relu_max`` of an architecture token's ``r<max>`` (``text``), if
+    any (ReLU6: ``r6``)."""
+    if text:
+        if int(text) < 1:
+            raise ValueError(f"{token}: a ReLU's max_value is at least 1")
+        entry["relu_max"] = float(text)
+    return entry
+
+
+def relu_max_token(entry):
+    """The ``r<max>`` of an entry's ``relu_max`` (none without); an entry whose max is not a
+    whole number has no token."""
+    value = entry.get("relu_max")
+    if value is None:
+        return ""
+    if float(value) != int(value):
+        raise ValueError(f"relu_max {value} has no spec token (whole numbers only)")
+    return f"r{int(value)}"

@@ -60,7 +60,8 @@ class QuantConv2D(quant._QuantMac):
 def _build(entry, name, x, state):
     return QuantConv2D(entry["out_channels"], tuple(entry["kernel"]), relu=entry["relu"],
                        padding=entry.get("padding", "valid"),
-                       strides=entry.get("strides", (1, 1)), name=name)(x)
+                       strides=entry.get("strides", (1, 1)),
+                       relu_max=entry.get("relu_max"), name=name)(x)
 
 
 def _export(layer):
@@ -93,7 +94,9 @@ def _map(layer, mapping):
     if act == "softmax":
         mapping.refuse(layer, "softmax on a convolution is not supported")
     entry = {"kind": "conv2d", "kernel": list(layer.kernel_size),
-             "out_channels": int(layer.filters), "relu": act == "relu"}
+             "out_channels": int(layer.filters), "relu": act in ("relu", "relu6")}
+    if act == "relu6":
+        entry["relu_max"] = 6.0
     if layer.padding == "same":
         entry["padding"] = "same"
     if tuple(layer.strides) != (1, 1):

@@ -38,7 +38,8 @@ def _build(entry, name, x, state):
     if not state.get("flat"):
         x = keras.layers.Flatten(name="flatten")(x)
         state["flat"] = True
-    return QuantDense(entry["out_features"], relu=entry["relu"], name=name)(x)
+    return QuantDense(entry["out_features"], relu=entry["relu"],
+                      relu_max=entry.get("relu_max"), name=name)(x)
 
 
 def _export(layer):
@@ -55,8 +56,11 @@ def _map(layer, mapping):
         mapping.refuse(layer, "a Dense layer on an image (rank-3) tensor works per pixel in "
                               "Keras; put a Flatten before it")
     act = mapping.activation(layer)
-    mapping.add_mac(layer, {"kind": "dense", "out_features": int(layer.units),
-                            "relu": act == "relu"})
+    entry = {"kind": "dense", "out_features": int(layer.units),
+             "relu": act in ("relu", "relu6")}
+    if act == "relu6":
+        entry["relu_max"] = 6.0
+    mapping.add_mac(layer, entry)
     if act == "softmax":
         mapping.drop_softmax(layer)
 

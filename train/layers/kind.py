@@ -14,7 +14,8 @@ __all__ = ["TrainingKind", "Mapping", "ModelImportError", "SUPPORTED"]
 #: What the importer maps, for its messages.
 SUPPORTED = ("InputLayer, Rescaling, Conv2D (valid or same padding, any stride), MaxPooling2D, Flatten, "
              "Dense, GlobalAveragePooling2D, BatchNormalization (after Conv2D or Dense), "
-             "ReLU / Activation('relu'), Dropout, and a final softmax")
+             "ReLU (max_value allowed: ReLU6) / Activation('relu'), Dropout, and a final "
+             "softmax")
 
 
 class ModelImportError(ValueError):
@@ -90,9 +91,9 @@ class Mapping:
         name = keras.activations.serialize(layer.activation)
         if isinstance(name, dict):
             name = name.get("config", {}).get("name", name.get("class_name"))
-        if name not in ("relu", "linear", "softmax"):
-            self.refuse(layer, f"activation {name!r} is not supported (relu, none, or softmax "
-                               f"on the last layer)")
+        if name not in ("relu", "relu6", "linear", "softmax"):
+            self.refuse(layer, f"activation {name!r} is not supported (relu, relu6, none, or "
+                               f"softmax on the last layer)")
         return name
 
     def add_mac(self, layer, entry):
