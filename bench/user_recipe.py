@@ -57,6 +57,39 @@ MODELS = {
         L.Dense(84, activation="relu"),
         L.Dense(10, activation="softmax"),
     ],
+    # LeNet-5 as usually written: its first convolution "same", keeping the 28x28 map
+    "lenet5-same": lambda L: [
+        L.Conv2D(6, (5, 5), padding="same", activation="relu"),
+        L.MaxPooling2D((2, 2)),
+        L.Conv2D(16, (5, 5), activation="relu"),
+        L.MaxPooling2D((2, 2)),
+        L.Flatten(),
+        L.Dense(120, activation="relu"),
+        L.Dense(84, activation="relu"),
+        L.Dense(10, activation="softmax"),
+    ],
+    # the batch-normalised style: bias-less "same" convolutions, BatchNormalization, ReLU
+    "bn-convnet": lambda L: [
+        L.Conv2D(8, (3, 3), padding="same", use_bias=False), L.BatchNormalization(), L.ReLU(),
+        L.MaxPooling2D((2, 2)),
+        L.Conv2D(16, (3, 3), padding="same", use_bias=False), L.BatchNormalization(),
+        L.ReLU(),
+        L.MaxPooling2D((2, 2)),
+        L.Flatten(),
+        L.Dense(10, activation="softmax"),
+    ],
+    # all-convolutional: strides instead of pooling, a 1x1 convolution to the classes, their
+    # means, a Softmax layer
+    "all-conv": lambda L: [
+        L.Conv2D(8, (3, 3), padding="same", use_bias=False), L.BatchNormalization(), L.ReLU(),
+        L.Conv2D(16, (3, 3), strides=2, padding="same", use_bias=False),
+        L.BatchNormalization(), L.ReLU(),
+        L.Conv2D(16, (3, 3), strides=2, padding="same", use_bias=False),
+        L.BatchNormalization(), L.ReLU(),
+        L.Conv2D(10, (1, 1)),
+        L.GlobalAveragePooling2D(),
+        L.Softmax(),
+    ],
 }
 
 #: Each model's own recipe: ``(optimizer, epochs, validation split)``; the user's and
@@ -67,6 +100,9 @@ RECIPES = {
     "two-conv": ("Adadelta(1.0)", 12, 0.0),
     "keras-convnet": ("Adam", 15, 0.1),
     "lenet5": ("Adam", 15, 0.1),
+    "lenet5-same": ("Adam", 15, 0.1),
+    "bn-convnet": ("Adam", 15, 0.1),
+    "all-conv": ("Adam", 15, 0.1),
 }
 
 
@@ -83,7 +119,10 @@ def main(argv=None):
                         "MaxPool -> Conv2D(8, 3x3, relu) -> MaxPool -> Dense(32, relu) -> "
                         "Dense(10, softmax), another architecture trained the same way; "
                         "keras-convnet: keras.io's Simple MNIST convnet and its recipe; "
-                        "lenet5: LeNet-5 with valid padding, trained as the convnet")
+                        "lenet5: LeNet-5 with valid padding, trained as the convnet; "
+                        "lenet5-same: LeNet-5 as usually written (same padding first); "
+                        "bn-convnet: batch-normalised same convolutions; all-conv: "
+                        "strides, a 1x1 convolution and global average pooling")
     args = p.parse_args(argv)
     for path in args.save:
         if not path.endswith((".keras", ".h5")):

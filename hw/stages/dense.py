@@ -280,15 +280,11 @@ class DenseStage(wiring.Component):
         word_next = Signal(range(words + 1), init=1)   # word + 1, as a register
         available = Signal()
         moves = Signal()  # set below with each move
-        # each outcome a wire of its own that synthesis keeps (timing: else ABC shares one
-        # comparison between the word and the next, behind a multiplexer that `moves`, the
-        # late signal, selects, and the comparison's levels come after it)
-        outcomes = [Signal(name=name, attrs={"keep": 1})
-                    for name in ("stays_in", "next_in", "first_in")]
-        m.d.comb += [outcomes[0].eq(word != fill_read), outcomes[1].eq(word_next != fill_read),
-                     outcomes[2].eq(Mux(last_pass, fill_other, fill_read) != 0)]
-        m.d.sync += available.eq(Mux(moves, Mux(at_last, outcomes[2], outcomes[1]),
-                                     outcomes[0]))
+        m.d.sync += available.eq(Mux(moves,
+                                     Mux(at_last,
+                                         Mux(last_pass, fill_other, fill_read) != 0,
+                                         word_next != fill_read),
+                                     word != fill_read))
 
         out_full = Signal(per_pass)   # the output buffer of a group holds unsent codes
         pending = Signal(per_pass)    # a group's last accumulation is in the pipeline
