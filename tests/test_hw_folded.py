@@ -167,8 +167,8 @@ def test_the_plans_cycles_of_a_folded_convolution_are_the_simulated_ones(spec, s
     assert np.array_equal(run.logits, reference.run(net, images).logits)
 
 
-@pytest.mark.parametrize("queue", [False, True])
-def test_two_folded_convolutions_in_a_row_exact_with_a_queue(queue):
+@pytest.mark.parametrize("queue,registered", [(False, False), (True, False), (True, True)])
+def test_two_folded_convolutions_in_a_row_exact_with_a_queue(queue, registered):
     # each folded stage's pace is modelled alone: without a queue between them the second's
     # pauses stall the first, so the plan's interval is low (docs/gateware.md); with one it
     # is the simulated; the latency is exact either way
@@ -176,7 +176,8 @@ def test_two_folded_convolutions_in_a_row_exact_with_a_queue(queue):
     from hw.stages.network import default_schedule
     net = network_from_arch(np.random.default_rng(3), "conv3x3,conv4x2,pool,dense6", size=12)
     folded = {"conv1": DenseSchedule(lanes=3, groups_per_pass=1),
-              "conv2": DenseSchedule(lanes=2, groups_per_pass=1, queue=queue)}
+              "conv2": DenseSchedule(lanes=2, groups_per_pass=1, queue=queue,
+                                     registered_weights=registered)}
     plan = fit.plan(net.layers, params=net.params,
                     schedules={**default_schedule(net), **folded})
     pipeline = NetworkPipeline(net, schedules=plan.schedules)

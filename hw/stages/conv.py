@@ -287,8 +287,10 @@ def make_stages(layer, *, params, in_width, schedule=None):
         stages.insert(0, PadStage(shape=(height, width, channels // in_width),
                                   padding=layer.padding, fmt=layer.input, in_width=in_width))
     if schedule is not None and schedule.queue:   # first: nothing before it waits
+        # the ECP5's plans register every block RAM's slow output (registered_weights)
         stages.insert(0, QueueStage(element_layout(in_width, layer.input),
-                                    depth=height * width * channels // in_width))
+                                    depth=height * width * channels // in_width,
+                                    registered=schedule.registered_weights))
     return stages, out_width
 
 
@@ -350,8 +352,9 @@ def estimate(layer, times, *, weight, in_width=None, schedule=None, external_wei
     before, busy = (), 0
     if schedule is not None and schedule.queue:
         before = (queue_cost(f"{layer.name} queue", element_layout(in_width, layer.input),
-                             math.prod(layer.in_shape) // in_width),)
-        times = [t + QueueStage.LATENCY for t in times]
+                             math.prod(layer.in_shape) // in_width,
+                             registered=schedule.registered_weights),)
+        times = [t + QueueStage.latency(schedule.registered_weights) for t in times]
     if layer.padded:
         units = channels // in_width
         times = pad_times(times, shape=(*layer.in_shape[:2], units), padding=layer.padding)

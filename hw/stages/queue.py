@@ -7,6 +7,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.lib.params import check_count
 from hw.stages.kind import MemoryCost, StageCost
+from hw.stages.skid import SkidBuffer
 
 __all__ = ["QueueStage", "entries", "queue_cost"]
 
@@ -34,6 +35,10 @@ class QueueStage(wiring.Component):
         The payload.
     depth : int
         Transfers held at least.
+    registered : bool
+        The memory's output into a register (a :class:`~hw.stages.skid.SkidBuffer`) before
+        the stage after: the ECP5's block RAM is slow to its output (about 6 ns: the
+        ULX3S-85F's critical path, into the window stage's counters), the iCE40's is not.
 
     Members
     -------
@@ -45,10 +50,17 @@ class QueueStage(wiring.Component):
     #: output ready: the write, then the read into the output register.
     LATENCY = 2
 
-    def __init__(self, shape, *, depth):
+    def __init__(self, shape, *, depth, registered=False):
         check_count("depth", depth)
-        self._depth = entries(depth)
+        if not isinstance(registered, bool):
+            raise ValueError(f"registered must be True or False, not {registered!r}")
+        self._depth, self._registered = entries(depth), registered
         super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape))})
+
+    @staticmethod
+    def latency(registered):
+        """:attr:`LATENCY`, and the output register's cycle if ``registered``."""
+        return QueueStage.LATENCY + registered * SkidBuffer.LATENCY
 
     @property
     def depth(self):
@@ -62,22 +74,27 @@ class QueueStage(wiring.Component):
         width = Shape.cast(self.i.payload.shape()).width
         mem = m.submodules.memory = Memory(shape=width, depth=size, init=[])
         wr, rd = mem.write_port(), mem.read_port()
+        out = self.o
+        if self._registered:
+            skid = m.submodules.output = SkidBuffer(self.o.payload.shape())
+            wiring.connect(m, skid.o, wiring.flipped(self.o))
+            out = skid.i
         head, tail = Signal(bits), Signal(bits)   # wrap by themselves: size is 2 ** bits
         count = Signal(range(size + 1))
         full, empty = Signal(), Signal(init=1)
         write = self.i.valid & ~full
-        advance = ~self.o.valid | self.o.ready
+        advance = ~out.valid | out.ready
         read = advance & ~empty
         m.d.comb += [self.i.ready.eq(~full),
                      wr.addr.eq(head), wr.data.eq(self.i.payload.as_value()), wr.en.eq(write),
                      rd.addr.eq(tail), rd.en.eq(read),
-                     self.o.payload.as_value().eq(rd.data)]
+                     out.payload.as_value().eq(rd.data)]
         with m.If(write):
             m.d.sync += head.eq(head + 1)
         with m.If(read):
             m.d.sync += tail.eq(tail + 1)
         with m.If(advance):
-            m.d.sync += self.o.valid.eq(~empty)
+            m.d.sync += out.valid.eq(~empty)
         # the count and its flags: each next value computed from the registers alone and
         # picked by the transfers (timing: no adder or comparison after the late ready)
         with m.If(write & ~read):
@@ -92,10 +109,11 @@ def entries(depth):
     return 1 << max(1, (depth - 1).bit_length())
 
 
-def queue_cost(name, shape, depth):
+def queue_cost(name, shape, depth, registered=False):
     """The :class:`~hw.stages.kind.StageCost` of a :class:`QueueStage` of ``depth`` transfers
     of ``shape`` named ``name``: its memory, the output's data (bits) and the addresses, the
-    count and its flags."""
+    count and its flags; ``registered``, its skid buffer's."""
     width = Shape.cast(shape).width
-    return StageCost(name=name, kind="queue", terms={"queue": 1, "queue_bit": width},
+    extra = {"skid": 1, "skid_bit": width} if registered else {}
+    return StageCost(name=name, kind="queue", terms={"queue": 1, "queue_bit": width, **extra},
                      memories=(MemoryCost("queue", width, entries(depth), block=True),))
