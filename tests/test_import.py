@@ -252,6 +252,14 @@ REFUSED = {
     "mean of ReLU codes as the logits": (lambda: keras.Sequential([
         keras.Input((28, 28, 1)), L.Conv2D(10, 3, activation="relu", name="c1"),
         L.GlobalAveragePooling2D()]), "the last layer 'c1' ends in ReLU"),
+    "pool strides": (lambda: keras.Sequential([
+        keras.Input((28, 28, 1)), L.Conv2D(2, 3, activation="relu"),
+        L.MaxPooling2D(3, strides=2, name="mp"), L.Flatten(), L.Dense(10)]),
+        "layer 'mp' (MaxPooling2D): strides (2, 2) differ from the pool (3, 3)"),
+    "relu threshold": (lambda: keras.Sequential([
+        keras.Input((28, 28, 1)), L.Conv2D(2, 3), L.ReLU(threshold=0.5, name="r"),
+        L.Flatten(), L.Dense(10)]),
+        "layer 'r' (ReLU): only a ReLU without negative_slope or threshold"),
     "depthwise": (lambda: keras.Sequential([
         keras.Input((28, 28, 1)), L.DepthwiseConv2D(3, name="dw"), L.Flatten(),
         L.Dense(10)]), "layer 'dw' (DepthwiseConv2D): this layer is not supported"),
