@@ -134,8 +134,8 @@ def test_the_ecp5_plan_folds_what_does_not_fit_in_parallel():
 
 
 #: The folded networks shipped in weights/ (weights/README.md): trained by their own recipes
-#: and imported with ``train --from``.
-ZOO = ("weights/lenet5_q8.npz", "weights/keras_convnet_q8.npz")
+#: and imported with ``train --from`` (LeNet-5 as usually written: same padding first).
+ZOO = ("weights/lenet5_q8.npz", "weights/keras_convnet_q8.npz", "weights/lenet5_same_q8.npz")
 
 
 @pytest.mark.parametrize("path", ZOO)
