@@ -296,3 +296,22 @@ def test_build_refuses_a_misfit_at_once(tmp_path, capsys):
     assert captured.err.startswith("error: dense1 needs 173,056 weight bytes; the 4 SPRAMs "
                                    "hold 131,072: at most 96 units")
     assert not (tmp_path / "build").exists()
+
+
+def test_a_layer_whose_spram_store_would_overflow_is_never_planned_and_is_refused():
+    # LeNet-5 as usually written: its dense1 (400 inputs, 120 units) on 2 lanes would be
+    # 60 x 400 = 24,000 words, more than an SPRAM store's 16,384
+    from q8 import arch
+    layers = arch.configs(arch.parse("conv6x5same,pool,conv16x5,pool,dense120,dense84,dense10"))
+    plan = fit.plan(layers, board="icebreaker")
+    assert plan.fits
+    for name, schedule in plan.schedules.items():
+        stage = next(s for s in plan.stages if s.name == name)
+        assert not schedule.spram or stage.spram_words <= 16384, name
+    forced = {**plan.schedules,
+              "dense1": DenseSchedule(lanes=2, groups_per_pass=1, spram=True)}
+    refused = fit.plan(layers, board="icebreaker", schedules=forced)
+    assert not refused.fits
+    assert refused.problems == ["dense1's weights in SPRAM would be 24,000 words of 2 "
+                                "weights; an SPRAM store holds 16,384: more lanes for it, or "
+                                "its weights in block RAM"]

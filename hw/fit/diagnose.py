@@ -14,8 +14,9 @@ from q8.weights import build_layers
 __all__ = ["problems", "resized"]
 
 
-def problems(planner, used, params, *, replan):
-    """The sentences of what does not fit: ``used`` against ``planner.available``.
+def problems(planner, used, params, *, replan, stages=()):
+    """The sentences of what does not fit: ``used`` against ``planner.available``, and the
+    plan's ``stages`` whose SPRAM store would overflow.
     ``replan(layers, board, params) -> used`` plans a smaller network (``hw.fit.search``)."""
     found = []
     avail = planner.available
@@ -30,6 +31,13 @@ def problems(planner, used, params, *, replan):
         found.append(f"{first.name} needs {words * WEIGHT_WORD_LANES:,} weight bytes; the "
                      f"{SPRAMWeightStore.SPRAMS} SPRAMs hold "
                      f"{SPRAMWeightStore.WORDS * SPRAMWeightStore.LANES:,}: {fix}")
+    for s in stages:
+        if s.spram_words > SPRAMWeightStore.WORDS:
+            found.append(f"{s.name}'s weights in SPRAM would be {s.spram_words:,} words of "
+                         f"{s.schedule.lanes} weights; an SPRAM store holds "
+                         f"{SPRAMWeightStore.WORDS:,}: more lanes for it, or its weights in "
+                         f"block RAM")
+            return found
     if used["sprams"] > avail["sprams"]:
         found.append(f"the network needs {used['sprams']} SPRAMs; the board has "
                      f"{avail['sprams']}")

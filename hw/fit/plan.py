@@ -64,6 +64,8 @@ class Stage:
     memories: list = dataclasses.field(default_factory=list)
     logic_cells: int = 0
     terms: dict = dataclasses.field(default_factory=dict)
+    #: The words of its SPRAM store (a layer whose weights are in SPRAM), else 0.
+    spram_words: int = 0
 
     def memory(self, what, width, depth, *, family, rom=False, block=False):
         brams = memory_brams(width, depth, rom=rom, block=block, family=family)

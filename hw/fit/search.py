@@ -27,6 +27,13 @@ __all__ = ["plan", "built_schedules", "EXHAUSTIVE"]
 _STORES = {None: "", "constants": "logic", "external": "SPRAM", "memory": "block RAM"}
 
 
+def spram_words(layer, schedule):
+    """The words of ``layer``'s SPRAM store under ``schedule``: a word of ``lanes`` weights
+    per group and input (``hw.stages.dense.dense_weight_words``)."""
+    size = layer.out_channels if layer.kind == "conv2d" else layer.out_features
+    return -(-size // schedule.lanes) * layer.fan_in
+
+
 def _shape(layer):
     shape = layer.out_shape
     return "x".join(map(str, shape)) if len(shape) > 1 else str(shape[0])
@@ -84,6 +91,11 @@ class Planner:
                 s.store = "logic"   # Yosys keeps it in LUTs
         if cost.weights == "external":
             s.sprams = SPRAMWeightStore.sprams_for(schedule.lanes)
+            s.spram_words = spram_words(layer, schedule)
+            if s.spram_words > SPRAMWeightStore.WORDS:
+                # more words than an SPRAM holds: it cannot be built so (the diagnosis says
+                # why), and no plan chooses it
+                s.sprams += self.available["sprams"] + 1
         s.estimate(self.family)
         return s
 
@@ -446,7 +458,7 @@ def plan(layers, *, board=BOARD, params=None, schedules=None):
     used = planner.totals(stages)
     return Plan(board=board.name, stages=stages, schedules=chosen, used=used,
                 available=dict(planner.available), latency=latency, interval=interval,
-                problems=problems(planner, used, params, replan=_replan),
+                problems=problems(planner, used, params, replan=_replan, stages=stages),
                 estimated_weights=params is None,
                 floors=floors(stages, dsps=planner.available["dsps"],
                               lanes_per_dsp=planner.family.lanes_per_dsp,
