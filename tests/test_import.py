@@ -312,14 +312,14 @@ def test_unsupported_models_are_refused_naming_the_layer(case):
 
 
 def test_cli_refusals_come_before_any_work(tmp_path, capsys):
-    model = keras.Sequential([keras.Input((28, 28, 1)), L.Conv2D(2, 3, padding="same",
+    model = keras.Sequential([keras.Input((28, 28, 1)), L.Conv2D(2, 3, dilation_rate=2,
                                                                  name="c1"),
                               L.Flatten(), L.Dense(10)])
-    path = tmp_path / "same.keras"
+    path = tmp_path / "dilated.keras"
     model.save(path)
     out = str(tmp_path / "x.npz")
     cases = [
-        (["--from", str(path)], "padding 'same' is not supported"),
+        (["--from", str(path)], "dilation (2, 2) is not supported"),
         (["--from", str(tmp_path / "missing.keras")], "no such model file"),
         (["--from", weights.DEFAULT_WEIGHTS], "a Keras model is a .keras or .h5 file"),
         (["--from", str(path), "--arch", "dense10"], "leave out --arch"),
