@@ -18,6 +18,14 @@ import numpy as np
 from q8 import mnist
 
 
+def _lenet5(L, padding):
+    """LeNet-5's layers, its first convolution with ``padding``."""
+    return [L.Conv2D(6, (5, 5), padding=padding, activation="relu"), L.MaxPooling2D((2, 2)),
+            L.Conv2D(16, (5, 5), activation="relu"), L.MaxPooling2D((2, 2)), L.Flatten(),
+            L.Dense(120, activation="relu"), L.Dense(84, activation="relu"),
+            L.Dense(10, activation="softmax")]
+
+
 MODELS = {
     "user": lambda L: [
         L.Conv2D(2, (3, 3), activation="relu"),
@@ -47,27 +55,9 @@ MODELS = {
         L.Dense(10, activation="softmax"),
     ],
     # LeNet-5 with valid padding throughout (its first convolution on the 28x28 image)
-    "lenet5": lambda L: [
-        L.Conv2D(6, (5, 5), activation="relu"),
-        L.MaxPooling2D((2, 2)),
-        L.Conv2D(16, (5, 5), activation="relu"),
-        L.MaxPooling2D((2, 2)),
-        L.Flatten(),
-        L.Dense(120, activation="relu"),
-        L.Dense(84, activation="relu"),
-        L.Dense(10, activation="softmax"),
-    ],
+    "lenet5": lambda L: _lenet5(L, "valid"),
     # LeNet-5 as usually written: its first convolution "same", keeping the 28x28 map
-    "lenet5-same": lambda L: [
-        L.Conv2D(6, (5, 5), padding="same", activation="relu"),
-        L.MaxPooling2D((2, 2)),
-        L.Conv2D(16, (5, 5), activation="relu"),
-        L.MaxPooling2D((2, 2)),
-        L.Flatten(),
-        L.Dense(120, activation="relu"),
-        L.Dense(84, activation="relu"),
-        L.Dense(10, activation="softmax"),
-    ],
+    "lenet5-same": lambda L: _lenet5(L, "same"),
     # the batch-normalised style: bias-less "same" convolutions, BatchNormalization, ReLU
     "bn-convnet": lambda L: [
         L.Conv2D(8, (3, 3), padding="same", use_bias=False), L.BatchNormalization(), L.ReLU(),

@@ -62,6 +62,14 @@ def _folded_logits(mapped, images):
         q.predict(images.astype(np.float32)[..., None], verbose=0)))
 
 
+def _assert_computes_the_float_logits(model, mapped, images):
+    """The mapped model in float gives ``model``'s softmax (a model whose logits are not yet
+    softmaxed, or are) on raw bytes ``images``, to float rounding."""
+    theirs = keras.ops.convert_to_numpy(keras.ops.softmax(
+        model.predict(images[..., None].astype(np.float32), verbose=0)))
+    assert np.allclose(_folded_logits(mapped, images), theirs, atol=2e-5)
+
+
 def test_folds_compute_what_the_float_model_computes(data, user_files):
     model, _ = user_files
     mapped = importer.map_model(model)
@@ -92,11 +100,7 @@ def test_same_padding_and_strides_compute_what_the_float_model_computes(data):
     assert [l.out_shape for l in layers[:4]] == [(28, 28, 3), (14, 14, 3), (7, 7, 4),
                                                  (2, 2, 2)]
     assert layers[0].padding == ((1, 2), (1, 2)) and layers[2].padding == ((0, 1), (0, 1))
-    images = data.x_test[:100]
-    ours = _folded_logits(mapped, images)
-    theirs = keras.ops.convert_to_numpy(keras.ops.softmax(
-        model.predict(images[..., None].astype(np.float32), verbose=0)))
-    assert np.allclose(ours, theirs, atol=2e-5)
+    _assert_computes_the_float_logits(model, mapped, data.x_test[:100])
 
 
 def test_relu6_maps_and_computes_what_the_float_model_computes(data):
@@ -110,11 +114,7 @@ def test_relu6_maps_and_computes_what_the_float_model_computes(data):
               epochs=1, batch_size=128, verbose=0)
     mapped = importer.map_model(model)
     assert mapped.entries == arch.parse("conv3x3r6,pool,dense16r6,dense10")
-    images = data.x_test[:100]
-    ours = _folded_logits(mapped, images)
-    theirs = keras.ops.convert_to_numpy(keras.ops.softmax(
-        model.predict(images[..., None].astype(np.float32), verbose=0)))
-    assert np.allclose(ours, theirs, atol=2e-5)
+    _assert_computes_the_float_logits(model, mapped, data.x_test[:100])
 
 
 def test_same_max_pooling_computes_what_the_float_model_computes(data):
@@ -128,11 +128,7 @@ def test_same_max_pooling_computes_what_the_float_model_computes(data):
     mapped = importer.map_model(model)
     assert mapped.entries == arch.parse("conv3x2,poolsame,dense10")
     assert arch.configs(mapped.entries)[1].out_shape == (14, 14, 3)
-    images = data.x_test[:100]
-    ours = _folded_logits(mapped, images)
-    theirs = keras.ops.convert_to_numpy(keras.ops.softmax(
-        model.predict(images[..., None].astype(np.float32), verbose=0)))
-    assert np.allclose(ours, theirs, atol=2e-5)
+    _assert_computes_the_float_logits(model, mapped, data.x_test[:100])
 
 
 def test_an_all_convolutional_model_maps_and_computes_what_the_float_model_computes(data):
