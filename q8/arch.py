@@ -10,13 +10,17 @@ from. It is written as a short spec, comma-separated, in order::
     Conv2D with ``F`` filters of ``K`` x ``K``, valid padding, stride 1, then ReLU;
     ``conv<F>x<K>same`` Keras' same padding, ``...s<S>`` a stride of ``S``.
 ``pool`` or ``pool<P>``
-    MaxPooling2D of 2 x 2 (or ``P`` x ``P``), stride equal to the pool.
+    MaxPooling2D of 2 x 2 (or ``P`` x ``P``), stride equal to the pool; ``...same`` Keras'
+    same padding, ``...s<S>`` a stride of ``S`` (``pool3s2``).
+``avgpool`` or ``avgpool<P>``
+    AveragePooling2D of 2 x 2 (or ``P`` x ``P``), valid padding; ``...s<S>`` a stride.
 ``dense<N>``
     Dense with ``N`` units, then ReLU; the last one has no ReLU: its outputs are the logits.
 ``drop<R>``
     Dropout with rate ``R`` (training only: it is not part of the integer network).
-``gap``
-    GlobalAveragePooling2D; after a last convolution (no ReLU) its means are the logits.
+``gap``, ``gmp``
+    GlobalAveragePooling2D, GlobalMaxPooling2D; after a last convolution (no ReLU) their
+    outputs are the logits.
 
 Each token is its kind's (``q8.layers``): this module only chains them. The flatten before
 the first dense layer is implied. As layer entries (:func:`parse`) an
@@ -80,7 +84,7 @@ def parse(spec):
             KINDS[e["kind"]].logits for e in macs[macs.index(weighted[-1]) + 1:]):
         raise ArchError(f"architecture {spec!r} must end with a dense layer (the logits), "
                         f"e.g. ...,dense10, or with a convolution to the classes and a "
-                        f"global average pooling, e.g. ...,conv10x1,gap")
+                        f"global pooling, e.g. ...,conv10x1,gap (or gmp)")
     weighted[-1]["relu"] = False
     seen_dense = False
     for e in macs:

@@ -12,11 +12,13 @@ from .layers import network_kind
 # each kind's operation is in its module of q8.layers; these names are the reference's too
 from .layers.conv2d import conv2d_acc
 from .layers.dense import dense_acc
+from .layers.avgpool2d import average_pool
 from .layers.gavgpool2d import global_average
+from .layers.gmaxpool2d import global_max
 from .layers.maxpool2d import maxpool2d
 
-__all__ = ["Result", "conv2d_acc", "dense_acc", "maxpool2d", "global_average", "argmax", "run",
-           "check_images"]
+__all__ = ["Result", "conv2d_acc", "dense_acc", "maxpool2d", "average_pool", "global_average",
+           "global_max", "argmax", "run", "check_images"]
 
 
 def argmax(logits):

@@ -88,8 +88,8 @@ def build_layers(input_shape, input_format, specs):
     if not (network_kind(last.kind).logits and last.output.signed and weighted and all(
             network_kind(l.kind).logits for l in layers[layers.index(weighted[-1]) + 1:])):
         raise WeightsError("the last layer must be a dense layer without ReLU, or a global "
-                           "average pooling right after a convolution without ReLU: its "
-                           "signed outputs are the logits")
+                           "pooling (average or max) right after a convolution without "
+                           "ReLU: its signed outputs are the logits")
     for layer in layers[:-1]:
         if layer is weighted[-1]:   # the logits' own layer, before their pooling
             continue

@@ -1,16 +1,17 @@
 # amaranth: UnusedElaboratable=no
-"""Global average pooling (``gavgpool2d``): the contract's rounding by hand, the stage under
-gaps and back-pressure, networks that end in it (an all-convolutional network's logits) or
-pass through it, against the reference, the Keras QAT model and the fit plan's cycles."""
+"""Global average pooling (``gavgpool2d``): the contract's rounding by hand, the stage (and
+its global maximum, ``gmaxpool2d``) under gaps and back-pressure, networks that end in it (an
+all-convolutional network's logits) or pass through it, against the reference, the Keras QAT
+model and the fit plan's cycles."""
 
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from hw.stages.gavgpool import GlobalAvgPoolStage
+from hw.stages.gavgpool import GlobalPoolStage
 from q8 import arch, reference
 from q8.contract import Format
-from q8.layers import GlobalAvgPool2DConfig
+from q8.layers import GlobalAvgPool2DConfig, GlobalMaxPool2DConfig
 from sim.streams import put_images, stream_get
 from tests.netgen import check_against_reference_and_plan, network_from_arch
 
@@ -27,18 +28,21 @@ def test_the_mean_is_rounded_half_up_by_hand():
     assert reference.global_average(even, x).tolist() == [[255, 2]]
 
 
-@pytest.mark.parametrize("shape,signed,in_width", [((3, 3, 4), True, 4), ((2, 5, 3), False, 1),
-                                                   ((1, 1, 2), True, 1)])
-def test_the_stage_sends_each_channels_mean(shape, signed, in_width):
+@pytest.mark.parametrize("shape,signed,in_width,op", [
+    ((3, 3, 4), True, 4, "mean"), ((2, 5, 3), False, 1, "mean"), ((1, 1, 2), True, 1, "mean"),
+    ((3, 3, 4), True, 4, "max"), ((2, 5, 3), False, 1, "max")])
+def test_the_stage_sends_each_channels_mean_or_maximum(shape, signed, in_width, op):
     fmt = Format(signed=signed, frac=3)
-    layer = GlobalAvgPool2DConfig(name="gap", in_shape=shape, format=fmt)
+    config, result = {"mean": (GlobalAvgPool2DConfig, reference.global_average),
+                      "max": (GlobalMaxPool2DConfig, reference.global_max)}[op]
+    layer = config(name="g", in_shape=shape, format=fmt)
     rng = np.random.default_rng(sum(shape))
     images = rng.integers(fmt.min, fmt.max + 1, (3, *shape)).astype(
         np.int8 if signed else np.uint8)
-    images[0] = fmt.min   # the extremes: the offset division at both ends
+    images[0] = fmt.min   # the extremes: the offset division at both ends, a maximum's start
     images[1] = fmt.max
-    expected = reference.global_average(layer, images)
-    dut = GlobalAvgPoolStage(shape=shape, fmt=fmt, in_width=in_width)
+    expected = result(layer, images)
+    dut = GlobalPoolStage(shape=shape, fmt=fmt, in_width=in_width, op=op)
     got = []
 
     async def producer(ctx):
@@ -85,7 +89,7 @@ def test_the_keras_model_of_a_mean_is_the_reference():
 
 @pytest.mark.parametrize("spec,message", [
     ("conv3x3,pool", "must end with a dense layer .* or with a convolution to the classes "
-                     "and a global average pooling"),
+                     "and a global pooling"),
     ("conv3x3,pool,gap,pool,dense4", "max pooling needs a \\(height, width, channels\\) "
                                      "input, not \\(3,\\)"),
     ("conv3x3,gap,gap", "global average pooling needs a \\(height, width, channels\\)"),

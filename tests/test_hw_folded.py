@@ -119,7 +119,7 @@ def test_folded_conv_matches_the_reference(lanes, per_pass):
         "conv": DenseSchedule(lanes=lanes, groups_per_pass=per_pass)})
     assert [type(s).__name__ for s in pipeline.stages[:5]] == \
         ["SkidBuffer", "WindowStage", "DenseStage", "SerializeStage",
-         "SerialMaxPool2DStage"]
+         "SerialPool2DStage"]
     run = simulate_network(pipeline, images, seed=lanes, gap=0.2, stall=0.3)
     ref = reference.run(net, images)
     assert np.array_equal(run.logits, ref.logits)

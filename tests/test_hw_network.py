@@ -116,14 +116,15 @@ def test_a_layer_kind_without_gateware_is_refused():
     from q8.layers import MaxPool2DConfig
 
     @dataclasses.dataclass(frozen=True)
-    class AvgPool2DConfig(MaxPool2DConfig):
-        kind = "avgpool2d"
+    class MinPool2DConfig(MaxPool2DConfig):
+        kind = "minpool2d"
 
     net = weights.load()
     pool = next(l for l in net.layers if l.kind == "maxpool2d")
-    fake = AvgPool2DConfig(**{f.name: getattr(pool, f.name)
+    fake = MinPool2DConfig(**{f.name: getattr(pool, f.name)
                               for f in dataclasses.fields(pool)})
     odd = dataclasses.replace(net, layers=tuple(fake if l is pool else l for l in net.layers))
-    with pytest.raises(NetworkError, match=r"no gateware for the layers pool \(avgpool2d\); "
-                                           r"the kinds built are conv2d, dense, gavgpool2d, maxpool2d"):
+    with pytest.raises(NetworkError, match=r"no gateware for the layers pool \(minpool2d\); "
+                                           r"the kinds built are avgpool2d, conv2d, dense, gavgpool2d, "
+                                           r"gmaxpool2d, maxpool2d"):
         NetworkPipeline(odd)

@@ -10,7 +10,7 @@ from hw.stages.argmax import ArgmaxStage
 from hw.lib.arith import LogicMultiplier
 from hw.stages.conv import Conv2DStage
 from hw.stages.dense import DenseStage, WeightMemory, dense_weight_words
-from hw.stages.pool import MaxPool2DStage
+from hw.stages.pool import Pool2DStage
 from q8 import reference
 from q8.contract import Format, requantize
 from q8.layers import Conv2DConfig, DenseConfig, MaxPool2DConfig
@@ -60,7 +60,7 @@ def test_maxpool(gap, stall, fmt):
     x[1] = fmt.max  # the extremes
     x[2] = fmt.min
     expected = reference.maxpool2d(cfg, x)
-    out = simulate_stage(MaxPool2DStage(config=cfg), _elements(x, 2), expected.size // 2,
+    out = simulate_stage(Pool2DStage(config=cfg), _elements(x, 2), expected.size // 2,
                          seed=1, gap=gap, stall=stall)
     assert np.array_equal(_codes(out).reshape(expected.shape), expected)
     assert _lasts(out) == ([0] * 11 + [1]) * 3
@@ -71,7 +71,7 @@ def test_maxpool_3x3_window():
                           format=Format(signed=False, frac=0))
     x = np.random.default_rng(2).integers(0, 256, (2, 7, 8, 1)).astype(np.uint8)
     expected = reference.maxpool2d(cfg, x)
-    out = simulate_stage(MaxPool2DStage(config=cfg), _elements(x, 1), expected.size)
+    out = simulate_stage(Pool2DStage(config=cfg), _elements(x, 1), expected.size)
     assert np.array_equal(_codes(out).reshape(expected.shape), expected)
 
 

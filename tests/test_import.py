@@ -131,6 +131,27 @@ def test_same_max_pooling_computes_what_the_float_model_computes(data):
     _assert_computes_the_float_logits(model, mapped, data.x_test[:100])
 
 
+def test_average_strided_and_global_max_poolings_compute_what_the_float_model_computes(data):
+    # an overlapping max pooling (3, stride 2), a mean of 3x3 windows (its division by 9)
+    # and a mean with a stride of 1, then the classes' maxima: every pooling form but same
+    keras.utils.set_random_seed(6)
+    model = keras.Sequential([
+        keras.Input((28, 28, 1)), L.Rescaling(1 / 255),
+        L.Conv2D(3, 3, activation="relu"), L.MaxPooling2D(3, strides=2),
+        L.AveragePooling2D(3), L.Conv2D(4, 1, activation="relu"),
+        L.AveragePooling2D(2, strides=1), L.Conv2D(10, 1), L.GlobalMaxPooling2D(),
+        L.Softmax()])
+    mapped = importer.map_model(model)
+    assert mapped.entries == arch.parse("conv3x3,pool3s2,avgpool3,conv4x1,avgpools1,"
+                                        "conv10x1,gmp")
+    assert [c.out_shape for c in arch.configs(mapped.entries)][1:5] == \
+        [(12, 12, 3), (4, 4, 3), (4, 4, 4), (3, 3, 4)]
+    images = data.x_test[:100]
+    ours = _folded_logits(mapped, images)
+    theirs = model.predict(images[..., None].astype(np.float32), verbose=0)
+    assert np.allclose(ours, theirs, atol=2e-5)
+
+
 def test_an_all_convolutional_model_maps_and_computes_what_the_float_model_computes(data):
     # batch normalisation after bias-less same convolutions, a stride of 2, a 1x1
     # convolution to the classes, their mean and a separate Softmax layer: no Dense
@@ -238,9 +259,10 @@ REFUSED = {
     "dilation": (lambda: keras.Sequential([
         keras.Input((28, 28, 1)), L.Conv2D(2, 3, dilation_rate=2, name="c1"), L.Flatten(),
         L.Dense(10)]), "layer 'c1' (Conv2D): dilation (2, 2) is not supported"),
-    "global max pooling": (lambda: keras.Sequential([
-        keras.Input((28, 28, 1)), L.Conv2D(10, 3, name="c1"), L.GlobalMaxPooling2D(name="gmp"),
-        L.Softmax()]), "layer 'gmp' (GlobalMaxPooling2D): this layer is not supported"),
+    "global max pooling with keepdims": (lambda: keras.Sequential([
+        keras.Input((28, 28, 1)), L.Conv2D(10, 3, name="c1"),
+        L.GlobalMaxPooling2D(keepdims=True, name="gmp"), L.Flatten(), L.Dense(10)]),
+        "layer 'gmp' (GlobalMaxPooling2D): keepdims=True is not supported"),
     "mean with keepdims": (lambda: keras.Sequential([
         keras.Input((28, 28, 1)), L.Conv2D(10, 3, name="c1"),
         L.GlobalAveragePooling2D(keepdims=True, name="gap"), L.Flatten(), L.Dense(10)]),
@@ -248,10 +270,11 @@ REFUSED = {
     "mean of ReLU codes as the logits": (lambda: keras.Sequential([
         keras.Input((28, 28, 1)), L.Conv2D(10, 3, activation="relu", name="c1"),
         L.GlobalAveragePooling2D()]), "the last layer 'c1' ends in ReLU"),
-    "pool strides": (lambda: keras.Sequential([
+    "same average pooling": (lambda: keras.Sequential([
         keras.Input((28, 28, 1)), L.Conv2D(2, 3, activation="relu"),
-        L.MaxPooling2D(3, strides=2, name="mp"), L.Flatten(), L.Dense(10)]),
-        "layer 'mp' (MaxPooling2D): strides (2, 2) differ from the pool (3, 3)"),
+        L.AveragePooling2D(3, strides=2, padding="same", name="avg"), L.Flatten(),
+        L.Dense(10)]),
+        "layer 'avg' (AveragePooling2D): padding 'same' is not supported"),
     "relu threshold": (lambda: keras.Sequential([
         keras.Input((28, 28, 1)), L.Conv2D(2, 3), L.ReLU(threshold=0.5, name="r"),
         L.Flatten(), L.Dense(10)]),
@@ -259,9 +282,6 @@ REFUSED = {
     "depthwise": (lambda: keras.Sequential([
         keras.Input((28, 28, 1)), L.DepthwiseConv2D(3, name="dw"), L.Flatten(),
         L.Dense(10)]), "layer 'dw' (DepthwiseConv2D): this layer is not supported"),
-    "average pooling": (lambda: keras.Sequential([
-        keras.Input((28, 28, 1)), L.AveragePooling2D(2, name="avg"), L.Flatten(), L.Dense(10)]),
-        "layer 'avg' (AveragePooling2D): this layer is not supported"),
     "tanh": (lambda: keras.Sequential([
         keras.Input((28, 28, 1)), L.Flatten(), L.Dense(8, activation="tanh", name="d1"),
         L.Dense(10)]), "layer 'd1' (Dense): activation 'tanh' is not supported"),

@@ -39,8 +39,8 @@ def test_every_side_registers_the_same_kinds():
 
 
 def test_a_kind_on_one_side_only_is_reported():
-    assert one_sided({"model": {"conv2d", "avgpool2d"}, "gateware": {"conv2d"}}) == \
-        ["avgpool2d: not on the gateware side"]
+    assert one_sided({"model": {"conv2d", "minpool2d"}, "gateware": {"conv2d"}}) == \
+        ["minpool2d: not on the gateware side"]
 
 
 def test_every_kind_round_trips_its_manifest_entry():
@@ -57,41 +57,43 @@ def test_every_kind_round_trips_its_manifest_entry():
 def test_an_unknown_kind_is_refused_everywhere(tmp_path):
     net = weights.load()
     manifest = net.manifest()
-    manifest["layers"][1]["kind"] = "avgpool2d"
-    with pytest.raises(weights.WeightsError, match="unknown kind 'avgpool2d'"):
+    manifest["layers"][1]["kind"] = "minpool2d"
+    with pytest.raises(weights.WeightsError, match="unknown kind 'minpool2d'"):
         weights.Network.from_manifest(manifest, {})
     with pytest.raises(layers.UnknownKindError,
-                       match="unknown kind 'avgpool2d'; the kinds are conv2d, dense, "
-                             "gavgpool2d, maxpool2d"):
-        layers.network_kind("avgpool2d")
+                       match="unknown kind 'minpool2d'; the kinds are avgpool2d, conv2d, "
+                             "dense, gavgpool2d, gmaxpool2d, maxpool2d"):
+        layers.network_kind("minpool2d")
     # an architecture-only kind is no layer of the integer network
     with pytest.raises(layers.UnknownKindError, match="dropout is training only"):
         layers.network_kind("dropout")
-    with pytest.raises(arch.ArchError, match="cannot read 'avg'"):
-        arch.parse("conv2x3,avg,dense10")
+    with pytest.raises(arch.ArchError, match="cannot read 'minpool'"):
+        arch.parse("conv2x3,minpool,dense10")
     # the reference, given a layer of a kind it does not know, refuses it
     import dataclasses
 
     @dataclasses.dataclass(frozen=True)
     class Odd(layers.MaxPool2DConfig):
-        kind = "avgpool2d"
+        kind = "minpool2d"
 
     pool = next(l for l in net.layers if l.kind == "maxpool2d")
     odd = Odd(**{f.name: getattr(pool, f.name) for f in dataclasses.fields(pool)})
     bad = dataclasses.replace(net, layers=tuple(odd if l is pool else l for l in net.layers))
-    with pytest.raises(layers.UnknownKindError, match="unknown kind 'avgpool2d'"):
+    with pytest.raises(layers.UnknownKindError, match="unknown kind 'minpool2d'"):
         reference.run(bad, np.zeros((1, 28, 28), np.uint8))
     # the fit plan and the gateware's registry, given it, refuse it
     from hw.fit import plan
-    with pytest.raises(ValueError, match="no gateware for the layer kind 'avgpool2d'; the "
-                                         "kinds built are conv2d, dense, gavgpool2d, maxpool2d"):
+    with pytest.raises(ValueError, match="no gateware for the layer kind 'minpool2d'; the "
+                                         "kinds built are avgpool2d, conv2d, dense, "
+                                         "gavgpool2d, gmaxpool2d, maxpool2d"):
         plan(bad.layers, board="icebreaker", params=net.params)
     # the training side: no quantised Keras layer to build
     from train import layers as training
     from train.model import build_model
-    with pytest.raises(ValueError, match="unknown layer kind 'avgpool2d'; the kinds trained "
-                                         "are conv2d, dense, dropout, gavgpool2d, maxpool2d"):
-        build_model([{"kind": "avgpool2d", "pool": [2, 2]}, {"kind": "dense",
+    with pytest.raises(ValueError, match="unknown layer kind 'minpool2d'; the kinds trained "
+                                         "are avgpool2d, conv2d, dense, dropout, gavgpool2d, "
+                                         "gmaxpool2d, maxpool2d"):
+        build_model([{"kind": "minpool2d", "pool": [2, 2]}, {"kind": "dense",
                                                               "out_features": 10,
                                                               "relu": False}],
                     names=["pool", "dense"])

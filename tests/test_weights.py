@@ -110,8 +110,8 @@ def test_bad_format(tmp_path, net):
 
 def test_unknown_layer_kind(tmp_path, net):
     manifest, arrays = _parts(net)
-    manifest["layers"][1] = {"name": "pool", "kind": "avgpool2d", "pool": [2, 2]}
-    _expect(tmp_path, manifest, arrays, "unknown kind 'avgpool2d'")
+    manifest["layers"][1] = {"name": "pool", "kind": "minpool2d", "pool": [2, 2]}
+    _expect(tmp_path, manifest, arrays, "unknown kind 'minpool2d'")
 
 
 def test_last_layer_must_give_logits(tmp_path, net):

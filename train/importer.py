@@ -273,10 +273,10 @@ def _check_ends(mapping):
     after = entries[entries.index(macs[-1]) + 1:] if macs else []
     if not macs or not (macs[-1]["kind"] == "dense" and not after or
                         macs[-1]["kind"] == "conv2d" and
-                        [e["kind"] for e in after] == ["gavgpool2d"]):
+                        [e["kind"] for e in after] in (["gavgpool2d"], ["gmaxpool2d"])):
         raise ModelImportError("the model must end with a Dense layer (the logits, softmax "
                                "allowed), or with a Conv2D to the classes and a "
-                               "GlobalAveragePooling2D")
+                               "GlobalAveragePooling2D or GlobalMaxPooling2D")
     for e in macs[:-1]:
         if not e["relu"]:
             raise ModelImportError(

@@ -10,7 +10,6 @@ import keras
 
 from q8 import arch as arch_mod
 from . import layers as kinds
-from .layers.gavgpool2d import QuantGlobalAvgPool2D
 from q8.arch import DEFAULT_ARCH
 from q8.contract import FRAC_MAX, FRAC_MIN, Format
 from q8.weights import SCHEMA, VERSION, Network
@@ -65,18 +64,18 @@ def set_quantized(model, quantized):
         layer.quantized = quantized
     follow_formats(model)
     for layer in model.layers:
-        if isinstance(layer, QuantGlobalAvgPool2D):
+        if isinstance(layer, quant.QuantMean):
             layer.quantized = quantized
 
 
 def follow_formats(model):
-    """Give each layer that keeps its input's codes (a global average pooling) the output
-    format of the MAC layer before it."""
+    """Give each layer that keeps its input's codes and rounds (an average pooling) the
+    output format of the MAC layer before it."""
     before = None
     for layer in model.layers:
         if isinstance(layer, quant._QuantMac):
             before = layer
-        elif isinstance(layer, QuantGlobalAvgPool2D) and before is not None:
+        elif isinstance(layer, quant.QuantMean) and before is not None:
             layer.signed, layer.frac = not before.relu, before.output_frac
 
 

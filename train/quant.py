@@ -16,7 +16,7 @@ from keras import ops
 
 from q8.contract import Format
 
-__all__ = ["fake_quant", "mac_export", "PACKAGE"]
+__all__ = ["fake_quant", "mac_export", "QuantMean", "PACKAGE"]
 
 PACKAGE = "mnist_q8"
 
@@ -86,6 +86,32 @@ class _QuantMac(keras.layers.Layer):
                 "input_frac": self.input_frac, "weight_frac": self.weight_frac,
                 "bias_frac": self.bias_frac, "output_frac": self.output_frac,
                 "relu_max": self.relu_max}
+
+
+class QuantMean(keras.layers.Layer):
+    """What the average poolings' quantised Keras layers share (``train.layers``: window and
+    global): the float mean, rounded half up to the format of its input when ``quantized``
+    (``signed``, ``frac``: the MAC layer before's output format, set with it by
+    ``train.model.follow_formats``). The mean of codes rounded half up is ``floor((sum + n //
+    2) / n)``, the reference's integers, for odd and even ``n``; exact in float32 since the
+    codes' sum is (``docs/fixed-point.md``). Subclasses give :meth:`mean`."""
+
+    def __init__(self, *, quantized=False, signed=False, frac=None, **kwargs):
+        super().__init__(**kwargs)
+        self.quantized, self.signed, self.frac = bool(quantized), bool(signed), frac
+
+    def mean(self, x):
+        raise NotImplementedError
+
+    def call(self, x):
+        mean = self.mean(x)
+        if not self.quantized:
+            return mean
+        return fake_quant(mean, Format(signed=self.signed, frac=self.frac))
+
+    def get_config(self):
+        return {**super().get_config(), "quantized": self.quantized, "signed": self.signed,
+                "frac": self.frac}
 
 
 def mac_export(layer):

@@ -1,4 +1,5 @@
-"""The contract's requantisation as gateware (``q8.contract.requantize`` in hardware).
+"""The contract's requantisation as gateware (``q8.contract.requantize`` in hardware), and the
+rounded division of an average pooling's sums by their count.
 
 The rounding constant of ``(acc + 2**(s-1)) >> s`` is folded into each accumulator's initial
 value, together with the aligned bias (both constants), so the hardware needs no adder for
@@ -9,7 +10,8 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["initial_value", "requantize", "LogicMultiplier"]
+__all__ = ["initial_value", "requantize", "signed_digits", "reciprocal", "divide_rounded",
+           "LogicMultiplier"]
 
 
 def initial_value(layer, bias_code):
@@ -28,6 +30,51 @@ def requantize(acc, *, shift, fmt, top=None):
     shifted = acc >> shift if shift > 0 else acc << -shift  # signed: arithmetic, flooring
     clamped = Mux(shifted < fmt.min, fmt.min, Mux(shifted > top, top, shifted))
     return clamped[:8].as_signed() if fmt.signed else clamped[:8]
+
+
+def signed_digits(value):
+    """``value`` as canonical signed digits: ``[(shift, +1 or -1), ...]`` summing to it, with
+    no two adjacent, the fewest nonzero digits there are."""
+    digits, shift = [], 0
+    while value:
+        if value & 1:
+            digit = 2 - (value & 3)  # +1 if the next bit is 0, else -1 (a run of ones)
+            digits.append((shift, digit))
+            value -= digit
+        value >>= 1
+        shift += 1
+    return digits
+
+
+def reciprocal(n, limit):
+    """``(multiplier, shift)`` with ``floor(x / n) == (x * multiplier) >> shift`` for every
+    ``0 <= x <= limit``: the multiplier ``ceil(2**shift / n)``, ``e = multiplier * n -
+    2**shift`` its excess, and the smallest shift with ``limit * e < 2**shift``, which makes
+    ``x * multiplier / 2**shift = x / n + x e / (n 2**shift)`` exceed ``x / n`` by less than
+    ``1 / n``: not enough to reach the next integer, since ``x / n`` is at least ``1 / n``
+    below it unless it is one."""
+    shift = 0
+    while True:
+        multiplier = -(-(1 << shift) // n)
+        if limit * (multiplier * n - (1 << shift)) < (1 << shift):
+            return multiplier, shift
+        shift += 1
+
+
+def divide_rounded(value, *, n, limit):
+    """``floor((value + n // 2) / n)`` of an unsigned ``value`` at most ``limit`` (the
+    contract's mean, rounded half up: ``q8.layers.avgpool2d.rounded_mean``): a shift for a
+    power of two, else a multiply by :func:`reciprocal`'s constant as shifted adds of its
+    signed digits (no DSP, which the fit plan does not count for it), then a shift."""
+    biased = value + n // 2
+    multiplier, shift = reciprocal(n, limit + n // 2)
+    if multiplier == 1:
+        return biased >> shift
+    terms = [(biased << s) if d > 0 else -(biased << s) for s, d in signed_digits(multiplier)]
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
+    return total >> shift
 
 
 class LogicMultiplier(wiring.Component):

@@ -13,7 +13,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from q8.layers import Conv2DConfig, DenseConfig
-from hw.lib.arith import initial_value, requantize
+from hw.lib.arith import initial_value, requantize, signed_digits
 from hw.lib.layouts import element_layout
 from hw.lib.params import check_params
 from hw.lib.position import stall_all_input
@@ -159,20 +159,6 @@ class Conv2DStage(wiring.Component):
                     requantize(acc, shift=cfg.out_shift, fmt=cfg.output,
                                top=cfg.out_max))
         return m
-
-
-def signed_digits(value):
-    """``value`` as canonical signed digits: ``[(shift, +1 or -1), ...]`` summing to it, with
-    no two adjacent, the fewest nonzero digits there are."""
-    digits, shift = [], 0
-    while value:
-        if value & 1:
-            digit = 2 - (value & 3)  # +1 if the next bit is 0, else -1 (a run of ones)
-            digits.append((shift, digit))
-            value -= digit
-        value >>= 1
-        shift += 1
-    return digits
 
 
 def digit_terms(weight, term):

@@ -1,33 +1,94 @@
-"""Streaming 2-D max pooling."""
+"""Streaming 2-D poolings over windows: max pooling and average pooling (``maxpool2d``,
+``avgpool2d``)."""
 
 import dataclasses
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Array, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.vendor import SiliconBluePlatform
 from amaranth.lib.wiring import In, Out
 
-from q8.layers import MaxPool2DConfig
+from q8.layers import AvgPool2DConfig, MaxPool2DConfig
+from hw.lib.arith import divide_rounded, reciprocal, signed_digits
 from hw.lib.layouts import code_shape, element_layout
 from hw.lib.position import stall_all_input
 from hw.stages.kind import GatewareKind, MemoryCost, StageCost, StageEstimate
-from hw.stages.padding import PadStage, pad_cost, pad_times
+from hw.stages.padding import (PadStage, StrideStage, pad_cost, pad_times, stride_cost,
+                               stride_times)
+from hw.stages.window import WindowStage, window_times
 
-__all__ = ["MaxPool2DStage", "SerialMaxPool2DStage", "make_stages", "estimate", "KIND"]
+__all__ = ["Pool2DStage", "SerialPool2DStage", "WindowReduceStage", "make_stages",
+           "estimate", "KIND", "AVG_KIND"]
 
 
-class MaxPool2DStage(wiring.Component):
-    """Max pooling over ``ph x pw`` windows with the same stride, one element per cycle.
+def _check_config(config, stage):
+    if not isinstance(config, (MaxPool2DConfig, AvgPool2DConfig)):
+        raise TypeError(f"config must be a MaxPool2DConfig or AvgPool2DConfig, not "
+                        f"{config!r}")
+    if config.padded:
+        raise ValueError(f"{config.name}: the stage pools an unpadded input; "
+                         f"make_stages pads before it")
+    if config.strides != config.pool:
+        raise ValueError(f"{config.name}: {stage} pools with the pool's stride; "
+                         f"make_stages builds strides {config.strides} from windows")
+    if isinstance(config, AvgPool2DConfig) and config.format.signed:
+        raise ValueError(f"{config.name}: an average pooling of signed codes is not built "
+                         f"(a pooling's input is a ReLU's)")
 
-    Elements (all channels of one position) arrive row-major. The running maximum of the
-    current window row is kept in a register; the maxima of the window rows above wait in a
+
+class _Combine:
+    """What a pooling does with a window's codes: the maximum, or (average pooling) the sum,
+    then its mean rounded half up (:func:`hw.lib.arith.divide_rounded`) as it leaves."""
+
+    def __init__(self, config):
+        self.mean = isinstance(config, AvgPool2DConfig)
+        self.n = config.pool[0] * config.pool[1]
+        self.code = code_shape(config.format)
+        # a sum of n unsigned codes; a maximum is a code
+        self.shape = unsigned((255 * self.n).bit_length()) if self.mean else self.code
+
+    def __call__(self, a, b):
+        return a + b if self.mean else Mux(b > a, b, a)
+
+    def result(self, value):
+        if not self.mean:
+            return value
+        return divide_rounded(value, n=self.n, limit=255 * self.n)[:8]
+
+
+def combine_bits(config):
+    """Bits of a pooling's running value per channel (the model's)."""
+    return _Combine(config).shape.width
+
+
+def divide_terms(config, lanes):
+    """The adders of ``lanes`` rounded divisions (average pooling by a window of other than a
+    power of two codes): their bits, as a constant convolution's adders."""
+    if not isinstance(config, AvgPool2DConfig):
+        return {}
+    n = config.pool[0] * config.pool[1]
+    multiplier, shift = reciprocal(n, 255 * n + n // 2)
+    if multiplier == 1:
+        return {}
+    width = (255 * n).bit_length() + multiplier.bit_length()
+    return {"conv_adder_bit": lanes * width * (len(signed_digits(multiplier)) - 1)}
+
+
+class Pool2DStage(wiring.Component):
+    """Max (or average) pooling over ``ph x pw`` windows with the same stride, one element
+    per cycle.
+
+    Elements (all channels of one position) arrive row-major. The running maximum (or sum) of
+    the current window row is kept in a register; those of the window rows above wait in a
     block RAM, one entry per window of the row. Rows and columns past the last whole window are
-    consumed and dropped. ``last`` restarts the position counters, as in the convolution.
+    consumed and dropped. ``last`` restarts the position counters, as in the convolution. An
+    average's sum is divided as it leaves (``q8.layers.avgpool2d``).
 
     Parameters
     ----------
-    config : q8.layers.MaxPool2DConfig
+    config : q8.layers.MaxPool2DConfig or q8.layers.AvgPool2DConfig
+        Unpadded, stride the pool's.
 
     Members
     -------
@@ -40,11 +101,7 @@ class MaxPool2DStage(wiring.Component):
     LATENCY = 2
 
     def __init__(self, *, config):
-        if not isinstance(config, MaxPool2DConfig):
-            raise TypeError(f"config must be a MaxPool2DConfig, not {config!r}")
-        if config.padded:
-            raise ValueError(f"{config.name}: the stage pools an unpadded input; "
-                             f"make_stages pads before it")
+        _check_config(config, "Pool2DStage")
         self._config = config
         layout = element_layout(config.in_shape[2], config.format)
         super().__init__({"i": In(stream.Signature(layout)), "o": Out(stream.Signature(layout))})
@@ -58,12 +115,13 @@ class MaxPool2DStage(wiring.Component):
         height, width, channels = cfg.in_shape
         ph, pw = cfg.pool
         out_h, out_w, _ = cfg.out_shape
-        vector = data.ArrayLayout(code_shape(cfg.format), channels)
+        combine = _Combine(cfg)
+        vector = data.ArrayLayout(combine.shape, channels)
 
-        def maximum(a, b):
+        def maximum(a, b):   # or the sum
             result = Signal(vector)
             for ch in range(channels):
-                m.d.comb += result[ch].eq(Mux(b[ch] > a[ch], b[ch], a[ch]))
+                m.d.comb += result[ch].eq(combine(a[ch], b[ch]))
             return result
 
         m = Module()
@@ -79,7 +137,9 @@ class MaxPool2DStage(wiring.Component):
             with m.Else():
                 m.d.sync += win_col.eq(Mux(win_col == pw - 1, 0, win_col + 1))
 
-        x = self.i.payload.data
+        x = Signal(vector)
+        for ch in range(channels):
+            m.d.comb += x[ch].eq(self.i.payload.data[ch])
         in_window = (row < out_h * ph) & (col < out_w * pw)
         across = Signal(vector)   # maximum so far along the current window row
         across_now = Signal(vector)
@@ -125,29 +185,31 @@ class MaxPool2DStage(wiring.Component):
                          s_last.eq((row == out_h * ph - 1) & (col == out_w * pw - 1)),
                          self.o.valid.eq(s_valid & s_last_row)]
             with m.If(s_valid & s_last_row):
-                m.d.sync += [self.o.payload.data.eq(window_max),
-                             self.o.payload.last.eq(s_last)]
+                m.d.sync += [self.o.payload.data[ch].eq(combine.result(window_max[ch]))
+                             for ch in range(channels)]
+                m.d.sync += self.o.payload.last.eq(s_last)
         with m.If(accept & in_window):
             m.d.sync += across.eq(across_now)
         return m
 
 
-class SerialMaxPool2DStage(wiring.Component):
-    """Max pooling over ``ph x pw`` windows with the same stride, of a stream one code per
-    transfer: each position's channels in turn, positions row-major (what a folded
+class SerialPool2DStage(wiring.Component):
+    """Max (or average) pooling over ``ph x pw`` windows with the same stride, of a stream one
+    code per transfer: each position's channels in turn, positions row-major (what a folded
     convolution sends, ``hw.stages.gather.SerializeStage``).
 
-    The running maximum of each window of the current row of windows, per channel, waits in
-    one block RAM a code wide (an entry per window and channel): a code is read with its
-    entry, compared, and written back a cycle later, or sent if it completes its window. A
+    The running maximum (or sum) of each window of the current row of windows, per channel,
+    waits in one block RAM (an entry per window and channel): a code is read with its
+    entry, compared (or added), and written back a cycle later, or sent (an average divided)
+    if it completes its window. A
     code's entry is another channel's than the code before it (two channels or more), so no
     read meets the write before it. Rows and columns past the last whole window are consumed
     and dropped; ``last`` restarts the counters, as in the other stages.
 
     Parameters
     ----------
-    config : q8.layers.MaxPool2DConfig
-        With two channels or more.
+    config : q8.layers.MaxPool2DConfig or q8.layers.AvgPool2DConfig
+        Unpadded, stride the pool's, with two channels or more.
 
     Members
     -------
@@ -160,14 +222,10 @@ class SerialMaxPool2DStage(wiring.Component):
     LATENCY = 2
 
     def __init__(self, *, config):
-        if not isinstance(config, MaxPool2DConfig):
-            raise TypeError(f"config must be a MaxPool2DConfig, not {config!r}")
+        _check_config(config, "SerialPool2DStage")
         if config.in_shape[2] < 2:
             raise ValueError(f"{config.name}: a serial pooling needs two channels or more; "
-                             f"one channel is pooled by MaxPool2DStage")
-        if config.padded:
-            raise ValueError(f"{config.name}: the stage pools an unpadded input; "
-                             f"make_stages pads before it")
+                             f"one channel is pooled by Pool2DStage")
         self._config = config
         layout = element_layout(1, config.format)
         super().__init__({"i": In(stream.Signature(layout)), "o": Out(stream.Signature(layout))})
@@ -181,7 +239,8 @@ class SerialMaxPool2DStage(wiring.Component):
         height, width, channels = cfg.in_shape
         ph, pw = cfg.pool
         out_h, out_w, _ = cfg.out_shape
-        code = code_shape(cfg.format)
+        combine = _Combine(cfg)
+        code = combine.shape
         m = Module()
         advance = Signal()
         m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
@@ -219,7 +278,7 @@ class SerialMaxPool2DStage(wiring.Component):
         s_code = Signal(code)
         s_entry = Signal.like(base)
         best = Signal(code)
-        m.d.comb += best.eq(Mux(s_first | (s_code > rd.data), s_code, rd.data))
+        m.d.comb += best.eq(Mux(s_first, s_code, combine(rd.data, s_code)))
         m.d.comb += [wr.addr.eq(s_entry), wr.data.eq(best), wr.en.eq(advance & s_valid)]
         with m.If(advance):
             m.d.sync += [s_valid.eq(accept & in_window), s_code.eq(self.i.payload.data[0]),
@@ -229,7 +288,8 @@ class SerialMaxPool2DStage(wiring.Component):
                          s_last.eq((row == out_h * ph - 1) & (col == out_w * pw - 1) & ch_last),
                          self.o.valid.eq(s_valid & s_send)]
             with m.If(s_valid & s_send):
-                m.d.sync += [self.o.payload.data[0].eq(best), self.o.payload.last.eq(s_last)]
+                m.d.sync += [self.o.payload.data[0].eq(combine.result(best)),
+                             self.o.payload.last.eq(s_last)]
         return m
 
     def _pixel_state(self, m, pixel_end, last):
@@ -275,31 +335,115 @@ class SerialMaxPool2DStage(wiring.Component):
         return row, col, win_row, win_col, base, nxt["base"], in_window
 
 
+class WindowReduceStage(wiring.Component):
+    """The maximum (or rounded mean) of each window of a
+    :class:`~hw.stages.window.WindowStage`'s stream, per channel: what a pooling whose
+    stride is not its pool does with every stride-1 window (a
+    :class:`~hw.stages.padding.StrideStage` after it keeps those on the stride's grid).
+
+    A window is ``taps`` taps of ``units`` transfers each (a pixel's channels in one transfer,
+    or one code per transfer: ``units`` = channels), tap by tap. Each unit's running value is
+    a register; the last tap's transfers each leave as their unit's result, a cycle later
+    (an output register), ``last`` with the input's.
+
+    Parameters
+    ----------
+    config : q8.layers.MaxPool2DConfig or q8.layers.AvgPool2DConfig
+        The pooling (its pool the window; its format and kind).
+    in_width : int
+        Codes per transfer: the channels, or 1.
+
+    Members
+    -------
+    i : In(stream.Signature(element_layout(in_width, config.format)))
+    o : Out(stream.Signature(element_layout(in_width, config.format)))
+    """
+
+    #: Cycles from a window's last input transfer to its output transfer.
+    LATENCY = 1
+
+    def __init__(self, *, config, in_width):
+        if not isinstance(config, (MaxPool2DConfig, AvgPool2DConfig)):
+            raise TypeError(f"config must be a MaxPool2DConfig or AvgPool2DConfig, not "
+                            f"{config!r}")
+        channels = config.in_shape[2]
+        if in_width not in (1, channels):
+            raise ValueError(f"in_width must be the {channels} channels or 1, not "
+                             f"{in_width!r}")
+        self._config, self._in_width = config, in_width
+        layout = element_layout(in_width, config.format)
+        super().__init__({"i": In(stream.Signature(layout)), "o": Out(stream.Signature(layout))})
+
+    def elaborate(self, platform):
+        cfg, k = self._config, self._in_width
+        units, taps = cfg.in_shape[2] // k, cfg.pool[0] * cfg.pool[1]
+        combine = _Combine(cfg)
+        m = Module()
+        advance = Signal()
+        m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
+        accept = self.i.valid & advance
+        unit, tap = Signal(range(units)), Signal(range(taps))
+        unit_end, tap_end = unit == units - 1, tap == taps - 1
+        with m.If(accept):
+            m.d.sync += unit.eq(Mux(unit_end, 0, unit + 1))
+            with m.If(unit_end):
+                m.d.sync += tap.eq(Mux(tap_end, 0, tap + 1))
+        running = Array(Signal(data.ArrayLayout(combine.shape, k), name=f"running_{u}")
+                        for u in range(units))
+        x = self.i.payload.data
+        now = Signal(data.ArrayLayout(combine.shape, k))
+        for j in range(k):
+            m.d.comb += now[j].eq(Mux(tap == 0, x[j], combine(running[unit][j], x[j])))
+        with m.If(advance):
+            m.d.sync += self.o.valid.eq(self.i.valid & tap_end)
+        with m.If(accept):
+            m.d.sync += running[unit].eq(now)
+            with m.If(tap_end):
+                m.d.sync += [self.o.payload.data[j].eq(combine.result(now[j])) for j in range(k)]
+                m.d.sync += self.o.payload.last.eq(self.i.payload.last)
+        return m
+
+
 # --- the layer kind: the stages and their model ---------------------------------------------
 
 def _valid_view(layer):
-    """Pooling ``layer`` as its stage computes it: over its padded input, unpadded."""
-    if not layer.padded:
+    """Pooling ``layer`` as its stage computes it: over its padded input, unpadded (and,
+    for strides other than the pool, with stride 1: a
+    :class:`~hw.stages.padding.StrideStage` after it does the rest)."""
+    if not layer.padded and layer.strides == layer.pool:
         return layer
-    return dataclasses.replace(layer, in_shape=layer.padded_shape, padding=((0, 0), (0, 0)))
+    strides = layer.pool if layer.strides == layer.pool else (1, 1)
+    return dataclasses.replace(layer, in_shape=layer.padded_shape, padding=((0, 0), (0, 0)),
+                               strides=strides)
 
 
 def make_stages(layer, *, params, in_width, schedule=None):
-    """The stage of pooling ``layer``, as wide as its input: a :class:`MaxPool2DStage` for
-    a position's channels in a transfer, a :class:`SerialMaxPool2DStage` for a code per
-    transfer (of several channels); padded (Keras' same), a
+    """The stages of pooling ``layer``, as wide as its input. With the pool's stride: a
+    :class:`Pool2DStage` for a position's channels in a transfer, a
+    :class:`SerialPool2DStage` for a code per transfer (of several channels). With any
+    other stride: every window (:class:`~hw.stages.window.WindowStage`), its maximum or mean
+    (:class:`WindowReduceStage`), those on the grid kept
+    (:class:`~hw.stages.padding.StrideStage`). Padded (Keras' same), a
     :class:`~hw.stages.padding.PadStage` first, whose code 0 is the unsigned codes' smallest
     (a pooling's input is always a ReLU's: ``q8.weights`` refuses the rest)."""
     view = _valid_view(layer)
-    stages = [SerialMaxPool2DStage(config=view)] if _serial(layer, in_width) else \
-        [MaxPool2DStage(config=view)]
+    channels = layer.in_shape[2]
+    serial = _serial(layer, in_width)
+    if layer.strides != layer.pool:
+        oh, ow, _ = dataclasses.replace(view, strides=(1, 1)).out_shape
+        stages = [WindowStage(shape=view.in_shape, kernel=layer.pool, fmt=layer.format,
+                              in_width=in_width),
+                  WindowReduceStage(config=view, in_width=in_width),
+                  StrideStage(shape=(oh, ow, channels // in_width), strides=layer.strides,
+                              fmt=layer.format, width=in_width)]
+    else:
+        stages = [SerialPool2DStage(config=view) if serial else Pool2DStage(config=view)]
     if layer.padded:
         if layer.format.signed:
             raise ValueError(f"{layer.name}: padding a pooling of signed codes is not built")
-        channels = layer.in_shape[2]
         stages.insert(0, PadStage(shape=(*layer.in_shape[:2], channels // in_width),
                                   padding=layer.padding, fmt=layer.format, in_width=in_width))
-    return stages, 1 if _serial(layer, in_width) else in_width
+    return stages, 1 if serial else in_width
 
 
 def _serial(layer, in_width):
@@ -312,51 +456,81 @@ def _serial(layer, in_width):
 
 def estimate(layer, times, *, weight=None, in_width, schedule=None, external_weights=False,
              family):
-    """The model of :func:`make_stages`' stage (see :class:`hw.stages.kind.GatewareKind`): per
-    bit of a position's channels two comparisons, the running maximum, the step's register and
-    the output; the counters; the rows above (block RAM on the iCE40, as the stage asks); an
-    output for each input that completes a whole window, :attr:`MaxPool2DStage.LATENCY`
-    later."""
+    """The model of :func:`make_stages`' stages (see :class:`hw.stages.kind.GatewareKind`).
+    :class:`Pool2DStage`: per bit of a position's running values two comparisons (or an
+    adder), the running value, the step's register and the output; the counters; the rows
+    above (block RAM on the iCE40, as the stage asks); an average's divisions; an output for
+    each input that completes a whole window, :attr:`Pool2DStage.LATENCY` later. Other
+    strides: :func:`_strided_estimate`."""
     if layer.padded:
         channels = layer.in_shape[2]
         times = pad_times(times, shape=(*layer.in_shape[:2], channels // in_width),
                           padding=layer.padding)
-        est = estimate(_valid_view(layer), times, in_width=in_width, family=family)
+        view = dataclasses.replace(layer, in_shape=layer.padded_shape,
+                                   padding=((0, 0), (0, 0)))
+        est = estimate(view, times, in_width=in_width, family=family)
         return dataclasses.replace(est, after=(pad_cost(f"{layer.name} pad", in_width),
                                                *est.after), busy=max(est.busy, len(times)))
+    if layer.strides != layer.pool:
+        return _strided_estimate(layer, times, in_width=in_width)
     height, width, channels = layer.in_shape
     ph, pw = layer.pool
     rows, cols = height // ph * ph, width // pw * pw
     if _serial(layer, in_width):
         return _serial_estimate(layer, times)
-    bits = channels * code_shape(layer.format).width
+    bits = channels * combine_bits(layer)
     above = MemoryCost("rows above", bits, layer.out_shape[1] + (width % pw != 0),
                        block=family == "ice40")
     cost = StageCost(name=layer.name, kind=layer.kind, memories=(above,),
-                     terms={"pool": 1, "pool_bit": bits})
-    out = [t + MaxPool2DStage.LATENCY for i, t in enumerate(times)
+                     terms={"pool": 1, "pool_bit": bits, **divide_terms(layer, channels)})
+    out = [t + Pool2DStage.LATENCY for i, t in enumerate(times)
            if i // width < rows and i % width < cols
            and i // width % ph == ph - 1 and i % width % pw == pw - 1]
     return StageEstimate(cost=cost, after=(), times=out, width=in_width)
 
 
 def _serial_estimate(layer, times):
-    """:func:`estimate` of a :class:`SerialMaxPool2DStage`: its counters and one comparison
-    (a fixed part), its entries in a memory a code wide; an output for each code that
-    completes its window, :attr:`SerialMaxPool2DStage.LATENCY` later."""
+    """:func:`estimate` of a :class:`SerialPool2DStage`: its counters and one comparison
+    (a fixed part), an average's division, its entries in a memory; an output for each code
+    that completes its window, :attr:`SerialPool2DStage.LATENCY` later."""
     height, width, channels = layer.in_shape
     ph, pw = layer.pool
     rows, cols = height // ph * ph, width // pw * pw
-    state = MemoryCost("window maxima", code_shape(layer.format).width,
+    state = MemoryCost("window maxima", combine_bits(layer),
                        (layer.out_shape[1] + 1) * channels)
     cost = StageCost(name=layer.name, kind=layer.kind, memories=(state,),
-                     terms={"serial_pool": 1})
+                     terms={"serial_pool": 1, **divide_terms(layer, 1)})
     out = []
     for i, t in enumerate(times):
         r, c = divmod(i // channels % (height * width), width)
         if r < rows and c < cols and r % ph == ph - 1 and c % pw == pw - 1:
-            out.append(t + SerialMaxPool2DStage.LATENCY)
+            out.append(t + SerialPool2DStage.LATENCY)
     return StageEstimate(cost=cost, after=(), times=out, width=1)
 
 
+def _strided_estimate(layer, times, *, in_width):
+    """:func:`estimate` of the windows, their reduction and the stride's grid: the window
+    stage's fixed part and rows (:func:`hw.stages.window.window_times`), the running values'
+    registers (as a pooling's bits), the divisions, the stride's counters."""
+    height, width, channels = layer.in_shape
+    units = channels // in_width
+    bits = channels * combine_bits(layer)
+    rows = MemoryCost("window rows", 8 * in_width, layer.pool[0] * width * units)
+    cost = StageCost(name=layer.name, kind=layer.kind, memories=(rows,),
+                     terms={"window": 1, "pool": 1, "pool_bit": bits,
+                            **divide_terms(layer, in_width)})
+    taps = window_times(times, shape=layer.in_shape, kernel=layer.pool, units=units)
+    reduced = [t + WindowReduceStage.LATENCY for i, t in enumerate(taps)
+               if i % (layer.pool[0] * layer.pool[1] * units) >= (layer.pool[0] * layer.pool[1]
+                                                                 - 1) * units]
+    oh, ow = height - layer.pool[0] + 1, width - layer.pool[1] + 1
+    out = stride_times(reduced, shape=(oh, ow, units), strides=layer.strides)
+    span = max(len(times), times[-1] - times[0] + 1)
+    twice = window_times([*times, *(t + span for t in times)], shape=layer.in_shape,
+                         kernel=layer.pool, units=units)
+    return StageEstimate(cost=cost, after=(stride_cost(f"{layer.name} stride"),), times=out,
+                         width=1 if units > 1 else in_width, busy=twice[-1] - taps[-1])
+
+
 KIND = GatewareKind(kind="maxpool2d", make_stages=make_stages, estimate=estimate)
+AVG_KIND = GatewareKind(kind="avgpool2d", make_stages=make_stages, estimate=estimate)

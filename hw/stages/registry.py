@@ -9,7 +9,8 @@ __all__ = ["KINDS", "get", "UnknownGatewareError"]
 
 #: The kinds with gateware, by kind string. Dropout has none: it is not part of the integer
 #: network (``q8.layers``).
-KINDS = {k.kind: k for k in (conv.KIND, pool.KIND, gavgpool.KIND, dense.KIND)}
+KINDS = {k.kind: k for k in (conv.KIND, pool.KIND, pool.AVG_KIND, gavgpool.KIND,
+                             gavgpool.MAX_KIND, dense.KIND)}
 
 
 class UnknownGatewareError(ValueError):

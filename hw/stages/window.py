@@ -9,7 +9,7 @@ from hw.lib.layouts import element_layout
 from hw.lib.params import check_count
 from hw.lib.position import position_counters, reached_flag
 
-__all__ = ["WindowStage"]
+__all__ = ["WindowStage", "window_times"]
 
 
 class WindowStage(wiring.Component):
@@ -239,3 +239,23 @@ def _next_slot(base, width, kh):
     if isinstance(base, int):
         return (base + width) % (kh * width)
     return Mux(base == (kh - 1) * width, 0, base + width)
+
+
+def window_times(times, *, shape, kernel, units):
+    """Output transfer times of a :class:`WindowStage` (no pairs) whose input transfers
+    (``units`` a pixel) are offered at ``times`` (whole images, in a row), the consumer
+    always ready: a window's first tap two cycles after the transfer that completes it, its
+    taps a cycle apart, the input taken again as its last tap leaves."""
+    height, width, _ = shape
+    kh, kw = kernel
+    taps = kh * kw * units
+    out, accept = [], -10 ** 9
+    for index, t in enumerate(times):
+        accept = max(t, accept + 1)
+        r, u = divmod(index % (height * width * units), width * units)
+        pixel, unit = divmod(u, units)
+        if r >= kh - 1 and pixel >= kw - 1 and unit == units - 1:
+            first = accept + 2
+            out += range(first, first + taps)
+            accept = first + taps - 2
+    return out

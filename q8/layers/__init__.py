@@ -1,29 +1,33 @@
 """The layer kinds of the model side, one module per kind, and their registry.
 
-Each module (``conv2d``, ``maxpool2d``, ``gavgpool2d``, ``dense``, ``dropout``) publishes a
+Each module (``conv2d``, ``maxpool2d``, ``avgpool2d``, ``gavgpool2d``, ``gmaxpool2d``,
+``dense``, ``dropout``) publishes a
 :class:`~q8.layers.kind.Kind`: its config class, manifest entry, architecture token, layer-name
 base, whether it has parameters and its integer reference operation. Everything in ``q8``
 (the weights file, architectures, the reference) reads a kind from here, and an unknown kind is
 an error everywhere. Adding a kind: ``docs/adding-a-layer.md``.
 """
 
-from . import conv2d, dense, dropout, gavgpool2d, maxpool2d
+from . import avgpool2d, conv2d, dense, dropout, gavgpool2d, gmaxpool2d, maxpool2d
+from .avgpool2d import AvgPool2DConfig
 from .conv2d import Conv2DConfig
 from .dense import DenseConfig
 from .gavgpool2d import GlobalAvgPool2DConfig
+from .gmaxpool2d import GlobalMaxPool2DConfig
 from .kind import Kind
 from .maxpool2d import MaxPool2DConfig
 
 __all__ = ["Kind", "KINDS", "UnknownKindError", "get", "network_kind", "network_kinds",
-           "Conv2DConfig", "MaxPool2DConfig", "GlobalAvgPool2DConfig", "DenseConfig",
-           "LayerConfig"]
+           "Conv2DConfig", "MaxPool2DConfig", "AvgPool2DConfig", "GlobalAvgPool2DConfig",
+           "GlobalMaxPool2DConfig", "DenseConfig", "LayerConfig"]
 
 #: Every registered kind by its kind string, in the order error messages list them.
-KINDS = {k.name: k for k in (conv2d.KIND, maxpool2d.KIND, gavgpool2d.KIND, dense.KIND,
-                              dropout.KIND)}
+KINDS = {k.name: k for k in (conv2d.KIND, maxpool2d.KIND, avgpool2d.KIND, gavgpool2d.KIND,
+                              gmaxpool2d.KIND, dense.KIND, dropout.KIND)}
 
 #: The type of a layer config of the integer network.
-LayerConfig = Conv2DConfig | MaxPool2DConfig | GlobalAvgPool2DConfig | DenseConfig
+LayerConfig = (Conv2DConfig | MaxPool2DConfig | AvgPool2DConfig | GlobalAvgPool2DConfig
+               | GlobalMaxPool2DConfig | DenseConfig)
 
 
 class UnknownKindError(ValueError):

@@ -7,20 +7,9 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..contract import MacLayer, check_count, check_shape
-from .kind import Kind, Padded, mac_formats, mac_to_spec, relu_max_token, with_relu_max
+from .kind import Kind, Padded, same_padding, mac_formats, mac_to_spec, relu_max_token, with_relu_max
 
 __all__ = ["Conv2DConfig", "conv2d_acc", "same_padding", "KIND"]
-
-
-def same_padding(size, kernel, strides):
-    """Keras' (and TensorFlow's) ``padding="same"`` for an input of ``size`` ``(height,
-    width)``: ``((top, bottom), (left, right))``, each axis padded to ``ceil(n / stride)``
-    outputs, the odd code of an odd total at the end."""
-    pads = []
-    for n, k, s in zip(size, kernel, strides):
-        total = max((-(-n // s) - 1) * s + k - n, 0)
-        pads.append((total // 2, total - total // 2))
-    return tuple(pads)
 
 
 @dataclass(frozen=True)

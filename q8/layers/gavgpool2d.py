@@ -6,13 +6,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..contract import Format
-from .kind import Kind, KeepsFormat
+from .kind import Global, Kind, global_from_spec
 
 __all__ = ["GlobalAvgPool2DConfig", "global_average", "KIND"]
 
 
 @dataclass(frozen=True)
-class GlobalAvgPool2DConfig(KeepsFormat):
+class GlobalAvgPool2DConfig(Global):
     """The mean of each channel over the ``height x width`` positions, in the input's format:
     ``floor((sum + n // 2) / n)`` for ``n = height * width`` (the sum's exact quotient,
     rounded half up, as the contract's requantisation rounds), so that the codes keep their
@@ -28,17 +28,6 @@ class GlobalAvgPool2DConfig(KeepsFormat):
     #: No parameters: a sum and a division by a constant.
     has_params = False
 
-    def __post_init__(self):
-        self._check_image()
-
-    @property
-    def positions(self):
-        """``n``: the positions each mean is over."""
-        return self.in_shape[0] * self.in_shape[1]
-
-    @property
-    def out_shape(self):
-        return (self.in_shape[2],)
 
 
 def global_average(layer, x):
@@ -50,13 +39,6 @@ def global_average(layer, x):
 
 def _forward(layer, x, params):
     return global_average(layer, x), None
-
-
-def _from_spec(spec, in_shape, in_format):
-    if len(in_shape) != 3:
-        raise ValueError(f"global average pooling needs a (height, width, channels) input, "
-                         f"not {in_shape}")
-    return GlobalAvgPool2DConfig(name=spec["name"], in_shape=in_shape, format=in_format)
 
 
 def _summary(layer):
@@ -73,5 +55,5 @@ def _format(entry):
 
 KIND = Kind(name="gavgpool2d", config=GlobalAvgPool2DConfig, base="gap", token=r"gap",
             token_help="gap", parse=_parse, format=_format, keys=frozenset(),
-            from_spec=_from_spec, to_spec=lambda layer: {}, forward=_forward,
+            from_spec=global_from_spec(GlobalAvgPool2DConfig, "global average pooling"), to_spec=lambda layer: {}, forward=_forward,
             summary=_summary, logits=True)

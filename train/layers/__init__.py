@@ -3,14 +3,14 @@ the quantised Keras layer an architecture entry builds, its export to the weight
 and the importer's mapping from the Keras layers of a user's model. By the kind string of
 ``q8.layers``; a kind not here cannot be trained, exported or imported."""
 
-from . import conv2d, dense, dropout, gavgpool2d, maxpool2d
+from . import avgpool2d, conv2d, dense, dropout, gavgpool2d, gmaxpool2d, maxpool2d
 from .kind import Mapping, ModelImportError, SUPPORTED, TrainingKind
 
 __all__ = ["KINDS", "get", "for_keras_layer", "Mapping", "ModelImportError", "SUPPORTED",
            "TrainingKind"]
 
-KINDS = {k.kind: k for k in (conv2d.KIND, maxpool2d.KIND, gavgpool2d.KIND, dense.KIND,
-                             dropout.KIND)}
+KINDS = {k.kind: k for k in (conv2d.KIND, maxpool2d.KIND, avgpool2d.KIND, gavgpool2d.KIND,
+                             gmaxpool2d.KIND, dense.KIND, dropout.KIND)}
 
 
 def get(kind):

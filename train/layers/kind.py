@@ -9,11 +9,13 @@ import numpy as np
 from .. import quant  # noqa: F401  (sets KERAS_BACKEND before keras is imported)
 import keras
 
-__all__ = ["TrainingKind", "Mapping", "ModelImportError", "SUPPORTED"]
+__all__ = ["TrainingKind", "Mapping", "ModelImportError", "SUPPORTED", "map_global"]
 
 #: What the importer maps, for its messages.
-SUPPORTED = ("InputLayer, Rescaling, Conv2D (valid or same padding, any stride), MaxPooling2D, Flatten, "
-             "Dense, GlobalAveragePooling2D, BatchNormalization (after Conv2D or Dense), "
+SUPPORTED = ("InputLayer, Rescaling, Conv2D (valid or same padding, any stride), "
+             "MaxPooling2D (any pool and stride, valid or same padding), AveragePooling2D "
+             "(valid padding), Flatten, Dense, GlobalAveragePooling2D, GlobalMaxPooling2D, "
+             "BatchNormalization (after Conv2D or Dense), "
              "ReLU (max_value allowed: ReLU6) / Activation('relu'), Dropout, and a final "
              "softmax")
 
@@ -115,3 +117,17 @@ class Mapping:
     def drop_softmax(self, layer):
         self.softmax_seen = True
         self.notes.append(f"{layer.name}: softmax dropped (it does not change the argmax)")
+
+
+def map_global(layer, mapping, kind):
+    """The importer's mapping of a global pooling (``kind``): refused after Flatten, with
+    channels first or ``keepdims``; its output is flat."""
+    if mapping.rank != 3:
+        mapping.refuse(layer, "pooling after Flatten")
+    if layer.data_format != "channels_last":
+        mapping.refuse(layer, "data_format channels_first is not supported")
+    if getattr(layer, "keepdims", False):
+        mapping.refuse(layer, "keepdims=True is not supported (a flat output)")
+    mapping.entries.append({"kind": kind, "_name": layer.name})
+    mapping.rank = 1
+    mapping.last_mac = None

@@ -15,14 +15,21 @@ def _build(entry, name, x, state):
     # code does (q8.layers.maxpool2d); explicit padding (a file's) is Keras' same, checked
     padding = "valid" if entry.get("padding", "valid") in ("valid", [[0, 0], [0, 0]]) \
         else "same"
-    return keras.layers.MaxPooling2D(tuple(entry["pool"]), padding=padding, name=name)(x)
+    return keras.layers.MaxPooling2D(tuple(entry["pool"]), strides=entry.get("strides"),
+                                     padding=padding, name=name)(x)
+
+
+def _strides(layer):
+    return tuple(layer.strides) if layer.strides is not None else tuple(layer.pool_size)
 
 
 def _export(layer):
     spec = {"pool": list(layer.pool_size)}
+    if _strides(layer) != tuple(layer.pool_size):
+        spec["strides"] = list(_strides(layer))
     if layer.padding == "same":
         pads = same_padding(tuple(layer.input.shape[1:3]), tuple(layer.pool_size),
-                            tuple(layer.pool_size))
+                            _strides(layer))
         if pads != ((0, 0), (0, 0)):
             spec["padding"] = [list(p) for p in pads]
     return spec, None
@@ -33,16 +40,14 @@ def _matches(layer):
 
 
 def _map(layer, mapping):
-    pool = tuple(layer.pool_size)
-    strides = tuple(layer.strides) if layer.strides is not None else pool
-    if strides != pool:
-        mapping.refuse(layer, f"strides {strides} differ from the pool {pool} (supported: "
-                              f"equal)")
+    pool, strides = tuple(layer.pool_size), _strides(layer)
     if layer.padding not in ("valid", "same"):
         mapping.refuse(layer, f"padding {layer.padding!r} is not supported (valid, same)")
     if mapping.rank != 3:
         mapping.refuse(layer, "pooling after Flatten")
     entry = {"kind": "maxpool2d", "pool": list(pool), "_name": layer.name}
+    if strides != pool:
+        entry["strides"] = list(strides)
     if layer.padding == "same":
         entry["padding"] = "same"
     mapping.entries.append(entry)
