@@ -71,10 +71,11 @@ MODELS = {
     # all-convolutional: strides instead of pooling, a 1x1 convolution to the classes, their
     # means, a Softmax layer
     "all-conv": lambda L: [
-        L.Conv2D(8, (3, 3), padding="same", use_bias=False), L.BatchNormalization(), L.ReLU(),
-        L.Conv2D(16, (3, 3), strides=2, padding="same", use_bias=False),
+        L.Conv2D(8, (3, 3), strides=2, padding="same", use_bias=False),
         L.BatchNormalization(), L.ReLU(),
         L.Conv2D(16, (3, 3), strides=2, padding="same", use_bias=False),
+        L.BatchNormalization(), L.ReLU(),
+        L.Conv2D(32, (3, 3), padding="same", use_bias=False),
         L.BatchNormalization(), L.ReLU(),
         L.Conv2D(10, (1, 1)),
         L.GlobalAveragePooling2D(),
@@ -92,7 +93,7 @@ RECIPES = {
     "lenet5": ("Adam", 15, 0.1),
     "lenet5-same": ("Adam", 15, 0.1),
     "bn-convnet": ("Adam", 15, 0.1),
-    "all-conv": ("Adam", 15, 0.1),
+    "all-conv": ("Adam", 30, 0.1),
 }
 
 

@@ -27,9 +27,11 @@ def describe(net, images=None, *, observed=None):
     if observed is not None and observed.images:
         codes, accs = observed.codes, observed.accumulators
         lines.append(f"(ranges seen on {observed.images} images)")
+    name_width = max(7, *(len(l.name) + 1 for l in net.layers))
+    kind_width = max(len(l.kind) for l in net.layers) + 1
     for layer in net.layers:
         shape = f"{'x'.join(map(str, layer.in_shape))} -> {'x'.join(map(str, layer.out_shape))}"
-        lines.append(f"{layer.name:<7}{layer.kind:<10}{shape}")
+        lines.append(f"{layer.name:<{name_width}}{layer.kind:<{kind_width}}{shape}")
         if not layer.has_params:
             lines.append(f"         {network_kind(layer.kind).summary(layer)}")
         else:

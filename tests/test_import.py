@@ -152,6 +152,26 @@ def test_average_strided_and_global_max_poolings_compute_what_the_float_model_co
     assert np.allclose(ours, theirs, atol=2e-5)
 
 
+def test_logits_from_a_flattened_1x1_map_are_its_dense_layer(data):
+    # no Dense: a last convolution to the classes whose map is 1x1 (a stride leaves the last
+    # row and column out; same padding's codes 0 take part), flattened: the dense layer it
+    # computes, with the same float logits
+    keras.utils.set_random_seed(7)
+    for last in (L.Conv2D(10, 5, strides=2), L.Conv2D(10, 6, padding="same", strides=6)):
+        model = keras.Sequential([
+            keras.Input((28, 28, 1)), L.Rescaling(1 / 255),
+            L.Conv2D(4, 3, strides=2, activation="relu"),
+            L.Conv2D(6, 3, strides=2, activation="relu"), last, L.Flatten(), L.Softmax()])
+        assert model.layers[-3].output.shape[1:3] == (1, 1)
+        mapped = importer.map_model(model)
+        assert mapped.entries == arch.parse("conv4x3s2,conv6x3s2,dense10")
+        assert any("mapped as the dense layer it computes" in n for n in mapped.notes)
+        images = data.x_test[:100]
+        ours = _folded_logits(mapped, images)
+        theirs = model.predict(images[..., None].astype(np.float32), verbose=0)
+        assert np.allclose(ours, theirs, atol=2e-5)
+
+
 def test_an_all_convolutional_model_maps_and_computes_what_the_float_model_computes(data):
     # batch normalisation after bias-less same convolutions, a stride of 2, a 1x1
     # convolution to the classes, their mean and a separate Softmax layer: no Dense

@@ -28,6 +28,7 @@ from . import quant  # noqa: F401  (sets KERAS_BACKEND before keras is imported)
 import keras
 
 from q8 import arch as arch_mod
+from q8.layers.kind import same_padding
 from . import layers as kinds
 from .layers import SUPPORTED, Mapping, ModelImportError
 from .model import INPUT_FORMAT, build_model, calibrate, mac_layers, to_network
@@ -157,9 +158,10 @@ def map_model(model, *, pixel_divisor=None):
         if fold is None:
             Mapping.refuse(layer, "this layer is not supported")
         fold(layer, mapping, scaling)
+    _flattened_conv_as_dense(mapping)
     _check_ends(mapping)
     params = _fold_input_scaling(mapping.params, *scaling)
-    entries = [{k: v for k, v in e.items() if k != "_name"} for e in mapping.entries]
+    entries = [{k: v for k, v in e.items() if not k.startswith("_")} for e in mapping.entries]
     try:
         arch_mod.configs(entries, input_shape=shape)
     except arch_mod.ArchError as e:
@@ -207,7 +209,42 @@ def _fold_rescaling(layer, mapping, scaling):
 
 
 def _fold_flatten(layer, mapping, scaling):
+    if mapping.entries and mapping.entries[-1]["kind"] == "conv2d":
+        mapping.entries[-1]["_flattened"] = True
     mapping.rank = 1
+
+
+def _flattened_conv_as_dense(mapping):
+    """A last convolution whose map is 1x1, flattened (logits from a convolution without a
+    Dense), is the dense layer over its input that it computes: each output the sum of the
+    one window's products, the weights of the input positions it covers (the padding's
+    contribute nothing: code 0), zero for those a stride leaves out. The same products and
+    sum, so the same integers; the gateware's dense engine computes them."""
+    macs = [i for i, e in enumerate(mapping.entries) if e["kind"] in ("conv2d", "dense")]
+    if not macs:
+        return
+    index = macs[-1]
+    entry = mapping.entries[index]
+    (height, width, channels), out = entry.get("_shapes", ((0, 0, 0), (0, 0, 0)))
+    if entry["kind"] != "conv2d" or not entry.get("_flattened") or out[:2] != (1, 1):
+        return
+    kernel, bias = mapping.params[macs.index(index)]
+    kh, kw = entry["kernel"]
+    (top, _), (left, _) = same_padding((height, width), (kh, kw), entry.get("strides", [1, 1])) \
+        if entry.get("padding") == "same" else ((0, 0), (0, 0))
+    weight = np.zeros((height, width, channels, kernel.shape[-1]))
+    for r in range(height):
+        for c in range(width):
+            if 0 <= r + top < kh and 0 <= c + left < kw:
+                weight[r, c] = kernel[r + top, c + left]
+    mapping.params[macs.index(index)] = [weight.reshape(-1, kernel.shape[-1]), bias]
+    dense = {"kind": "dense", "out_features": int(kernel.shape[-1]), "relu": entry["relu"],
+             "_name": entry["_name"]}
+    if "relu_max" in entry:
+        dense["relu_max"] = entry["relu_max"]
+    mapping.entries[index] = dense
+    mapping.notes.append(f"{entry['_name']}: a {kh}x{kw} convolution to a 1x1 map, flattened: "
+                         f"mapped as the dense layer it computes")
 
 
 def _fold_batch_norm(layer, mapping, scaling):
@@ -276,7 +313,8 @@ def _check_ends(mapping):
                         [e["kind"] for e in after] in (["gavgpool2d"], ["gmaxpool2d"])):
         raise ModelImportError("the model must end with a Dense layer (the logits, softmax "
                                "allowed), or with a Conv2D to the classes and a "
-                               "GlobalAveragePooling2D or GlobalMaxPooling2D")
+                               "GlobalAveragePooling2D or GlobalMaxPooling2D (or a Flatten "
+                               "of its 1x1 map)")
     for e in macs[:-1]:
         if not e["relu"]:
             raise ModelImportError(

@@ -101,6 +101,9 @@ def _map(layer, mapping):
         entry["padding"] = "same"
     if tuple(layer.strides) != (1, 1):
         entry["strides"] = [int(s) for s in layer.strides]
+    # its shapes, for a last convolution to a 1x1 map, flattened: the importer makes it the
+    # dense layer it is (train.importer); keys with "_" are the importer's own
+    entry["_shapes"] = (tuple(layer.input.shape[1:]), tuple(layer.output.shape[1:]))
     mapping.add_mac(layer, entry)
 
 
