@@ -9,7 +9,9 @@ the board's self-test.
     python -m host --board icesugar --port /dev/ttyACM0 --self-test
 
 ``--board`` (the iCEBreaker unless named) gives the design clock, the UART rate and the
-self-test's images that ``python -m hw.build --board NAME`` built for (``platforms/``).
+self-test's images that ``python -m hw.build --board NAME`` built for (``platforms/``); with
+``--sim``, the board whose top is simulated (``sim.board_host``: the iCE40 boards' with their
+weights from a simulated flash, the ECP5 boards' with theirs in block RAM and no self-test).
 
 ``--self-test`` runs MNIST's test images that ``python -m hw.build --program`` wrote to the
 board's flash (all that the board's flash holds unless ``--images N``: 10,000 on the
@@ -51,8 +53,8 @@ def main(argv=None):
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--port", help="the board's serial port")
     where.add_argument("--sim", action="store_true",
-                       help="use the compiled simulation of the board top instead (no board "
-                            "needed)")
+                       help="use the compiled simulation of --board's board top instead (no "
+                            "board needed)")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--png", help="a 28x28 PNG (see above)")
     source.add_argument("--raw", help="784 raw bytes, or a 28x28 .npy array")

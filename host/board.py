@@ -32,15 +32,16 @@ def self_test_on_port(net, port, *, count, baud, board):
 
 
 def simulate_classify(net, images, *, board, baud=None, progress=print):
-    """Classify ``images`` on the compiled board top of ``board`` (``sim.board_host``: its
-    weights loaded from a simulated flash at power-up, the requests over the simulated UART at
-    bit level). Returns the answers (status OK) or raises ``hw.board.link.LinkError``."""
+    """Classify ``images`` on the compiled board top of ``board`` (``sim.board_host``: an
+    iCE40 board's weights loaded from a simulated flash at power-up, an ECP5 board's in its
+    block RAM; the requests over the simulated UART at bit level). Returns the answers (status
+    OK) or raises ``hw.board.link.LinkError``."""
     from sim.board_host import classify_on_boards
-    progress("simulating the board top: compiling it (cached after the first time), loading "
-             "its weights from the simulated flash ...")
+    progress(f"simulating the {board.name}'s board top: compiling it (cached after the first "
+             f"time), powering it up ...")
     responses, stats = classify_on_boards(net, images, board=board, baud=baud)
-    progress(f"simulated {stats['cycles']:,} cycles at {board.default_clock_hz / 1e6:g} MHz "
-             f"({stats['seconds']:.1f} s)")
+    progress(f"simulated {stats['cycles']:,} cycles of the {stats['board']}'s top at "
+             f"{stats['clock_mhz']:g} MHz ({stats['seconds']:.1f} s)")
     return responses
 
 

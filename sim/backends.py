@@ -14,7 +14,8 @@ from hw.board.defaults import BOARD
 from hw.board.link import SerialBoard
 from q8 import reference
 
-__all__ = ["BACK_TO_BACK", "BACKENDS", "PLUGIN_GROUP", "BackendError", "backend_names", "prepare"]
+__all__ = ["BACK_TO_BACK", "BACKENDS", "PLUGIN_GROUP", "SIMULATED", "BackendError",
+           "backend_names", "prepare"]
 
 
 def _board(args):
@@ -100,7 +101,8 @@ def _compiled_board_backend(synthesize):
                                                   threads=min(threads, len(images)),
                                                   baud=args.baud, board=board)
             logits, measured = _answers(responses, len(images))
-            return logits, {**measured, "stream_cycles": stats["stream_cycles"]}
+            return logits, {**measured, **{k: stats[k] for k in SIMULATED},
+                            "stream_cycles": stats["stream_cycles"]}
         return run
     return prepare
 
@@ -109,11 +111,15 @@ class BackendError(RuntimeError):
     """A backend that cannot run with what it was given."""
 
 
+#: What the compiled board tops' backends report of the design they simulated: the board its top
+#: was built for (a name) and its design clock (MHz).
+SIMULATED = ("board", "clock_mhz")
+
 #: name -> function(net, args) that prepares the backend and returns a function of a chunk of
 #: images, returning int8 logits (N, classes) and a dict (per image, if the backend has them:
 #: ``cycles``, and ``classes`` where the backend computes its own argmax; for the chunk, from
 #: the compiled board tops: ``stream_cycles``, simulated cycles from the first request to the
-#: last answer on all boards).
+#: last answer on all boards, and :data:`SIMULATED`).
 BACKENDS = {"reference": _reference_backend, "pysim": _pysim_backend,
             "rtl": _native_backend("rtl_model"), "netlist": _native_backend("netlist_model"),
             "board": _board_backend, "board-rtl": _compiled_board_backend(False),

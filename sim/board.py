@@ -1,15 +1,16 @@
 """The whole board in native code: the board top (:class:`hw.board.top.BoardTop`: UART, protocol,
 flash loader, network) compiled with Yosys' CXXRTL, and the world at its pins in C++
-(``sim/board_driver.cc``): an SPI flash holding the weights image, and the host's end of the
-UART at bit level.
+(``sim/board_driver.cc``): an SPI flash holding the weights image (empty for a top whose
+weights are all in block RAM, their initial contents compiled into the model as into the
+bitstream), and the host's end of the UART at bit level.
 
-:func:`board_model` compiles a top (the RTL, or the synthesised iCE40 netlist with Yosys' cell
-models), cached in ``build/rtl`` as :func:`sim.rtl.build_model` does; :class:`CompiledBoard` is
-one board of it. Python plays the host: ``rx`` is driven with waveforms, runs of a level for a
-number of cycles (:func:`uart_waveform` makes bytes' frames; a broken stop bit, a line held low,
-noise or another baud rate are waveforms too), while the driver decodes ``tx`` on every cycle
-into a receive buffer. Each call runs in native code with the GIL released, so boards (each
-with its own instance of the model) run in threads.
+:func:`board_model` compiles a top (the RTL, or the netlist synthesised for its board's family
+with that family's cell models), cached in ``build/rtl`` as :func:`sim.rtl.build_model` does;
+:class:`CompiledBoard` is one board of it. Python plays the host: ``rx`` is driven with
+waveforms, runs of a level for a number of cycles (:func:`uart_waveform` makes bytes' frames; a
+broken stop bit, a line held low, noise or another baud rate are waveforms too), while the
+driver decodes ``tx`` on every cycle into a receive buffer. Each call runs in native code with
+the GIL released, so boards (each with its own instance of the model) run in threads.
 """
 
 import ctypes
@@ -19,7 +20,10 @@ import os
 
 import numpy as np
 
+from hw.board.defaults import BOARD
 from hw.board.flash_image import FLASH_OFFSET
+from platforms import get_board
+from platforms.families import family_of
 from .rtl import BUILD_DIR, compile_design
 
 __all__ = ["FLASH_MODES", "BoardModel", "CompiledBoard", "board_model", "uart_waveform"]
@@ -31,6 +35,11 @@ _DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "board_driver
 # image's last pixel (harmless in block RAM, whose address wraps), so the whole Python process
 # would die on the first classify. Without the check an access out of range does nothing.
 _DEFINES = ("CXXRTL_NDEBUG",)
+
+# The driver's fast cycle (one evaluation) needs a model that settles in one evaluation, as the
+# RTL and the iCE40's cell models do; Yosys' ECP5 cell models do not (their wires feed each
+# other through processes), so a netlist of another family steps each edge to convergence.
+_SETTLE = ("BOARD_SETTLE",)
 
 #: The flash's behaviours: ``"normal"``, or ``"asleep"``: it never leaves deep power-down
 #: (ignores every command, ``cipo`` stays low), as a flash that lost its wake-up command.
@@ -156,7 +165,8 @@ class BoardModel:
         return self._divisor
 
 
-def board_model(top, *, synthesize=False, name=None, build_dir=BUILD_DIR, progress=True):
+def board_model(top, *, synthesize=False, board=BOARD, name=None, build_dir=BUILD_DIR,
+                progress=True):
     """Compile the board top ``top`` with the board driver into a :class:`BoardModel`, built in
     ``build_dir/name`` and cached by a hash of every step's inputs.
 
@@ -165,12 +175,16 @@ def board_model(top, *, synthesize=False, name=None, build_dir=BUILD_DIR, progre
     top : hw.board.top.BoardTop
         Or another design with its ports and its ``divisor``.
     synthesize : bool
-        Elaborate for the iCE40 (its SPRAM and SB_MAC16 primitives rather than their
-        fallbacks), synthesise with ``synth_ice40`` as ``hw.build`` does and simulate the
-        netlist with Yosys' cell models: far slower to build and to run.
+        Elaborate for ``board`` (its family's primitives rather than their fallbacks: on the
+        iCE40 SPRAM and SB_MAC16, on the ECP5 MULT18X18D), synthesise as ``hw.build`` does and
+        simulate the netlist with the family's cell models (``sim.rtl``): far slower to build
+        and to run.
+    board : str or a ``platforms`` board
+        The board ``top`` is built for: the netlist's family, and the build folder's name.
     name : str, optional
-        The build folder: ``board-netlist`` or ``board-rtl`` unless given (one design per
-        folder: a new design replaces the old files).
+        The build folder: ``board-netlist`` or ``board-rtl`` unless given, followed by
+        ``-<board>`` for a board other than the default one (one design per folder: a new
+        design replaces the old files).
     progress : bool
         A line per step on standard error.
 
@@ -184,10 +198,14 @@ def board_model(top, *, synthesize=False, name=None, build_dir=BUILD_DIR, progre
     if not isinstance(divisor, int) or divisor < 1:
         raise ValueError(f"top must be a board top (hw.board.top.BoardTop) with its UART's "
                          f"divisor, not {top!r}")
+    board = get_board(board) if isinstance(board, str) else board
     if name is None:
-        name = "board-netlist" if synthesize else "board-rtl"
+        name = ("board-netlist" if synthesize else "board-rtl") + \
+            ("" if board.name == BOARD else f"-{board.name}")
+    settle = synthesize and family_of(board).name != "ice40"
     path = compile_design(top, name=name, synthesize=synthesize, build_dir=build_dir,
-                          progress=progress, driver=_DRIVER, defines=_DEFINES)
+                          progress=progress, driver=_DRIVER, board=board,
+                          defines=_DEFINES + (_SETTLE if settle else ()))
     return BoardModel(path, divisor=divisor, name=name)
 
 
@@ -292,7 +310,8 @@ class CompiledBoard:
 
     def reset(self, cycles=16):
         """``rst`` high for ``cycles`` cycles, then low, with ``rx`` idle: the reset the board
-        holds until its PLL locks (``hw.vendor.ice40.ClockGenerator``)."""
+        holds until its PLL locks (``hw.vendor.ice40.ClockGenerator``,
+        ``hw.vendor.ecp5.ClockGenerator``)."""
         self._call("board_reset", _check_cycles("cycles", cycles))
 
     def play(self, levels, durations):

@@ -194,7 +194,21 @@ struct Board {
     // values and records the low level that makes the next rise an edge. This holds for a
     // design whose evaluation converges at once (no combinational feedback between wires, as
     // Amaranth's designs and synth_ice40's netlists have) and nothing on the falling edge.
+    //
+    // With BOARD_SETTLE (sim/board.py defines it for a netlist whose cell models do not settle
+    // in one evaluation: the ECP5's), each edge is a full cxxrtl_step instead, evaluated and
+    // committed until it converges: the outputs the world samples are the settled ones with the
+    // clock low, before the rising edge, as in the fast cycle.
     void cycle() {
+#ifdef BOARD_SETTLE
+        clk.set(false);
+        cxxrtl_step(handle);
+        flash.edge(cs_n.get(), sclk.get(), copi.get());
+        receiver.sample(cycles, tx.get());
+        clk.set(true);
+        cxxrtl_step(handle);
+        cipo.set(flash.cipo);
+#else
         clk.set(true);
         if (!cxxrtl_eval(handle))
             unsettled++;
@@ -205,6 +219,7 @@ struct Board {
         cxxrtl_commit(handle);
         // the flash's `cipo` changed at the edge: the design sees it at the next one
         cipo.set(flash.cipo);
+#endif
         cycles++;
     }
 

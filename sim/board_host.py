@@ -1,6 +1,7 @@
 """The host on the compiled board (``sim.board``): the protocol's host side
-(:class:`hw.board.link.Link`) over the simulated UART, boards powered up and loaded from their
-simulated flash, and images classified on them, one board per thread.
+(:class:`hw.board.link.Link`) over the simulated UART, boards powered up (an iCE40 board's
+weights loaded from its simulated flash; an ECP5 board's are in its block RAM's initial
+contents, as in its bitstream) and images classified on them, one board per thread.
 
 The board tops built here answer a request cut short, and a garbled burst, after
 :data:`SIM_TIMEOUT_CYCLES` of quiet rather than the bitstream's 50 ms, so that a simulation
@@ -16,16 +17,18 @@ import numpy as np
 from hw.board.defaults import BOARD, CLOCK_HZ
 from hw.board.flash_image import flash_contents
 from hw.board.link import Link, LinkError
-from hw.board.self_test import board_test_images, run_self_test, test_image
+from hw.board.self_test import run_self_test, test_image
 from hw.board.uart import divisor_of
 from hw.board.protocol import Status, frame_bytes
-from hw.board.top import BoardTop
+from hw.board.built import board_top
 from hw.lib.params import check_count
 from platforms import get_board
+from platforms.families import UnknownFamilyError, family_of
 from .board import CompiledBoard, board_model
 
 __all__ = ["SIM_TIMEOUT_CYCLES", "BoardNotReady", "SimulatedTransport", "simulated_top",
-           "stream_depth", "quiet_cycles", "power_up", "classify_on_boards", "self_test_on_board"]
+           "board_flash", "stream_depth", "quiet_cycles", "power_up", "classify_on_boards",
+           "self_test_on_board"]
 
 #: The compiled tops' timeout and watchdog, in cycles: the watchdog longer than a network with
 #: its convolutions in parallel takes for an image (:func:`simulated_top` lengthens it for a
@@ -68,16 +71,14 @@ class SimulatedTransport:
 
 
 def simulated_board(board):
-    """The ``platforms`` board named ``board`` (or that board) whose top the simulations
-    here can run: an iCE40 board's, whose weights come from the simulated flash. The ECP5
-    boards' top (its own clock and pins) is not simulated here, so it is refused rather than
-    simulated as another board's."""
+    """The ``platforms`` board named ``board`` (or that board) whose top the simulations here
+    run: any board of a known family (``platforms.families``), its top as ``hw.build`` builds
+    it (:func:`simulated_top`)."""
     board = get_board(board) if isinstance(board, str) else board
-    if board.family != "ice40":
-        raise ValueError(f"the simulated board top is the iCE40 boards' (icebreaker, "
-                         f"icesugar), not {board.name}'s ({board.family}); simulate "
-                         f"{board.name}'s network with sim.evaluate --backend rtl --board "
-                         f"{board.name}")
+    try:
+        family_of(board)
+    except UnknownFamilyError as e:
+        raise ValueError(f"the {board.name}'s board top cannot be simulated: {e}") from None
     return board
 
 
@@ -94,26 +95,33 @@ def stream_depth(net, *, board=BOARD):
 
 def simulated_top(net, *, board=BOARD, **kwargs):
     """The board top of ``net`` as ``hw.build`` builds it for ``board`` (its schedules, its
-    UART's divisor at its design clock, as many self-test images as its flash holds), with
-    the simulations' timeout (and a watchdog of twice the plan's latency where that is
-    longer: a folded network's image takes far more than the timeout's cycles)."""
+    UART's divisor at its design clock, its weights from flash or in block RAM as its family
+    has them, as many self-test images as its flash holds: none on the ECP5), with the
+    simulations' timeout (and a watchdog of twice the plan's latency where that is longer: a
+    folded network's image takes far more than the timeout's cycles)."""
     from hw.fit import plan
     board = simulated_board(board)
     planned = plan(net.layers, board=board, params=net.params)   # as hw.build's
     kwargs.setdefault("timeout_cycles", SIM_TIMEOUT_CYCLES)
     kwargs.setdefault("watchdog_cycles", max(SIM_TIMEOUT_CYCLES, 2 * planned.latency))
-    kwargs.setdefault("test_images", board_test_images(board, net))
-    kwargs.setdefault("divisor", divisor_of(board.default_baud, board.default_clock_hz))
-    return BoardTop(net, schedules=planned.schedules, **kwargs)
+    return board_top(net, board=board, schedules=planned.schedules, **kwargs)
+
+
+def board_flash(top):
+    """What the simulated flash of ``top`` holds at power-up, as ``hw.build --program`` writes
+    it: its weights image, or nothing for a top whose weights are in the bitstream (its flash
+    pins stay idle)."""
+    return top.flash_image() if top.weights_in_flash else b""
 
 
 def power_up(model, top, *, flash=None, flash_mode="normal", poll_cycles=50_000,
              limit_cycles=50_000_000, clock_hz=CLOCK_HZ, **host):
     """A :class:`sim.board.CompiledBoard` of ``model`` (``top`` compiled) with ``flash``
-    (``top.flash_image()`` unless given), reset, and polled with status requests until the
-    weights are no longer loading. Returns ``(board, link, status)``: the last status.
-    ``host``: the board's ``host_bit_cycles``, ``host_jitter`` and ``seed``."""
-    board = CompiledBoard(model, flash=top.flash_image() if flash is None else flash,
+    (:func:`board_flash` unless given), reset, and polled with status requests until the
+    weights are no longer loading (a top without weights in flash is ready at once). Returns
+    ``(board, link, status)``: the last status. ``host``: the board's ``host_bit_cycles``,
+    ``host_jitter`` and ``seed``."""
+    board = CompiledBoard(model, flash=board_flash(top) if flash is None else flash,
                           flash_mode=flash_mode, **host)
     board.reset()
     link = Link(SimulatedTransport(board, top, clock_hz=clock_hz), classes=top.net.classes)
@@ -127,15 +135,16 @@ def power_up(model, top, *, flash=None, flash_mode="normal", poll_cycles=50_000,
 def classify_on_boards(net, images, *, synthesize=False, threads=1, baud=None, board=BOARD,
                        progress=None):
     """Classify uint8 ``images`` (N, H, W) on the compiled board top of ``net`` built for
-    ``board`` (an iCE40 board: :func:`simulated_board`) and ``baud`` (the board's unless
+    ``board`` (:func:`simulated_board`, :func:`simulated_top`) and ``baud`` (the board's unless
     given): each thread powers up a board of its own, waits for its weights and streams its
     share of the images over the simulated UART through :class:`hw.board.link.Link` (numbered,
     checksummed requests; :meth:`hw.board.link.Link.classify_stream`). Returns ``(responses,
     stats)``: the checked answers, in order, and a dict with ``cycles`` (simulated, all
     boards), ``load_cycles`` (power-up to READY, the first board's), ``stream_cycles`` (from
     each board's first request to its last answer, all boards), ``images_per_second`` (the
-    images over their stream cycles at the design clock: a board's rate), ``retries`` and
-    ``seconds``.
+    images over their stream cycles at the design clock: a board's rate), ``retries``,
+    ``seconds``, and what was simulated: ``board`` (the name of the board the top was built
+    for) and ``clock_mhz`` (its design clock).
 
     Raises
     ------
@@ -151,7 +160,8 @@ def classify_on_boards(net, images, *, synthesize=False, threads=1, baud=None, b
     baud = board_facts.default_baud if baud is None else baud
     top = simulated_top(net, board=board_facts, divisor=divisor_of(baud, clock_hz))
     depth = stream_depth(net, board=board_facts)
-    model = board_model(top, synthesize=synthesize, progress=progress is not None)
+    model = board_model(top, synthesize=synthesize, board=board_facts,
+                        progress=progress is not None)
     bounds = np.linspace(0, len(images), threads + 1).astype(int)
     parts = [(a, b) for a, b in zip(bounds, bounds[1:]) if b > a] or [(0, 0)]
     done = [0]
@@ -187,28 +197,32 @@ def classify_on_boards(net, images, *, synthesize=False, threads=1, baud=None, b
              "images_per_second": round(len(responses) * clock_hz / streamed, 1)
              if streamed else 0.0,
              "retries": int(sum(r[3] for r in results)),
-             "seconds": round(time.time() - start, 3)}
+             "seconds": round(time.time() - start, 3),
+             "board": board_facts.name, "clock_mhz": clock_hz / 1e6}
     return responses, stats
 
 
 
 def self_test_on_board(net, *, count=None, board=BOARD, progress=None):
     """The self-test on the compiled board top of ``net`` built for ``board`` (an iCE40
-    board: :func:`simulated_board`; its clock, UART rate and flash size): its simulated flash holds the
-    weights and MNIST's test images (``hw.board.flash_image.flash_contents``, as ``hw.build
-    --program`` writes them); once loaded, a self-test request of the first ``count`` images
-    (all the top is built for unless given). Returns ``hw.board.self_test.run_self_test``'s dict
-    and ``seconds``.
+    board, its clock, UART rate and flash size; an ECP5 board's design reads no flash, and
+    has no self-test): its simulated flash holds the weights and MNIST's test images
+    (``hw.board.flash_image.flash_contents``, as ``hw.build --program`` writes them); once
+    loaded, a self-test request of the first ``count`` images (all the top is built for
+    unless given). Returns ``hw.board.self_test.run_self_test``'s dict and ``seconds``.
 
     Raises
     ------
     ValueError
-        The network cannot run a self-test, or ``count`` is out of range.
+        The board or the network cannot run a self-test, or ``count`` is out of range.
     BoardNotReady, hw.board.link.LinkError
     """
     start = time.time()
     board_facts = simulated_board(board)
     clock_hz = board_facts.default_clock_hz
+    if not family_of(board_facts).weights_from_flash:
+        raise ValueError(f"the {board_facts.name} has no self-test: its design reads no flash "
+                         f"(every weight is in its bitstream)")
     top = simulated_top(net, board=board_facts)
     if not top.test_images:
         raise ValueError("this network's board has no self-test (it needs MNIST's 28x28 "
@@ -217,7 +231,7 @@ def self_test_on_board(net, *, count=None, board=BOARD, progress=None):
     if not isinstance(count, int) or not 1 <= count <= top.test_images:
         raise ValueError(f"count must be between 1 and {top.test_images}, not {count!r}")
     tests = test_image(top.test_images)
-    model = board_model(top, progress=progress is not None)
+    model = board_model(top, board=board_facts, progress=progress is not None)
     if progress is not None:
         progress(f"simulating the board top's self-test of {count:,} images (about "
                  f"{count * 0.015:.0f} s) ...")

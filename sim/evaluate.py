@@ -6,17 +6,19 @@ beside the weights file as ``.keras``; provided by ``train``, see ``sim.backends
 (the gateware in Amaranth's Python simulator), ``rtl`` (the same gateware compiled to native
 code with CXXRTL, ``sim.rtl``), ``netlist`` (the gateware as on the board, synthesised for the
 iCE40 and simulated with the cell models), ``board-rtl`` and ``board-netlist`` (the whole
-board top, UART, protocol and flash loader included, compiled as RTL or as the synthesised
-netlist, its weights loaded from a simulated SPI flash and the images sent over the UART at
-bit level: ``sim.board_host``; the netlist's is the slowest) and ``board`` (a programmed board
-on ``--port``). The network's backends also report ``cycles_per_image`` (first pixel in to
-class out), and the gateware's classes are its own; the compiled ones (``rtl``, ``netlist``)
+board top of ``--board``, UART and protocol included, compiled as RTL or as the synthesised
+netlist, the images sent over the UART at bit level: ``sim.board_host``; an iCE40 board's
+weights loaded from a simulated SPI flash, an ECP5 board's in its block RAM as in its
+bitstream; the netlist's is the slowest) and ``board`` (a programmed board on ``--port``).
+The network's backends also report ``cycles_per_image`` (first pixel in to class out), and
+the gateware's classes are its own; the compiled ones (``rtl``, ``netlist``)
 also stream each chunk's first images back to back (``sim.backends.BACK_TO_BACK``): their
 logits against the reference and the last interval between their results, the network's
 pace (``back_to_back``). The board backends stream the requests
 (``hw.board.link.Link.classify_stream``); the compiled ones are built for ``--baud`` and report
 ``images_per_second``: the images over the simulated time from each board's first request to
-its last answer, at the design clock.
+its last answer, at the design clock. Their result names the board and the design clock
+of the top they simulated (``board``, ``clock_mhz``).
 
 ``--confusion FILE.png`` and ``--errors FILE.png`` draw the backend's classes against the test
 labels (``sim.plots``): the confusion matrix, and the misclassified images (the first 64; the
@@ -31,7 +33,7 @@ import time
 
 import numpy as np
 
-from hw.board.defaults import BAUD, BOARD, CLOCK_HZ
+from hw.board.defaults import BAUD, BOARD
 from platforms import UnknownBoardError, boards, get_board
 from hw.board.link import LinkError
 from hw.board.protocol import ProtocolError
@@ -39,7 +41,7 @@ from hw.stages.network import NetworkError
 from hw.build.toolchain import ToolError
 from q8 import mnist, reference
 from q8.weights import DEFAULT_WEIGHTS, WeightsError, load
-from .backends import BackendError, backend_names, prepare
+from .backends import SIMULATED, BackendError, backend_names, prepare
 from .plots import PlotError, check_png, plot_confusion, plot_errors, require_matplotlib
 from .progress import Progress
 
@@ -59,6 +61,7 @@ def evaluate(backend, net, images, labels, args, *, progress=True, return_classe
     start = time.time()
     logits, cycles, classes = [], [], []
     streamed = None
+    simulated = {}   # the board and design clock of the compiled board top, as simulated
     paced = {"images": 0, "logits_agree_with_reference": 0}   # the images back to back
     chunk = CHUNK.get(backend, 1000)
     for i in range(0, len(images), chunk):
@@ -75,6 +78,7 @@ def evaluate(backend, net, images, labels, args, *, progress=True, return_classe
         cycles += measured.get("cycles", [])
         if "stream_cycles" in measured:
             streamed = (streamed or 0) + measured["stream_cycles"]
+        simulated.update({k: measured[k] for k in SIMULATED if k in measured})
         classes.append(measured.get("classes", reference.argmax(chunk_logits)))
         bar.update(len(chunk_logits))
     seconds = time.time() - start
@@ -84,13 +88,13 @@ def evaluate(backend, net, images, labels, args, *, progress=True, return_classe
                  "cycles_per_image_max": int(np.max(cycles))}
     if paced["images"]:  # the last interval between results of a chunk's first images
         extra["back_to_back"] = paced
-    if streamed:  # the compiled board's rate, in simulated time at the design clock
-        extra = {"baud": args.baud,
-                 "images_per_second": round(len(images) * CLOCK_HZ / streamed, 1)}
+    if streamed:  # the compiled board's rate, in simulated time at its design clock
+        extra = {"baud": args.baud, "images_per_second":
+                 round(len(images) * simulated["clock_mhz"] * 1e6 / streamed, 1)}
     logits = np.concatenate(logits)
     classes = np.concatenate(classes)
     ref = reference.run(net, images)
-    result = {"backend": backend, "board": getattr(args, "board", BOARD),
+    result = {"backend": backend, "board": getattr(args, "board", BOARD), **simulated,
               "weights": args.weights, "images": int(len(images)),
               "correct": int(np.sum(classes == labels)),
               "accuracy": float(np.mean(classes == labels)) if len(images) else 0.0,
@@ -109,8 +113,9 @@ def main(argv=None):
     p.add_argument("--backend", default="reference", choices=backend_names())
     p.add_argument("--weights", default=DEFAULT_WEIGHTS, help="weights file (.npz)")
     p.add_argument("--board", default=BOARD,
-                   help="with pysim, rtl and netlist: the board whose build to simulate (its "
-                        "fit plan's schedules; the netlist synthesised for its family), one "
+                   help="with pysim, rtl, netlist, board-rtl and board-netlist: the board "
+                        "whose build to simulate (its fit plan's schedules; its board top, "
+                        "clock and UART rate; the netlist synthesised for its family), one "
                         f"of: {', '.join(sorted(boards()))} (default %(default)s)")
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N test images")
     p.add_argument("--json", action="store_true", help="print one JSON object")

@@ -17,11 +17,17 @@ low stop bit from the board) and ``unexpected`` (an error answer other than the 
 must get). ``corrupted`` counts the corrupted requests sent and ``corrupted_refused`` those
 answered with an error (never OK): they must be equal.
 
-``--flash-faults`` (on by default) then powers up boards whose flash holds a faulty image:
+``--board`` names the board whose top is fuzzed (its fit plan's schedules, its clock and
+UART rate; ``sim.board_host.simulated_top``); the result names it and its design clock
+(``board``, ``clock_mhz``).
+
+The flash faults (unless ``--no-flash-faults``) then power up boards whose flash holds a faulty
+image:
 another network's weights of the same shapes, every header bit flipped, every CRC bit flipped,
 a sample of payload bits flipped, truncated images, version 1's layout, erased flash, a flash
 of zeros, a flash that never wakes. Each must end BAD_WEIGHTS with the red LED, and a classify
-request must be refused.
+request must be refused. A board whose design reads no flash (the ECP5 boards: every weight in
+the bitstream) has no flash faults; the result says so (``flash_faults_skipped``).
 
 The board is the bitstream's design compiled with CXXRTL (``sim.board``), with the timeout
 (and watchdog) of ``sim.board_host`` (``SIM_TIMEOUT_CYCLES``). Sessions run on one board per
@@ -38,6 +44,7 @@ import time
 import numpy as np
 
 from hw.board.crc import crc32
+from hw.board.defaults import BOARD
 from hw.board.flash_image import CRC_BYTES, HEADER_BYTES, TESTS_HEADER_BYTES, flash_contents
 from hw.board.self_test import test_image
 from hw.board.spi import CYCLES_PER_BYTE
@@ -49,8 +56,10 @@ from hw.stages.network import NetworkError
 from hw.build.toolchain import ToolError
 from q8 import mnist, reference
 from q8.weights import DEFAULT_WEIGHTS, WeightsError, load
+from platforms import boards
 from .board import CompiledBoard, board_model, uart_waveform
-from .board_host import SIM_TIMEOUT_CYCLES, power_up, quiet_cycles, simulated_top
+from .board_host import (SIM_TIMEOUT_CYCLES, board_flash, power_up, quiet_cycles,
+                         simulated_board, simulated_top)
 from .progress import Progress
 
 __all__ = ["ITEMS", "COUNTS", "fuzz", "flash_faults", "main"]
@@ -294,12 +303,14 @@ class _Session:
         self.counts["sessions"] += 1
 
 
-def fuzz(net, images, *, sessions, seed=0, threads=1, progress=True, model=None, top=None):
+def fuzz(net, images, *, sessions, seed=0, threads=1, progress=True, model=None, top=None,
+         board=BOARD):
     """Run ``sessions`` sessions (``seed``: session ``k`` draws from ``(seed, k)``) on
-    ``threads`` boards. Returns ``(counts, failures, seconds, cycles)``."""
+    ``threads`` boards of ``top`` compiled (``model``; by default ``board``'s top and its
+    model). Returns ``(counts, failures, seconds, cycles)``."""
     start = time.time()
-    top = top or simulated_top(net)
-    model = model or board_model(top, progress=progress)
+    top = top or simulated_top(net, board=board)
+    model = model or board_model(top, board=board, progress=progress)
     bar = Progress(sessions, label="fuzz sessions", enabled=progress)
     counts = {k: 0 for k in COUNTS}
     failures = []
@@ -309,7 +320,7 @@ def fuzz(net, images, *, sessions, seed=0, threads=1, progress=True, model=None,
     # the test images in flash after the weights, as hw.build --program writes them, for the
     # self-test items
     tests = test_image(top.test_images) if top.test_images else None
-    flash = flash_contents(top.flash_image(), tests)
+    flash = flash_contents(board_flash(top), tests)   # tests: only with weights in flash
 
     def work(a, b):
         board, _, status = power_up(model, top, flash=flash)
@@ -345,11 +356,20 @@ def _other_network(net, seed):
                      params=params, provenance={})
 
 
-def faults(net, top, *, payload_bits=16, seed=0):
-    """The flash faults: ``(name, flash bytes, flash mode)``."""
+def faults(net, top, *, payload_bits=16, seed=0, board=BOARD):
+    """The flash faults of ``top`` built for ``board``: ``(name, flash bytes, flash mode)``.
+
+    Raises
+    ------
+    ValueError
+        ``top`` reads no flash (its weights are in the bitstream).
+    """
+    if not top.weights_in_flash:
+        raise ValueError("a board top without weights in flash has no flash faults: its "
+                         "design reads no flash")
     good = top.flash_image()
     rng = np.random.default_rng(seed)
-    other = flash_image(_other_network(net, seed), built_schedules(net))
+    other = flash_image(_other_network(net, seed), built_schedules(net, board=board))
     out = [("another network's weights", other, "normal")]
     out += [(f"header bit {k}", _flip(good, k // 8, k % 8), "normal")
             for k in range(8 * HEADER_BYTES)]
@@ -372,12 +392,13 @@ def faults(net, top, *, payload_bits=16, seed=0):
 
 
 def flash_faults(net, *, payload_bits=16, seed=0, threads=1, progress=True, model=None,
-                 top=None):
-    """Power up a board on each fault of :func:`faults`. Returns ``(summary, failures)``:
-    ``faults``, ``detected`` (BAD_WEIGHTS, red LED, a classify request refused) counts."""
-    top = top or simulated_top(net)
-    model = model or board_model(top, progress=progress)
-    cases = faults(net, top, payload_bits=payload_bits, seed=seed)
+                 top=None, board=BOARD):
+    """Power up a board on each fault of :func:`faults` (``top`` and ``model``: by default
+    ``board``'s). Returns ``(summary, failures)``: ``faults``, ``detected`` (BAD_WEIGHTS, red
+    LED, a classify request refused) counts."""
+    top = top or simulated_top(net, board=board)
+    cases = faults(net, top, payload_bits=payload_bits, seed=seed, board=board)
+    model = model or board_model(top, board=board, progress=progress)
     bar = Progress(len(cases), label="flash faults", enabled=progress)
     failures = []
     pixels = bytes(net.pixels)
@@ -415,6 +436,9 @@ def main(argv=None):
     p.add_argument("--payload-bits", type=int, default=16,
                    help="payload bits flipped, one per flash fault (default %(default)s)")
     p.add_argument("--no-flash-faults", action="store_true")
+    p.add_argument("--board", default=BOARD,
+                   help="the board whose top to fuzz (its build's schedules, clock and UART "
+                        f"rate), one of: {', '.join(sorted(boards()))} (default %(default)s)")
     p.add_argument("--json", action="store_true", help="one JSON object on standard output")
     args = p.parse_args(argv)
     for name in ("sessions", "threads"):
@@ -423,21 +447,29 @@ def main(argv=None):
     if args.payload_bits < 0:
         p.error(f"--payload-bits must be at least 0, not {args.payload_bits}")
     try:
+        board = simulated_board(args.board)
+    except ValueError as e:   # an unknown board, or one of an unknown family
+        p.error(f"--board: {e}")
+    try:
         net = load(args.weights)
         mnist.check_network(net, args.weights)
         images = mnist.load().x_test
-        top = simulated_top(net)
-        model = board_model(top, progress=True)
+        top = simulated_top(net, board=board)
+        model = board_model(top, board=board, progress=True)
         counts, failures, seconds, cycles = fuzz(net, images, sessions=args.sessions,
                                                  seed=args.seed, threads=args.threads,
-                                                 model=model, top=top)
-        result = {"weights": args.weights, "seed": args.seed, **counts,
+                                                 model=model, top=top, board=board)
+        result = {"weights": args.weights, "board": board.name,
+                  "clock_mhz": board.default_clock_hz / 1e6, "seed": args.seed, **counts,
                   "simulated_cycles": cycles, "seconds": round(seconds, 1),
                   "timeout_cycles": SIM_TIMEOUT_CYCLES}
-        if not args.no_flash_faults:
+        if not args.no_flash_faults and not top.weights_in_flash:
+            result["flash_faults_skipped"] = f"the {board.name}'s design reads no flash " \
+                "(every weight is in its bitstream)"
+        elif not args.no_flash_faults:
             summary, fault_failures = flash_faults(net, payload_bits=args.payload_bits,
                                                    seed=args.seed, threads=args.threads,
-                                                   model=model, top=top)
+                                                   model=model, top=top, board=board)
             result.update({f"flash_{k}": v for k, v in summary.items()})
             failures += fault_failures
     except (WeightsError, mnist.MnistError, NetworkError) as e:

@@ -45,6 +45,7 @@ for its iCELink) or openFPGALoader (ULX3S).
 import json
 import math
 import os
+import re
 import tempfile
 import time
 
@@ -53,14 +54,15 @@ from hw.board.pins import BoardDesign, check_clock
 from hw.board.defaults import IMAGE_TIMEOUT_S
 from hw.board.flash_image import FLASH_OFFSET
 from hw.board.protocol import classify_request, frame_bytes
-from hw.board.self_test import board_test_images, test_image
-from hw.board.top import BoardTop
+from hw.board.built import board_top
+from hw.board.self_test import test_image
 from hw.board.uart import divisor_of
 from q8 import mnist
 from hw.fit import FitError, plan as fit_plan
 from hw.lib.params import check_count
 from hw.build.report import estimate
 from hw.build.script import NEXTPNR_OPTIONS, PHASES, Script, packed, tool_environment
+from hw.build.toolchain import ToolError
 from hw.build.timing import (ICETIME_MISSING, NEXTPNR_ONLY, SEED_TRIES, find_icetime,
                              place_and_route)
 from platforms.families import UnknownFamilyError, family_of
@@ -185,6 +187,43 @@ def _write_flash_files(top, build_dir, *, in_flash, progress):
     return image
 
 
+#: What Yosys' ABC9 prints when it fails its own assertion on some designs (a Yosys bug,
+#: seen with synth_ecp5 on the ECP5 board tops of LeNet-5).
+ABC9_ASSERTION = "Assert `GetSize(conn.first) == GetSize(conn.second)' failed"
+
+
+def _synthesise(script, build_dir, progress):
+    """Run Yosys; where its ABC9 fails that assertion, again with ``-noabc9`` (the older ABC
+    mapping: the same logic, mapped another way), said in the report. Other failures are
+    raised with the end of Yosys' own log (``top.rpt``: the script runs it quietly)."""
+    def rpt_tail():
+        path = os.path.join(build_dir, "top.rpt")
+        if not os.path.exists(path):
+            return ""
+        with open(path) as f:
+            return "".join(f.readlines()[-5:])
+
+    try:
+        script.run("YOSYS")
+        return {}
+    except ToolError as e:
+        tail = rpt_tail()
+        if ABC9_ASSERTION not in tail:
+            raise ToolError(f"{e}\nthe end of {build_dir}/top.rpt:\n{tail}") from None
+    progress("  Yosys' ABC9 failed its own assertion (a Yosys bug); synthesising again with "
+             "-noabc9")
+    path = os.path.join(build_dir, "top.ys")
+    with open(path) as f:
+        ys = f.read()
+    with open(path, "w") as f:
+        f.write(re.sub(r"synth_(\w+) ", r"synth_\1 -noabc9 ", ys, count=1))
+    try:
+        script.run("YOSYS")
+    except ToolError as e:
+        raise ToolError(f"{e}\nthe end of {build_dir}/top.rpt:\n{rpt_tail()}") from None
+    return {"synthesis": "-noabc9 (Yosys' ABC9 failed its own assertion on this design)"}
+
+
 def build(*, board, net, build_dir, clock_hz=None, baud=None, toolchain="yowasp",
           first_seed=1, tries=SEED_TRIES, require_icetime=False, plan=None, synth_only=False,
           progress=print):
@@ -223,9 +262,7 @@ def build(*, board, net, build_dir, clock_hz=None, baud=None, toolchain="yowasp"
                             progress=progress)
     start = time.time()
     in_flash = family.weights_from_flash
-    top = BoardTop(net, schedules=plan.schedules, divisor=clock_hz // baud,
-                   timeout_cycles=round(clock_hz * IMAGE_TIMEOUT_S),
-                   test_images=board_test_images(board, net), weights_in_flash=in_flash)
+    top = board_top(net, board=board, schedules=plan.schedules, clock_hz=clock_hz, baud=baud)
     image = _write_flash_files(top, build_dir, in_flash=in_flash, progress=progress)
 
     platform = board.platform()
@@ -238,7 +275,7 @@ def build(*, board, net, build_dir, clock_hz=None, baud=None, toolchain="yowasp"
                      env=tool_environment(toolchain, family),
                      log_path=os.path.join(build_dir, "build.log"))
     progress(f"  {PHASES['YOSYS']} ... ({time.time() - start:.0f} s)")
-    script.run("YOSYS")
+    synthesis = _synthesise(script, build_dir, progress)
 
     # Packed into the device's cells (a second): the resources, checked before place and route
     progress(f"  {PHASES['PACK']} ... ({time.time() - start:.0f} s)")
@@ -280,7 +317,7 @@ def build(*, board, net, build_dir, clock_hz=None, baud=None, toolchain="yowasp"
         "flash_weights_offset": FLASH_OFFSET if image else None,
         "flash_weights_bytes": len(image) if image else None,
         "build_seconds": round(time.time() - start, 1),
-        "toolchain": toolchain, "seed": seed, "seeds_tried": tried,
+        "toolchain": toolchain, "seed": seed, "seeds_tried": tried, **synthesis,
         "timing_checked_by": ["nextpnr", "icetime"] if icetime else ["nextpnr"],
         **plan_figures,
     }
