@@ -134,17 +134,21 @@ def test_the_ecp5_plan_folds_what_does_not_fit_in_parallel():
 
 
 #: The folded networks shipped in weights/ (weights/README.md): trained by their own recipes
-#: and imported with ``train --from`` (LeNet-5 as usually written: same padding first).
-ZOO = ("weights/lenet5_q8.npz", "weights/keras_convnet_q8.npz", "weights/lenet5_same_q8.npz")
+#: and imported with ``train --from`` (LeNet-5 as usually written: same padding first; the
+#: batch-normalised convnet; the all-convolutional network, which fits the ULX3S-85F), each
+#: with the board it was imported for.
+ZOO = ("weights/lenet5_q8.npz", "weights/keras_convnet_q8.npz", "weights/lenet5_same_q8.npz",
+       "weights/bn_convnet_q8.npz", "weights/all_conv_q8.npz")
+BOARDS = {"weights/all_conv_q8.npz": "ulx3s-85f"}
 
 
 @pytest.mark.parametrize("path", ZOO)
 def test_shipped_folded_networks_are_bit_exact(path, images):
-    # the iCEBreaker's plan (convolutions folded, weights in SPRAM and block RAM), trained
-    # weights: MNIST's images and the extremes, one at a time and back to back
+    # the board's plan (the iCEBreaker's: convolutions folded, weights in SPRAM and block
+    # RAM), trained weights: MNIST's images and the extremes, one at a time and back to back
     from q8.weights import load
     net = load(os.path.join(os.path.dirname(os.path.dirname(__file__)), path))
-    planned = fit.plan(net.layers, params=net.params)
+    planned = fit.plan(net.layers, params=net.params, board=BOARDS.get(path, "icebreaker"))
     assert planned.fits and any(layer.kind == "conv2d" and name in planned.schedules
                                 for name, layer in ((l.name, l) for l in net.layers))
     subset = np.concatenate([images[:6], images[-2:]])
