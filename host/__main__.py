@@ -11,14 +11,14 @@ the board's self-test.
 ``--board`` (the iCEBreaker unless named) gives the design clock, the UART rate and the
 self-test's images that ``python -m hw.build --board NAME`` built for (``platforms/``); with
 ``--sim``, the board whose top is simulated (``sim.board_host``: the iCE40 boards' with their
-weights from a simulated flash, the ECP5 boards' with theirs in block RAM and no self-test).
+weights from a simulated flash, the ECP5 boards' with theirs in block RAM; the self-test's
+images in the simulated flash).
 
 ``--self-test`` runs MNIST's test images that ``python -m hw.build --program`` wrote to the
-board's flash (all that the board's flash holds unless ``--images N``: 10,000 on the
-iCEBreaker, 8,014 on the iCESugar) through the network on the board, at the speed the flash
-delivers them, and prints the accuracy and the images per second the board counted at its
-design clock; the host checks the CRC of the images the board read against its own copy of
-MNIST.
+board's flash (all that the board's flash holds unless ``--images N``: 10,000 on the iCEBreaker
+and the ULX3S, 8,014 on the iCESugar) through the network on the board, at the speed the flash
+delivers them, and prints the accuracy and the images per second the board counted at its design
+clock; the host checks the CRC of the images the board read against its own copy of MNIST.
 
 Images: 28x28, white digit on black as in MNIST. A PNG's size is read from its header before
 it is decoded; 8-bit grey is used as it is, 16-bit grey is scaled from 0..65535 to 0..255,
@@ -115,10 +115,9 @@ def _self_test_count(p, args, board, net):
     """The self-test's image count: ``--images``, or all that ``board``'s design holds."""
     room = board_test_images(board, net)
     if not room:
-        why = "its design reads no flash" if board.family != "ice40" else \
-            "a self-test needs at least 9 classes (its answer's fields take the logits' " \
-            f"place); this network has {net.classes}"
-        p.exit(2, f"error: {board.name} has no self-test for {args.weights}: {why}\n")
+        p.exit(2, f"error: {board.name} has no self-test for {args.weights}: a self-test "
+                  f"needs at least 9 classes (its answer's fields take the logits' place); "
+                  f"this network has {net.classes}\n")
     count = room if args.images is None else args.images
     if not 1 <= count <= room:
         p.exit(2, f"error: --images must be between 1 and {room:,} (the test images "

@@ -3,7 +3,8 @@
 
 One board per chip size: ``ulx3s-12f``, ``ulx3s-25f``, ``ulx3s-45f``, ``ulx3s-85f``. Every
 layer's weights are block RAM initialised by the bitstream (``hw.board.top.BoardTop`` with
-``weights_in_flash=False``): the flash holds the bitstream alone, and its pins stay idle.
+``weights_in_flash=False``): the flash holds the bitstream and, after it, the self-test's
+images (``hw.board.flash_image.TESTS_OFFSETS``), which the design reads only for a self-test.
 """
 
 from amaranth_boards import ulx3s
@@ -34,6 +35,9 @@ class ULX3S:
     default_baud = 3_000_000
     #: What ``hw.build --program`` writes the flash with (``-b ulx3s``).
     programmer = "openfpgaloader"
+    #: The SPI flash of the boards sold today (16 MiB, 128 Mbit): the bitstream, the
+    #: self-test's images at 4 MiB. A 4 MiB flash of the first revisions holds no test images.
+    flash_bytes = 16 << 20
     #: The pins the design uses (how: ``hw.board.pins``): the 25 MHz oscillator, the UART
     #: through the FT231X, the SPI flash (its clock is the ECP5's USRMCLK, not a pin), LED 0
     #: (ready) and LED 1 (error).

@@ -1,8 +1,8 @@
 """The whole board in native code: the board top (:class:`hw.board.top.BoardTop`: UART, protocol,
 flash loader, network) compiled with Yosys' CXXRTL, and the world at its pins in C++
-(``sim/board_driver.cc``): an SPI flash holding the weights image (empty for a top whose
-weights are all in block RAM, their initial contents compiled into the model as into the
-bitstream), and the host's end of the UART at bit level.
+(``sim/board_driver.cc``): an SPI flash holding the weights image and the self-test's images
+(only the latter for a top whose weights are all in block RAM, their initial contents compiled
+into the model as into the bitstream), and the host's end of the UART at bit level.
 
 :func:`board_model` compiles a top (the RTL, or the netlist synthesised for its board's family
 with that family's cell models), cached in ``build/rtl`` as :func:`sim.rtl.build_model` does;

@@ -57,8 +57,9 @@ struct Pin {
 // the board's loader (hw/board/spi.py) was written against. It starts in deep power-down and
 // ignores everything until Release from Deep Power-down (0xAB); then Read Data (0x03 and a
 // 24-bit address, MSB first, sampled at SPI clock rising edges) streams bytes MSB first, changed
-// at SPI clock falling edges, the address incrementing; 0xFF outside the contents. Chip select
-// high resets the command state (but not the wake-up: a real flash stays awake).
+// at SPI clock falling edges, the address incrementing; 0xFF outside the contents. Fast Read
+// (0x0B) does the same after eight dummy clocks past the address. Chip select high resets the
+// command state (but not the wake-up: a real flash stays awake).
 struct Flash {
     std::vector<uint8_t> contents;
     uint64_t base = 0;
@@ -70,6 +71,7 @@ struct Flash {
     uint32_t shift = 0;    // 32 bits: the command and address, each bit entering at the bottom
     uint32_t address = 0;  // 24 bits
     uint32_t bit = 0;      // 3 bits: the bit of the current byte
+    uint32_t dummy = 0;    // Fast Read's dummy clocks still to come
 
     uint8_t current() const {
         uint64_t offset = uint64_t(address) - base;  // wraps to a large value below `base`
@@ -86,12 +88,17 @@ struct Flash {
             bits = 0;
             reading = false;
             bit = 0;
+            dummy = 0;
+        } else if (rising && dummy) {
+            reading = --dummy == 0;  // data from the falling edge after the last dummy clock
         } else if (rising && !reading) {
             uint32_t shifted = (shift << 1) | copi;
+            uint32_t command = (shift >> 23) & 0xFF;
             if (bits == 7 && (shifted & 0xFF) == 0xAB)
                 awake = true;
-            if (bits == 31 && awake && ((shift >> 23) & 0xFF) == 0x03) {
-                reading = true;
+            if (bits == 31 && awake && (command == 0x03 || command == 0x0B)) {
+                reading = command == 0x03;
+                dummy = command == 0x0B ? 8 : 0;
                 address = shifted & 0xFFFFFF;
             }
             shift = shifted;

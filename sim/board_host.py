@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from hw.board.defaults import BOARD, CLOCK_HZ
-from hw.board.flash_image import flash_contents
+from hw.board.flash_image import FLASH_OFFSET, flash_contents
 from hw.board.link import Link, LinkError
 from hw.board.self_test import run_self_test, test_image
 from hw.board.uart import divisor_of
@@ -27,8 +27,8 @@ from platforms.families import UnknownFamilyError, family_of
 from .board import CompiledBoard, board_model
 
 __all__ = ["SIM_TIMEOUT_CYCLES", "BoardNotReady", "SimulatedTransport", "simulated_top",
-           "board_flash", "stream_depth", "quiet_cycles", "power_up", "classify_on_boards",
-           "self_test_on_board"]
+           "board_flash", "flash_base", "stream_depth", "quiet_cycles", "power_up",
+           "classify_on_boards", "self_test_on_board"]
 
 #: The compiled tops' timeout and watchdog, in cycles: the watchdog longer than a network with
 #: its convolutions in parallel takes for an image (:func:`simulated_top` lengthens it for a
@@ -96,9 +96,9 @@ def stream_depth(net, *, board=BOARD):
 def simulated_top(net, *, board=BOARD, **kwargs):
     """The board top of ``net`` as ``hw.build`` builds it for ``board`` (its schedules, its
     UART's divisor at its design clock, its weights from flash or in block RAM as its family
-    has them, as many self-test images as its flash holds: none on the ECP5), with the
-    simulations' timeout (and a watchdog of twice the plan's latency where that is longer: a
-    folded network's image takes far more than the timeout's cycles)."""
+    has them, as many self-test images as its flash holds), with the simulations' timeout
+    (and a watchdog of twice the plan's latency where that is longer: a folded network's image
+    takes far more than the timeout's cycles)."""
     from hw.fit import plan
     board = simulated_board(board)
     planned = plan(net.layers, board=board, params=net.params)   # as hw.build's
@@ -107,22 +107,33 @@ def simulated_top(net, *, board=BOARD, **kwargs):
     return board_top(net, board=board, schedules=planned.schedules, **kwargs)
 
 
-def board_flash(top):
-    """What the simulated flash of ``top`` holds at power-up, as ``hw.build --program`` writes
-    it: its weights image, or nothing for a top whose weights are in the bitstream (its flash
-    pins stay idle)."""
-    return top.flash_image() if top.weights_in_flash else b""
+def board_flash(top, tests=None):
+    """What the simulated flash of ``top`` holds from :func:`flash_base` on, as ``hw.build
+    --program`` writes it: its weights image (none for a top whose weights are in the
+    bitstream), and the self-test's ``tests`` (``hw.board.self_test.test_image``'s bytes, if
+    given) at the top's ``tests_offset``."""
+    if top.weights_in_flash:
+        return flash_contents(top.flash_image(), tests, tests_offset=top.tests_offset)
+    return b"" if tests is None else bytes(tests)
+
+
+def flash_base(top):
+    """The flash address :func:`board_flash`'s bytes start at: the weights image's, or the
+    test images' for a top whose weights are in the bitstream (the bitstream before them is
+    not simulated)."""
+    return FLASH_OFFSET if top.weights_in_flash else top.tests_offset
 
 
 def power_up(model, top, *, flash=None, flash_mode="normal", poll_cycles=50_000,
              limit_cycles=50_000_000, clock_hz=CLOCK_HZ, **host):
     """A :class:`sim.board.CompiledBoard` of ``model`` (``top`` compiled) with ``flash``
-    (:func:`board_flash` unless given), reset, and polled with status requests until the
-    weights are no longer loading (a top without weights in flash is ready at once). Returns
+    (:func:`board_flash` unless given) from :func:`flash_base` on, reset, and polled with
+    status requests until the weights are no longer loading (a top without weights in flash is
+    ready at once). Returns
     ``(board, link, status)``: the last status. ``host``: the board's ``host_bit_cycles``,
     ``host_jitter`` and ``seed``."""
     board = CompiledBoard(model, flash=board_flash(top) if flash is None else flash,
-                          flash_mode=flash_mode, **host)
+                          flash_base=flash_base(top), flash_mode=flash_mode, **host)
     board.reset()
     link = Link(SimulatedTransport(board, top, clock_hz=clock_hz), classes=top.net.classes)
     while True:
@@ -204,12 +215,11 @@ def classify_on_boards(net, images, *, synthesize=False, threads=1, baud=None, b
 
 
 def self_test_on_board(net, *, count=None, board=BOARD, progress=None):
-    """The self-test on the compiled board top of ``net`` built for ``board`` (an iCE40
-    board, its clock, UART rate and flash size; an ECP5 board's design reads no flash, and
-    has no self-test): its simulated flash holds the weights and MNIST's test images
-    (``hw.board.flash_image.flash_contents``, as ``hw.build --program`` writes them); once
-    loaded, a self-test request of the first ``count`` images (all the top is built for
-    unless given). Returns ``hw.board.self_test.run_self_test``'s dict and ``seconds``.
+    """The self-test on the compiled board top of ``net`` built for ``board`` (its clock,
+    UART rate and flash size): its simulated flash holds the weights (an iCE40 board's) and
+    MNIST's test images at the board's offset (:func:`board_flash`, as ``hw.build --program``
+    writes them); once ready, a self-test request of the first ``count`` images (all the top
+    is built for unless given). Returns ``hw.board.self_test.run_self_test``'s dict and ``seconds``.
 
     Raises
     ------
@@ -220,9 +230,6 @@ def self_test_on_board(net, *, count=None, board=BOARD, progress=None):
     start = time.time()
     board_facts = simulated_board(board)
     clock_hz = board_facts.default_clock_hz
-    if not family_of(board_facts).weights_from_flash:
-        raise ValueError(f"the {board_facts.name} has no self-test: its design reads no flash "
-                         f"(every weight is in its bitstream)")
     top = simulated_top(net, board=board_facts)
     if not top.test_images:
         raise ValueError("this network's board has no self-test (it needs MNIST's 28x28 "
@@ -235,8 +242,7 @@ def self_test_on_board(net, *, count=None, board=BOARD, progress=None):
     if progress is not None:
         progress(f"simulating the board top's self-test of {count:,} images (about "
                  f"{count * 0.015:.0f} s) ...")
-    board, link, status = power_up(model, top, flash=flash_contents(top.flash_image(), tests),
-                                   clock_hz=clock_hz)
+    board, link, status = power_up(model, top, flash=board_flash(top, tests), clock_hz=clock_hz)
     try:
         if status != Status.OK:
             raise BoardNotReady(f"the simulated board's weights did not load: status "

@@ -26,8 +26,9 @@ image:
 another network's weights of the same shapes, every header bit flipped, every CRC bit flipped,
 a sample of payload bits flipped, truncated images, version 1's layout, erased flash, a flash
 of zeros, a flash that never wakes. Each must end BAD_WEIGHTS with the red LED, and a classify
-request must be refused. A board whose design reads no flash (the ECP5 boards: every weight in
-the bitstream) has no flash faults; the result says so (``flash_faults_skipped``).
+request must be refused. A board whose design reads no weights from flash (the ECP5 boards:
+every weight in the bitstream; their flash holds only the self-test's images) has no flash
+faults; the result says so (``flash_faults_skipped``).
 
 The board is the bitstream's design compiled with CXXRTL (``sim.board``), with the timeout
 (and watchdog) of ``sim.board_host`` (``SIM_TIMEOUT_CYCLES``). Sessions run on one board per
@@ -45,7 +46,7 @@ import numpy as np
 
 from hw.board.crc import crc32
 from hw.board.defaults import BOARD
-from hw.board.flash_image import CRC_BYTES, HEADER_BYTES, TESTS_HEADER_BYTES, flash_contents
+from hw.board.flash_image import CRC_BYTES, HEADER_BYTES, TESTS_HEADER_BYTES
 from hw.board.self_test import test_image
 from hw.board.spi import CYCLES_PER_BYTE
 from hw.board.top import flash_image
@@ -320,7 +321,7 @@ def fuzz(net, images, *, sessions, seed=0, threads=1, progress=True, model=None,
     # the test images in flash after the weights, as hw.build --program writes them, for the
     # self-test items
     tests = test_image(top.test_images) if top.test_images else None
-    flash = flash_contents(board_flash(top), tests)   # tests: only with weights in flash
+    flash = board_flash(top, tests)
 
     def work(a, b):
         board, _, status = power_up(model, top, flash=flash)
@@ -362,11 +363,11 @@ def faults(net, top, *, payload_bits=16, seed=0, board=BOARD):
     Raises
     ------
     ValueError
-        ``top`` reads no flash (its weights are in the bitstream).
+        ``top`` reads no weights from flash (they are in the bitstream).
     """
     if not top.weights_in_flash:
         raise ValueError("a board top without weights in flash has no flash faults: its "
-                         "design reads no flash")
+                         "design reads no weights from flash")
     good = top.flash_image()
     rng = np.random.default_rng(seed)
     other = flash_image(_other_network(net, seed), built_schedules(net, board=board))
@@ -464,8 +465,8 @@ def main(argv=None):
                   "simulated_cycles": cycles, "seconds": round(seconds, 1),
                   "timeout_cycles": SIM_TIMEOUT_CYCLES}
         if not args.no_flash_faults and not top.weights_in_flash:
-            result["flash_faults_skipped"] = f"the {board.name}'s design reads no flash " \
-                "(every weight is in its bitstream)"
+            result["flash_faults_skipped"] = f"the {board.name}'s design reads no weights " \
+                "from flash (every weight is in its bitstream)"
         elif not args.no_flash_faults:
             summary, fault_failures = flash_faults(net, payload_bits=args.payload_bits,
                                                    seed=args.seed, threads=args.threads,

@@ -1,8 +1,9 @@
 # amaranth: UnusedElaboratable=no
 """The ECP5 boards' board top, compiled (sim.board, sim.board_host): ``BoardTop`` as
-``hw.build`` builds it for the ULX3S (every weight in block RAM, no flash load, no self-test,
-its own clock and UART rate), requests over the simulated UART against the reference, and
-the commands that simulate it (``sim.evaluate``, ``sim.fuzz``, ``host --sim``) naming the
+``hw.build`` builds it for the ULX3S (every weight in block RAM, no flash load, its own clock
+and UART rate, the self-test's images in flash after the bitstream, read through USRMCLK on
+the chip), requests and self-tests over the simulated UART and flash against the reference,
+and the commands that simulate it (``sim.evaluate``, ``sim.fuzz``, ``host --sim``) naming the
 board and the design clock they simulated (an iCE40 board's too, for ``sim.evaluate``).
 
 A small network (a first dense layer of 8) keeps each test's compile and simulation short."""
@@ -17,8 +18,9 @@ from hw.board.uart import divisor_of
 from platforms import get_board
 from q8 import mnist, reference, weights
 from sim.board import board_model
-from sim.board_host import (board_flash, classify_on_boards, power_up, self_test_on_board,
-                            simulated_top)
+from hw.board.flash_image import TESTS_OFFSETS
+from sim.board_host import (board_flash, classify_on_boards, flash_base, power_up,
+                            self_test_on_board, simulated_top)
 from sim.fuzz import faults, fuzz
 from tests.netgen import random_network
 
@@ -46,13 +48,16 @@ def images():
 
 
 def test_the_top_is_the_bitstreams(small):
-    # as hw.build builds it for the ULX3S: its weights in the bitstream, no self-test, the
-    # UART's divisor at the board's own clock and rate; nothing in its flash
+    # as hw.build builds it for the ULX3S: its weights in the bitstream, the UART's divisor
+    # at the board's own clock and rate; in its flash after the bitstream, at 4 MiB, the
+    # self-test's images (10,000 of them fit in its 16 MiB), and nothing else
     _, top, _ = small
     board = get_board(BOARD)
-    assert not top.weights_in_flash and top.test_images == 0
+    assert not top.weights_in_flash and top.test_images == 10_000
+    assert top.tests_offset == flash_base(top) == TESTS_OFFSETS["ecp5"] == 0x400000
     assert top.divisor == divisor_of(board.default_baud, board.default_clock_hz) == 35
     assert top.flash_words is None and top.network_id is None and board_flash(top) == b""
+    assert board_flash(top, b"tests") == b"tests"
 
 
 def test_ready_without_a_flash_load(small):
@@ -117,7 +122,7 @@ def test_fuzz_command_names_the_board_and_has_no_flash_faults(small, small_weigh
                  "--threads", "1", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert (result["board"], result["clock_mhz"]) == (BOARD, 105.0) and result["clean"]
-    assert "reads no flash" in result["flash_faults_skipped"]
+    assert "reads no weights from flash" in result["flash_faults_skipped"]
     assert "flash_faults" not in result
 
 
@@ -128,13 +133,31 @@ def test_fuzz_command_refuses_an_unknown_board(capsys):
     assert e.value.code == 2 and "--board" in capsys.readouterr().err
 
 
-def test_no_flash_faults_and_no_self_test(small):
+def test_no_flash_faults(small):
     net, top, _ = small
-    with pytest.raises(ValueError, match="reads no flash"):
+    with pytest.raises(ValueError, match="reads no weights from flash"):
         faults(net, top, board=BOARD)
-    with pytest.raises(ValueError, match=f"the {BOARD} has no self-test: its design reads no "
-                                         f"flash"):
-        self_test_on_board(net, board=BOARD)
+
+
+def test_self_test_from_flash_as_the_reference(small):
+    # the test images in the simulated flash at 4 MiB, read by the SPI master whose clock the
+    # chip's USRMCLK carries: the board's count equals the reference's, and the CRC of what it
+    # read equals the host's (run_self_test refuses an answer over other bytes)
+    net, top, model = small
+    result = self_test_on_board(net, count=12, board=BOARD)
+    assert result["images"] == 12 and result["correct"] == result["reference_correct"]
+    assert result["clock_mhz"] == 105.0
+    # at the flash's pace: a record of 785 bytes at 16 cycles a byte, a little over
+    assert 12 * 785 * 16 <= result["cycles"] < 13 * 785 * 16
+
+
+def test_host_sim_self_test(small_weights, capsys):
+    from host.__main__ import main
+    assert main(["--sim", "--board", BOARD, "--weights", small_weights, "--self-test",
+                 "--images", "6", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["images"] == 6 and result["correct"] == result["reference_correct"]
+    assert result["clock_mhz"] == 105.0
 
 
 def test_host_sim_classifies_on_the_boards_top(small, small_weights, images, capsys):

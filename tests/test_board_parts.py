@@ -1,5 +1,7 @@
+# amaranth: UnusedElaboratable=no
 """The board top's components on their own: the timers, the request receiver, the worker and
-the self-test sequencer (``hw.board.top.BoardTop`` only connects them)."""
+the self-test sequencer, the test images' flash reader (``hw.board.top.BoardTop`` only
+connects them)."""
 
 from amaranth.hdl import Module
 from amaranth.sim import Simulator
@@ -10,7 +12,8 @@ from hw.board.protocol import (Response, Status, decode_response, frame_bytes,
 from hw.board.receiver import RequestReceiver
 from hw.board.sequencer import SelfTestSequencer
 from hw.board.worker import Worker
-from hw.board.loader import LoadStatus
+from hw.board.loader import LoadStatus, TestImageReader
+from hw.board.spi import SPIFlashReader
 from sim.streams import stream_get
 
 
@@ -157,3 +160,48 @@ def test_image_buffer_streams_whole_images_and_a_replay_waits_for_the_one_before
     # the first image whole, `last` on its sixth pixel, then the second replay: the same
     # (unchanged) image once more, and nothing after
     assert got == [(10 + k, k == pixels - 1) for k in range(pixels)] * 2
+
+
+def _spi_bytes(bits):
+    return [int("".join(map(str, bits[k:k + 8])), 2) for k in range(0, len(bits) - 7, 8)]
+
+
+def test_test_image_reader_waits_for_a_self_test_then_fast_reads():
+    # a design whose weights are in its bitstream (the ECP5 boards): the flash is woken, then
+    # left alone (chip select high) until a self-test's `again`, which sends Fast Read, the
+    # 24-bit address and a dummy byte (the SPI clock at 52.5 MHz is above Read Data's 50)
+    dut = TestImageReader(offset=0x400010, wake_cycles=4)
+    sent = {"wake": [], "read": []}
+
+    async def tb(ctx):
+        prev_clk, phase = 0, "wake"
+        for cycle in range(400):
+            if cycle == 100:
+                assert ctx.get(dut.flash.cs_n) == 1   # awake and idle: no read yet
+                ctx.set(dut.again, 1)
+                phase = "read"
+            elif cycle == 101:
+                ctx.set(dut.again, 0)
+            await ctx.tick()
+            clk = ctx.get(dut.flash.clk)
+            if clk and not prev_clk and not ctx.get(dut.flash.cs_n):
+                sent[phase].append(ctx.get(dut.flash.copi))
+            prev_clk = clk
+
+    _run(dut, tb)
+    assert _spi_bytes(sent["wake"]) == [0xAB]
+    assert _spi_bytes(sent["read"])[:5] == [0x0B, 0x40, 0x00, 0x10, 0x00]
+
+
+def test_spi_flash_reader_checks_its_arguments():
+    for kwargs, message in [
+            ({"offset": None}, "a reader without an offset (offset=None) reads only from "
+                               "again_offset, which must then be given"),
+            ({"offset": 0, "fast_read": 1}, "fast_read must be True or False, not 1"),
+            ({"offset": 1 << 24}, r"offset must be an integer in [0, 2**24), not 16777216")]:
+        try:
+            SPIFlashReader(**kwargs)
+        except ValueError as e:
+            assert str(e) == message
+        else:
+            raise AssertionError(f"{kwargs} accepted")

@@ -118,6 +118,22 @@ def test_three_dense_layers_synthesise_within_the_dsps(tmp_path, capsys):
     assert not (tmp_path / "build" / "top.bin").exists()
 
 
+def test_ecp5_synthesises_its_flash_clock_and_writes_the_tests(tmp_path, capsys, small):
+    # the ULX3S's self-test reads the flash whose clock only USRMCLK reaches: Yosys keeps the
+    # primitive and nextpnr packs it; its images go beside the bitstream, for 4 MiB (as
+    # `--program` writes them: openFPGALoader -o), all 10,000 of them (a 16 MiB flash)
+    build = tmp_path / "build"
+    build_main(["--board", "ulx3s-25f", "--weights", small, "--build-dir", str(build),
+                "--synth-only"])
+    assert "synthesised and packed" in capsys.readouterr().out
+    packed = json.loads((build / "report_pack.json").read_text())["utilization"]
+    assert packed["USRMCLK"]["used"] == 1
+    images, labels = parse_test_image((build / "tests.bin").read_bytes())
+    assert len(images) == len(labels) == 10_000
+    assert 4 * 2 ** 20 + (build / "tests.bin").stat().st_size <= 16 * 2 ** 20
+    assert not (build / "weights.bin").exists() and not (build / "top.bit").exists()
+
+
 def _refused(argv, capsys):
     """The error line of a build refused as bad input (exit 2) before any work."""
     with pytest.raises(SystemExit) as info:
@@ -266,9 +282,9 @@ def test_ecp5_builds_with_nextpnr_as_its_timing_model(tmp_path, capsys, small, h
     _within_the_chip(report, get_board("ulx3s-25f"))
     used = {k: v["used"] for k, v in report["resources"].items()}
     assert used["sprams"] == 0 and used["dsps"] >= 1 and used["block_rams"] >= 1
-    # no flash image: every weight is in the bitstream
+    # no weights image: every weight is in the bitstream; the self-test's images, for 4 MiB
     assert report["flash_weights_offset"] is None and report["flash_weights_bytes"] is None
-    assert sorted(p.name for p in build.glob("*.bin")) == []
+    assert sorted(p.name for p in build.glob("*.bin")) == ["tests.bin"]
     assert report["bitstream"] == "top.bit" and (build / "top.bit").stat().st_size > 50_000
 
 
@@ -338,6 +354,20 @@ def test_program_ulx3s_writes_the_bitstream_into_flash(tmp_path, monkeypatch):
     build = _built(tmp_path, "top.bit")
     program(get_board("ulx3s-25f"), str(build), lambda line: None)
     assert log.read_text().splitlines() == [f"-b ulx3s -f {build}/top.bit"]
+
+
+def test_program_ulx3s_writes_the_tests_after_the_bitstream(tmp_path, monkeypatch):
+    # the self-test's images at 4 MiB (hw.board.flash_image.TESTS_OFFSETS), past the largest
+    # ECP5's bitstream: openFPGALoader's -o is the flash's byte address
+    from hw.build.program import program
+    tool, log = _fake_programmer(tmp_path, "openFPGALoader")
+    monkeypatch.setenv("OPENFPGALOADER", tool)
+    build = _built(tmp_path, "top.bit", "tests.bin")
+    said = []
+    program(get_board("ulx3s-25f"), str(build), said.append)
+    assert log.read_text().splitlines() == [f"-b ulx3s -f {build}/top.bit",
+                                            f"-b ulx3s -f -o 4194304 {build}/tests.bin"]
+    assert said[1].startswith("writing the self-test's images at 0x400000 ")
 
 
 @pytest.mark.parametrize("board, variable, said", [

@@ -195,10 +195,11 @@ def test_self_test_on_the_simulated_icesugar(capsys, tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["--board", "nope", "--port", "x", "--mnist-index", "0"],
      "unknown board 'nope'; the boards are: icebreaker, icesugar, ulx3s-12f"),
-    (["--board", "ulx3s-25f", "--sim", "--self-test"],
-     "ulx3s-25f has no self-test for"),
-    (["--board", "ulx3s-25f", "--port", "x", "--self-test"],
-     "ulx3s-25f has no self-test for"),
+    # the ULX3S's flash holds the 10,000 test images after its bitstream
+    (["--board", "ulx3s-25f", "--sim", "--self-test", "--images", "10001"],
+     "--images must be between 1 and 10,000 (the test images ulx3s-25f's flash holds)"),
+    (["--board", "ulx3s-25f", "--port", "x", "--self-test", "--images", "0"],
+     "--images must be between 1 and 10,000 (the test images ulx3s-25f's flash holds)"),
 ])
 def test_host_refuses_what_its_board_cannot_do(argv, message, capsys):
     with pytest.raises(SystemExit) as info:

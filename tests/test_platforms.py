@@ -12,7 +12,8 @@ from hw.board.protocol import Status, decode_response, frame_bytes, status_reque
 from hw.board.top import BoardTop
 from hw.board.uart import divisor_of
 from hw.build import BoardDesign, min_baud
-from hw.vendor.ecp5 import ClockGenerator, ECP5PLLSettings, ecp5_pll_settings
+from hw.vendor.ecp5 import (ClockGenerator, ConfigFlashClock, ECP5PLLSettings,
+                            ecp5_pll_settings)
 from hw.vendor.ice40 import pll_settings
 from platforms import boards, get_board
 from sim.board import uart_waveform
@@ -61,8 +62,12 @@ def test_every_board_elaborates_into_rtlil(name, small):
     rtlil = plan.files["top.il"]
     assert ("SB_PLL40_PAD" in rtlil) == in_flash and ("EHXPLLL" in rtlil) == (not in_flash)
     assert ("SB_SPRAM256KA" in rtlil) == in_flash
+    # the ECP5's flash clock is its configuration clock, driven through USRMCLK (an
+    # ECP5 top's self-test reads the flash)
+    assert ("cell \\USRMCLK" in rtlil) == (not in_flash)
     if not in_flash:
         assert "parameter \\CLKFB_DIV 21" in rtlil and "parameter \\CLKI_DIV 5" in rtlil
+        assert "connect \\USRMCLKTS 1'0" in rtlil
         # the flash's chip select is constrained, and held inactive by the top's idle port
         assert '"spi_flash_0__cs__io" SITE "R2"' in plan.files["top.lpf"]
 
@@ -109,17 +114,37 @@ def test_ecp5_clock_generator_falls_back_off_the_ecp5():
         ClockGenerator(pin=pin, input_hz=25_000_000, output_hz=48_000_000)
 
 
+def test_ecp5_flash_clock_falls_back_off_the_ecp5():
+    # elsewhere no USRMCLK: the clock comes out as it went in, for a flash model
+    clock = ConfigFlashClock()
+    assert not any(isinstance(sub, Instance)
+                   for sub, _, _ in _subfragments(Fragment.get(clock, platform=None)))
+    sim = Simulator(clock)
+
+    async def bench(ctx):
+        for value in (1, 0, 1):
+            ctx.set(clock.i, value)
+            assert ctx.get(clock.o) == value
+
+    sim.add_testbench(bench)
+    sim.run()
+
+
 def _subfragments(fragment):
     for sub, name, src in fragment.subfragments:
         yield sub, name, src
         yield from _subfragments(sub)
 
 
-def test_board_top_without_flash_weights_refuses_what_needs_flash(small):
-    with pytest.raises(ValueError, match=r"^test_images must be 0 when the weights are not in "
-                                         r"flash \(weights_in_flash=False\): the self-test reads "
-                                         r"its images from flash, after the weights; not 10$"):
-        BoardTop(small, test_images=10, weights_in_flash=False)
+def test_board_top_without_flash_weights_checks_its_arguments(small):
+    # a self-test needs no weights in flash: its images are read from tests_offset on
+    top = BoardTop(small, test_images=10, weights_in_flash=False, tests_offset=0x400000)
+    assert (top.test_images, top.tests_offset, top.flash_words) == (10, 0x400000, None)
+    # the test images' reader
+    assert "loader" in [name for _, name, _ in _subfragments(Fragment.get(top, None))]
+    with pytest.raises(ValueError, match=r"^tests_offset must be an integer in \[0, 2\*\*24\), "
+                                         r"not 16777216$"):
+        BoardTop(small, test_images=10, weights_in_flash=False, tests_offset=1 << 24)
     with pytest.raises(ValueError, match="weights_in_flash must be True or False, not 1"):
         BoardTop(small, weights_in_flash=1)
 

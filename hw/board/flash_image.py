@@ -36,7 +36,7 @@ from amaranth.hdl import unsigned
 from amaranth.lib import data
 
 __all__ = ["MAGIC", "VERSION", "HEADER", "HEADER_BYTES", "WORD_BYTES", "FLASH_OFFSET",
-           "TESTS_MAGIC", "TESTS_OFFSET", "TESTS_HEADER", "TESTS_HEADER_BYTES",
+           "TESTS_MAGIC", "TESTS_OFFSETS", "TESTS_OFFSET", "TESTS_HEADER", "TESTS_HEADER_BYTES",
            "make_test_image", "parse_test_image", "flash_contents", "test_image_room",
            "CRC_BYTES", "FlashImageError", "network_id", "header_bytes",
            "make_image", "parse_image"]
@@ -129,12 +129,16 @@ def parse_image(image, *, words=None, network=None):
 
 # --- the self-test's images ----------------------------------------------------------------
 
-#: The test images for the board's self-test (``hw.board.top``, ``docs/protocol.md``): at 2 MiB,
-#: past the weights image, a header, then one record per image (its pixels, row-major, then
-#: its label), then the CRC-32 (``zlib.crc32``) of the records. 10,000 MNIST test images take
-#: 7.85 MB of the iCEBreaker's 16 MiB.
+#: The test images for the board's self-test (``hw.board.top``, ``docs/protocol.md``): a
+#: header, then one record per image (its pixels, row-major, then its label), then the CRC-32
+#: (``zlib.crc32``) of the records. 10,000 MNIST test images take 7.85 MB of a 16 MiB flash.
 TESTS_MAGIC = b"MNQT"
-TESTS_OFFSET = 0x200000
+#: Where the test images go in flash, by FPGA family (``board.family``): on the iCE40 boards at
+#: 2 MiB, past the weights image; on the ECP5 boards, whose flash holds the bitstream alone
+#: before them, at 4 MiB, past the largest ECP5's (the LFE5U-85F's, about 2.3 MB uncompressed).
+TESTS_OFFSETS = {"ice40": 0x200000, "ecp5": 0x400000}
+#: The iCE40 boards' (:data:`TESTS_OFFSETS`), after the weights image at :data:`FLASH_OFFSET`.
+TESTS_OFFSET = TESTS_OFFSETS["ice40"]
 TESTS_HEADER = data.StructLayout({"magic": unsigned(8 * len(TESTS_MAGIC)),
                                   "version": unsigned(16), "pixels": unsigned(16),
                                   "count": unsigned(32), "reserved": unsigned(32)})
@@ -159,11 +163,11 @@ def make_test_image(images, labels):
             zlib.crc32(records).to_bytes(CRC_BYTES, "little"))
 
 
-def test_image_room(flash_bytes, pixels):
+def test_image_room(flash_bytes, pixels, *, offset=TESTS_OFFSET):
     """How many self-test records of ``pixels`` pixels (and a label) a flash of
-    ``flash_bytes`` holds at :data:`TESTS_OFFSET`, with the header and the CRC: 18,700 MNIST
-    images in 16 MiB, 8,014 in 8 MiB."""
-    return max(0, (flash_bytes - TESTS_OFFSET - TESTS_HEADER_BYTES - CRC_BYTES) // (pixels + 1))
+    ``flash_bytes`` holds from ``offset`` on, with the header and the CRC: at the iCE40's
+    :data:`TESTS_OFFSET`, 18,700 MNIST images in 16 MiB, 8,014 in 8 MiB."""
+    return max(0, (flash_bytes - offset - TESTS_HEADER_BYTES - CRC_BYTES) // (pixels + 1))
 
 
 def parse_test_image(image):
@@ -185,13 +189,13 @@ def parse_test_image(image):
     return table[:, :-1], table[:, -1]
 
 
-def flash_contents(weights, tests=None):
+def flash_contents(weights, tests=None, *, tests_offset=TESTS_OFFSET):
     """The flash from :data:`FLASH_OFFSET` on: the weights image, and the test image at
-    :data:`TESTS_OFFSET` (erased flash, 0xFF, between them)."""
+    ``tests_offset`` (erased flash, 0xFF, between them)."""
     if tests is None:
         return bytes(weights)
-    gap = TESTS_OFFSET - FLASH_OFFSET - len(weights)
+    gap = tests_offset - FLASH_OFFSET - len(weights)
     if gap < 0:
         raise FlashImageError(f"the weights image ({len(weights):,} bytes) reaches past the "
-                              f"test images' offset {TESTS_OFFSET:#x}")
+                              f"test images' offset {tests_offset:#x}")
     return bytes(weights) + b"\xff" * gap + bytes(tests)

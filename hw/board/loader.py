@@ -1,5 +1,6 @@
 """At power-up: read the weights image from SPI flash (``hw.board.spi``), copy it into the weight
-store, and check it against the image the design was built with."""
+store, and check it against the image the design was built with; or, for a design without
+weights in flash, only wake the flash for the self-test's reads (:class:`TestImageReader`)."""
 
 import enum
 import zlib
@@ -13,7 +14,7 @@ from hw.lib.synthesis import one_hot
 from hw.board.flash_image import CRC_BYTES, HEADER_BYTES, WORD_BYTES
 from hw.board.spi import SPIFlashPins, SPIFlashReader
 
-__all__ = ["LoadStatus", "WeightLoader"]
+__all__ = ["LoadStatus", "WeightLoader", "TestImageReader"]
 
 _CRC_POLY = 0xEDB88320  # CRC-32 (zlib), reflected
 
@@ -23,6 +24,20 @@ class LoadStatus(enum.IntEnum):
     READY = 1
     BAD_IMAGE = 2    # not the image this design was built with: no image, a corrupt one, or
                      # another network's
+
+
+def _lend_reader(m, owner, reader, loaded):
+    """Lend ``reader``'s reads again (``again``) to ``owner``'s ``again``, ``again_stop``
+    and ``data``, once ``loaded``."""
+    # registered both ways: the consumer's logic and the reader's are not in one cycle
+    # (timing)
+    again = Signal()
+    m.d.sync += [again.eq(owner.again & loaded),
+                 owner.data.valid.eq(reader.o.valid & loaded),
+                 owner.data.payload.eq(reader.o.payload)]
+    m.d.comb += reader.again.eq(again)
+    with m.If(owner.again_stop):
+        m.d.comb += reader.stop.eq(1)
 
 
 class WeightLoader(wiring.Component):
@@ -87,14 +102,7 @@ class WeightLoader(wiring.Component):
         byte_done, in_byte = reader.o.valid, reader.o.payload
         loaded = Signal()  # the image is read: later bytes are another read's (`again`)
         if "again" in self.signature.members:
-            # registered both ways: the consumer's logic and the reader's are not in one cycle
-            # (timing)
-            again = Signal()
-            m.d.sync += [again.eq(self.again & loaded),
-                         self.data.valid.eq(byte_done & loaded), self.data.payload.eq(in_byte)]
-            m.d.comb += reader.again.eq(again)
-            with m.If(self.again_stop):
-                m.d.comb += reader.stop.eq(1)
+            _lend_reader(m, self, reader, loaded)
 
         received = Signal(range(HEADER_BYTES))  # the header's bytes read
         trailer = Signal(range(CRC_BYTES))  # the CRC's bytes read
@@ -162,4 +170,42 @@ class WeightLoader(wiring.Component):
             with m.State("Done"):
                 m.d.comb += loaded.eq(1)
         one_hot(fsm)
+        return m
+
+
+class TestImageReader(wiring.Component):
+    """The flash of a design whose weights are all in its bitstream (the ECP5 boards): wakes
+    it at power-up and reads nothing until a self-test reads its images, the same ports as
+    :class:`WeightLoader`'s reads after the image, so that the self-test's sequencer
+    (``hw.board.sequencer``) meets either. The reads are Fast Reads
+    (:class:`hw.board.spi.SPIFlashReader`'s ``fast_read``): the ECP5 boards' 105 MHz makes an
+    SPI clock of 52.5 MHz, above Read Data's 50 MHz.
+
+    Parameters
+    ----------
+    offset : int
+        Where each read starts: the first test record (past the test images' header).
+    wake_cycles : int
+
+    Members
+    -------
+    flash : Out(SPIFlashPins())
+    again, again_stop, data : as :class:`WeightLoader`'s
+    """
+
+    __test__ = False   # not a pytest class, whatever its name
+
+    def __init__(self, *, offset, wake_cycles=150):
+        self._reader = SPIFlashReader(offset=None, wake_cycles=wake_cycles, again_offset=offset,
+                                      fast_read=True)
+        super().__init__({"flash": Out(SPIFlashPins()), "again": In(1), "again_stop": In(1),
+                          "data": Out(stream.Signature(8, always_ready=True))})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.reader = reader = self._reader
+        wiring.connect(m, reader.flash, wiring.flipped(self.flash))
+        # the reader takes `again` only once it is awake, in its Done state; a self-test
+        # request comes far later than the wake-up's microseconds
+        _lend_reader(m, self, reader, loaded=1)
         return m

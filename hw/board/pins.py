@@ -51,7 +51,7 @@ def _connect_ecp5(m, platform, top, board):
     # Every pin requested is buffered, the unused inputs too (the bridge's RTS and DTR, the
     # flash's data out): left as bare ports, Yosys 0.70's synth_ecp5 failed an assertion in
     # abc9 (ABC_OPS_REINTEGRATE) on the shipped network's design. The flash's clock is the
-    # ECP5's configuration clock (USRMCLK), which the design leaves alone.
+    # ECP5's configuration clock, not a pin of the platform's: USRMCLK drives it.
     pins = board.pins
     uart = platform.request(pins["uart"], 0, dir={k: "-" for k in ("rx", "tx", "rts", "dtr")})
     _connect_uart(m, top, uart)
@@ -62,6 +62,8 @@ def _connect_ecp5(m, platform, top, board):
                               ("flash_wp", flash.wp, 0), ("flash_hold", flash.hold, 0)):
         m.d.comb += _buffer(m, name, "o", port).o.eq(value)
     m.d.comb += top.flash.cipo.eq(_buffer(m, "flash_cipo", "i", flash.cipo).i)
+    m.submodules.flash_clk = clock = ecp5.ConfigFlashClock()
+    m.d.comb += clock.i.eq(top.flash.clk)
     for name in ("rts", "dtr"):
         _buffer(m, f"uart_{name}", "i", getattr(uart, name))
 

@@ -5,7 +5,8 @@ what its answer means beside the integer reference."""
 import numpy as np
 
 from q8 import mnist, reference
-from hw.board.flash_image import TESTS_HEADER_BYTES, make_test_image, test_image_room
+from hw.board.flash_image import (TESTS_HEADER_BYTES, TESTS_OFFSETS, make_test_image,
+                                  test_image_room)
 from hw.board.spi import CYCLES_PER_BYTE
 from hw.board.top import self_test_images
 
@@ -15,11 +16,10 @@ __all__ = ["board_test_images", "test_image", "run_self_test"]
 def board_test_images(board, net):
     """The self-test's images a design of ``net`` for ``board`` (a ``platforms`` board) is
     built for: MNIST's test set (``hw.board.top.self_test_images``) as far as the board's
-    flash holds it (``board.flash_bytes``); none without weights in flash (the ECP5 boards,
-    whose design reads no flash)."""
-    if board.family != "ice40":
-        return 0
-    return min(self_test_images(net), test_image_room(board.flash_bytes, net.pixels))
+    flash holds it (``board.flash_bytes``) from its family's offset
+    (``hw.board.flash_image.TESTS_OFFSETS``)."""
+    room = test_image_room(board.flash_bytes, net.pixels, offset=TESTS_OFFSETS[board.family])
+    return min(self_test_images(net), room)
 
 
 def test_image(count):

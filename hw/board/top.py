@@ -12,7 +12,7 @@ from hw.board.defaults import BAUD, CLOCK_HZ, IMAGE_TIMEOUT_S, SELF_TEST_IMAGES
 from hw.board.flash_image import (FLASH_OFFSET, TESTS_HEADER_BYTES, TESTS_OFFSET, make_image,
                                   network_id)
 from hw.board.image_buffer import ImageBuffer
-from hw.board.loader import LoadStatus, WeightLoader
+from hw.board.loader import LoadStatus, TestImageReader, WeightLoader
 from hw.board.protocol import SELF_TEST_LAYOUT
 from hw.board.receiver import RequestReceiver
 from hw.board.sequencer import SelfTestSequencer
@@ -139,8 +139,9 @@ class BoardTop(wiring.Component):
     With ``weights_in_flash=False`` (the ECP5 boards, whose block RAM holds every layer) there
     is no loader and no SPRAM: every dense layer's weights are block RAM initialised by the
     bitstream, the board is ready as soon as its reset ends, and the flash pins stay idle
-    (``cs_n`` high). Such a design has no flash image (:meth:`flash_image` raises;
-    :attr:`flash_words` and :attr:`network_id` are None) and no self-test.
+    (``cs_n`` high) but for a self-test, which reads its images from ``tests_offset`` (after
+    the bitstream) as the iCE40's does after its weights. Such a design has no flash image
+    (:meth:`flash_image` raises; :attr:`flash_words` and :attr:`network_id` are None).
 
     Parameters
     ----------
@@ -164,9 +165,10 @@ class BoardTop(wiring.Component):
         ``tests_offset``): a self-test request runs up to this many through the network, as
         fast as the flash delivers them, and answers how many came out as their labels, the
         cycles it took and the CRC of what it read. 0: no self-test (the command is unknown).
-        Needs a network of at least 9 classes (the answer's fields in place of the logits),
-        and the weights in flash.
+        Needs a network of at least 9 classes (the answer's fields in place of the logits).
     tests_offset : int
+        Where the test images are in flash (``hw.board.flash_image.TESTS_OFFSETS``: the
+        board's family's).
     weights_in_flash : bool
         The weights of the layers whose schedules say ``spram`` (by default the first dense
         layer's) in SPRAM, loaded from flash at power-up (True, the iCE40 boards), or every
@@ -200,13 +202,13 @@ class BoardTop(wiring.Component):
                              f"{SELF_TEST_LAYOUT.size // 8 - 1} classes (its answer's fields "
                              f"take the logits' place); this one has {net.classes}: build "
                              f"without test images")
+        if not isinstance(tests_offset, int) or isinstance(tests_offset, bool) or \
+                not 0 <= tests_offset < 1 << 24:
+            raise ValueError(f"tests_offset must be an integer in [0, 2**24), not "
+                             f"{tests_offset!r}")
         if not isinstance(weights_in_flash, bool):
             raise ValueError(f"weights_in_flash must be True or False, not "
                              f"{weights_in_flash!r}")
-        if test_images and not weights_in_flash:
-            raise ValueError(f"test_images must be 0 when the weights are not in flash "
-                             f"(weights_in_flash=False): the self-test reads its images from "
-                             f"flash, after the weights; not {test_images}")
         self._in_flash = weights_in_flash
         self._tests = test_images
         self._tests_offset = tests_offset
@@ -255,6 +257,11 @@ class BoardTop(wiring.Component):
     def test_images(self):
         """The self-test's images in flash that a self-test may run (0: no self-test)."""
         return self._tests
+
+    @property
+    def tests_offset(self):
+        """Where the self-test's images are in flash."""
+        return self._tests_offset
 
     @property
     def watchdog_cycles(self):
@@ -307,9 +314,13 @@ class BoardTop(wiring.Component):
             load_status = loader.status
         else:
             # every weight in the bitstream: ready once the reset ends; the flash ports stay
-            # at their idle values (cs_n high)
+            # at their idle values (cs_n high) but for a self-test's reads
             m.submodules.pipeline = pipeline
             load_status = Const(LoadStatus.READY, 2)
+            if tests:
+                m.submodules.loader = loader = TestImageReader(
+                    offset=self._tests_offset + TESTS_HEADER_BYTES)
+                wiring.connect(m, loader.flash, wiring.flipped(self.flash))
 
         m.submodules.rx = rx = UARTReceiver(divisor=self._divisor)
         m.submodules.tx = tx = UARTTransmitter(divisor=self._divisor)

@@ -27,8 +27,9 @@ resources packed by nextpnr in the report (about a minute). Writes into the buil
     iCE40 boards: the weights image (``hw.board.flash_image``), for flash offset
     ``FLASH_OFFSET`` (1 MiB); the ECP5 boards' weights are all in the bitstream;
 ``tests.bin``
-    iCE40 boards: MNIST's test images and labels for the board's self-test (``python -m
-    host --self-test``), for flash offset ``TESTS_OFFSET`` (2 MiB): all 10,000, or as many
+    MNIST's test images and labels for the board's self-test (``python -m host
+    --self-test``), for the board's family's flash offset ``TESTS_OFFSETS`` (2 MiB on the
+    iCE40 boards, 4 MiB on the ECP5 ones, after the bitstream): all 10,000, or as many
     as the board's flash holds, when MNIST is on this machine and the network can run a
     self-test (28x28 images, at least 9 classes);
 ``report.json``

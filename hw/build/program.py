@@ -1,5 +1,6 @@
-"""Writing a board's flash: the bitstream, and on the iCE40 boards the weights and the
-self-test's images, with the board's programmer (iceprog, icesprog, openFPGALoader)."""
+"""Writing a board's flash: the bitstream, on the iCE40 boards the weights, and the
+self-test's images (at the board's family's offset), with the board's programmer (iceprog,
+icesprog, openFPGALoader)."""
 
 import os
 import shutil
@@ -7,7 +8,7 @@ import subprocess
 import sys
 import typing
 
-from hw.board.flash_image import FLASH_OFFSET, TESTS_OFFSET
+from hw.board.flash_image import FLASH_OFFSET, TESTS_OFFSETS
 from hw.build.toolchain import ToolError
 from platforms.families import family_of
 
@@ -65,8 +66,9 @@ def find_programmer(programmer):
 
 
 def program(board, build_dir, progress):
-    """Write the bitstream, and on the iCE40 boards the weights and the self-test's images,
-    into ``board``'s flash."""
+    """Write the bitstream, the weights (on the iCE40 boards) and the self-test's images
+    (``hw.board.flash_image.TESTS_OFFSETS``) into ``board``'s flash, as far as ``build_dir``
+    holds them."""
     programmer = PROGRAMMERS[board.programmer]
     tool = find_programmer(programmer)
     parts = [(os.path.join(build_dir, family_of(board).bitstream), 0, "the bitstream")]
@@ -75,8 +77,9 @@ def program(board, build_dir, progress):
         parts.append((weights, FLASH_OFFSET, f"the weights at {FLASH_OFFSET:#x}"))
     tests = os.path.join(build_dir, "tests.bin")
     if os.path.exists(tests):
-        parts.append((tests, TESTS_OFFSET,
-                      f"the self-test's images at {TESTS_OFFSET:#x} "
+        offset = TESTS_OFFSETS[board.family]
+        parts.append((tests, offset,
+                      f"the self-test's images at {offset:#x} "
                       f"({os.path.getsize(tests) / 1e6:.2f} MB: minutes)"))
     for path, offset, what in parts:
         progress(f"writing {what} ...")

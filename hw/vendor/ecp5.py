@@ -11,7 +11,8 @@ from amaranth.lib import io, wiring
 from amaranth.lib.cdc import ResetSynchronizer
 from amaranth.vendor import LatticePlatform
 
-__all__ = ["ClockGenerator", "ECP5PLLSettings", "ecp5_pll_settings", "ecp5_multiplier"]
+__all__ = ["ClockGenerator", "ECP5PLLSettings", "ecp5_pll_settings", "ecp5_multiplier",
+           "ConfigFlashClock"]
 
 # The EHXPLLL's limits (Lattice DS1044, ECP5 family data sheet, "sysCLOCK PLL Timing"; and
 # FPGA-TN-02200, "ECP5 and ECP5-5G sysCLOCK PLL/DLL Design and User Guide"), in Hz
@@ -199,3 +200,35 @@ def ecp5_multiplier(m, name, a, b):
         **ports)
     m.submodules[name] = instance
     return product.as_signed()
+
+
+class ConfigFlashClock(wiring.Component):
+    """The SPI flash's clock on an ECP5: its pin is the configuration clock (MCLK), which the
+    design reaches only through the USRMCLK primitive once configuration is done (Lattice
+    TN1260, "ECP5 and ECP5-5G sysCONFIG Usage Guide", on the master SPI port; the ports as in
+    Yosys' ``ecp5/cells_bb.v``). Elsewhere (simulation, other FPGAs) ``o`` is ``i``: what the pin
+    would carry.
+
+    Members
+    -------
+    i : In(1)
+        The flash's clock, from the design's SPI master.
+    o : Out(1)
+        Without the primitive: ``i`` (for a flash model); on the ECP5, 0 (the primitive drives
+        the pin).
+    """
+
+    i: wiring.In(1)
+    o: wiring.Out(1)
+
+    def elaborate(self, platform):
+        m = Module()
+        if isinstance(platform, LatticePlatform) and platform.family == "ecp5":
+            # USRMCLKTS is the pin's tristate, active high: 0 drives it always. The first
+            # edges after configuration may be lost while MCLK hands over to the design;
+            # the design's first read is a self-test's, long after (hw.board.loader).
+            m.submodules.usrmclk = Instance("USRMCLK", i_USRMCLKI=self.i,
+                                            i_USRMCLKTS=Const(0, 1))
+        else:
+            m.d.comb += self.o.eq(self.i)
+        return m
