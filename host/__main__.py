@@ -68,6 +68,9 @@ def main(argv=None):
     p.add_argument("--images", type=int, default=None,
                    help="with --self-test: the first N test images (default all that the "
                         "board's flash holds)")
+    p.add_argument("--timeout", type=float, default=None, metavar="S",
+                   help="with --port: seconds to wait for the board's next byte (default 1; "
+                        "a simulated board served by sim.serve is slower than the chip)")
     p.add_argument("--json", action="store_true",
                    help="with --self-test: one JSON object on standard output")
     p.add_argument("--baud", type=int, default=None,
@@ -79,6 +82,9 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.images is not None and not args.self_test:
         p.error("--images goes with --self-test")
+    if args.timeout is not None and not (args.port and args.timeout > 0):
+        p.error("--timeout goes with --port, and is a positive number of seconds")
+    args.timeout = 1.0 if args.timeout is None else args.timeout
     try:
         board = get_board(args.board)
     except UnknownBoardError as e:
@@ -94,7 +100,8 @@ def main(argv=None):
         if args.sim:
             response = simulate_classify(net, [image], board=board, baud=args.baud)[0]
         else:
-            link = SerialBoard(args.port, classes=net.classes, baud=args.baud)
+            link = SerialBoard(args.port, classes=net.classes, baud=args.baud,
+                               timeout=args.timeout)
             try:
                 response = link.classify(image.reshape(-1))
             finally:
@@ -104,6 +111,12 @@ def main(argv=None):
         p.exit(2, f"error: {e}\n")
     except (LinkError, ProtocolError) as e:
         p.exit(1, f"error: {e}\n")
+    if args.json:
+        print(json.dumps({"class": int(response.cls),
+                          "logits": [int(v) for v in response.logits],
+                          "board": board.name, "simulated": bool(args.sim),
+                          "milliseconds": round(seconds * 1e3, 1)}))
+        return 0
     print(f"class {response.cls}")
     print(f"logits {' '.join(str(v) for v in response.logits)}")
     print(f"request {response.seq}: {seconds * 1e3:.1f} ms round trip"
@@ -135,7 +148,7 @@ def _self_test(p, args, board):
                                         progress=None if args.json else print)
         else:
             result = self_test_on_port(net, args.port, count=count, baud=args.baud,
-                                       board=board)
+                                       board=board, timeout=args.timeout)
     except (WeightsError, mnist.MnistError, NetworkError, ValueError) as e:
         p.exit(2, f"error: {e}\n")
     except (LinkError, ProtocolError) as e:

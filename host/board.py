@@ -17,12 +17,13 @@ def self_test_on_board(net, *, count, board, progress=print):
     return on_board(net, count=count, board=board, progress=progress)
 
 
-def self_test_on_port(net, port, *, count, baud, board):
+def self_test_on_port(net, port, *, count, baud, board, timeout=1.0):
     """The self-test on the board on serial ``port`` (``hw.board.self_test.run_self_test``, the
-    images as ``hw.build --program`` wrote them for ``board``, at its design clock)."""
+    images as ``hw.build --program`` wrote them for ``board``, at its design clock), waiting
+    ``timeout`` seconds for a byte beyond the self-test's own time."""
     from hw.board.link import SerialBoard
     from hw.board.self_test import board_test_images, run_self_test, test_image
-    link = SerialBoard(port, classes=net.classes, baud=baud)
+    link = SerialBoard(port, classes=net.classes, baud=baud, timeout=timeout)
     try:
         return run_self_test(link, net, count=count,
                              tests=test_image(board_test_images(board, net)),

@@ -7,15 +7,16 @@ path.
     python -m sim.evaluate --backend board --port /dev/pts/3 --limit 1000 --json
 
 The board top of ``--weights`` as ``hw.build`` builds it for ``--board``
-(``sim.board_host.simulated_top``; its weights loaded from the simulated flash first, as the
-board does at power-up) is compiled with CXXRTL and served on a new pseudo-terminal, whose
+(``sim.board_host.simulated_top``; its flash as ``hw.build --program`` writes it, the weights
+loaded from it first as the board does at power-up, and the self-test's images) is compiled with CXXRTL and served on a new pseudo-terminal, whose
 path it prints: the host's commands open that path with pyserial as they open a real board's
 port, through the operating system's serial layer, its buffering and its timeouts. The
 bytes the host writes go onto the simulated ``rx`` at the board's UART rate; what the board
-sends on ``tx`` goes back. The simulation runs only while the board may still answer (for as
-long as it can be silent before an answer, ``sim.board_host.quiet_cycles``, after the last
-byte either way), and waits for the host otherwise; it is far slower than the chip, which
-the host's timeouts allow for an image at a time.
+sends on ``tx`` goes back. The simulation runs while the board may still answer (as long as it
+can be silent before an answer, ``sim.board_host.quiet_cycles``, after the last byte either
+way, and for :data:`RUN_ON_S` seconds after the host's last byte: a self-test's answer comes
+after all its images), and waits for the host otherwise; it is far slower than the chip,
+which the host's timeouts allow for an image at a time.
 
 To test what the host does when the wire or the board misbehave: ``--garble-byte K`` flips
 the bits of the K-th byte (from 0) the host sends, as noise on the line would (the board
@@ -23,7 +24,7 @@ answers that request with an error; the host retries it once); ``--stop-after N`
 board fall silent after its N-th byte (a board that stops mid-stream: the host must time out
 with an error, not hang).
 
-Runs until interrupted (or ``--exit-after`` seconds without a byte from the host).
+Runs until interrupted (or ``--exit-after`` seconds after the simulation last ran on).
 """
 
 import argparse
@@ -42,6 +43,10 @@ __all__ = ["PseudoTerminalBoard", "main"]
 
 #: Cycles the simulation runs between looks at the host's side.
 CHUNK_CYCLES = 20_000
+
+#: Seconds the simulation runs on after the host's last byte, beyond the top's longest silence
+#: before an answer: a self-test's answer comes after its images, far longer.
+RUN_ON_S = 60.0
 
 #: Seconds to wait for the rest of what the host is writing before the simulation runs on
 #: (a request's bytes come in one write; running meanwhile would put a gap in the simulated
@@ -70,7 +75,9 @@ class PseudoTerminalBoard:
 
     def __init__(self, net, *, board=BOARD, garble_byte=None, stop_after=None, progress=None):
         from .board import board_model
-        from .board_host import BoardNotReady, power_up, quiet_cycles, simulated_top
+        from hw.board.self_test import test_image
+        from .board_host import (BoardNotReady, board_flash, power_up, quiet_cycles,
+                                 simulated_top)
         for name, value in (("garble_byte", garble_byte), ("stop_after", stop_after)):
             if value is not None and (not isinstance(value, int) or value < 0):
                 raise ValueError(f"{name} must be a non-negative integer or None, not "
@@ -78,7 +85,10 @@ class PseudoTerminalBoard:
         facts = get_board(board)
         top = simulated_top(net, board=facts)
         model = board_model(top, board=facts, progress=progress is not None)
-        self._board, _, status = power_up(model, top, clock_hz=facts.default_clock_hz)
+        # the flash as hw.build --program writes it: the weights and the self-test's images
+        flash = board_flash(top, test_image(top.test_images) if top.test_images else None)
+        self._board, _, status = power_up(model, top, flash=flash,
+                                          clock_hz=facts.default_clock_hz)
         if status != Status.OK:
             self._board.close()
             raise BoardNotReady(f"the simulated board's weights did not load: status "
@@ -112,9 +122,9 @@ class PseudoTerminalBoard:
         """Serve until interrupted, or until ``exit_after`` seconds pass with no byte from the
         host and nothing left to answer."""
         idle = self._quiet   # cycles since the last byte either way: nothing is due
-        quiet_since = time.monotonic()
+        quiet_since = time.monotonic() - RUN_ON_S
         while True:
-            busy = idle < self._quiet
+            busy = idle < self._quiet or time.monotonic() - quiet_since < RUN_ON_S
             ready, _, _ = select.select([self._master], [], [], 0 if busy else 0.2)
             if ready:
                 data = os.read(self._master, 1 << 16)
@@ -126,7 +136,8 @@ class PseudoTerminalBoard:
             elif busy:
                 self._board.run(CHUNK_CYCLES)
                 idle += CHUNK_CYCLES
-            elif exit_after is not None and time.monotonic() - quiet_since > exit_after:
+            elif exit_after is not None and time.monotonic() - quiet_since > \
+                    RUN_ON_S + exit_after:
                 return
             if self._to_host():
                 idle = 0
@@ -153,7 +164,8 @@ def main(argv=None):
     p.add_argument("--stop-after", type=int, default=None, metavar="N",
                    help="the board falls silent after its N-th byte")
     p.add_argument("--exit-after", type=float, default=None, metavar="S",
-                   help="exit after S seconds without a byte from the host")
+                   help="exit S seconds after the simulation last ran on (it runs on for "
+                        f"{RUN_ON_S:g} s after the host's last byte)")
     args = p.parse_args(argv)
     try:
         get_board(args.board)

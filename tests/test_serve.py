@@ -72,6 +72,24 @@ def test_host_port_answers_with_the_references_logits(served):
     ref = reference.run(load(), mnist.load().x_test[3:4])
     assert f"class {ref.classes[0]}" in done.stdout
     assert " ".join(map(str, ref.logits[0])) in done.stdout
+    done = board.run("host", "--port", board.path, "--mnist-index", "3", "--json",
+                     timeout=120)
+    answer = json.loads(done.stdout)
+    assert answer["class"] == ref.classes[0] and answer["logits"] == ref.logits[0].tolist()
+
+
+@pytest.mark.parametrize("board", ["icebreaker", "ulx3s-25f"])
+def test_the_self_test_over_the_terminal_is_the_references(served, board):
+    # the test images from the board's simulated flash (the ULX3S's through USRMCLK)
+    served_board = served("--board", board)
+    done = served_board.run("host", "--port", served_board.path, "--board", board,
+                            "--self-test", "--images", "20", "--json", "--timeout", "60",
+                            timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    data = mnist.load()
+    expected = int((reference.run(load(), data.x_test[:20]).classes == data.y_test[:20]).sum())
+    assert result["images"] == 20 and result["correct"] == expected, result
 
 
 def test_a_garbled_byte_is_retried_and_answered_right(served):
