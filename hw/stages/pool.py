@@ -137,9 +137,11 @@ class Pool2DStage(wiring.Component):
             with m.Else():
                 m.d.sync += win_col.eq(Mux(win_col == pw - 1, 0, win_col + 1))
 
-        x = Signal(vector)
-        for ch in range(channels):
-            m.d.comb += x[ch].eq(self.i.payload.data[ch])
+        x = self.i.payload.data
+        if combine.mean:   # the codes widened to the sums' width
+            x = Signal(vector)
+            for ch in range(channels):
+                m.d.comb += x[ch].eq(self.i.payload.data[ch])
         in_window = (row < out_h * ph) & (col < out_w * pw)
         across = Signal(vector)   # maximum so far along the current window row
         across_now = Signal(vector)
@@ -185,8 +187,11 @@ class Pool2DStage(wiring.Component):
                          s_last.eq((row == out_h * ph - 1) & (col == out_w * pw - 1)),
                          self.o.valid.eq(s_valid & s_last_row)]
             with m.If(s_valid & s_last_row):
-                m.d.sync += [self.o.payload.data[ch].eq(combine.result(window_max[ch]))
-                             for ch in range(channels)]
+                if combine.mean:
+                    m.d.sync += [self.o.payload.data[ch].eq(combine.result(window_max[ch]))
+                                 for ch in range(channels)]
+                else:
+                    m.d.sync += self.o.payload.data.eq(window_max)
                 m.d.sync += self.o.payload.last.eq(s_last)
         with m.If(accept & in_window):
             m.d.sync += across.eq(across_now)
