@@ -7,6 +7,9 @@ the board's self-test.
     python -m host --port /dev/ttyUSB1 --self-test
     python -m host --sim --self-test --json
     python -m host --board icesugar --port /dev/ttyACM0 --self-test
+    python -m host --serve                       # a page: draw, and the simulated board answers
+    python -m host --serve --port /dev/ttyUSB1 --http-port 8001
+    python -m host --serve --reference           # the integer reference answers (instant)
 
 ``--board`` (the iCEBreaker unless named) gives the design clock, the UART rate and the
 self-test's images that ``python -m hw.build --board NAME`` built for (``platforms/``); with
@@ -20,12 +23,20 @@ and the ULX3S, 8,014 on the iCESugar) through the network on the board, at the s
 delivers them, and prints the accuracy and the images per second the board counted at its design
 clock; the host checks the CRC of the images the board read against its own copy of MNIST.
 
-Images: 28x28, white digit on black as in MNIST. A PNG's size is read from its header before
-it is decoded; 8-bit grey is used as it is, 16-bit grey is scaled from 0..65535 to 0..255,
-colour becomes its luminance. A PNG with transparency whose visible pixels all have one colour
-(a digit drawn on a transparent canvas) is read from its alpha channel; transparency with more
-than one visible colour is refused. ``--raw`` takes 784 bytes (row-major) or a 28x28 ``.npy``
-array of integers 0..255.
+Images: the network's input (``--weights``): for MNIST 28x28, white digit on black. A PNG's
+size is read from its header before it is decoded. For a grey network 8-bit grey is used as it
+is, 16-bit grey is scaled from 0..65535 to 0..255, colour becomes its luminance; a PNG with
+transparency whose visible pixels all have one colour (a digit drawn on a transparent canvas)
+is read from its alpha channel; transparency with more than one visible colour is refused. For
+an RGB network (3 channels) a PNG's red, green and blue, transparent pixels composited on black.
+``--raw`` takes the image's bytes (784 for MNIST: row-major, an RGB pixel's channels in turn) or
+a ``.npy`` array of integers 0..255 (H x W, or H x W x 3).
+
+``--serve`` starts a web page on http://127.0.0.1:8000/ (``--http-port``; this machine only)
+where you draw a digit (or drop a PNG, or pick a test image) and the back end answers: the board
+on ``--port``, the simulated board top (``--sim``, the default) or the integer reference
+(``--reference``), beside the reference's and the Keras QAT model's logits, for any network
+``--weights`` holds (``docs/web.md``).
 """
 
 import argparse
@@ -36,13 +47,13 @@ import time
 from hw.board.defaults import BOARD
 from hw.board.link import LinkError, SerialBoard
 from hw.board.protocol import ProtocolError
-from hw.board.self_test import board_test_images
 from hw.stages.network import NetworkError
 from platforms import UnknownBoardError, boards, get_board
-from q8 import mnist
+from q8 import dataset, mnist
 from q8.weights import DEFAULT_WEIGHTS, WeightsError, load
 
-from .board import ImageError, load_image, self_test_on_port, self_test_on_board, simulate_classify
+from .board import (ImageError, load_image, self_test_on_port, self_test_on_board,
+                    simulate_classify, test_images_on)
 
 
 def main(argv=None):
@@ -50,17 +61,27 @@ def main(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="exit status: 0 done, 1 the board's link failed, 2 bad "
                                        "input or usage")
-    where = p.add_mutually_exclusive_group(required=True)
+    where = p.add_mutually_exclusive_group()
     where.add_argument("--port", help="the board's serial port")
     where.add_argument("--sim", action="store_true",
                        help="use the compiled simulation of --board's board top instead (no "
                             "board needed)")
+    where.add_argument("--reference", action="store_true",
+                       help="with --serve: the integer reference answers (no board, no "
+                            "simulation)")
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--png", help="a 28x28 PNG (see above)")
-    source.add_argument("--raw", help="784 raw bytes, or a 28x28 .npy array")
-    source.add_argument("--mnist-index", type=int, help="MNIST test image N")
+    source.add_argument("--png", help="a PNG of the network's size (28x28 for MNIST; see above)")
+    source.add_argument("--raw", help="the image's raw bytes (784 for MNIST), or a .npy array")
+    source.add_argument("--npy", help="a .npy array of the image (H x W, or H x W x 3)")
+    source.add_argument("--mnist-index", type=int,
+                        help="test image N: MNIST's, or --data's")
     source.add_argument("--self-test", action="store_true",
                         help="run the test images in the board's flash through the network")
+    source.add_argument("--serve", action="store_true",
+                        help="serve the drawing page on 127.0.0.1 (the simulated board answers "
+                             "unless --port or --reference)")
+    p.add_argument("--http-port", type=int, default=None, metavar="N",
+                   help="with --serve: the page's TCP port (default 8000; 0 picks a free one)")
     p.add_argument("--board", default=BOARD,
                    help=f"the board the bitstream was built for (one of: "
                         f"{', '.join(sorted(boards()))}; default %(default)s): its design "
@@ -76,12 +97,27 @@ def main(argv=None):
     p.add_argument("--baud", type=int, default=None,
                    help="the rate the bitstream was built for (default the board's: "
                         "3,000,000 on the iCEBreaker, 200,000 on the iCESugar)")
+    p.add_argument("--data", metavar="FILE.npz",
+                   help="with --mnist-index and --self-test: your data set's test images "
+                        "instead of MNIST's, as hw.build --data wrote them (docs/datasets.md)")
     p.add_argument("--weights", default=DEFAULT_WEIGHTS,
                    help="the weights the board was built with (the answer's size depends on "
                         "them); with --sim, the weights simulated")
     args = p.parse_args(argv)
+    if not (args.port or args.sim or args.reference):
+        if not args.serve:
+            p.error("one of the arguments --port --sim is required")
+        args.sim = True
+    if args.reference and not args.serve:
+        p.error("--reference goes with --serve")
+    if args.http_port is not None and not (args.serve and 0 <= args.http_port <= 65535):
+        p.error("--http-port goes with --serve, and is a TCP port (0 to 65535)")
     if args.images is not None and not args.self_test:
         p.error("--images goes with --self-test")
+    if args.data is not None and args.mnist_index is None and not (args.serve or
+                                                                    args.self_test):
+        p.error("--data goes with --mnist-index, --self-test or --serve: it names the test "
+                "images")
     if args.timeout is not None and not (args.port and args.timeout > 0):
         p.error("--timeout goes with --port, and is a positive number of seconds")
     args.timeout = 1.0 if args.timeout is None else args.timeout
@@ -92,10 +128,21 @@ def main(argv=None):
     args.baud = board.default_baud if args.baud is None else args.baud
     if args.self_test:
         return _self_test(p, args, board)
+    if args.serve:
+        return _serve(p, args, board)
+    return _classify(p, args, board)
+
+
+def _classify(p, args, board):
+    """Classify the one image of ``args`` on the board, or the simulated board."""
     try:
         net = load(args.weights)  # before the image and the minutes of simulation
-        mnist.check_network(net, args.weights)
-        image = load_image(png=args.png, raw=args.raw, mnist_index=args.mnist_index)
+        if args.mnist_index is not None:
+            dataset.check_network(net, dataset.load(args.data), args.weights)
+        if args.npy is not None and not args.npy.endswith(".npy"):
+            raise ImageError(f"--npy takes a .npy file (numpy.save), not {args.npy!r}")
+        image = load_image(png=args.png, raw=args.raw or args.npy, mnist_index=args.mnist_index,
+                           shape=net.input_shape, data=args.data)
         start = time.time()
         if args.sim:
             response = simulate_classify(net, [image], board=board, baud=args.baud)[0]
@@ -108,6 +155,7 @@ def main(argv=None):
                 link.close()
         seconds = time.time() - start
     except (ImageError, WeightsError, mnist.MnistError, NetworkError, ValueError) as e:
+        # a q8.dataset.DatasetError is a ValueError
         p.exit(2, f"error: {e}\n")
     except (LinkError, ProtocolError) as e:
         p.exit(1, f"error: {e}\n")
@@ -124,13 +172,11 @@ def main(argv=None):
     return 0
 
 
-def _self_test_count(p, args, board, net):
+def _self_test_count(p, args, board, net, data):
     """The self-test's image count: ``--images``, or all that ``board``'s design holds."""
-    room = board_test_images(board, net)
+    room, refusal = test_images_on(board, net, data)
     if not room:
-        p.exit(2, f"error: {board.name} has no self-test for {args.weights}: a self-test "
-                  f"needs at least 9 classes (its answer's fields take the logits' place); "
-                  f"this network has {net.classes}\n")
+        p.exit(2, f"error: {board.name} has no self-test for {args.weights}: {refusal}\n")
     count = room if args.images is None else args.images
     if not 1 <= count <= room:
         p.exit(2, f"error: --images must be between 1 and {room:,} (the test images "
@@ -141,14 +187,16 @@ def _self_test_count(p, args, board, net):
 def _self_test(p, args, board):
     try:
         net = load(args.weights)
-        mnist.check_network(net, args.weights)
-        count = _self_test_count(p, args, board, net)
+        data = dataset.load(args.data)
+        dataset.check_network(net, data, args.weights)
+        data = data if args.data is not None else None   # None: MNIST, as hw.build's default
+        count = _self_test_count(p, args, board, net, data)
         if args.sim:
             result = self_test_on_board(net, count=count, board=board,
-                                        progress=None if args.json else print)
+                                        progress=None if args.json else print, data=data)
         else:
             result = self_test_on_port(net, args.port, count=count, baud=args.baud,
-                                       board=board, timeout=args.timeout)
+                                       board=board, timeout=args.timeout, data=data)
     except (WeightsError, mnist.MnistError, NetworkError, ValueError) as e:
         p.exit(2, f"error: {e}\n")
     except (LinkError, ProtocolError) as e:
@@ -164,6 +212,35 @@ def _self_test(p, args, board):
               f"delivers at most "
               f"{result['flash_bound']:,.1f})" + (" (simulated)" if args.sim else ""))
     return 0 if result["correct"] == result["reference_correct"] else 1
+
+
+def _serve(p, args, board):
+    from .answers import PortBackend, ReferenceBackend, Session, SimulatedBackend
+    from .web import serve
+    http_port = 8000 if args.http_port is None else args.http_port
+    try:
+        net = load(args.weights)   # any network: the page takes its input shape and classes
+        data = None
+        if args.data is not None:   # a data set that does not fit, refused before any work
+            data = dataset.load(args.data)
+            dataset.check_network(net, data, args.weights)
+        if args.reference:
+            backend = ReferenceBackend(net)
+        elif args.sim:
+            backend = SimulatedBackend(net, board=board, baud=args.baud, progress=print)
+        else:
+            backend = PortBackend(net, args.port, board=board, baud=args.baud,
+                                  timeout=args.timeout)
+        session = Session(net, backend, weights=args.weights, data=data,
+                          board=None if args.reference else board.name)
+        serve(session, port=http_port)
+    except (WeightsError, NetworkError, ValueError) as e:
+        p.exit(2, f"error: {e}\n")
+    except (LinkError, ProtocolError) as e:
+        p.exit(1, f"error: {e}\n")
+    except OSError as e:   # the port is taken
+        p.exit(2, f"error: cannot serve on port {http_port}: {e}\n")
+    return 0
 
 
 if __name__ == "__main__":

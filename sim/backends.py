@@ -97,9 +97,11 @@ def _compiled_board_backend(synthesize):
             raise BackendError(f"--baud: {e}") from None
 
         def run(images):
+            # the top built for the data set's self-test (hw.build --data), as it is built
             responses, stats = classify_on_boards(net, images, synthesize=synthesize,
                                                   threads=min(threads, len(images)),
-                                                  baud=args.baud, board=board)
+                                                  baud=args.baud, board=board,
+                                                  data=getattr(args, "dataset", None))
             logits, measured = _answers(responses, len(images))
             return logits, {**measured, **{k: stats[k] for k in SIMULATED},
                             "stream_cycles": stats["stream_cycles"]}

@@ -104,7 +104,8 @@ def simulated_top(net, *, board=BOARD, **kwargs):
     planned = plan(net.layers, board=board, params=net.params)   # as hw.build's
     kwargs.setdefault("timeout_cycles", SIM_TIMEOUT_CYCLES)
     kwargs.setdefault("watchdog_cycles", max(SIM_TIMEOUT_CYCLES, 2 * planned.latency))
-    return board_top(net, board=board, schedules=planned.schedules, **kwargs)
+    return board_top(net, board=board, schedules=planned.schedules,
+                     interval=planned.interval, **kwargs)
 
 
 def board_flash(top, tests=None):
@@ -144,10 +145,11 @@ def power_up(model, top, *, flash=None, flash_mode="normal", poll_cycles=50_000,
 
 
 def classify_on_boards(net, images, *, synthesize=False, threads=1, baud=None, board=BOARD,
-                       progress=None):
+                       progress=None, data=None):
     """Classify uint8 ``images`` (N, H, W) on the compiled board top of ``net`` built for
     ``board`` (:func:`simulated_board`, :func:`simulated_top`) and ``baud`` (the board's unless
-    given): each thread powers up a board of its own, waits for its weights and streams its
+    given), with the self-test of ``data`` (a ``q8.dataset.Dataset``; ``None``: MNIST's) as
+    ``hw.build --data`` builds it: each thread powers up a board of its own, waits for its weights and streams its
     share of the images over the simulated UART through :class:`hw.board.link.Link` (numbered,
     checksummed requests; :meth:`hw.board.link.Link.classify_stream`). Returns ``(responses,
     stats)``: the checked answers, in order, and a dict with ``cycles`` (simulated, all
@@ -169,7 +171,7 @@ def classify_on_boards(net, images, *, synthesize=False, threads=1, baud=None, b
     board_facts = simulated_board(board)
     clock_hz = board_facts.default_clock_hz
     baud = board_facts.default_baud if baud is None else baud
-    top = simulated_top(net, board=board_facts, divisor=divisor_of(baud, clock_hz))
+    top = simulated_top(net, board=board_facts, divisor=divisor_of(baud, clock_hz), data=data)
     depth = stream_depth(net, board=board_facts)
     model = board_model(top, synthesize=synthesize, board=board_facts,
                         progress=progress is not None)
@@ -214,10 +216,10 @@ def classify_on_boards(net, images, *, synthesize=False, threads=1, baud=None, b
 
 
 
-def self_test_on_board(net, *, count=None, board=BOARD, progress=None):
+def self_test_on_board(net, *, count=None, board=BOARD, progress=None, data=None):
     """The self-test on the compiled board top of ``net`` built for ``board`` (its clock,
     UART rate and flash size): its simulated flash holds the weights (an iCE40 board's) and
-    MNIST's test images at the board's offset (:func:`board_flash`, as ``hw.build --program``
+    the test images of ``data`` (a ``q8.dataset.Dataset``; ``None``: MNIST's) at the board's offset (:func:`board_flash`, as ``hw.build --program``
     writes them); once ready, a self-test request of the first ``count`` images (all the top
     is built for unless given). Returns ``hw.board.self_test.run_self_test``'s dict and ``seconds``.
 
@@ -230,14 +232,17 @@ def self_test_on_board(net, *, count=None, board=BOARD, progress=None):
     start = time.time()
     board_facts = simulated_board(board)
     clock_hz = board_facts.default_clock_hz
-    top = simulated_top(net, board=board_facts)
+    top = simulated_top(net, board=board_facts, data=data)
     if not top.test_images:
-        raise ValueError("this network's board has no self-test (it needs MNIST's 28x28 "
-                         "images and at least 9 classes)")
+        from hw.fit import plan
+        from hw.board.top import self_test_refusal
+        interval = plan(net.layers, board=board_facts, params=net.params).interval
+        raise ValueError(f"this network's board has no self-test: "
+                         f"{self_test_refusal(net, data, interval=interval)}")
     count = top.test_images if count is None else count
     if not isinstance(count, int) or not 1 <= count <= top.test_images:
         raise ValueError(f"count must be between 1 and {top.test_images}, not {count!r}")
-    tests = test_image(top.test_images)
+    tests = test_image(top.test_images, data)
     model = board_model(top, board=board_facts, progress=progress is not None)
     if progress is not None:
         progress(f"simulating the board top's self-test of {count:,} images (about "

@@ -1,5 +1,5 @@
 """``python -m sim.describe``: print a weights file's layers, formats and accumulator widths,
-with the value ranges the integer reference sees on the MNIST training set.
+with the value ranges the integer reference sees on the MNIST training set (or ``--data``'s).
 
 ``--plot FILE.png`` also draws them (``sim.plots.plot_ranges``: every layer's weights, biases
 and outputs against its formats, with the saturated shares; needs matplotlib,
@@ -8,7 +8,7 @@ and outputs against its formats, with the saturated shares; needs matplotlib,
 import argparse
 import os
 import sys
-from q8 import mnist
+from q8 import dataset, mnist
 from q8.layers import network_kind
 from q8.weights import DEFAULT_WEIGHTS, WeightsError, load
 from .observe import code_range, observe, saturated
@@ -62,6 +62,9 @@ def main(argv=None):
     p.add_argument("--images", type=int, default=None,
                    help="observe ranges on the first N training images (default: all 60,000; "
                         "0 to skip)")
+    p.add_argument("--data", metavar="FILE.npz",
+                   help="the training images of your data set instead of MNIST's "
+                        "(docs/datasets.md)")
     p.add_argument("--plot", metavar="FILE.png",
                    help="also draw the weights', biases' and outputs' ranges against their "
                         "formats, with the saturated shares, as a PNG (needs matplotlib: "
@@ -81,9 +84,10 @@ def main(argv=None):
         net = load(args.weights)
         images = None
         if args.images != 0:  # the layers alone need no MNIST-shaped input
-            mnist.check_network(net, args.weights)
-            images = mnist.load().x_train[:args.images]
-    except (WeightsError, mnist.MnistError) as e:
+            data = dataset.load(args.data)
+            dataset.check_network(net, data, args.weights)
+            images = data.x_train[:args.images]
+    except (WeightsError, mnist.MnistError, dataset.DatasetError) as e:
         p.exit(2, f"error: {e}\n")
     observed = observe(net, images) if images is not None and len(images) else None
     print(describe(net, images, observed=observed))

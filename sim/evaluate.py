@@ -39,7 +39,7 @@ from hw.board.link import LinkError
 from hw.board.protocol import ProtocolError
 from hw.stages.network import NetworkError
 from hw.build.toolchain import ToolError
-from q8 import mnist, reference
+from q8 import dataset, mnist, reference
 from q8.weights import DEFAULT_WEIGHTS, WeightsError, load
 from .backends import SIMULATED, BackendError, backend_names, prepare
 from .plots import PlotError, check_png, plot_confusion, plot_errors, require_matplotlib
@@ -118,6 +118,9 @@ def main(argv=None):
                         "clock and UART rate; the netlist synthesised for its family), one "
                         f"of: {', '.join(sorted(boards()))} (default %(default)s)")
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N test images")
+    p.add_argument("--data", metavar="FILE.npz",
+                   help="the test images and labels of your data set instead of MNIST's "
+                        "(x_test, y_test; docs/datasets.md)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--port", help="with --backend board: the board's serial port")
     p.add_argument("--baud", type=int, default=BAUD,
@@ -132,8 +135,8 @@ def main(argv=None):
                    help="also draw the misclassified images (the first 64) as a PNG (needs "
                         "matplotlib)")
     args = p.parse_args(argv)
-    if args.limit is not None and not 1 <= args.limit <= 10000:
-        p.error(f"--limit must be between 1 and 10000, not {args.limit}")
+    if args.limit is not None and args.limit < 1:
+        p.error(f"--limit must be 1 or more, not {args.limit}")
     if args.backend == "board" and not args.port:
         p.error("--backend board needs --port (the board's serial port, e.g. /dev/ttyUSB1)")
     pictures = [(o, path) for o, path in (("--confusion", args.confusion),
@@ -150,12 +153,16 @@ def main(argv=None):
     try:
         net = load(args.weights)
         get_board(args.board)
-        mnist.check_network(net, args.weights)
-        data = mnist.load()
+        data = dataset.load(args.data)
+        dataset.check_network(net, data, args.weights)
+        args.dataset = data if args.data is not None else None   # the board tops' self-test
+        if args.limit is not None and args.limit > len(data.x_test):
+            raise dataset.DatasetError(f"--limit {args.limit}, but {data.name} has "
+                                       f"{len(data.x_test)} test images")
         images, labels = data.x_test[:args.limit], data.y_test[:args.limit]
         result, classes = evaluate(args.backend, net, images, labels, args,
                                    return_classes=True)
-    except (WeightsError, mnist.MnistError, NetworkError, BackendError,
+    except (WeightsError, mnist.MnistError, dataset.DatasetError, NetworkError, BackendError,
             UnknownBoardError) as e:
         p.exit(2, f"error: {e}\n")  # what the user gave
     except (ToolError, LinkError, ProtocolError) as e:

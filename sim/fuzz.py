@@ -265,7 +265,7 @@ class _Session:
             return
         table = np.frombuffer(self.tests[TESTS_HEADER_BYTES:][:count * record],
                               np.uint8).reshape(count, record)
-        ref = reference.run(self.net, table[:, :-1].reshape(count, *self.net.input_shape[:2]))
+        ref = reference.run(self.net, table[:, :-1].reshape(count, *self.net.input_shape))
         fields = self_test_fields(answers[0])
         expected = {"correct": int(np.sum(ref.classes == table[:, -1])),
                     "data_crc": crc32(table.tobytes())}

@@ -307,7 +307,7 @@ class Model:
         return self._path
 
     def run(self, images, *, threads=1, watchdog_cycles=WATCHDOG_CYCLES, back_to_back=False):
-        """Stream uint8 ``images`` ``(N, H, W)`` through the model, one image at a time (as
+        """Stream uint8 ``images`` ``(N, H, W)`` or ``(N, H, W, C)`` through the model, one image at a time (as
         :func:`sim.pysim.simulate_network` without overlap), split over ``threads`` threads
         with a fresh instance of the model each. Returns a :class:`sim.pysim.NetworkRun`
         (``cycles``: each image's first pixel accepted to its result accepted).
@@ -321,9 +321,11 @@ class Model:
         transfer on ``i`` or ``o``.
         """
         images = np.ascontiguousarray(images)
+        if images.ndim == 4:  # (N, H, W, C): a byte a transfer, a pixel's channels in turn
+            images = images.reshape(len(images), images.shape[1], -1)
         if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1] * images.shape[2] == 0:
-            raise ValueError(f"images must be a uint8 array (N, H, W), not {images.dtype} "
-                             f"{images.shape}")
+            raise ValueError(f"images must be a uint8 array (N, H, W) or (N, H, W, C), not "
+                             f"{images.dtype} {images.shape}")
         check_count("threads", threads)
         check_count("watchdog_cycles", watchdog_cycles)
         bounds = np.linspace(0, len(images), threads + 1).astype(int)

@@ -1,3 +1,4 @@
+import importlib.util
 import os
 import shutil
 
@@ -9,8 +10,8 @@ _SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", 
 if "MNIST_PATH" not in os.environ and os.path.isfile(_SHARED):
     os.environ["MNIST_PATH"] = os.path.abspath(_SHARED)
 
-#: Set to 1 (CI does), a test marked ``tool`` fails rather than skips when its tool is missing,
-#: so that CI always checks what the optional system tools add.
+#: Set to 1 (CI does), a test marked ``tool`` (or ``extra``) fails rather than skips when its
+#: tool (or Python package) is missing, so that CI always checks what the optional ones add.
 REQUIRE_TOOLS = "MNIST_Q8_REQUIRE_TOOLS"
 
 
@@ -19,17 +20,29 @@ def pytest_configure(config):
         "markers", "tool(name, package): the test needs the system tool `name` (from the "
                    "Debian/Ubuntu package `package`); skipped without it unless "
                    f"${REQUIRE_TOOLS}=1")
+    config.addinivalue_line(
+        "markers", "extra(module, extra): the test needs the Python module `module`, from the "
+                   "project's optional dependencies `extra` (pip install -e '.[extra]'); "
+                   f"skipped without it unless ${REQUIRE_TOOLS}=1")
+
+
+def _missing(message):
+    if os.environ.get(REQUIRE_TOOLS) == "1":
+        pytest.fail(f"{message}, and ${REQUIRE_TOOLS}=1 asks for every optional tool and "
+                    f"package", pytrace=False)
+    pytest.skip(message)
 
 
 def pytest_runtest_setup(item):
     for mark in item.iter_markers("tool"):
         name, package = mark.args
         if shutil.which(name) is None:
-            message = f"{name} is not installed (apt-get install {package})"
-            if os.environ.get(REQUIRE_TOOLS) == "1":
-                pytest.fail(f"{message}, and ${REQUIRE_TOOLS}=1 asks for every tool",
-                            pytrace=False)
-            pytest.skip(message)
+            _missing(f"{name} is not installed (apt-get install {package})")
+    for mark in item.iter_markers("extra"):
+        module, extra = mark.args
+        if importlib.util.find_spec(module) is None:
+            _missing(f"the Python package {module} is not installed "
+                     f"(pip install -e '.[{extra}]')")
 
 
 @pytest.fixture

@@ -27,9 +27,9 @@ def _random_params(rng, shapes, extreme):
     return params
 
 
-def _manifest(size, specs):
+def _manifest(size, specs, channels=1):
     return {"schema": SCHEMA, "version": VERSION,
-            "input": {"shape": [size, size, 1], "format": _fmt(False, 8)},
+            "input": {"shape": [size, size, channels], "format": _fmt(False, 8)},
             "layers": specs, "provenance": {"made by": "tests"}}
 
 
@@ -63,7 +63,7 @@ def _weighted(entry):
     return get(entry["kind"]).has_params
 
 
-def network_from_arch(rng, layers, *, size=28, extreme=False, calibration=None,
+def network_from_arch(rng, layers, *, size=28, channels=1, extreme=False, calibration=None,
                       percentile=None):
     """A network of any topology with random codes and random, calibrated formats.
 
@@ -74,13 +74,13 @@ def network_from_arch(rng, layers, *, size=28, extreme=False, calibration=None,
         An architecture spec (``"conv2x3,conv4x3,pool,dense16,dense10"``, see :mod:`q8.arch`)
         or its layer entries (:func:`q8.arch.parse`; dropouts are left out). Hidden MAC
         layers end in ReLU with unsigned outputs, the last dense layer is linear and signed.
-    size : int
-        The input is ``size x size x 1`` pixels (u8 Q0.8).
+    size, channels : int
+        The input is ``size x size x channels`` pixels (u8 Q0.8).
     extreme : bool
         Every weight and bias code at +127 or -128, and output formats calibrated so that
         many sums saturate: codes at 0 and 255 in the hidden layers, at -128 and 127 in the
         logits.
-    calibration : uint8 array ``(N, size, size)``, optional
+    calibration : uint8 array ``(N, size, size)`` or ``(N, size, size, channels)``, optional
         Images whose accumulators choose each layer's output format (random images if not
         given).
     percentile : float, optional
@@ -98,14 +98,14 @@ def network_from_arch(rng, layers, *, size=28, extreme=False, calibration=None,
     entries = [e for e in entries if e["kind"] != "dropout"]
     names = arch.layer_names(entries)
     if calibration is None:
-        calibration = rng.integers(0, 256, (64, size, size), np.uint8)
+        calibration = rng.integers(0, 256, (64, size, size, channels), np.uint8)
     if percentile is None:
         percentile = 50.0 if extreme else 99.5
 
     # the shapes, chained with placeholder formats; the parameters; the weight formats, and
     # how many bits coarser than its accumulator each bias is
     specs, shapes, bias_shifts = [], {}, {}
-    placeholders = arch.configs(entries, input_shape=(size, size, 1))
+    placeholders = arch.configs(entries, input_shape=(size, size, channels))
     for name, entry, config in zip(names, entries, placeholders):
         spec = {**entry, "name": name}
         if _weighted(entry):
@@ -131,7 +131,7 @@ def network_from_arch(rng, layers, *, size=28, extreme=False, calibration=None,
     for index, spec in enumerate(specs):
         if not _weighted(spec):
             continue
-        net = Network.from_manifest(_manifest(size, specs), params)
+        net = Network.from_manifest(_manifest(size, specs, channels), params)
         layer = net.layers[index]
         acc = reference.run(net, calibration, accumulators=True).accumulators[layer.name]
         sums = acc[acc > 0] if layer.relu else np.abs(acc)
@@ -145,7 +145,7 @@ def network_from_arch(rng, layers, *, size=28, extreme=False, calibration=None,
         following = next((s for s in specs[index + 1:] if _weighted(s)), None)
         if following is not None:
             set_bias(following, frac)
-    return Network.from_manifest(_manifest(size, specs), params)
+    return Network.from_manifest(_manifest(size, specs, channels), params)
 
 
 def check_against_reference_and_plan(spec, size, folds, *, seed, extreme=False, exact=True):

@@ -68,7 +68,7 @@ def test_png_claiming_a_huge_size_is_refused_from_its_header(tmp_path, capsys):
 def test_broken_png_is_refused(tmp_path):
     path = tmp_path / "cut.png"
     path.write_bytes(_png_header(28, 28) + bytes(30))
-    with pytest.raises(ImageError, match="is not a readable PNG image .*save the digit as a "
+    with pytest.raises(ImageError, match="is not a readable PNG image .*save it as a "
                                          "28x28 greyscale PNG"):
         load_image(png=path)
 

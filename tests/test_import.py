@@ -309,9 +309,9 @@ REFUSED = {
         keras.Input((28, 28, 1)), L.Flatten(), L.Dense(8, name="d1"),
         L.LeakyReLU(name="leaky"), L.Dense(10)]), "layer 'leaky' (LeakyReLU)"),
     "branches": (_branchy, "branches, merges and shared layers are not supported"),
-    "three channels": (lambda: keras.Sequential([
-        keras.Input((28, 28, 3)), L.Flatten(), L.Dense(10)]),
-        "supported: one grey channel"),
+    "four channels": (lambda: keras.Sequential([
+        keras.Input((28, 28, 4)), L.Flatten(), L.Dense(10)]),
+        "supported: one grey channel (height, width, 1) or (height, width), three RGB"),
     "flat input of another size": (lambda: keras.Sequential([
         keras.Input((100,)), L.Dense(10)]), "the model's input is (100,)"),
     "signed hidden": (lambda: keras.Sequential([

@@ -24,7 +24,7 @@ LAYERS = [
     ("hardware: fit plan", ["hw.fit"]),
     ("hardware: build flow", ["hw.build"]),
     ("simulators", ["sim"]),
-    ("tools", ["train", "host", "bench"]),
+    ("tools", ["train", "host", "bench", "mnist_q8"]),
 ]
 
 #: What the arithmetic model may import besides the standard library.

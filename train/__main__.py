@@ -19,7 +19,7 @@ import json
 import os
 import sys
 
-from q8 import arch as arch_mod, mnist
+from q8 import arch as arch_mod, dataset, mnist
 from q8.weights import DEFAULT_WEIGHTS, save
 from sim.describe import describe
 
@@ -95,6 +95,10 @@ def _parser(defaults):
                    help="train on the first N training images only")
     p.add_argument("--eval-limit", type=int, default=None,
                    help="evaluate on the first N test images only")
+    p.add_argument("--data", metavar="FILE.npz",
+                   help="your data set instead of MNIST: x_train, y_train, x_test, y_test "
+                        "(uint8 images N x H x W or N x H x W x 3, integer labels; "
+                        "docs/datasets.md)")
     p.add_argument("--json", action="store_true", help="print the accuracies as JSON at the end")
     return p
 
@@ -103,8 +107,8 @@ def _check_arguments(p, args):
     """Refuse contradictory or malformed arguments (exit status 2) before any work."""
     if not args.out.endswith(".npz"):
         p.error(f"--out must name a .npz file, not {args.out!r}")
-    if args.eval_limit is not None and not 1 <= args.eval_limit <= 10000:
-        p.error(f"--eval-limit must be between 1 and 10000, not {args.eval_limit}")
+    if args.eval_limit is not None and args.eval_limit < 1:
+        p.error(f"--eval-limit must be 1 or more, not {args.eval_limit}")
     shortcuts = args.filters is not None or args.dense is not None
     for name in ("filters", "dense"):
         value = getattr(args, name)
@@ -142,11 +146,30 @@ def _write(p, args, result, data, log):
                           "seconds": round(result.seconds, 1)}))
 
 
+def _check_data(p, args, data, entries, input_shape):
+    """Refuse a data set the network cannot take (exit status 2), before any work."""
+    units = arch_mod.configs(entries, input_shape=input_shape)[-1].out_shape[-1]
+    if tuple(input_shape) != data.image_shape:
+        p.exit(2, f"error: the network takes {'x'.join(map(str, input_shape))} images; "
+                  f"{data.name}'s are {'x'.join(map(str, data.image_shape))}\n")
+    if units < data.classes:
+        p.exit(2, f"error: the network's logits are {units} classes, but {data.name}'s labels "
+                  f"go up to {data.classes - 1}; end it with a dense layer of {data.classes} "
+                  f"(e.g. --arch ...,dense{data.classes})\n")
+    if args.eval_limit is not None and args.eval_limit > len(data.x_test):
+        p.exit(2, f"error: --eval-limit {args.eval_limit}, but {data.name} has "
+                  f"{len(data.x_test)} test images\n")
+
+
 def main(argv=None):
     defaults = Recipe()
     p = _parser(defaults)
     args = p.parse_args(argv)
     _check_arguments(p, args)
+    try:
+        data = dataset.load(args.data)
+    except (dataset.DatasetError, mnist.MnistError) as e:
+        p.exit(2, f"error: {e}\n")
     qat_epochs = args.qat_epochs
     if qat_epochs is None:
         qat_epochs = IMPORTED_QAT_EPOCHS if args.source else defaults.qat_epochs
@@ -170,7 +193,7 @@ def main(argv=None):
                             qat_epochs=qat_epochs, batch=args.batch, arch=arch,
                             shift=args.shift,
                             train_limit=args.train_limit)
-            entries, input_shape = arch_mod.parse(arch), (28, 28, 1)
+            entries, input_shape = arch_mod.parse(arch), data.image_shape
         if qat_epochs < 0:
             raise ValueError(f"--qat-epochs must be 0 or more, not {qat_epochs}")
         if args.board != "none":
@@ -181,14 +204,11 @@ def main(argv=None):
         os.makedirs(out_dir, exist_ok=True)
         if os.path.isdir(args.out) or not os.access(out_dir, os.W_OK):
             raise ValueError(f"cannot write {args.out}; choose another --out")
-        data = mnist.load()
+        _check_data(p, args, data, entries, input_shape)
     except OSError as e:
         p.exit(2, f"error: cannot write {args.out} ({e}); choose another --out\n")
-    except (ValueError, mnist.MnistError) as e:
+    except ValueError as e:
         p.exit(2, f"error: {e}\n")
-    if data.x_train.shape[1:] + (1,) != tuple(input_shape):
-        p.exit(2, f"error: the model takes {input_shape} images; MNIST's are "
-                  f"{data.x_train.shape[1:]}\n")
     if args.source:
         tx = data.x_test[:args.eval_limit]
         with open(args.source, "rb") as f:

@@ -173,7 +173,7 @@ def map_model(model, *, pixel_divisor=None):
 
 
 def _input_shape(model):
-    """``((height, width, 1), rank)`` of the model's input: the image the board takes, and
+    """``((height, width, channels), rank)`` of the model's input: the image the board takes, and
     the rank of the tensor the model's first layer sees (1: MNIST flattened)."""
     try:
         given = tuple(model.inputs[0].shape[1:])
@@ -185,9 +185,11 @@ def _input_shape(model):
         shape = (*shape, 1)
     elif shape == (784,):  # MNIST flattened row by row: the board's pixel order
         shape, rank = (28, 28, 1), 1
-    if len(shape) != 3 or shape[2] != 1 or not all(isinstance(s, int) and s > 0 for s in shape):
-        raise ModelImportError(f"the model's input is {given}; supported: one grey channel, "
-                               f"(height, width, 1), (height, width) or MNIST's (784,)")
+    if len(shape) != 3 or shape[2] not in (1, 3) or \
+            not all(isinstance(s, int) and s > 0 for s in shape):
+        raise ModelImportError(f"the model's input is {given}; supported: one grey channel "
+                               f"(height, width, 1) or (height, width), three RGB channels "
+                               f"(height, width, 3), or MNIST's (784,)")
     return shape, rank
 
 
@@ -382,7 +384,7 @@ def from_keras(model, images, *, pixel_divisor=None, provenance=None):
 
 def float_predictions(model, images, *, pixel_divisor):
     """The original model's classes on uint8 ``images`` fed as it was trained."""
-    x = np.asarray(images, dtype=np.float32)[..., None] / np.float32(pixel_divisor)
+    x = np.asarray(images, dtype=np.float32) / np.float32(pixel_divisor)
     shape = tuple(model.inputs[0].shape[1:])
     x = x.reshape((len(x), *shape))
     return np.argmax(model.predict(x, batch_size=1000, verbose=0), -1)

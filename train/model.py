@@ -186,7 +186,9 @@ def load_keras_model(path):
 def logits_codes(model, images, batch_size=1000):
     """Run the quantized Keras model on uint8 images; return the int8 logit codes."""
     last = mac_layers(model)[-1]
-    x = np.asarray(images, dtype=np.float32)[..., None]
+    x = np.asarray(images, dtype=np.float32)
+    if x.ndim == len(model.inputs[0].shape) - 1:  # (N, H, W): one grey channel
+        x = x[..., None]
     real = model.predict(x, batch_size=batch_size, verbose=0)
     codes = np.asarray(real, dtype=np.float64) * 2.0 ** last.output_frac
     if not np.array_equal(codes, np.round(codes)):

@@ -62,6 +62,13 @@ class TrainResult:
     seconds: float = 0.0
 
 
+def nhwc(images):
+    """``images`` as ``(N, H, W, C)``: one grey channel added to ``(N, H, W)`` (MNIST's
+    layout, ``q8.mnist``); a ``q8.dataset.Dataset``'s are already so."""
+    images = np.asarray(images)
+    return images[..., None] if images.ndim == 3 else images
+
+
 def shift_images(x, shift, rng):
     """``x`` ``(N, H, W, C)`` with each image moved by a random whole number of pixels, up to
     ``shift`` in each direction, the uncovered border filled with zeros."""
@@ -108,7 +115,7 @@ def train(data, recipe=Recipe(), *, eval_images=None, verbose=1, log=print):
 
     Parameters
     ----------
-    data : q8.mnist.Mnist
+    data : q8.dataset.Dataset or q8.mnist.Mnist
     recipe : Recipe
     eval_images : int or None
         Evaluate on the first N test images (all when None).
@@ -127,16 +134,16 @@ def train(data, recipe=Recipe(), *, eval_images=None, verbose=1, log=print):
     """
     start = time.time()
     keras.utils.set_random_seed(recipe.seed)
-    x = data.x_train[:recipe.train_limit].astype(np.float32)[..., None]
+    x = nhwc(data.x_train[:recipe.train_limit]).astype(np.float32)
     y = data.y_train[:recipe.train_limit].astype(np.int32)
     tx, ty = data.x_test[:eval_images], data.y_test[:eval_images]
     acc = {}
 
-    model = build_model(recipe.arch, input_shape=data.x_train.shape[1:] + (1,))
+    model = build_model(recipe.arch, input_shape=x.shape[1:])
     log(f"float phase: {recipe.float_epochs} epochs on {len(x)} images")
     fit(model, x, y, epochs=recipe.float_epochs, lr=recipe.float_lr, batch=recipe.batch,
         shift=recipe.shift, seed=recipe.seed, verbose=verbose)
-    acc["float"] = _float_accuracy(model, tx.astype(np.float32)[..., None], ty)
+    acc["float"] = _float_accuracy(model, nhwc(tx).astype(np.float32), ty)
 
     # The one-format baseline: every weight, bias and activation at the same fraction bits,
     # the best of 0..7 (the input stays the raw byte).
@@ -199,7 +206,7 @@ def train_imported(data, mapped, *, qat_epochs=10, qat_lr=5e-4, batch=128, seed=
 
     Parameters
     ----------
-    data : q8.mnist.Mnist
+    data : q8.dataset.Dataset or q8.mnist.Mnist
     mapped : train.importer.MappedModel
     qat_epochs : int
         0: PTQ only.
@@ -216,7 +223,7 @@ def train_imported(data, mapped, *, qat_epochs=10, qat_lr=5e-4, batch=128, seed=
     """
     start = time.time()
     keras.utils.set_random_seed(seed)
-    x = data.x_train[:train_limit].astype(np.float32)[..., None]
+    x = nhwc(data.x_train[:train_limit]).astype(np.float32)
     y = data.y_train[:train_limit].astype(np.int32)
     tx, ty = data.x_test[:eval_images], data.y_test[:eval_images]
     acc = {}

@@ -1,10 +1,10 @@
-"""The board's self-test from the host's side: MNIST's test images as the board's flash holds
-them (``hw.board.flash_image.make_test_image``), the request (``hw.board.link.Link.self_test``) and
+"""The board's self-test from the host's side: the test images (MNIST's, or a data set's) as
+the board's flash holds them (``hw.board.flash_image.make_test_image``), the request (``hw.board.link.Link.self_test``) and
 what its answer means beside the integer reference."""
 
 import numpy as np
 
-from q8 import mnist, reference
+from q8 import dataset, reference
 from hw.board.flash_image import (TESTS_HEADER_BYTES, TESTS_OFFSETS, make_test_image,
                                   test_image_room)
 from hw.board.spi import CYCLES_PER_BYTE
@@ -13,18 +13,21 @@ from hw.board.top import self_test_images
 __all__ = ["board_test_images", "test_image", "run_self_test"]
 
 
-def board_test_images(board, net):
+def board_test_images(board, net, data=None, *, interval=None):
     """The self-test's images a design of ``net`` for ``board`` (a ``platforms`` board) is
-    built for: MNIST's test set (``hw.board.top.self_test_images``) as far as the board's
-    flash holds it (``board.flash_bytes``) from its family's offset
-    (``hw.board.flash_image.TESTS_OFFSETS``)."""
+    built for: the test set of ``data`` (a ``q8.dataset.Dataset``; ``None``: MNIST's;
+    ``hw.board.top.self_test_images``) as far as the board's flash holds it
+    (``board.flash_bytes``) from its family's offset (``hw.board.flash_image.TESTS_OFFSETS``);
+    none for a network slower than the flash (``interval``, its plan's cycles an image back
+    to back: ``hw.board.top.self_test_refusal``)."""
     room = test_image_room(board.flash_bytes, net.pixels, offset=TESTS_OFFSETS[board.family])
-    return min(self_test_images(net), room)
+    return min(self_test_images(net, data, interval=interval), room)
 
 
-def test_image(count):
-    """The flash image of MNIST's first ``count`` test images and their labels."""
-    data = mnist.load()
+def test_image(count, data=None):
+    """The flash image of the first ``count`` test images of ``data`` (a
+    ``q8.dataset.Dataset``; ``None``: MNIST's) and their labels."""
+    data = dataset.load() if data is None else data
     return make_test_image(data.x_test[:count], data.y_test[:count])
 
 
@@ -46,7 +49,7 @@ def run_self_test(link, net, *, count, tests, clock_hz):
     table = np.frombuffer(records, np.uint8).reshape(count, record)
     flash_s = count * record * CYCLES_PER_BYTE / clock_hz
     fields = link.self_test(count, records=records, wait_s=2 * flash_s + 0.1)
-    ref = reference.run(net, table[:, :-1].reshape(count, *net.input_shape[:2]))
+    ref = reference.run(net, table[:, :-1].reshape(count, *net.input_shape))
     return {"images": count, "correct": fields["correct"], "cycles": fields["cycles"],
             "images_per_second": round(count * clock_hz / fields["cycles"], 1),
             "flash_bound": round(clock_hz / (record * CYCLES_PER_BYTE), 1),

@@ -16,19 +16,48 @@ from hw.board.loader import LoadStatus, TestImageReader, WeightLoader
 from hw.board.protocol import SELF_TEST_LAYOUT
 from hw.board.receiver import RequestReceiver
 from hw.board.sequencer import SelfTestSequencer
-from hw.board.spi import SPIFlashPins
+from hw.board.spi import CYCLES_PER_BYTE, SPIFlashPins
 from hw.board.uart import UARTReceiver, UARTTransmitter
 from hw.board.worker import Worker
 
-__all__ = ["BoardNetwork", "BoardTop", "flash_words", "flash_image", "self_test_images"]
+__all__ = ["BoardNetwork", "BoardTop", "flash_words", "flash_image", "self_test_images",
+           "self_test_refusal"]
 
 
-def self_test_images(net):
-    """The self-test's images that a board top of ``net`` is built for: MNIST's test set
-    (:data:`hw.board.defaults.SELF_TEST_IMAGES`) if ``net`` takes MNIST's images and its answer
-    has room for the self-test's fields (9 classes or more), else none."""
-    fits = 8 + 8 * net.classes >= SELF_TEST_LAYOUT.size
-    return SELF_TEST_IMAGES if fits and tuple(net.input_shape) == IMAGE_SHAPE else 0
+def self_test_refusal(net, data=None, *, interval=None):
+    """Why a board top of ``net`` has no self-test of ``data``'s test images (a
+    ``q8.dataset.Dataset``; ``None``: MNIST's), or ``None`` if it has one.
+
+    ``interval`` is the network's cycles an image back to back (its fit plan's): the flash
+    brings a record (the pixels and the label) every ``(pixels + 1) * CYCLES_PER_BYTE``
+    cycles and cannot wait, so a network slower than that on average would lose pixels (the
+    board would answer WATCHDOG): such a network gets no self-test. Within an image a network
+    may still pause longer than its input's skid buffer holds; the board then answers
+    OVERRUN or WATCHDOG, never a count."""
+    if 8 + 8 * net.classes < SELF_TEST_LAYOUT.size:
+        return (f"a self-test needs at least 9 classes (its answer's fields take the logits' "
+                f"place); this network has {net.classes}")
+    if data is None and tuple(net.input_shape) != IMAGE_SHAPE:
+        return (f"the network takes {'x'.join(map(str, net.input_shape))} images, not MNIST's: "
+                f"give the data set (--data) whose test images the flash holds")
+    if data is not None and data.image_shape != tuple(net.input_shape):
+        return f"{data.name}'s images are not the network's"
+    record = (net.pixels + 1) * CYCLES_PER_BYTE
+    if interval is not None and interval > record:
+        return (f"the network takes {interval:,} cycles an image back to back, longer than "
+                f"the flash takes to bring one ({record:,} cycles): the self-test would lose "
+                f"pixels; classify over the UART instead (sim.evaluate --data)")
+    return None
+
+
+def self_test_images(net, data=None, *, interval=None):
+    """The self-test's images that a board top of ``net`` is built for: the test images of
+    ``data`` (a ``q8.dataset.Dataset``; ``None``: MNIST's), at most
+    :data:`hw.board.defaults.SELF_TEST_IMAGES`, unless :func:`self_test_refusal` says why
+    not (then none)."""
+    if self_test_refusal(net, data, interval=interval) is not None:
+        return 0
+    return SELF_TEST_IMAGES if data is None else min(len(data.x_test), SELF_TEST_IMAGES)
 
 
 def flash_words(net, schedules=None):

@@ -166,9 +166,9 @@ def _check_arguments(*, board, net, clock_hz, baud, tries, require_icetime):
         raise ValueError(f"--baud: {e}") from None
 
 
-def _write_flash_files(top, build_dir, *, in_flash, progress):
-    """Write ``weights.bin`` (with weights in flash) and ``tests.bin`` (the self-test's images,
-    if ``top`` has a self-test and MNIST is here) into ``build_dir``, after removing any left
+def _write_flash_files(top, build_dir, *, in_flash, data, progress):
+    """Write ``weights.bin`` (with weights in flash) and ``tests.bin`` (the self-test's images:
+    ``data``'s, or MNIST's if it is here, if ``top`` has a self-test) into ``build_dir``, after removing any left
     from another build; return the weights image (None without weights in flash)."""
     image = top.flash_image() if in_flash else None
     for name in ("weights.bin", "tests.bin", "top.bin", "top.bit"):
@@ -179,7 +179,7 @@ def _write_flash_files(top, build_dir, *, in_flash, progress):
             f.write(image)
     if top.test_images:
         try:
-            tests = test_image(top.test_images)
+            tests = test_image(top.test_images, data)
         except mnist.MnistError as e:
             progress(f"tests.bin not written, so `--program` writes no self-test images: {e}")
         else:
@@ -227,7 +227,7 @@ def _synthesise(script, build_dir, progress):
 
 def build(*, board, net, build_dir, clock_hz=None, baud=None, toolchain="yowasp",
           first_seed=1, tries=SEED_TRIES, require_icetime=False, plan=None, synth_only=False,
-          progress=print):
+          data=None, progress=print):
     """Build the bitstream and the weights image; return the report (a dict).
 
     Places and routes with seeds ``first_seed``, ``first_seed + 1``, ... until one meets
@@ -239,7 +239,8 @@ def build(*, board, net, build_dir, clock_hz=None, baud=None, toolchain="yowasp"
     resources, no timing, and there is no bitstream.
 
     ``plan`` is the network's fit plan (``hw.fit.plan``); by default it is made here. The
-    design is built with its schedules.
+    design is built with its schedules. ``data`` (a ``q8.dataset.Dataset``; ``None``: MNIST)
+    holds the self-test's images (``tests.bin``), and the design is built for their count.
 
     Raises
     ------
@@ -263,8 +264,9 @@ def build(*, board, net, build_dir, clock_hz=None, baud=None, toolchain="yowasp"
                             progress=progress)
     start = time.time()
     in_flash = family.weights_from_flash
-    top = board_top(net, board=board, schedules=plan.schedules, clock_hz=clock_hz, baud=baud)
-    image = _write_flash_files(top, build_dir, in_flash=in_flash, progress=progress)
+    top = board_top(net, board=board, schedules=plan.schedules, interval=plan.interval,
+                    clock_hz=clock_hz, baud=baud, data=data)
+    image = _write_flash_files(top, build_dir, in_flash=in_flash, data=data, progress=progress)
 
     platform = board.platform()
     design = BoardDesign(board, top, clock_hz=clock_hz)

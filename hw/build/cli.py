@@ -14,6 +14,7 @@ from hw.build.toolchain import ToolError
 from hw.fit import FitError, plan as fit_plan
 from hw.stages.network import NetworkError
 from platforms import UnknownBoardError, boards, get_board
+from q8 import dataset
 from q8.weights import DEFAULT_WEIGHTS, WeightsError, load
 
 __all__ = ["main"]
@@ -26,6 +27,9 @@ def main(argv=None):
                    help=f"the board (one of: {', '.join(sorted(boards()))}; default "
                         f"%(default)s)")
     p.add_argument("--weights", default=DEFAULT_WEIGHTS, help="weights file (.npz)")
+    p.add_argument("--data", metavar="FILE.npz",
+                   help="the data set whose test images the self-test runs (tests.bin; "
+                        "default MNIST's; docs/datasets.md)")
     p.add_argument("--build-dir", default=None, help="default: build/<board>")
     p.add_argument("--clock-mhz", type=float, default=None,
                    help="design clock from the PLL, MHz (default: the board's, 48 on the "
@@ -53,6 +57,10 @@ def main(argv=None):
     try:   # the arguments and the fit, before any long work: exit status 2
         board = get_board(args.board)
         net = load(args.weights)
+        data = None
+        if args.data is not None:
+            data = dataset.load(args.data)
+            dataset.check_network(net, data, args.weights)
         build_dir = args.build_dir or os.path.join("build", board.name)
         clock_mhz = board.default_clock_hz / 1e6 if args.clock_mhz is None else args.clock_mhz
         if not math.isfinite(clock_mhz) or clock_mhz <= 0:
@@ -71,7 +79,7 @@ def main(argv=None):
         report = build(board=board, net=net, build_dir=build_dir, clock_hz=clock_hz, baud=baud,
                        toolchain=args.toolchain, first_seed=args.seed, tries=args.tries,
                        require_icetime=args.require_icetime, plan=plan,
-                       synth_only=args.synth_only)
+                       synth_only=args.synth_only, data=data)
         print(summary(report))
         if args.synth_only:
             print(f"wrote {build_dir}/report.json")

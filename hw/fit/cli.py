@@ -36,6 +36,19 @@ def _from_model(path):
         raise ValueError(f"--from {path}: cannot read its architecture: {e}") from None
 
 
+def _input_shape(text):
+    """``(height, width, channels)`` of ``--input`` (``HxWxC``, or ``HxW`` for one channel)."""
+    parts = text.lower().split("x")
+    try:
+        shape = tuple(int(v) for v in parts) + ((1,) if len(parts) == 2 else ())
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1 or shape[2] not in (1, 3):
+        raise ValueError(f"--input {text!r}: give HxWxC, e.g. 8x8x1 or 32x32x3 (1 or 3 "
+                         f"channels)")
+    return shape
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(
         prog="python -m hw.fit", description=hw.fit.__doc__,
@@ -49,17 +62,22 @@ def main(argv=None):
                                           "weights")
     source.add_argument("--arch", metavar="SPEC",
                         help=f"an architecture, e.g. {arch.DEFAULT_ARCH!r} (q8.arch), for "
-                             f"28x28x1 images; its convolutions' weights are assumed")
+                             f"--input's images; its convolutions' weights are assumed")
     source.add_argument("--from", dest="model", metavar="MODEL",
                         help="a Keras model file (.keras): its architecture (needs the train "
                              "extra)")
+    p.add_argument("--input", metavar="HxWxC", default=None,
+                   help="with --arch: the images' height, width and channels (1 grey or 3 "
+                        "RGB), e.g. 8x8x1 (default 28x28x1, MNIST's)")
     p.add_argument("--json", action="store_true", help="print the plan as one JSON object")
     args = p.parse_args(argv)
+    if args.input is not None and args.arch is None:
+        p.error("--input goes with --arch (a weights file or a model knows its input)")
     try:
         board = get_board(args.board)
         if args.arch is not None or args.model is not None:
             if args.arch is not None:
-                shape, entries = (28, 28, 1), arch.parse(args.arch)
+                shape, entries = _input_shape(args.input or "28x28x1"), arch.parse(args.arch)
             else:
                 shape, entries = _from_model(args.model)
             result = plan(arch.configs(entries, input_shape=shape), board=board)

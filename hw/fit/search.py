@@ -107,8 +107,9 @@ class Planner:
         if key in self._cache:
             return self._cache[key]
         if index == 0:
+            # a byte a transfer (hw.stages.network): the channels of a pixel in turn
             times = [t + SkidBuffer.LATENCY for t in range(self.pixels)]
-            width = self.input_shape[2]
+            width = 1
         else:
             times, width = self.layer_stage(index - 1, schedules)[1:3]
         layer, kind = self.layers[index], self.kinds[index]
@@ -430,8 +431,8 @@ def plan(layers, *, board=BOARD, params=None, schedules=None):
     layers = tuple(layers)
     if not layers or not kinds.network_kind(layers[-1].kind).logits:
         raise ValueError("a network's last layer must be a dense layer (its logits)")
-    if input_shape(layers)[2] != 1:
-        raise ValueError(f"the input must have one channel (grey pixels), not "
+    if input_shape(layers)[2] not in (1, 3):
+        raise ValueError(f"the input must have one channel (grey) or three (RGB), not "
                          f"{input_shape(layers)[2]}")
     planner = Planner(layers, board, params)
     if schedules is None:

@@ -143,9 +143,13 @@ class NetworkPipeline(wiring.Component):
     def __init__(self, net, *, schedules=None, external_weights=()):
         # The manifest loader guarantees the rest: image layers before dense layers, and a
         # dense layer with signed outputs last.
-        if net.input_shape[2] != 1:
-            raise NetworkError(f"the input must have one channel (grey pixels), not "
-                             f"{net.input_shape[2]}")
+        if net.input_shape[2] not in (1, 3):
+            raise NetworkError(f"the input must have one channel (grey) or three (RGB), not "
+                               f"{net.input_shape[2]}")
+        if net.input_shape[2] > 1 and net.layers[0].kind not in ("conv2d", "dense"):
+            raise NetworkError(f"{net.layers[0].name} ({net.layers[0].kind}) takes the "
+                               f"{net.input_shape[2]}-channel input: the gateware takes it a "
+                               f"byte at a time into a convolution or a dense layer first")
         unknown = [f"{l.name} ({l.kind})" for l in net.layers
                    if l.kind not in KINDS]
         if unknown:
@@ -193,7 +197,9 @@ class NetworkPipeline(wiring.Component):
         # the input is a skid buffer: a producer's logic sees a registered `ready`, not the
         # convolution's stall-all enable, which fans out to all of its registers (timing)
         stages = [SkidBuffer(element_layout(1, self._net.input))]
-        width = self._net.input_shape[2]
+        # a byte a transfer, channels interleaved (row-major H x W x C): the board's image
+        # buffer holds bytes; the first convolution gathers a pixel's channels itself
+        width = 1
         for layer in self._net.layers:
             kind = KINDS[layer.kind]
             made, width = kind.make_stages(
