@@ -29,9 +29,12 @@ COMMANDS = {
     "evaluate": ("sim.evaluate", "sim.evaluate",
                  "accuracy: reference, Keras, gateware (simulated) or board"),
     "describe": ("sim.describe", "sim.describe", "a weights file's layers, formats and ranges"),
-    "fuzz": ("sim.fuzz", "sim.fuzz", "random networks through the gateware against the "
-                                     "reference"),
-    "serve": ("sim.serve", "sim.serve", "the simulated board in a web page"),
+    "fuzz": ("sim.fuzz", "sim.fuzz", "random traffic and flash faults on the compiled board "
+                                     "top"),
+    "serve": ("sim.serve", "sim.serve", "a simulated board on a pseudo-terminal, as a real "
+                                        "board's serial port"),
+    "digits": ("train.digits", "train.digits",
+               "scikit-learn's 8x8 digits as a --data file (the offline example)"),
     "host": ("host", "host.__main__", "classify an image on the board, or run its self-test"),
     "bench": ("bench", "bench.__main__", "the benchmark (bench/results.md)"),
 }
