@@ -1,7 +1,8 @@
 """Cycles per image of the gateware, in Amaranth's simulator.
 
-``python -m bench.cycles [--images N] [--board B] [--weights F]``: the network (the shipped one
-by default) as built for board B on the first N MNIST test images (default 10), once one
+``python -m bench.cycles [--images N] [--board B] [--weights F] [--data D]``: the network (the
+shipped one by default) as built for board B on the first N MNIST test images (default 10; or
+``--data``'s test images, ``docs/datasets.md``), once one
 image at a time (latency: first pixel accepted to result sent) and once
 back to back (throughput: cycles between results). Prints one JSON line, with the limits it
 is measured against: on the iCE40UP5K the largest dense layer's weight-bandwidth floor
@@ -19,7 +20,7 @@ from hw.board.defaults import BOARD
 from hw.fit import built_schedules
 from hw.stages.network import NetworkPipeline
 from platforms import UnknownBoardError, get_board
-from q8 import mnist, reference, weights
+from q8 import dataset, mnist, reference, weights
 from sim.pysim import simulate_network
 
 
@@ -37,6 +38,8 @@ def main(argv=None):
     p.add_argument("--board", default=BOARD, help="the board whose build to simulate (its fit "
                                                    "plan's schedules; default %(default)s)")
     p.add_argument("--weights", default=weights.DEFAULT_WEIGHTS, help="weights file (.npz)")
+    p.add_argument("--data", metavar="FILE.npz",
+                   help="your data set's test images instead of MNIST's (docs/datasets.md)")
     args = p.parse_args(argv)
     if not 2 <= args.images <= 10000:
         p.error(f"--images must be between 2 and 10000 (back to back needs two), "
@@ -44,8 +47,11 @@ def main(argv=None):
     try:
         board = get_board(args.board)
         net = weights.load(args.weights)
-        images = mnist.load().x_test[:args.images]
-    except (weights.WeightsError, mnist.MnistError, UnknownBoardError) as e:
+        data = dataset.load(args.data)
+        dataset.check_network(net, data, args.weights)
+        images = data.x_test[:args.images]
+    except (weights.WeightsError, mnist.MnistError, dataset.DatasetError,
+            UnknownBoardError) as e:
         p.exit(2, f"error: {e}\n")
     ref = reference.run(net, images)
     pipeline = NetworkPipeline(net, schedules=built_schedules(net, board=board))

@@ -215,7 +215,8 @@ def test_rgb_networks_in_both_convolution_engines_are_bit_exact():
     images = np.concatenate([rng.integers(0, 256, (60, 10, 10, 3), np.uint8),
                              np.zeros((1, 10, 10, 3), np.uint8),
                              np.full((1, 10, 10, 3), 255, np.uint8)])
-    for name, spec, folds in [("rgb-parallel", "conv3x3,pool,dense12,dense10", {}),
+    for name, spec, folds in [("rgb-dense", "dense16,dense10", {}),
+                              ("rgb-parallel", "conv3x3,pool,dense12,dense10", {}),
                               ("rgb-folded", "conv4x3same,pool,conv3x3,dense6",
                                {"conv1": (2, 1), "conv2": (2, 1)})]:
         net = network_from_arch(np.random.default_rng(10), spec, size=10, channels=3,
