@@ -219,7 +219,7 @@ def test_driver_refusals(net, test_images, answers_once):
     with pytest.raises(ValueError, match=r"no-store: the driver refused to run \(status 3\): "
                        r"port w__addr is missing"):
         no_store.run(test_images[:1])
-    with pytest.raises(ValueError, match=r"images must be a uint8 array \(N, H, W\), not "
+    with pytest.raises(ValueError, match=r"images must be a uint8 array \(N, H, W\) or \(N, H, W, C\), not "
                        r"float64 \(28, 28\)"):
         answers_once.run(np.zeros((28, 28)))
     with pytest.raises(ValueError, match="threads must be an integer of at least 1, not 0"):
