@@ -18,9 +18,7 @@ import urllib.request
 
 import numpy as np
 
-from .weights import WeightsError
-
-__all__ = ["MnistError", "Mnist", "find", "load", "check_network", "IMAGE_SHAPE", "MNIST_URL",
+__all__ = ["MnistError", "Mnist", "find", "load", "IMAGE_SHAPE", "MNIST_URL",
            "MNIST_SHA256"]
 
 MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
@@ -46,18 +44,6 @@ class Mnist:
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
-
-
-def check_network(net, weights="the weights file"):
-    """Raise :class:`q8.weights.WeightsError` unless ``net`` takes MNIST's 28x28x1 images.
-
-    The tools that feed MNIST to a network call this before any long work, since the weights
-    format allows any input shape."""
-    if tuple(net.input_shape) != IMAGE_SHAPE:
-        shape = "x".join(map(str, net.input_shape))
-        raise WeightsError(f"{weights}: the network takes {shape} images, but MNIST's are "
-                           f"28x28x1; use weights trained for MNIST (`python -m train`, or the "
-                           f"shipped weights/mnist_q8.npz)")
 
 
 def _keras_cache():

@@ -55,7 +55,7 @@ from hw.board.protocol import (Command, ProtocolError, Status, classify_request,
                             frame_bytes, self_test_fields, self_test_request, status_request)
 from hw.stages.network import NetworkError
 from hw.build.toolchain import ToolError
-from q8 import mnist, reference
+from q8 import dataset, mnist, reference
 from q8.weights import DEFAULT_WEIGHTS, WeightsError, load
 from platforms import boards
 from .board import CompiledBoard, board_model, uart_waveform
@@ -453,8 +453,9 @@ def main(argv=None):
         p.error(f"--board: {e}")
     try:
         net = load(args.weights)
-        mnist.check_network(net, args.weights)
-        images = mnist.load().x_test
+        data = dataset.load()
+        dataset.check_network(net, data, args.weights)
+        images = data.x_test
         top = simulated_top(net, board=board)
         model = board_model(top, board=board, progress=True)
         counts, failures, seconds, cycles = fuzz(net, images, sessions=args.sessions,
@@ -473,7 +474,7 @@ def main(argv=None):
                                                    model=model, top=top, board=board)
             result.update({f"flash_{k}": v for k, v in summary.items()})
             failures += fault_failures
-    except (WeightsError, mnist.MnistError, NetworkError) as e:
+    except (WeightsError, mnist.MnistError, dataset.DatasetError, NetworkError) as e:
         p.exit(2, f"error: {e}\n")
     except ToolError as e:
         p.exit(1, f"error: {e}\n")
