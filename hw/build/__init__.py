@@ -70,7 +70,8 @@ from platforms.families import UnknownFamilyError, family_of
 
 # FitError is hw.fit's, imported here for the callers of hw.build
 __all__ = ["BoardDesign", "FitError", "ICETIME_MISSING", "HOST_TIMEOUT_S", "NEXTPNR_ONLY",
-           "SEED_TRIES", "build", "check_inputs", "main", "min_baud"]
+           "SEED_TRIES", "ABC9_ASSERTION", "ABC9_RETRY", "build", "check_inputs", "main",
+           "min_baud", "retry_script"]
 
 
 def main(argv=None):
@@ -189,14 +190,29 @@ def _write_flash_files(top, build_dir, *, in_flash, data, progress):
 
 
 #: What Yosys' ABC9 prints when it fails its own assertion on some designs (a Yosys bug,
-#: seen with synth_ecp5 on the ECP5 board tops of LeNet-5).
+#: seen with synth_ecp5 on the ECP5 board tops of LeNet-5 and of the shipped network for the
+#: ULX3S-12F).
 ABC9_ASSERTION = "Assert `GetSize(conn.first) == GetSize(conn.second)' failed"
+
+#: The synthesis option of the second try after that assertion: ABC9 mapping the flip-flops
+#: with the logic (``synth_lattice``'s ``-dff``), which takes the design another way through
+#: the pass that fails. (Yosys 0.70 takes ``-noabc9`` and ignores it: ABC9 runs regardless.)
+ABC9_RETRY = "-dff"
+
+
+def retry_script(ys):
+    """The Yosys script ``ys`` with :data:`ABC9_RETRY` on its ``synth_*`` command."""
+    script, count = re.subn(r"synth_(\w+) ", rf"synth_\1 {ABC9_RETRY} ", ys, count=1)
+    if not count:
+        raise ToolError("the build's Yosys script has no synth_* command to retry with "
+                        f"{ABC9_RETRY}")
+    return script
 
 
 def _synthesise(script, build_dir, progress):
-    """Run Yosys; where its ABC9 fails that assertion, again with ``-noabc9`` (the older ABC
-    mapping: the same logic, mapped another way), said in the report. Other failures are
-    raised with the end of Yosys' own log (``top.rpt``: the script runs it quietly)."""
+    """Run Yosys; where its ABC9 fails that assertion, again with :data:`ABC9_RETRY` (the
+    same logic, mapped another way), said in the report. Other failures are raised with the
+    end of Yosys' own log (``top.rpt``: the script runs it quietly)."""
     def rpt_tail():
         path = os.path.join(build_dir, "top.rpt")
         if not os.path.exists(path):
@@ -212,17 +228,17 @@ def _synthesise(script, build_dir, progress):
         if ABC9_ASSERTION not in tail:
             raise ToolError(f"{e}\nthe end of {build_dir}/top.rpt:\n{tail}") from None
     progress("  Yosys' ABC9 failed its own assertion (a Yosys bug); synthesising again with "
-             "-noabc9")
+             f"{ABC9_RETRY}")
     path = os.path.join(build_dir, "top.ys")
     with open(path) as f:
         ys = f.read()
     with open(path, "w") as f:
-        f.write(re.sub(r"synth_(\w+) ", r"synth_\1 -noabc9 ", ys, count=1))
+        f.write(retry_script(ys))
     try:
         script.run("YOSYS")
     except ToolError as e:
         raise ToolError(f"{e}\nthe end of {build_dir}/top.rpt:\n{rpt_tail()}") from None
-    return {"synthesis": "-noabc9 (Yosys' ABC9 failed its own assertion on this design)"}
+    return {"synthesis": f"{ABC9_RETRY} (Yosys' ABC9 failed its own assertion on this design)"}
 
 
 def build(*, board, net, build_dir, clock_hz=None, baud=None, toolchain="yowasp",
