@@ -54,9 +54,9 @@ __all__ = ["CASES", "main"]
 CASES = (
     ("shipped-ulx3s-25f", DEFAULT_WEIGHTS, "ulx3s-25f", True, None),
     ("conv4-ulx3s-25f", "weights/mnist_q8_conv4.npz", "ulx3s-25f", True, 0),
-    ("shipped-ulx3s-85f", DEFAULT_WEIGHTS, "ulx3s-85f", False, 0),
-    ("shipped-ulx3s-12f", DEFAULT_WEIGHTS, "ulx3s-12f", False, 0),
-    ("shipped-ulx3s-45f", DEFAULT_WEIGHTS, "ulx3s-45f", False, 0),
+    ("shipped-ulx3s-85f", DEFAULT_WEIGHTS, "ulx3s-85f", True, 0),
+    ("shipped-ulx3s-12f", DEFAULT_WEIGHTS, "ulx3s-12f", True, 0),
+    ("shipped-ulx3s-45f", DEFAULT_WEIGHTS, "ulx3s-45f", True, 0),
     ("shipped-icesugar", DEFAULT_WEIGHTS, "icesugar", False, 0),
     ("lenet5-icebreaker", "weights/lenet5_q8.npz", "icebreaker", True, 0),
     ("lenet5-ulx3s-85f", "weights/lenet5_q8.npz", "ulx3s-85f", True, 0),
