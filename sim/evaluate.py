@@ -161,13 +161,12 @@ def main(argv=None):
         data = dataset.load(args.data)
         dataset.check_network(net, data, args.weights)
         args.dataset = data if args.data is not None else None   # the board tops' self-test
-        count = len(data.x_test) - args.start
-        if args.start >= len(data.x_test) or (args.limit is not None and args.limit > count):
-            raise dataset.DatasetError(
-                f"--start {args.start} --limit {args.limit}, but {data.name} has "
-                f"{len(data.x_test)} test images (0 to {len(data.x_test) - 1})"
-                if args.start else f"--limit {args.limit}, but {data.name} has "
-                f"{len(data.x_test)} test images")
+        total = len(data.x_test)
+        if args.start >= total or (args.limit is not None and args.limit > total - args.start):
+            asked = f"--start {args.start} --limit {args.limit}" if args.start \
+                else f"--limit {args.limit}"
+            raise dataset.DatasetError(f"{asked}, but {data.name} has {total} test images"
+                                       + (f" (0 to {total - 1})" if args.start else ""))
         end = None if args.limit is None else args.start + args.limit
         images, labels = data.x_test[args.start:end], data.y_test[args.start:end]
         result, classes = evaluate(args.backend, net, images, labels, args,

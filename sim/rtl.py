@@ -20,7 +20,8 @@ Two models of the network:
     synthesised by ``synth_ice40`` with ``hw.build``'s options, then simulated with Yosys'
     iCE40 cell models (``ice40/cells_sim.v``): a check of synthesis, of the primitives'
     parameters and of the block-RAM mapping. Every cell is simulated, so it is far slower than
-    the RTL model: a check on samples of images.
+    the RTL model: a check on samples of images. Its C++ has its ``eval()`` cut into parts
+    (:mod:`sim.cxxsplit`) before it is compiled: a large netlist's is too much for g++ whole.
 
 Every step's output is kept in ``build/rtl/<name>/`` under a hash of its inputs (the RTLIL, the
 Yosys script and version; the C++, the driver, the compiler and its flags), so a second run
