@@ -38,6 +38,7 @@ thread, one after another: each starts where the one before left the board.
 import argparse
 import concurrent.futures
 import json
+import numbers
 import os
 import sys
 import time
@@ -304,18 +305,21 @@ class _Session:
         self.counts["sessions"] += 1
 
 
-def fuzz(net, images, *, sessions, seed=0, threads=1, progress=True, model=None, top=None,
-         board=BOARD):
-    """Run ``sessions`` sessions (``seed``: session ``k`` draws from ``(seed, k)``) on
-    ``threads`` boards of ``top`` compiled (``model``; by default ``board``'s top and its
+def fuzz(net, images, *, sessions, seed=0, start=0, threads=1, progress=True, model=None,
+         top=None, board=BOARD):
+    """Run ``sessions`` sessions, ``start`` to ``start + sessions - 1`` (``seed``: session
+    ``k`` draws from ``(seed, k)``, so a long run in parts makes the sessions one run makes)
+    on ``threads`` boards of ``top`` compiled (``model``; by default ``board``'s top and its
     model). Returns ``(counts, failures, seconds, cycles)``."""
-    start = time.time()
+    if not isinstance(start, numbers.Integral) or isinstance(start, bool) or start < 0:
+        raise ValueError(f"start must be a non-negative integer, not {start!r}")
+    began = time.time()
     top = top or simulated_top(net, board=board)
     model = model or board_model(top, board=board, progress=progress)
     bar = Progress(sessions, label="fuzz sessions", enabled=progress)
     counts = {k: 0 for k in COUNTS}
     failures = []
-    bounds = np.linspace(0, sessions, threads + 1).astype(int)
+    bounds = start + np.linspace(0, sessions, threads + 1).astype(int)
     cycles = []
 
     # the test images in flash after the weights, as hw.build --program writes them, for the
@@ -339,7 +343,7 @@ def fuzz(net, images, *, sessions, seed=0, threads=1, progress=True, model=None,
     with concurrent.futures.ThreadPoolExecutor(threads) as pool:
         for f in [pool.submit(work, a, b) for a, b in zip(bounds, bounds[1:]) if b > a]:
             f.result()
-    return counts, failures, time.time() - start, int(sum(cycles))
+    return counts, failures, time.time() - began, int(sum(cycles))
 
 
 def _flip(image, byte, bit):
@@ -431,6 +435,10 @@ def main(argv=None):
                                        "counted or a tool failed, 2 bad input or usage")
     p.add_argument("--sessions", type=int, default=300, help="default %(default)s")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--start", type=int, default=0, metavar="K",
+                   help="the first session's number (session k draws from seed and k): a "
+                        "long run in parts, --start 0 --sessions N then --start N, makes the "
+                        "sessions one run makes (default 0)")
     p.add_argument("--weights", default=DEFAULT_WEIGHTS)
     p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
                    help="boards simulated side by side (default: the cores)")
@@ -445,6 +453,8 @@ def main(argv=None):
     for name in ("sessions", "threads"):
         if getattr(args, name) < 1:
             p.error(f"--{name} must be at least 1, not {getattr(args, name)}")
+    if args.start < 0:
+        p.error(f"--start must be 0 or more, not {args.start}")
     if args.payload_bits < 0:
         p.error(f"--payload-bits must be at least 0, not {args.payload_bits}")
     try:
@@ -459,10 +469,12 @@ def main(argv=None):
         top = simulated_top(net, board=board)
         model = board_model(top, board=board, progress=True)
         counts, failures, seconds, cycles = fuzz(net, images, sessions=args.sessions,
-                                                 seed=args.seed, threads=args.threads,
-                                                 model=model, top=top, board=board)
+                                                 seed=args.seed, start=args.start,
+                                                 threads=args.threads, model=model, top=top,
+                                                 board=board)
         result = {"weights": args.weights, "board": board.name,
-                  "clock_mhz": board.default_clock_hz / 1e6, "seed": args.seed, **counts,
+                  "clock_mhz": board.default_clock_hz / 1e6, "seed": args.seed,
+                  "first_session": args.start, **counts,
                   "simulated_cycles": cycles, "seconds": round(seconds, 1),
                   "timeout_cycles": SIM_TIMEOUT_CYCLES}
         if not args.no_flash_faults and not top.weights_in_flash:

@@ -116,12 +116,31 @@ def test_fuzzing(small, images):
     assert counts["corrupted"] == counts["corrupted_refused"]
 
 
+def test_fuzzing_in_parts_makes_the_sessions_of_one_run(small, images):
+    # session k draws from (seed, k): sessions 0-1 then 2-4 are the items one run of 0-4
+    # makes (a long run, such as the must-show's 10,000 sessions, in parts)
+    net, top, model = small
+
+    def run(sessions, start):
+        counts, failures, _, _ = fuzz(net, images, sessions=sessions, seed=8, start=start,
+                                      model=model, top=top, board=BOARD, progress=False)
+        assert failures == []
+        return counts
+
+    whole, first, rest = run(5, 0), run(2, 0), run(3, 2)
+    assert whole["sessions"] == 5 and whole["items"] > 5
+    assert all(whole[k] == first[k] + rest[k] for k in whole)
+    with pytest.raises(ValueError, match="start must be a non-negative integer"):
+        fuzz(net, images, sessions=1, start=-1, model=model, top=top, board=BOARD)
+
+
 def test_fuzz_command_names_the_board_and_has_no_flash_faults(small, small_weights, capsys):
     from sim.fuzz import main
-    assert main(["--board", BOARD, "--weights", small_weights, "--sessions", "4",
-                 "--threads", "1", "--json"]) == 0
+    assert main(["--board", BOARD, "--weights", small_weights, "--sessions", "2",
+                 "--start", "3", "--threads", "1", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert (result["board"], result["clock_mhz"]) == (BOARD, 105.0) and result["clean"]
+    assert (result["first_session"], result["sessions"]) == (3, 2)
     assert "reads no weights from flash" in result["flash_faults_skipped"]
     assert "flash_faults" not in result
 
@@ -131,6 +150,9 @@ def test_fuzz_command_refuses_an_unknown_board(capsys):
     with pytest.raises(SystemExit) as e:
         main(["--board", "nonesuch"])
     assert e.value.code == 2 and "--board" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["--board", BOARD, "--start", "-1"])
+    assert e.value.code == 2 and "--start must be 0 or more" in capsys.readouterr().err
 
 
 def test_no_flash_faults(small):
