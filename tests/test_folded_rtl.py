@@ -15,7 +15,8 @@ from q8 import mnist, reference
 from sim.rtl import BUILD_DIR, build_model
 from tests.netgen import network_from_arch
 
-#: name: (architecture, seed, extreme, {convolution: (lanes, groups per pass)}):
+#: name: (architecture, seed, extreme, {convolution: (lanes, groups per pass[, positions a
+#: weight read[, a queue before]])}):
 #:
 #: - two convolutions folded, the first on 1 lane with its 2 groups in one pass, the second
 #:   (over 2 channels) on 3 lanes, a group per pass, every weight and bias at +127 or -128;
@@ -25,7 +26,10 @@ from tests.netgen import network_from_arch
 #: - two positions per weight read (third field 2): 26 positions a row on 3 lanes, then 11
 #:   (one alone at each row's end) over 6 channels a code at a time on 2 lanes, extreme
 #:   codes; and a dense layer of 40 groups (biases from a memory of codes);
-#: - ``same`` padding and strides (``hw.stages.padding``) around both folded engines.
+#: - ``same`` padding and strides (``hw.stages.padding``) around both folded engines;
+#: - a parallel convolution (every channel of a pixel at once) into a folded one two
+#:   positions a read, queued, all its filters in one pass, as the ECP5's plans mix them
+#:   (``hw.fit``), extreme codes.
 FOLDED = {
     "two-convs-folded-extreme": ("conv2x3,conv4x3,pool,dense16,dense10", 15, True,
                                  {"conv1": (1, 2), "conv2": (3, 1)}),
@@ -37,6 +41,8 @@ FOLDED = {
     # pooled map (Keras' padding then one code after), two positions a read, queued
     "same-strides-extreme": ("conv3x5same,pool,conv4x3sames2,dense10", 23, True,
                              {"conv1": (2, 1), "conv2": (2, 1, 2, True)}),
+    "parallel-then-folded-extreme": ("conv4x3,pool,conv6x3,pool,dense12,dense10", 29, True,
+                                     {"conv2": (6, 1, 2, True)}),
 }
 
 
@@ -54,7 +60,8 @@ def _folded(spec, seed, extreme, folds, images):
                             calibration=images)
     schedules = {**default_schedule(net),
                  **{name: DenseSchedule(lanes=fold[0], groups_per_pass=fold[1],
-                                        positions=fold[2] if len(fold) > 2 else 1)
+                                        positions=fold[2] if len(fold) > 2 else 1,
+                                        queue=len(fold) > 3 and fold[3])
                     for name, fold in folds.items()}}
     return net, schedules
 
@@ -128,9 +135,18 @@ def test_the_ecp5_plan_folds_what_does_not_fit_in_parallel():
     assert plan.fits
     conv2 = plan.schedules["conv2"]
     # conv2's 2,230,272 products an image: two positions a weight read, every DSP used
-    assert conv2.positions == 2 and conv2.registered_weights
-    assert plan.used["dsps"] == plan.available["dsps"]
-    assert plan.interval < 105_000_000 / 4_000   # 4,000 images a second at 105 MHz
+    assert conv2.positions == 2 and conv2.registered_weights and conv2.lanes == 64
+    # conv1 parallel: its 32 channels of a pixel at once, where folded it would hand them on
+    # a code a cycle (26 x 26 x 32 codes an image, more cycles than conv2 needs), so conv2
+    # bounds the pace: its 11 rows of 6 pairs of positions, 3 x 3 x 32 products each
+    assert "conv1" not in plan.schedules
+    assert plan.interval == 11 * 6 * 3 * 3 * 32
+    # folding both (the one set the search had before) is slower
+    from hw.fit.search import Planner, _wide_fitted
+    from platforms import get_board
+    planner = Planner(layers, get_board("ulx3s-85f"), None)
+    both, key = _wide_fitted(planner, tuple(planner.convs))
+    assert "conv1" in both and key[0] == 0 and key[2] > plan.interval
 
 
 #: The folded networks shipped in weights/ (weights/README.md): trained by their own recipes

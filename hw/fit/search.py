@@ -201,13 +201,14 @@ def _allocations(layers, dsps, minimums=None):
 EXHAUSTIVE = 2000
 
 
-def _wide_schedules(planner, target, *, fold=False):
+def _wide_schedules(planner, target, *, folded=()):
     """Each dense layer's schedule with the fewest lanes (one group per pass) that keep it
-    within ``target`` cycles per image back to back, and with ``fold`` each convolution's
+    within ``target`` cycles per image back to back, and each convolution of ``folded``
     likewise (two positions per weight read where one group per pass at one position is too
-    slow); the DSPs go to the first layers' lanes, the lanes beyond them multiply in logic."""
+    slow; the others stay parallel); the DSPs go to the first layers' lanes, the lanes beyond
+    them multiply in logic."""
     family, left, chosen = planner.family, planner.available["dsps"], {}
-    layers = [l for l in planner.layers if l in planner.dense or (fold and l in planner.convs)]
+    layers = [l for l in planner.layers if l in planner.dense or l in folded]
     for layer in layers:
         conv = layer in planner.convs
         n = layer.fan_in if conv else layer.in_features
@@ -228,24 +229,54 @@ def _wide_schedules(planner, target, *, fold=False):
     return chosen
 
 
+def _wide_key(planner, chosen):
+    """How :func:`_search` ranks schedules: resources overflowed, logic cells if overflowed
+    or crowded, cycles back to back, logic cells, cycles one at a time."""
+    stages, latency, interval = planner.stages(chosen)
+    used = planner.totals(stages)
+    over = sum(used[k] > planner.available[k] for k in RESOURCES)
+    crowded = used["logic_cells"] > CROWDED * planner.available["logic_cells"]
+    return (over, used["logic_cells"] if over or crowded else 0, interval,
+            used["logic_cells"], latency)
+
+
+def _wide_fitted(planner, folded):
+    """:func:`_wide_schedules` with ``folded``, from a pixel a cycle back to back, its target
+    a quarter longer at a time while the network overflows a resource or crowds the logic
+    cells (or every layer is down to one lane): ``(schedules, key)``."""
+    target = planner.pixels
+    while True:
+        chosen = _wide_schedules(planner, target, folded=folded)
+        key = _wide_key(planner, chosen)
+        if (not key[0] and not key[1]) or all(s.lanes == 1 for s in chosen.values()):
+            return chosen, key
+        target = math.ceil(target * 1.25)
+
+
+#: Convolutions beyond which :func:`_choose_wide` folds them all or none, not each set.
+WIDE_FOLD_SETS = 6
+
+
 def _choose_wide(planner):
     """The schedules on a family whose every weight is in block RAM (the ECP5): as many
     lanes as keep each dense layer as fast as the pixels arrive (one a cycle: nothing is
     gained beyond), fewer, step by step, while the logic cells would be crowded. If the
-    network does not fit so with its convolutions parallel, they fold too, sized alike."""
-    target = planner.pixels
-    fold = False
-    while True:
-        chosen = _wide_schedules(planner, target, fold=fold)
-        used = planner.totals(planner.stages(chosen)[0])
-        over = any(used[k] > planner.available[k] for k in RESOURCES)
-        if over and not fold and planner.convs:
-            fold = True
-            continue
-        if (not over and used["logic_cells"] <= CROWDED * planner.available["logic_cells"]) \
-                or all(s.lanes == 1 for s in chosen.values()):
-            return chosen
-        target = math.ceil(target * 1.25)
+    network does not fit so with its convolutions parallel, they fold too, sized alike: each
+    set of them in turn (the others parallel: a parallel first convolution takes a pixel a
+    cycle and hands the next its channels at once, where a folded one's outputs leave a code
+    a cycle), the best kept by :func:`_wide_key`."""
+    best, best_key = _wide_fitted(planner, ())
+    if not best_key[0] or not planner.convs:
+        return best
+    convs = planner.convs
+    sets = [c for k in range(1, len(convs) + 1) for c in itertools.combinations(convs, k)] \
+        if len(convs) <= WIDE_FOLD_SETS else [tuple(convs)]
+    best, best_key = None, None
+    for folded in sets:
+        chosen, key = _wide_fitted(planner, folded)
+        if best_key is None or key < best_key:
+            best, best_key = chosen, key
+    return best
 
 
 def choose(planner, *, fold=True):
@@ -367,12 +398,7 @@ def _search(planner, base, tunable, dsps):
     def consider(chosen):
         nonlocal best, best_key
         chosen = {k: v for k, v in chosen.items() if v is not None}
-        stages, latency, interval = planner.stages(chosen)
-        used = planner.totals(stages)
-        over = sum(used[k] > planner.available[k] for k in RESOURCES)
-        crowded = used["logic_cells"] > CROWDED * planner.available["logic_cells"]
-        key = (over, used["logic_cells"] if over or crowded else 0, interval,
-               used["logic_cells"], latency)
+        key = _wide_key(planner, chosen)
         if best_key is None or key < best_key:
             best, best_key = chosen, key
 
