@@ -65,6 +65,22 @@ def test_bitstream_builds_fits_and_meets_timing(tmp_path, capsys):
     assert np.array_equal(labels, data.y_test)
 
 
+def test_a_place_and_route_over_its_time_limit_is_stopped_and_said(capsys, tmp_path, small):
+    # --pnr-timeout: a run that has not finished is stopped, the next seed tried, and the
+    # build fails naming the limit and the options (a large design on a busy machine can take
+    # longer than the family's limit without being stuck)
+    with pytest.raises(SystemExit) as info:
+        build_main(["--weights", small, "--tries", "2", "--pnr-timeout", "0.5",
+                    "--build-dir", str(tmp_path / "build")])
+    assert info.value.code == 1
+    captured = capsys.readouterr()
+    assert "seed 1: stopped unfinished after 0.5 s" in captured.out
+    assert "seed 2: stopped unfinished after 0.5 s" in captured.out
+    assert "place and route did not finish within 0.5 s with any of seeds 1 to 2" in \
+        captured.err and "--pnr-timeout" in captured.err
+    assert not (tmp_path / "build" / "top.bin").exists()
+
+
 def test_without_icetime_nextpnr_decides_and_says_so(capsys, tmp_path, hide_tools, small):
     # as on a machine with only Python; a clock no seed meets, so that two seeds are tried.
     # A small network: what is checked is the flow, and it places and routes in half the time
@@ -84,6 +100,7 @@ def test_without_icetime_nextpnr_decides_and_says_so(capsys, tmp_path, hide_tool
     assert report["icetime_fmax_mhz"] is None and report["icetime"] == ICETIME_MISSING
     assert report["timing_checked_by"] == ["nextpnr"]
     assert not report["timing_met"] and report["seeds_tried"] == [1, 2]
+    assert report["pnr_timeout_s"] == 240   # the iCE40's limit a run
     assert report["nextpnr_fmax_mhz"] < 72
     assert (tmp_path / "build" / "top.bin").exists()  # the best seed's bitstream, to look at
 
@@ -179,6 +196,8 @@ def test_unknown_board(capsys):
                             "PLL setting makes exactly 47.0 MHz from 12.0 MHz; try 24, 30, 36, "
                             "48, 60 or 72 MHz"),
     (["--tries", "0"], "--tries must be an integer of at least 1, not 0"),
+    (["--pnr-timeout", "0"], "--pnr-timeout must be a positive number of seconds, not 0.0"),
+    (["--pnr-timeout", "inf"], "--pnr-timeout must be a positive number of seconds, not inf"),
 ])
 def test_bad_arguments(args, message, capsys, tmp_path):
     assert _refused([*args, "--build-dir", str(tmp_path)], capsys) == message

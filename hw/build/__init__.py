@@ -45,6 +45,7 @@ for its iCELink) or openFPGALoader (ULX3S).
 
 import json
 import math
+import numbers
 import os
 import re
 import tempfile
@@ -70,7 +71,7 @@ from platforms.families import UnknownFamilyError, family_of
 
 # FitError is hw.fit's, imported here for the callers of hw.build
 __all__ = ["BoardDesign", "FitError", "ICETIME_MISSING", "HOST_TIMEOUT_S", "NEXTPNR_ONLY",
-           "SEED_TRIES", "ABC9_ASSERTION", "ABC9_RETRY", "build", "check_inputs", "main",
+           "SEED_TRIES", "check_timeout", "ABC9_ASSERTION", "ABC9_RETRY", "build", "check_inputs", "main",
            "min_baud", "retry_script"]
 
 
@@ -132,6 +133,14 @@ def check_inputs(*, board, net, build_dir, clock_hz, baud, tries, require_icetim
     if why:
         raise ValueError(f"--build-dir {build_dir} is not writable ({why}): name a folder "
                          f"this user may write (default build/<board>)")
+
+
+def check_timeout(seconds):
+    """Raise ``ValueError`` unless ``seconds`` is a place-and-route time limit (``--pnr-timeout``):
+    a positive, finite number."""
+    if not isinstance(seconds, numbers.Real) or isinstance(seconds, bool) or \
+            not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"--pnr-timeout must be a positive number of seconds, not {seconds!r}")
 
 
 def _check_arguments(*, board, net, clock_hz, baud, tries, require_icetime):
@@ -243,7 +252,7 @@ def _synthesise(script, build_dir, progress):
 
 def build(*, board, net, build_dir, clock_hz=None, baud=None, toolchain="yowasp",
           first_seed=1, tries=SEED_TRIES, require_icetime=False, plan=None, synth_only=False,
-          data=None, progress=print):
+          data=None, pnr_timeout_s=None, progress=print):
     """Build the bitstream and the weights image; return the report (a dict).
 
     Places and routes with seeds ``first_seed``, ``first_seed + 1``, ... until one meets
@@ -253,6 +262,9 @@ def build(*, board, net, build_dir, clock_hz=None, baud=None, toolchain="yowasp"
     unless ``require_icetime``; on the ECP5 nextpnr alone decides (``timing_model`` says
     why). With ``synth_only``, stops after synthesis and packing: the report has the
     resources, no timing, and there is no bitstream.
+
+    Each place and route stops unfinished after ``pnr_timeout_s`` seconds (by default the
+    family's ``pnr_timeout_s``) and the next seed is tried.
 
     ``plan`` is the network's fit plan (``hw.fit.plan``); by default it is made here. The
     design is built with its schedules. ``data`` (a ``q8.dataset.Dataset``; ``None``: MNIST)
@@ -271,6 +283,8 @@ def build(*, board, net, build_dir, clock_hz=None, baud=None, toolchain="yowasp"
     clock_hz = board.default_clock_hz if clock_hz is None else clock_hz
     baud = board.default_baud if baud is None else baud
     family = _family(board)
+    pnr_timeout_s = family.pnr_timeout_s if pnr_timeout_s is None else pnr_timeout_s
+    check_timeout(pnr_timeout_s)
     if plan is None:
         plan = fit_plan(net.layers, board=board, params=net.params)
     plan.check()
@@ -321,7 +335,7 @@ def build(*, board, net, build_dir, clock_hz=None, baud=None, toolchain="yowasp"
     seed, nextpnr, fmax, icetime_mhz, tried = place_and_route(
         script, board=board, family=family, build_dir=build_dir, clock_hz=clock_hz,
         icetime=icetime, seeds=range(first_seed, first_seed + tries), start=start,
-        progress=progress)
+        timeout_s=pnr_timeout_s, progress=progress)
     progress(f"  {PHASES[family.pack]} ... ({time.time() - start:.0f} s)")
     script.run(family.pack)
 
@@ -336,7 +350,8 @@ def build(*, board, net, build_dir, clock_hz=None, baud=None, toolchain="yowasp"
         "flash_weights_offset": FLASH_OFFSET if image else None,
         "flash_weights_bytes": len(image) if image else None,
         "build_seconds": round(time.time() - start, 1),
-        "toolchain": toolchain, "seed": seed, "seeds_tried": tried, **synthesis,
+        "toolchain": toolchain, "seed": seed, "seeds_tried": tried,
+        "pnr_timeout_s": pnr_timeout_s, **synthesis,
         "timing_checked_by": ["nextpnr", "icetime"] if icetime else ["nextpnr"],
         **plan_figures,
     }

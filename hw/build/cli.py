@@ -6,7 +6,7 @@ import os
 
 import hw.build
 from hw.board.defaults import BOARD
-from hw.build import build, _check_arguments
+from hw.build import build, check_timeout, _check_arguments
 from hw.build.program import program
 from hw.build.report import slower_clock_hint, summary
 from hw.build.timing import SEED_TRIES
@@ -42,6 +42,10 @@ def main(argv=None):
                    help="nextpnr's first placement seed (default %(default)s)")
     p.add_argument("--tries", type=int, default=SEED_TRIES,
                    help="seeds to try at most until one meets the clock (default %(default)s)")
+    p.add_argument("--pnr-timeout", type=float, default=None, metavar="SECONDS",
+                   help="stop a place and route unfinished after this long and try the next "
+                        "seed (default: the family's, 240 s on the iCE40, 600 s on the ECP5; "
+                        "a large design on a busy machine may need longer)")
     p.add_argument("--require-icetime", action="store_true",
                    help="iCE40 boards: fail (exit 1) if icetime is not installed, rather than "
                         "check timing with nextpnr alone")
@@ -71,6 +75,8 @@ def main(argv=None):
         # a clock the PLL cannot make, a bad rate: before the fit plan
         _check_arguments(board=board, net=net, clock_hz=clock_hz, baud=baud, tries=args.tries,
                          require_icetime=args.require_icetime)
+        if args.pnr_timeout is not None:
+            check_timeout(args.pnr_timeout)
         plan = fit_plan(net.layers, board=board, params=net.params)
         plan.check()
     except (UnknownBoardError, WeightsError, NetworkError, ValueError, FitError) as e:
@@ -79,7 +85,8 @@ def main(argv=None):
         report = build(board=board, net=net, build_dir=build_dir, clock_hz=clock_hz, baud=baud,
                        toolchain=args.toolchain, first_seed=args.seed, tries=args.tries,
                        require_icetime=args.require_icetime, plan=plan,
-                       synth_only=args.synth_only, data=data)
+                       synth_only=args.synth_only, data=data,
+                       pnr_timeout_s=args.pnr_timeout)
         print(summary(report))
         if args.synth_only:
             print(f"wrote {build_dir}/report.json")

@@ -60,21 +60,24 @@ def find_icetime(board, *, synth_only, require_icetime, progress):
 
 
 def place_and_route(script, *, board, family, build_dir, clock_hz, icetime, seeds, start,
-                     progress):
+                     progress, timeout_s=None):
     """Place and route with each of ``seeds`` in turn until one meets ``clock_hz`` in nextpnr
     and in icetime (when there is one); keep the best placement's files. Returns ``(seed,
-    nextpnr's report, nextpnr fmax in Hz, icetime fmax in MHz or None, seeds tried)``."""
+    nextpnr's report, nextpnr fmax in Hz, icetime fmax in MHz or None, seeds tried)``. Each
+    run stops unfinished after ``timeout_s`` seconds (default: the family's)."""
     # Place and route with seed after seed until one meets the clock in nextpnr and in
     # icetime (a placement's timing varies with the seed); if none does, the best is kept
     # and reported.
     best, tried = None, []
+    timeout_s = family.pnr_timeout_s if timeout_s is None else timeout_s
     for seed in seeds:
         tried.append(seed)
         progress(f"  {PHASES[family.pnr]}, seed {seed} ... ({time.time() - start:.0f} s)")
-        if not script.run(family.pnr, timeout=family.pnr_timeout_s,
+        if not script.run(family.pnr, timeout=timeout_s,
                           NEXTPNR_OPTIONS=f"--seed {seed} --report report_nextpnr.json"):
-            progress(f"    seed {seed}: stopped after {family.pnr_timeout_s} s (the router was "
-                     f"stuck)")
+            # a run can be stuck in the router, or slow: a large design, a busy machine
+            progress(f"    seed {seed}: stopped unfinished after {timeout_s:g} s (stuck, or "
+                     f"slow: --pnr-timeout sets the limit)")
             continue
         with open(os.path.join(build_dir, "report_nextpnr.json")) as f:
             nextpnr = json.load(f)
@@ -96,8 +99,9 @@ def place_and_route(script, *, board, family, build_dir, clock_hz, icetime, seed
         if margin >= clock_hz:
             break
     if best is None:
-        raise ToolError(f"place and route did not finish with any of seeds {seeds[0]} to "
-                        f"{seeds[-1]}; try other seeds (--seed, --tries)")
+        raise ToolError(f"place and route did not finish within {timeout_s:g} s with any of "
+                        f"seeds {seeds[0]} to {seeds[-1]}; try other seeds (--seed, --tries) "
+                        f"or a longer limit (--pnr-timeout)")
     _, seed, nextpnr, fmax, icetime_mhz = best
     for name in family.placed:
         os.replace(os.path.join(build_dir, name + ".best"), os.path.join(build_dir, name))
