@@ -78,13 +78,16 @@ PYSIM_CYCLES = ("shipped-ulx3s-25f", "conv4-ulx3s-25f")
 #: of 105 MHz (weights/README.md), so 90 MHz. The keras.io convnet on the 85F: 85.4 MHz at
 #: best when both its convolutions were folded; 90 MHz is enough for 4,000 images a second.
 #: Its place and route did not finish within the ECP5's 600 s at seeds 1 and 2 while the
-#: machine's other core ran the test suite: a longer limit.
+#: machine's other core ran the test suite: a longer limit. Seed 3 reached 85.9 MHz; the
+#: PLL makes no multiple of 3 MHz between that and the 76 MHz 4,000 images a second need, so
+#: 80 MHz with the UART at 2 Mbaud.
 BUILD_OPTIONS = {"conv4-ulx3s-25f": ["--clock-mhz", "90"],
                  "shipped-ulx3s-85f": ["--seed", "2", "--tries", "3"],
                  "lenet5-icebreaker": ["--clock-mhz", "45", "--seed", "6", "--tries", "3"],
                  "keras-convnet-icebreaker": ["--clock-mhz", "42", "--tries", "3"],
                  "lenet5-same-ulx3s-85f": ["--clock-mhz", "90", "--seed", "2", "--tries", "3"],
-                 "keras-convnet-ulx3s-85f": ["--clock-mhz", "90", "--tries", "2",
+                 "keras-convnet-ulx3s-85f": ["--clock-mhz", "80", "--baud", "2000000",
+                                             "--seed", "3", "--tries", "2",
                                              "--pnr-timeout", "1800"]}
 
 BUILD_ROOT = os.path.join("build", "bench", "boards")
