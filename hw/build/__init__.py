@@ -71,8 +71,8 @@ from platforms.families import UnknownFamilyError, family_of
 
 # FitError is hw.fit's, imported here for the callers of hw.build
 __all__ = ["BoardDesign", "FitError", "ICETIME_MISSING", "HOST_TIMEOUT_S", "NEXTPNR_ONLY",
-           "SEED_TRIES", "check_timeout", "ABC9_ASSERTION", "ABC9_RETRY", "build", "check_inputs", "main",
-           "min_baud", "retry_script"]
+           "SEED_TRIES", "ABC9_ASSERTION", "ABC9_RETRY", "build", "check_inputs", "check_timeout",
+           "main", "min_baud", "retry_script"]
 
 
 def main(argv=None):

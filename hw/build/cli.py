@@ -6,7 +6,7 @@ import os
 
 import hw.build
 from hw.board.defaults import BOARD
-from hw.build import build, check_timeout, _check_arguments
+from hw.build import build, _check_arguments
 from hw.build.program import program
 from hw.build.report import slower_clock_hint, summary
 from hw.build.timing import SEED_TRIES
@@ -75,8 +75,6 @@ def main(argv=None):
         # a clock the PLL cannot make, a bad rate: before the fit plan
         _check_arguments(board=board, net=net, clock_hz=clock_hz, baud=baud, tries=args.tries,
                          require_icetime=args.require_icetime)
-        if args.pnr_timeout is not None:
-            check_timeout(args.pnr_timeout)
         plan = fit_plan(net.layers, board=board, params=net.params)
         plan.check()
     except (UnknownBoardError, WeightsError, NetworkError, ValueError, FitError) as e:

@@ -60,16 +60,15 @@ def find_icetime(board, *, synth_only, require_icetime, progress):
 
 
 def place_and_route(script, *, board, family, build_dir, clock_hz, icetime, seeds, start,
-                     progress, timeout_s=None):
+                     timeout_s, progress):
     """Place and route with each of ``seeds`` in turn until one meets ``clock_hz`` in nextpnr
     and in icetime (when there is one); keep the best placement's files. Returns ``(seed,
     nextpnr's report, nextpnr fmax in Hz, icetime fmax in MHz or None, seeds tried)``. Each
-    run stops unfinished after ``timeout_s`` seconds (default: the family's)."""
+    run stops unfinished after ``timeout_s`` seconds."""
     # Place and route with seed after seed until one meets the clock in nextpnr and in
     # icetime (a placement's timing varies with the seed); if none does, the best is kept
     # and reported.
     best, tried = None, []
-    timeout_s = family.pnr_timeout_s if timeout_s is None else timeout_s
     for seed in seeds:
         tried.append(seed)
         progress(f"  {PHASES[family.pnr]}, seed {seed} ... ({time.time() - start:.0f} s)")
