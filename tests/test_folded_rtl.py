@@ -202,3 +202,38 @@ def test_board_top_streams_a_folded_network_one_request_at_a_time():
     with pytest.raises(ValueError, match=r"depth must be 1 or 2 \(requests on the line\), "
                                          r"not 3"):
         next(Link(None, classes=10).classify_stream([bytes(784)], depth=3))
+
+
+def test_a_queue_shorter_than_an_image_keeps_the_plans_pace(images):
+    # two folded convolutions in a row, the second the slower (as the keras.io convnet's on
+    # the UP5K, which has no block RAMs for a whole image's queue): the plan takes the
+    # shortest queue that hw.stages.conv.queue_keeps_pace finds keeps its times, and the
+    # compiled RTL's cycles are the plan's, one at a time and back to back
+    net = network_from_arch(np.random.default_rng(31), "conv4x3,pool,conv8x3,pool,dense10",
+                            extreme=True, calibration=images)
+
+    def schedules(queue):
+        return {**default_schedule(net), "conv1": DenseSchedule(lanes=2, groups_per_pass=1),
+                "conv2": DenseSchedule(lanes=2, groups_per_pass=1, positions=2, queue=queue)}
+
+    with pytest.raises(ValueError, match="conv2: a queue of 32 transfers before it would hold "
+                                         "the layer before back"):
+        fit.plan(net.layers, params=net.params, schedules=schedules(32))
+    planned = fit.plan(net.layers, params=net.params, schedules=schedules(64))
+    whole = fit.plan(net.layers, params=net.params, schedules=schedules(True))
+    assert (planned.interval, planned.latency) == (whole.interval, whole.latency)
+    row = next(s for s in planned.stages if s.name == "conv2 queue")
+    assert row.memories == [("queue", 8, 64, 1)]   # 13 x 13 x 4 codes an image: 676
+    model = build_model(NetworkPipeline(net, schedules=schedules(64)), name="short-queue",
+                        progress=False, build_dir=os.path.join(BUILD_DIR, "folded", "short"))
+    subset = images[::40]
+    ref = reference.run(net, subset)
+    run = model.run(subset)
+    assert np.array_equal(run.logits, ref.logits)
+    # one at a time the first image's the plan's latency, the later ones' at least it (the
+    # plan's latency is a lower bound for a multi-pass folded convolution after the first
+    # layer, with a whole image's queue too)
+    assert run.cycles[0] == planned.latency == run.cycles.min()
+    streamed = model.run(subset, back_to_back=True)
+    assert np.array_equal(streamed.logits, ref.logits)
+    assert set(streamed.cycles[1:].tolist()) == {planned.interval}, streamed.cycles.tolist()

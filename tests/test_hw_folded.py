@@ -193,15 +193,18 @@ def test_two_folded_convolutions_in_a_row_exact_with_a_queue(queue, registered):
         assert plan.interval < run.cycles[2] <= 1.05 * plan.interval
 
 
-def test_a_queue_under_gaps_and_back_pressure_matches_the_reference():
+@pytest.mark.parametrize("queue,depth", [(True, 64), (16, 16), (5, 8)])
+def test_a_queue_under_gaps_and_back_pressure_matches_the_reference(queue, depth):
+    # a whole image's queue, and shorter ones, which make each image's `last` by counting
     rng = np.random.default_rng(41)
     net = network_from_arch(rng, "conv3x3,pool,conv4x2,dense5", size=10)
-    images = rng.integers(0, 256, (3, 10, 10), np.uint8)
+    images = rng.integers(0, 256, (4, 10, 10), np.uint8)
     pipeline = NetworkPipeline(net, schedules={
         "conv1": DenseSchedule(lanes=3, groups_per_pass=1),
-        "conv2": DenseSchedule(lanes=2, groups_per_pass=2, positions=2, queue=True)})
-    queue = next(s for s in pipeline.stages if type(s).__name__ == "QueueStage")
-    assert queue.depth == 64   # the pooled image's 4 x 4 x 3 codes, one a transfer
+        "conv2": DenseSchedule(lanes=2, groups_per_pass=2, positions=2, queue=queue)})
+    stage = next(s for s in pipeline.stages if type(s).__name__ == "QueueStage")
+    # the pooled image's 4 x 4 x 3 codes, one a transfer: 48, in 64 entries
+    assert stage.depth == depth
     run = simulate_network(pipeline, images, seed=5, gap=0.3, stall=0.4)
     assert np.array_equal(run.logits, reference.run(net, images).logits)
 
@@ -218,18 +221,48 @@ def test_the_plan_queues_a_folded_convolution_after_another_where_it_fits():
     assert queue.memories == [("queue", 9, 1024, 3)] and queue.brams == 3
 
 
+def test_the_plan_queues_the_keras_convnet_on_the_up5k_with_what_block_rams_are_left():
+    # a whole image's queue (13 x 13 x 32 codes) would take 11 block RAMs; the UP5K has 2
+    # left: the shortest queue that keeps the plan's times, its codes without `last` (8 bits,
+    # a block RAM's width), and the times those of a whole image's queue
+    from hw import fit
+    from q8 import weights
+    net = weights.load("weights/keras_convnet_q8.npz")
+    plan = fit.plan(net.layers, board="icebreaker", params=net.params)
+    assert plan.schedules["conv2"].queue == 1024 and plan.fits
+    queue = next(s for s in plan.stages if s.name == "conv2 queue")
+    assert queue.memories == [("queue", 8, 1024, 2)] and plan.used["block_rams"] == 30
+    whole = fit.plan(net.layers, board="icebreaker", params=net.params, schedules={
+        **plan.schedules, "conv2": plan.schedules["conv2"].replace(queue=True)})
+    assert (plan.interval, plan.latency) == (whole.interval, whole.latency) == \
+        (11 * 6 * 11 * 288, 213_381)
+    with pytest.raises(ValueError, match="conv2: a queue of 512 transfers before it would "
+                                         "hold the layer before back"):
+        fit.plan(net.layers, board="icebreaker", params=net.params, schedules={
+            **plan.schedules, "conv2": plan.schedules["conv2"].replace(queue=512)})
+
+
 def test_queue_refusals():
     from hw.stages.queue import QueueStage
     net = network_from_arch(np.random.default_rng(0), "conv3x3,pool,dense6", size=8)
-    with pytest.raises(NetworkError, match="conv: queue=True is for a folded convolution "
+    with pytest.raises(NetworkError, match="conv: a queue is for a folded convolution "
                                            "after the first layer"):
         NetworkPipeline(net, schedules={"conv": DenseSchedule(lanes=1, groups_per_pass=1,
                                                               queue=True)})
-    with pytest.raises(NetworkError, match="dense1: queue=True is for a folded convolution"):
+    with pytest.raises(NetworkError, match="dense1: a queue is for a folded convolution"):
         NetworkPipeline(net, schedules={"dense1": DenseSchedule(lanes=1, groups_per_pass=6,
                                                                 queue=True)})
-    with pytest.raises(ValueError, match="queue must be True or False, not 1"):
+    for bad in (0, -4, 2.0, "image"):
+        with pytest.raises(ValueError, match="queue must be True .an image's transfers., "
+                                             "False or a number of transfers of at least 1, "
+                                             f"not {bad!r}"):
+            DenseSchedule(lanes=1, groups_per_pass=1, queue=bad)
+    # True is an image, 1 a transfer: not the same schedule
+    assert DenseSchedule(lanes=1, groups_per_pass=1, queue=True) != \
         DenseSchedule(lanes=1, groups_per_pass=1, queue=1)
+    with pytest.raises(ValueError, match="a queue that counts its images' transfers needs "
+                                         "a payload with a `last` bit"):
+        QueueStage(8, depth=4, image=16)
     with pytest.raises(ValueError, match="depth must be an integer of at least 1"):
         QueueStage(8, depth=0)
 

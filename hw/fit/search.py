@@ -496,18 +496,28 @@ def plan(layers, *, board=BOARD, params=None, schedules=None):
 
 
 def _queued(planner, schedules):
-    """``schedules`` with a queue of one image before each folded convolution after the
-    first layer (``hw.stages.queue.QueueStage``), in order, where the chip has the block RAMs
-    (and the rest) for it. Without, such a convolution's pauses stall the engine before it,
-    which the plan's times (each stage at its own pace) do not count."""
+    """``schedules`` with a queue before each folded convolution after the first layer
+    (``hw.stages.queue.QueueStage``), in order, where the chip has the block RAMs (and the
+    rest) for it: of one image, or else the shortest (a power of two: its memory's entries)
+    that ``hw.stages.conv.queue_keeps_pace`` finds keeps the plan's times. Without, such a
+    convolution's pauses stall the engine before it, which the plan's times (each stage at
+    its own pace) do not count."""
     chosen = dict(schedules)
     for layer in planner.convs:
         if layer is planner.layers[0] or chosen.get(layer.name) is None:
             continue
-        trial = {**chosen, layer.name: chosen[layer.name].replace(queue=True)}
-        used = planner.totals(planner.stages(trial)[0])
-        if all(used[k] <= planner.available[k] for k in RESOURCES):
-            chosen = trial
+        image = math.prod(layer.in_shape)   # transfers at most (a code each)
+        for queue in (True, *(1 << b for b in range(4, max(4, (image - 1).bit_length())))):
+            trial = {**chosen, layer.name: chosen[layer.name].replace(queue=queue)}
+            try:
+                used = planner.totals(planner.stages(trial)[0])
+            except ValueError:   # too short to keep the plan's times
+                continue
+            if all(used[k] <= planner.available[k] for k in RESOURCES):
+                chosen = trial
+                break
+            if queue is not True:   # a longer one takes more
+                break
     return chosen
 
 

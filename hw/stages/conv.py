@@ -22,7 +22,7 @@ from hw.stages.dense import DenseStage, bias_memories, bias_terms
 from hw.stages.gather import GatherStage, PairSerializeStage, SerializeStage, gather_times
 from hw.stages.padding import (PadStage, StrideStage, pad_cost, pad_times, stride_cost,
                                stride_times)
-from hw.stages.queue import QueueStage, queue_cost
+from hw.stages.queue import QueueStage, entries, queue_cost
 from hw.stages.skid import SkidBuffer, skid_cost
 from hw.stages.window import WindowStage
 
@@ -272,12 +272,58 @@ def make_stages(layer, *, params, in_width, schedule=None):
     if layer.padded:
         stages.insert(0, PadStage(shape=(height, width, channels // in_width),
                                   padding=layer.padding, fmt=layer.input, in_width=in_width))
-    if schedule is not None and schedule.queue:   # first: nothing before it waits
+    queue = queue_shape(layer, schedule, in_width)
+    if queue is not None:   # first: nothing before it waits
         # the ECP5's plans register every block RAM's slow output (registered_weights)
-        stages.insert(0, QueueStage(element_layout(in_width, layer.input),
-                                    depth=height * width * channels // in_width,
-                                    registered=schedule.registered_weights))
+        stages.insert(0, QueueStage(element_layout(in_width, layer.input), depth=queue[0],
+                                    registered=schedule.registered_weights, image=queue[1]))
     return stages, out_width
+
+
+def queue_shape(layer, schedule, in_width):
+    """``(depth, image)`` of the :class:`~hw.stages.queue.QueueStage` before convolution
+    ``layer`` under ``schedule`` (its input transfers ``in_width`` codes each), or ``None``
+    without one: for ``queue=True`` (or a number of at least an image's transfers) an image's
+    transfers and ``image`` None; for fewer, that many and ``image`` an image's transfers
+    (the queue counts them to mark each image's last)."""
+    if schedule is None or not schedule.queue:
+        return None
+    image = math.prod(layer.in_shape) // in_width
+    if schedule.queue is True or schedule.queue >= image:
+        return image, None
+    return schedule.queue, image
+
+
+def queue_keeps_pace(layer, times, schedule, *, in_width, depth):
+    """Whether a :class:`~hw.stages.queue.QueueStage` of ``depth`` transfers (fewer than an
+    image's) before folded convolution ``layer``, offered its input transfers at ``times``
+    (one image's), changes none of the engine's times from those with a whole image's queue,
+    one image at a time and two back to back (as :func:`folded_estimate` counts them).
+
+    Why a bound is enough: the engine's times change only if a transfer is not in the queue's
+    output when the engine would take it (the times :func:`folded_times` gives with a queue
+    that never fills). Pessimistically a transfer is written once the one ``entries(depth)``
+    before it has left the queue, and a producer held back is held back by as much for all
+    its later transfers; if every transfer is still there in time, the engine's times are
+    those of a whole image's queue, and so exact where those are. Padded layers: not
+    modelled (their padding is between the queue and the windows), so False."""
+    if layer.padded:
+        return False
+    latency, size = QueueStage.latency(schedule.registered_weights), entries(depth)
+    span = max(len(times), times[-1] - times[0] + 1)
+    for offered in (list(times), [*times, *(t + span for t in times)]):
+        accepted = []
+        folded_times(valid_view(layer), [t + latency for t in offered], schedule,
+                     in_width=in_width, accepted=accepted)
+        written = []
+        for i, t in enumerate(offered):
+            w = t if not i else max(t, written[-1] + t - offered[i - 1])
+            if i >= size:
+                w = max(w, accepted[i - size] + 1)
+            if w + latency > accepted[i]:
+                return False
+            written.append(w)
+    return True
 
 
 def engine_stages(layer, *, params, in_width, schedule=None):
@@ -336,10 +382,16 @@ def estimate(layer, times, *, weight, in_width=None, schedule=None, external_wei
     in_width = channels if in_width is None else in_width
     view = valid_view(layer)
     before, busy = (), 0
-    if schedule is not None and schedule.queue:
+    queue = queue_shape(layer, schedule, in_width)
+    if queue is not None:
+        depth, image = queue
+        if image is not None and not queue_keeps_pace(layer, times, schedule,
+                                                      in_width=in_width, depth=depth):
+            raise ValueError(f"{layer.name}: a queue of {depth} transfers before it would "
+                             f"hold the layer before back, which the plan does not count: "
+                             f"a longer one, or queue=True (an image's {image})")
         before = (queue_cost(f"{layer.name} queue", element_layout(in_width, layer.input),
-                             math.prod(layer.in_shape) // in_width,
-                             registered=schedule.registered_weights),)
+                             depth, registered=schedule.registered_weights, image=image),)
         times = [t + QueueStage.latency(schedule.registered_weights) for t in times]
     if layer.padded:
         units = channels // in_width
@@ -461,7 +513,7 @@ def _completions(in_shape, kernel, per_pixel, pairs):
     return tuple(marks)
 
 
-def folded_times(layer, times, schedule, *, in_width):
+def folded_times(layer, times, schedule, *, in_width, accepted=None):
     """Output transfer times of the folded engine (a code each) whose input transfers
     (``in_width`` codes each) are offered at ``times`` (one image, or several in a row), the
     consumer always ready: an event model of :class:`~hw.stages.window.WindowStage` (a
@@ -470,7 +522,8 @@ def folded_times(layer, times, schedule, *, in_width):
     as :func:`hw.stages.dense.output_times`) and :class:`~hw.stages.gather.SerializeStage` (a
     group taken when the one before has left, its codes a cycle apart) or, two positions at
     a time, :class:`~hw.stages.gather.PairSerializeStage` (the second position's groups
-    after the first's, a cycle between groups, and no group taken meanwhile)."""
+    after the first's, a cycle between groups, and no group taken meanwhile). ``accepted``, a
+    list, gets the time each input transfer is taken."""
     from hw.stages.dense import result_cycles
     _, _, channels = layer.in_shape
     kh, kw = layer.kernel
@@ -491,6 +544,8 @@ def folded_times(layer, times, schedule, *, in_width):
     step = k * per - 1
     for i, t in enumerate(times):
         accept = max(t, accept + 1)
+        if accepted is not None:
+            accepted.append(accept)
         alone = marks[i % len(marks)]
         if alone is None:
             continue

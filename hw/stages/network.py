@@ -34,13 +34,18 @@ class DenseSchedule:
     (``hw.board.top.BoardTop``; :class:`NetworkPipeline` alone keeps every layer's in block
     RAM unless ``external_weights`` names it), else in block RAM in the bitstream. A folded
     convolution may compute ``positions=2`` output positions at once (each weight read
-    multiplied by both: ``hw.stages.dense.DenseStage``); a dense layer computes one."""
+    multiplied by both: ``hw.stages.dense.DenseStage``); a dense layer computes one. A folded
+    convolution after the first layer may have a ``queue`` before it
+    (``hw.stages.queue.QueueStage``): ``True``, of one image's transfers, or a number of
+    transfers (fewer than an image's: see ``hw.stages.conv.queue_keeps_pace``)."""
 
     def __init__(self, *, lanes, groups_per_pass, logic_lanes=0, registered_weights=False,
                  spram=False, positions=1, queue=False):
-        for name, value in (("spram", spram), ("queue", queue)):
-            if not isinstance(value, bool):
-                raise ValueError(f"{name} must be True or False, not {value!r}")
+        if not isinstance(spram, bool):
+            raise ValueError(f"spram must be True or False, not {spram!r}")
+        if not isinstance(queue, bool) and not (isinstance(queue, int) and queue >= 1):
+            raise ValueError(f"queue must be True (an image's transfers), False or a number "
+                             f"of transfers of at least 1, not {queue!r}")
         if positions not in (1, 2):
             raise ValueError(f"positions must be 1 or 2, not {positions!r}")
         self.lanes, self.groups_per_pass = lanes, groups_per_pass
@@ -49,14 +54,14 @@ class DenseSchedule:
 
     def _key(self):
         return (self.lanes, self.groups_per_pass, self.logic_lanes, self.registered_weights,
-                self.spram, self.positions, self.queue)
+                self.spram, self.positions, "image" if self.queue is True else self.queue)
 
     def __repr__(self):
         extra = f", logic_lanes={self.logic_lanes}" if self.logic_lanes else ""
         extra += ", registered_weights=True" if self.registered_weights else ""
         extra += ", spram=True" if self.spram else ""
         extra += f", positions={self.positions}" if self.positions != 1 else ""
-        extra += ", queue=True" if self.queue else ""
+        extra += f", queue={self.queue!r}" if self.queue else ""
         return f"DenseSchedule(lanes={self.lanes}, groups_per_pass={self.groups_per_pass}{extra})"
 
     def replace(self, **changes):
@@ -177,7 +182,7 @@ class NetworkPipeline(wiring.Component):
                                    f"positions={schedule.positions}; two are for folded "
                                    f"convolutions")
             if schedule.queue and (layer.kind != "conv2d" or layer is net.layers[0]):
-                raise NetworkError(f"{layer.name}: queue=True is for a folded convolution "
+                raise NetworkError(f"{layer.name}: a queue is for a folded convolution "
                                    f"after the first layer (the board's image buffer feeds "
                                    f"the first)")
         self._external = frozenset(external_weights)

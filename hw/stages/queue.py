@@ -1,7 +1,8 @@
-"""A queue of one image's transfers in block RAM, before a folded convolution's windows."""
+"""A queue of transfers in block RAM (an image's, or fewer), before a folded convolution's
+windows."""
 
-from amaranth.hdl import Module, Shape, Signal
-from amaranth.lib import stream, wiring
+from amaranth.hdl import Module, Mux, Shape, Signal
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -39,6 +40,13 @@ class QueueStage(wiring.Component):
         The memory's output into a register (a :class:`~hw.stages.skid.SkidBuffer`) before
         the stage after: the ECP5's block RAM is slow to its output (about 6 ns: the
         ULX3S-85F's critical path, into the window stage's counters), the iCE40's is not.
+    image : int or None
+        The transfers of an image, for a queue shorter than one: its memory then holds the
+        payload without its ``last`` bit, which the output makes again by counting
+        (``shape`` must be a :func:`hw.lib.layouts.element_layout`). Why: the codes alone are
+        a block RAM's width on the iCE40 (8 bits), and the bit more would take a block RAM
+        more (the keras.io convnet's queue on the UP5K: 3 where 2 are left). A whole image's
+        queue keeps storing it (the designs built with it stay as they were).
 
     Members
     -------
@@ -50,11 +58,16 @@ class QueueStage(wiring.Component):
     #: output ready: the write, then the read into the output register.
     LATENCY = 2
 
-    def __init__(self, shape, *, depth, registered=False):
+    def __init__(self, shape, *, depth, registered=False, image=None):
         check_count("depth", depth)
         if not isinstance(registered, bool):
             raise ValueError(f"registered must be True or False, not {registered!r}")
-        self._depth, self._registered = entries(depth), registered
+        if image is not None:
+            check_count("image", image)
+            if not (isinstance(shape, data.StructLayout) and "last" in shape.members):
+                raise ValueError(f"a queue that counts its images' transfers needs a payload "
+                                 f"with a `last` bit, not {shape!r}")
+        self._depth, self._registered, self._image = entries(depth), registered, image
         super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape))})
 
     @staticmethod
@@ -71,8 +84,8 @@ class QueueStage(wiring.Component):
         m = Module()
         size = self._depth
         bits = size.bit_length() - 1
-        width = Shape.cast(self.i.payload.shape()).width
-        mem = m.submodules.memory = Memory(shape=width, depth=size, init=[])
+        stored = self.i.payload.data.as_value() if self._image else self.i.payload.as_value()
+        mem = m.submodules.memory = Memory(shape=len(stored), depth=size, init=[])
         wr, rd = mem.write_port(), mem.read_port()
         out = self.o
         if self._registered:
@@ -86,9 +99,18 @@ class QueueStage(wiring.Component):
         advance = ~out.valid | out.ready
         read = advance & ~empty
         m.d.comb += [self.i.ready.eq(~full),
-                     wr.addr.eq(head), wr.data.eq(self.i.payload.as_value()), wr.en.eq(write),
-                     rd.addr.eq(tail), rd.en.eq(read),
-                     out.payload.as_value().eq(rd.data)]
+                     wr.addr.eq(head), wr.data.eq(stored), wr.en.eq(write),
+                     rd.addr.eq(tail), rd.en.eq(read)]
+        if self._image:
+            # `last` made again as the entry is read into the output: a register, as the
+            # memory's output is
+            position, last = Signal(range(self._image)), Signal()
+            m.d.comb += [out.payload.data.as_value().eq(rd.data), out.payload.last.eq(last)]
+            with m.If(read):
+                m.d.sync += [last.eq(position == self._image - 1),
+                             position.eq(_wrapped(position, self._image))]
+        else:
+            m.d.comb += out.payload.as_value().eq(rd.data)
         with m.If(write):
             m.d.sync += head.eq(head + 1)
         with m.If(read):
@@ -104,16 +126,25 @@ class QueueStage(wiring.Component):
         return m
 
 
+def _wrapped(position, count):
+    """``position + 1``, back to 0 after ``count - 1``."""
+    return Mux(position == count - 1, 0, position + 1)
+
+
 def entries(depth):
     """The entries of a :class:`QueueStage` for ``depth`` transfers: the next power of two."""
     return 1 << max(1, (depth - 1).bit_length())
 
 
-def queue_cost(name, shape, depth, registered=False):
+def queue_cost(name, shape, depth, registered=False, image=None):
     """The :class:`~hw.stages.kind.StageCost` of a :class:`QueueStage` of ``depth`` transfers
     of ``shape`` named ``name``: its memory, the output's data (bits) and the addresses, the
-    count and its flags; ``registered``, its skid buffer's."""
+    count and its flags; ``registered``, its skid buffer's; counting an ``image``'s
+    transfers, the memory a bit narrower and the position's counter (its bits, at the rate of
+    the data's: a register and a little logic each)."""
     width = Shape.cast(shape).width
+    stored, count = (width - 1, (image - 1).bit_length() + 1) if image else (width, 0)
     extra = {"skid": 1, "skid_bit": width} if registered else {}
-    return StageCost(name=name, kind="queue", terms={"queue": 1, "queue_bit": width, **extra},
-                     memories=(MemoryCost("queue", width, entries(depth), block=True),))
+    return StageCost(name=name, kind="queue",
+                     terms={"queue": 1, "queue_bit": stored + count, **extra},
+                     memories=(MemoryCost("queue", stored, entries(depth), block=True),))
