@@ -11,7 +11,7 @@ from hw.fit.diagnose import problems
 from hw.fit.plan import CROWDED, RESOURCES, Plan, Stage, floors
 from hw.stages import registry as gateware
 from hw.stages.argmax import argmax_cost, argmax_cycles
-from hw.stages.conv import dense_view
+from hw.stages.conv import QueueTooShort, dense_view
 from hw.stages.dense import check_schedule
 from hw.stages.network import DenseSchedule, first_dense_schedule
 from hw.stages.skid import SkidBuffer, skid_cost
@@ -511,7 +511,7 @@ def _queued(planner, schedules):
             trial = {**chosen, layer.name: chosen[layer.name].replace(queue=queue)}
             try:
                 used = planner.totals(planner.stages(trial)[0])
-            except ValueError:   # too short to keep the plan's times
+            except QueueTooShort:
                 continue
             if all(used[k] <= planner.available[k] for k in RESOURCES):
                 chosen = trial

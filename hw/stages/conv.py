@@ -26,8 +26,13 @@ from hw.stages.queue import QueueStage, entries, queue_cost
 from hw.stages.skid import SkidBuffer, skid_cost
 from hw.stages.window import WindowStage
 
-__all__ = ["Conv2DStage", "signed_digits", "digit_terms", "adder_levels", "adder_cost",
+__all__ = ["QueueTooShort", "Conv2DStage", "signed_digits", "digit_terms", "adder_levels", "adder_cost",
            "dense_view", "make_stages", "estimate", "KIND"]
+
+class QueueTooShort(ValueError):
+    """A queue before a folded convolution too short for the plan's times
+    (:func:`queue_keeps_pace`)."""
+
 
 #: Bits of an input code (a pixel or a ReLU output: always unsigned).
 CODE_BITS = 8
@@ -387,9 +392,9 @@ def estimate(layer, times, *, weight, in_width=None, schedule=None, external_wei
         depth, image = queue
         if image is not None and not queue_keeps_pace(layer, times, schedule,
                                                       in_width=in_width, depth=depth):
-            raise ValueError(f"{layer.name}: a queue of {depth} transfers before it would "
-                             f"hold the layer before back, which the plan does not count: "
-                             f"a longer one, or queue=True (an image's {image})")
+            raise QueueTooShort(f"{layer.name}: a queue of {depth} transfers before it would "
+                                f"hold the layer before back, which the plan does not count: "
+                                f"a longer one, or queue=True (an image's {image})")
         before = (queue_cost(f"{layer.name} queue", element_layout(in_width, layer.input),
                              depth, registered=schedule.registered_weights, image=image),)
         times = [t + QueueStage.latency(schedule.registered_weights) for t in times]

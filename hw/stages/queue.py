@@ -105,10 +105,10 @@ class QueueStage(wiring.Component):
             # `last` made again as the entry is read into the output: a register, as the
             # memory's output is
             position, last = Signal(range(self._image)), Signal()
+            at_end = position == self._image - 1
             m.d.comb += [out.payload.data.as_value().eq(rd.data), out.payload.last.eq(last)]
             with m.If(read):
-                m.d.sync += [last.eq(position == self._image - 1),
-                             position.eq(_wrapped(position, self._image))]
+                m.d.sync += [last.eq(at_end), position.eq(Mux(at_end, 0, position + 1))]
         else:
             m.d.comb += out.payload.as_value().eq(rd.data)
         with m.If(write):
@@ -124,11 +124,6 @@ class QueueStage(wiring.Component):
         with m.Elif(read & ~write):
             m.d.sync += [count.eq(count - 1), full.eq(0), empty.eq(count == 1)]
         return m
-
-
-def _wrapped(position, count):
-    """``position + 1``, back to 0 after ``count - 1``."""
-    return Mux(position == count - 1, 0, position + 1)
 
 
 def entries(depth):
