@@ -71,8 +71,8 @@ PYSIM_CYCLES = ("shipped-ulx3s-25f", "conv4-ulx3s-25f")
 #: Build options beyond the board's defaults, by case: the second network fills 70 % of the
 #: 25F and meets 105 MHz at some placements only; 90 MHz is the next clock the PLL makes that
 #: 3 Mbaud divides. LeNet-5 and the keras.io convnet on the UP5K do not meet 48 MHz
-#: (weights/README.md): the fastest clock below that they met (LeNet-5's at some placements
-#: only: from the seed that met it). The shipped network on the 85F: its router did not
+#: (weights/README.md): the fastest clock below that they met, at some placements only:
+#: from the seed that met it. The shipped network on the 85F: its router did not
 #: finish at seed 1 within the family's time limit; seed 2 routes. LeNet-5 as usually
 #: written on the 85F: seed 1 did not route in time, seed 2 placed and routed it just short
 #: of 105 MHz (weights/README.md), so 90 MHz. The keras.io convnet on the 85F: 85.4 MHz at
@@ -84,7 +84,7 @@ PYSIM_CYCLES = ("shipped-ulx3s-25f", "conv4-ulx3s-25f")
 BUILD_OPTIONS = {"conv4-ulx3s-25f": ["--clock-mhz", "90"],
                  "shipped-ulx3s-85f": ["--seed", "2", "--tries", "3"],
                  "lenet5-icebreaker": ["--clock-mhz", "45", "--seed", "6", "--tries", "3"],
-                 "keras-convnet-icebreaker": ["--clock-mhz", "42", "--tries", "3"],
+                 "keras-convnet-icebreaker": ["--clock-mhz", "42", "--seed", "6", "--tries", "3"],
                  "lenet5-same-ulx3s-85f": ["--clock-mhz", "90", "--seed", "2", "--tries", "3"],
                  "keras-convnet-ulx3s-85f": ["--clock-mhz", "80", "--baud", "2000000",
                                              "--seed", "3", "--tries", "2",
