@@ -350,3 +350,42 @@ def test_boards_build_only_needs_its_cases(capsys):
         boards.main(["--build-only"])
     assert e.value.code == 2
     assert "--build-only needs --case (and no --limit)" in capsys.readouterr().err
+
+
+def test_fit_check_merges_a_partial_run_into_the_last(tmp_path):
+    from bench import fit_check
+    path = tmp_path / "fit_check.json"
+    old = {"date": "then", "git": {"commit": "aaa"}, "rows": [
+        {"network": "keras_convnet_q8", "x": 1}, {"network": "mnist_q8", "x": 2},
+        {"network": "gone", "x": 3}]}
+    path.write_text(json.dumps(old))
+    new = {"network": "keras_convnet_q8", "x": 4,
+           "measured_on": {"date": "now", "commit": "bbb"}}
+    merged = fit_check._merged([new], path=path)
+    # the order checked, networks no longer checked last; the older rows keep their run's
+    # date and commit
+    assert [r["network"] for r in merged] == ["mnist_q8", "keras_convnet_q8", "gone"]
+    assert merged[1] == new
+    assert merged[0] == {"network": "mnist_q8", "x": 2,
+                         "measured_on": {"date": "then", "commit": "aaa"}}
+    assert fit_check._merged([new], path=tmp_path / "none.json") == [new]
+
+
+def test_fit_check_builds_folded_networks_as_their_boards_rows():
+    from bench import boards, fit_check
+    # the bench.boards case's clock and first seed, its tries left to the check's own
+    assert fit_check.BUILD_OPTIONS["keras_convnet_q8"] == [
+        "--clock-mhz", "42", "--seed", "6"]
+    assert fit_check._without_tries(["--tries", "2", "--seed", "3"]) == ["--seed", "3"]
+    assert boards.BUILD_OPTIONS["keras-convnet-icebreaker"][-2:] == ["--tries", "3"]
+    note = fit_check._options_note([{"network": "lenet5_q8"}])
+    assert note == (", `lenet5_q8` with `--clock-mhz 45 --seed 6` (the clock and first seed "
+                    "of its `bench.boards` build)")
+    assert fit_check._options_note([{"network": "mnist_q8"}]) == ""
+
+
+def test_fit_check_refuses_an_unknown_network(capsys):
+    from bench import fit_check
+    with pytest.raises(SystemExit) as e:
+        fit_check.main(["--network", "resnet50"])
+    assert e.value.code == 2 and "invalid choice: 'resnet50'" in capsys.readouterr().err
