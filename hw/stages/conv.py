@@ -471,7 +471,8 @@ def folded_estimate(layer, times, schedule, *, in_width, external_weights=False)
              "serialize": positions, "serialize_bit": 8 * lanes, **bias_terms(groups)}
     if schedule.logic_lanes:
         terms["logic_lane"] = schedule.logic_lanes * positions
-    rows = MemoryCost("window rows", 8 * in_width, kh * width * per_pixel)
+    # with two positions, a pixel's units more (hw.stages.window.WindowStage)
+    rows = MemoryCost("window rows", 8 * in_width, (kh * width + (positions == 2)) * per_pixel)
     memories = [rows] * positions + [
         MemoryCost("input banks", 8 * in_width * positions,
                    2 << max(1, (words - 1).bit_length()))]
