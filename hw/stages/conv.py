@@ -26,8 +26,9 @@ from hw.stages.queue import QueueStage, entries, queue_cost
 from hw.stages.skid import SkidBuffer, skid_cost
 from hw.stages.window import WindowStage
 
-__all__ = ["QueueTooShort", "Conv2DStage", "signed_digits", "digit_terms", "adder_levels", "adder_cost",
-           "dense_view", "make_stages", "estimate", "KIND"]
+__all__ = ["QueueTooShort", "Conv2DStage", "signed_digits", "digit_terms", "adder_levels",
+           "adder_cost", "dense_view", "make_stages", "estimate", "KIND"]
+
 
 class QueueTooShort(ValueError):
     """A queue before a folded convolution too short for the plan's times
