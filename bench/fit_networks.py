@@ -14,7 +14,7 @@ from q8.contract import Format
 from q8.layers import get as get_kind
 from q8.weights import SCHEMA, VERSION, Network
 
-__all__ = ["network", "CALIBRATION", "CHECK"]
+__all__ = ["network", "CALIBRATION", "FOLDED_CALIBRATION", "CHECK"]
 
 
 def network(spec, *, seed=0, weights="random", input_shape=(28, 28, 1)):
@@ -71,6 +71,21 @@ CALIBRATION = [
     ("conv3x3,pool,dense8,dense10", 12, "random"),
     ("pool,dense40,dense10", 13, "random"),
     ("conv2x3,dense8,dense20", 14, "random"),
+]
+
+#: ``(spec, seed, weights)`` of the networks whose folded convolutions (their weights in
+#: memory, ``hw.stages.conv.make_stages`` with a schedule) calibrate the window, serializer,
+#: serial pooling and queue stages at several sizes, one and two positions a pass, beside
+#: the board without its self-test (these networks are slower than the flash brings test
+#: images); planned as ``hw.fit`` plans them for the UP5K. Those of :data:`CALIBRATION` are
+#: measured with their convolutions parallel (constant weights), where their plans may fold
+#: the larger ones.
+FOLDED_CALIBRATION = [
+    ("conv6x5,pool,conv16x5,pool,dense120,dense84,dense10", 15, "trained"),
+    ("conv32x3,pool,conv64x3,pool,dense10", 16, "trained"),
+    ("conv8x3,pool,conv16x3,pool,dense10", 17, "trained"),
+    ("conv16x3,pool,conv32x3,pool,dense32,dense10", 18, "trained"),
+    ("conv4x5,pool,conv12x5,pool,dense64,dense10", 19, "trained"),
 ]
 
 #: ``(spec, seed, weights)`` of the networks that ``bench.fit_check`` builds in full to check

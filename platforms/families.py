@@ -64,13 +64,6 @@ class Family:
         (``hw.vendor.ice40.MultiplierPair``), the ECP5's MULT18X18D one.
     logic_lanes : bool
         Lanes beyond the DSPs may multiply in logic (``hw.lib.arith.LogicMultiplier``).
-    logic_scale : float
-        The family's logic cells per iCE40 logic cell of the fit plan's logic model
-        (``hw.fit.LOGIC_MODEL``; its "logic cells": iCE40 LCs, ECP5 LUT4s with a CCU2C as two).
-    logic_lane_cells : int
-        Logic cells of a lane multiplied in logic.
-    board_cells : int or None
-        Logic cells of the board's own logic; None: the logic model's ``board``.
     """
 
     name: str
@@ -91,9 +84,6 @@ class Family:
     rom_bit_cost: float
     lanes_per_dsp: int
     logic_lanes: bool
-    logic_scale: float
-    logic_lane_cells: int
-    board_cells: int
     lutram: tuple = None
     bram_emulation: int = 0
     lutram_emulation: int = 0
@@ -123,7 +113,7 @@ FAMILIES = {
         # (memory_libmap's defaults)
         bram_shapes=((2, 2048), (4, 1024), (8, 512), (16, 256)),
         bram_cost=64, ram_bit_cost=1, rom_bit_cost=1 / 16, lanes_per_dsp=2,
-        logic_lanes=False, logic_scale=1.0, logic_lane_cells=0, board_cells=None),
+        logic_lanes=False),
     "ecp5": Family(
         name="ecp5",
         # none: the multipliers are explicit MULT18X18Ds with their registers
@@ -138,13 +128,10 @@ FAMILIES = {
         pnr_timeout_s=600, timing_tool=None, weights_from_flash=False,
         # DP16KD: 18 Kbit, x1 to x18 true dual port, x36 pseudo dual port ("cost 128"); RAM in
         # TRELLIS_DPR16X4 LUT RAM (64 bits, cost 4), ROM in LUTs (lattice/brams_16kd.txt,
-        # lutrams_trellis.txt). Logic (TRELLIS_COMB): a LogicMultiplier alone synthesised
-        # (136 LUT4s and carry halves, its registers not counted), the stages' model scaled
-        # and the board's part (no flash loader or self-test) fitted to the shipped network's
-        # ULX3S-25F build and its pipeline placed alone (14,937 and 14,373 cells).
+        # lutrams_trellis.txt). Its logic model: hw.fit.costs.LOGIC_MODELS.
         bram_shapes=((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512)),
         bram_cost=128, ram_bit_cost=1 / 16, rom_bit_cost=1 / 16, lanes_per_dsp=1,
-        logic_lanes=True, logic_scale=0.95, logic_lane_cells=140, board_cells=560,
+        logic_lanes=True,
         lutram=(16, 4, 4), bram_emulation=7, lutram_emulation=1),
 }
 

@@ -5,6 +5,7 @@ commands it runs, tested elsewhere)."""
 import json
 
 import pytest
+from amaranth.hdl import Fragment
 
 from bench import __main__ as bench_main
 from bench import limits, rows, steps, writers
@@ -389,3 +390,38 @@ def test_fit_check_refuses_an_unknown_network(capsys):
     with pytest.raises(SystemExit) as e:
         fit_check.main(["--network", "resnet50"])
     assert e.value.code == 2 and "invalid choice: 'resnet50'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("spec,folded", [
+    ("conv32x3,pool,conv64x3,pool,dense10", True),       # two positions a pass, a queue
+    ("conv6x5,pool,conv16x5,pool,dense120,dense84,dense10", True),
+    ("conv4x3,pool,dense32,dense10", False)])             # folded by its plan, measured parallel
+def test_calibration_measures_each_stage_once_with_its_rows_terms(spec, folded):
+    # every stage of the pipeline synthesised alone against its part of the plan's terms:
+    # together they are the plan's rows (less the board's), none counted twice or left out
+    from bench import fit_calibrate
+    from bench.fit_networks import network
+    from hw.stages.dense import DenseStage
+    net = network(spec, seed=1, weights="trained")
+    plan = fit_calibrate.calibration_plan(net, folded=folded)
+    assert any(layer.kind == "conv2d" and layer.name in plan.schedules
+               for layer in net.layers) is folded
+    stages, pipeline = fit_calibrate.pieces(net, plan)
+    assert [s for s, *_ in stages] == list(pipeline.stages)
+    for stage, *_ in stages:   # each elaborates alone, as it is synthesised
+        Fragment.get(stage, None)
+    total, expected = {}, {}
+    for _, _, _, terms in stages:
+        for t, v in terms.items():
+            total[t] = total.get(t, 0) + v
+    for row in plan.stages:
+        if row.kind != "board":
+            for t, v in row.terms.items():
+                expected[t] = expected.get(t, 0) + v
+    assert total == expected
+    kinds = {type(s).__name__: kind for s, _, kind, _ in stages}
+    if folded:   # each folded piece fitted as its own kind, the engine as a dense stage's
+        assert kinds["WindowStage"] == "window" and kinds["SerialPool2DStage"] == "maxpool2d"
+        assert all(kind == "dense" for s, _, kind, _ in stages if isinstance(s, DenseStage))
+    else:
+        assert kinds["Conv2DStage"] == "conv2d"

@@ -353,3 +353,28 @@ def test_ecp5_memory_maps_as_yosys_maps_it(tmp_path, width, depth):
     found = re.search(r"^\s+(\d+)\s+DP16KD$", (tmp_path / "stat.txt").read_text(), re.M)
     built = int(found.group(1)) if found else 0
     assert fit.memory_brams(width, depth, family=FAMILIES["ecp5"]) == built
+
+
+@pytest.mark.parametrize("path,board,self_test", [
+    ("weights/mnist_q8.npz", "icebreaker", True), ("weights/lenet5_q8.npz", "icebreaker", False),
+    ("weights/keras_convnet_q8.npz", "icebreaker", False),
+    ("weights/mnist_q8.npz", "ulx3s-25f", True)])
+def test_the_board_row_counts_the_self_test_the_board_top_is_built_with(path, board,
+                                                                        self_test):
+    # the self-test's logic (its sequencer, the flash reader's and worker's part) is in the
+    # board top only for a network that keeps the flash's pace: LeNet-5 and the keras.io
+    # convnet on the UP5K are slower than the flash brings their test images
+    # (the board top's test images: hw.board.built.board_top's)
+    from hw.board.self_test import board_test_images
+    net = weights.load(os.path.join(ROOT, path))
+    plan = fit.plan(net.layers, params=net.params, board=board)
+    row = next(s for s in plan.stages if s.name == "board")
+    assert bool(board_test_images(get_board(board), net, interval=plan.interval)) is self_test
+    assert row.terms["self_test"] == int(self_test)
+    family = fit.family_of(get_board(board))
+    without = fit.Stage("board", "board")
+    without.terms = {**row.terms, "self_test": 0}
+    without.estimate(family)
+    extra = fit.LOGIC_MODELS[family.name]["self_test"]
+    assert extra > 0
+    assert abs(row.logic_cells - without.logic_cells - (extra if self_test else 0)) <= 0.5

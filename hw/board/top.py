@@ -21,7 +21,7 @@ from hw.board.uart import UARTReceiver, UARTTransmitter
 from hw.board.worker import Worker
 
 __all__ = ["BoardNetwork", "BoardTop", "flash_words", "flash_image", "self_test_images",
-           "self_test_refusal"]
+           "self_test_refusal", "network_self_test_refusal"]
 
 
 def self_test_refusal(net, data=None, *, interval=None):
@@ -34,15 +34,27 @@ def self_test_refusal(net, data=None, *, interval=None):
     board would answer WATCHDOG): such a network gets no self-test. Within an image a network
     may still pause longer than its input's skid buffer holds; the board then answers
     OVERRUN or WATCHDOG, never a count."""
-    if 8 + 8 * net.classes < SELF_TEST_LAYOUT.size:
-        return (f"a self-test needs at least 9 classes (its answer's fields take the logits' "
-                f"place); this network has {net.classes}")
+    refusal = network_self_test_refusal(classes=net.classes, pixels=net.pixels,
+                                        interval=interval)
+    if refusal is not None:
+        return refusal
     if data is None and tuple(net.input_shape) != IMAGE_SHAPE:
         return (f"the network takes {'x'.join(map(str, net.input_shape))} images, not MNIST's: "
                 f"give the data set (--data) whose test images the flash holds")
     if data is not None and data.image_shape != tuple(net.input_shape):
         return f"{data.name}'s images are not the network's"
-    record = (net.pixels + 1) * CYCLES_PER_BYTE
+    return None
+
+
+def network_self_test_refusal(*, classes, pixels, interval=None):
+    """The part of :func:`self_test_refusal` that is the network's alone, whatever the data
+    set: why a network of ``classes`` classes, ``pixels`` bytes an image and ``interval``
+    cycles an image back to back gets no self-test, or ``None`` (the fit plan counts the
+    self-test's logic by it, ``hw.fit``)."""
+    if 8 + 8 * classes < SELF_TEST_LAYOUT.size:
+        return (f"a self-test needs at least 9 classes (its answer's fields take the logits' "
+                f"place); this network has {classes}")
+    record = (pixels + 1) * CYCLES_PER_BYTE
     if interval is not None and interval > record:
         return (f"the network takes {interval:,} cycles an image back to back, longer than "
                 f"the flash takes to bring one ({record:,} cycles): the self-test would lose "

@@ -20,11 +20,11 @@ each layer kind's published model, ``hw.stages.registry``, and the schedules' se
 """
 
 from platforms.families import FAMILIES, Family, family_of
-from hw.fit.costs import LOGIC_MODEL, memory_brams
+from hw.fit.costs import LOGIC_MODEL, LOGIC_MODELS, memory_brams
 from hw.fit.plan import FitError, Plan, Stage, schedule_json
 from hw.fit.search import built_schedules, plan
 from hw.fit.cli import ARCHITECTURES_GROUP, main
 
 __all__ = ["FitError", "Family", "FAMILIES", "family_of", "Plan", "Stage", "plan",
-           "built_schedules", "memory_brams", "schedule_json", "LOGIC_MODEL",
+           "built_schedules", "memory_brams", "schedule_json", "LOGIC_MODEL", "LOGIC_MODELS",
            "ARCHITECTURES_GROUP", "main"]

@@ -9,7 +9,7 @@ import numpy as np
 
 from platforms.families import FAMILIES
 
-__all__ = ["memory_brams", "LOGIC_MODEL", "ASSUMED_WEIGHT_STD", "assumed_weight"]
+__all__ = ["memory_brams", "LOGIC_MODEL", "LOGIC_MODELS", "ASSUMED_WEIGHT_STD", "assumed_weight"]
 
 
 #: memory_libmap's weights of the logic its mappings add (``passes/memory/memory_libmap.cc``:
@@ -45,23 +45,24 @@ def _lutram_cost(width, depth, family):
             + _FACTOR_EMU * family.lutram_emulation)
 
 
-#: The logic-cell model: logic cells (a LUT4, a flip-flop and a carry each) per unit of each
-#: stage's terms (the stages publish them: ``hw.stages.kind.StageCost``), fitted by non-negative least squares to Yosys' synth_ice40 and nextpnr's
-#: packing of single stages of 14 networks, and the board's own part to the same networks'
-#: whole designs (``python -m bench.fit_calibrate``, ``bench/fit_calibration.json``: within
-#: 5 % on each whole design); its error on full builds: ``bench/fit_check.md``.
+#: The iCE40's logic model: logic cells (a LUT4, a flip-flop and a carry each) per unit of
+#: each stage's terms (the stages publish them: ``hw.stages.kind.StageCost``), fitted by
+#: non-negative least squares to Yosys' synth_ice40 and nextpnr's packing of the single
+#: stages of 19 networks (5 of them folded), and the board's own part, with and without the
+#: self-test, to the same networks' whole designs by least squares (``python -m
+#: bench.fit_calibrate``, ``bench/fit_calibration.json``: within 5 % on each whole design);
+#: its error on full builds: ``bench/fit_check.md``.
 LOGIC_MODEL = {
     # hw/stages/conv.py: the constant products' adder trees (bits of each adder that do work: a
     # shifted term's zero bits and the bits only one operand has pass through; the last
     # adders and the requantisers come out in proportion); the window's registers (bits),
     # which feed the first adders; the counters and the line buffer's port.
-    "conv_adder_bit": 1.49, "conv_window_bit": 0.85, "conv": 160,
+    "conv_adder_bit": 1.491, "conv_window_bit": 0.848, "conv": 160.4,
     # hw/stages/skid.py: two entries of the payload (bits) and their multiplexer; the flags.
     "skid_bit": 2.0, "skid": 14,
     # hw/stages/queue.py: the output register and the memory's data (bits); the read and
-    # write addresses, the level and their comparisons. Not yet fitted: read off a queue of
-    # LeNet-5's second convolution synthesised and packed alone.
-    "queue_bit": 2.0, "queue": 60,
+    # write addresses, the level and their comparisons.
+    "queue_bit": 0.782, "queue": 118.5,
     # hw/stages/padding.py: a padding's counters and flags, and per bit its output register
     # with the multiplexer of the code 0; a stride's counters and the comparisons that decide
     # what it keeps. Not yet fitted: guessed from their counters' bits.
@@ -70,36 +71,56 @@ LOGIC_MODEL = {
     # the unit's multiplexer); the division, its registers and the counters. Guessed alike.
     "gap": 90, "gap_bit": 2.0,
     # hw/stages/pool.py: per bit of a position's channels, two comparisons, the running maximum,
-    # the step's register and the output; the counters.
-    "pool_bit": 10.2, "pool": 68,
+    # the step's register and the output; the counters. Its serial pooling (a code a
+    # transfer): the counters, the entry's adder, one comparison.
+    "pool_bit": 10.179, "pool": 67.5, "serial_pool": 168.1,
     # hw/stages/dense.py: per lane, the adder, the bias table and the requantiser (bits of the
     # accumulator); per accumulator of a pass (lanes x groups per pass), its register and its
-    # output buffer (bits); per bit of the input word, the code's multiplexer; the sequencer;
-    # a memory that Yosys keeps in logic: per RAM bit (fitted), per ROM bit (LUTs, measured
-    # alone: 490 for 64 x 64 bits, 154 for 8 x 128).
-    "dense_lane_bit": 1.11, "dense_accumulator_bit": 1.71, "dense_input_bit": 3.47,
-    "dense": 170, "ram_bit": 0.22, "rom_bit": 0.12,
+    # output buffer (bits; fitted when the calibration's plans had several a lane, see
+    # bench.fit_calibrate.FIXED); per bit of the input word, the code's multiplexer; the
+    # sequencer; start values from a memory of bias codes (more than 16 groups): their
+    # adders and the read; a memory that Yosys keeps in logic: per RAM bit (fitted), per ROM
+    # bit (LUTs, measured alone: 490 for 64 x 64 bits, 154 for 8 x 128).
+    "dense_lane_bit": 1.136, "dense_accumulator_bit": 1.708, "dense_input_bit": 3.347,
+    "dense": 179.9, "dense_bias_codes": 57.4, "ram_bit": 0.413, "rom_bit": 0.12,
     # hw/stages/window.py and gather.py (a folded convolution's, beside its dense engine's
     # terms): the window stage's counters and addresses; the serializer's counters, and per
-    # bit of its group its register and the code's multiplexer; per bit a gather's registers
-    # (a code-per-transfer input to a parallel convolution); pool.py's serial pooling: its
-    # counters, the entry's adder, one comparison; dense.py's start values from a memory of
-    # bias codes (more than 16 groups): their adders and the read. Not yet fitted by bench.fit_calibrate: read off single stages of
-    # LeNet-5's folded plan synthesised and packed alone (the gather's guessed: a flip-flop
-    # with its enable per bit).
-    "window": 195, "serialize": 33, "serialize_bit": 1.5, "gather_bit": 1.0,
-    "serial_pool": 134, "dense_bias_codes": 100,
-    # hw/stages/argmax.py and hw/board/framer.py: per class, the logit's register, the scan's and the
-    # frame's multiplexers (21.7 + 7.8); the argmax's FSM.
-    "class": 29.5, "argmax": 16,
-    # board/: the UARTs, the flash reader and loader (CRC-32), the protocol's receiver and
-    # worker with their timers and two CRC units, the self-test's counters and the answer's
-    # fields, the image buffer's counters, the SPRAM store's address multiplexer: what a whole
-    # design has beyond its stages (synthesised and packed). Fitted by bench.fit_calibrate
-    # (636) before the streaming worker and the self-test; since, the shipped network's
-    # whole design less its stages' estimate, until the calibration is rerun.
-    "board": 1351,
+    # bit of its group its register and the code's multiplexer; two positions' serializer,
+    # per bit of its input (both positions' codes) and its memory's port and pair counters;
+    # per bit a gather's registers (a code-per-transfer input to a parallel convolution:
+    # guessed, a flip-flop with its enable per bit).
+    "window": 211.9, "serialize": 22.3, "serialize_bit": 1.917,
+    "pair_serialize": 69.8, "pair_serialize_bit": 3.2, "gather_bit": 1.0,
+    # hw/stages/argmax.py and hw/board/framer.py: per class, the logit's register, the scan's
+    # and the frame's multiplexers; the argmax's FSM.
+    "class": 30.633, "argmax": 12.3,
+    # board/: the UARTs, the flash loader (CRC-32), the protocol's receiver and worker with
+    # their timers and two CRC units, the image buffer's counters, the SPRAM store's address
+    # multiplexer: what a whole design has beyond its stages (synthesised and packed); the
+    # self-test's sequencer and its part of the flash reader, receiver and worker, in a
+    # board top built with one (``hw.board.top.network_self_test_refusal``).
+    "board": 748, "self_test": 343,
 }
+
+#: The ECP5's logic model: LUT4s (TRELLIS_COMB; a CCU2C carry cell as two) per unit of the
+#: same terms, its flip-flops not counted (nextpnr reports them apart) and the lanes
+#: multiplied in logic (``hw.lib.arith.LogicMultiplier``) a term of their own. Not yet fitted
+#: by ``python -m bench.fit_calibrate --family ecp5``: the iCE40's former model scaled by
+#: 0.95, a LogicMultiplier synthesised alone (136 LUT4s and carry halves), the board's part
+#: fitted to the shipped network's ULX3S-25F build before its self-test, the self-test's what
+#: that network's ULX3S-12F build (the same chip) has beyond it once it was built.
+ECP5_LOGIC_MODEL = {
+    "conv_adder_bit": 1.4155, "conv_window_bit": 0.8075, "conv": 152.0, "skid_bit": 1.9,
+    "skid": 13.3, "queue_bit": 1.9, "queue": 57.0, "pad": 38.0, "pad_bit": 0.95,
+    "stride": 47.5, "gap": 85.5, "gap_bit": 1.9, "pool_bit": 9.69, "pool": 64.6,
+    "serial_pool": 127.3, "dense_lane_bit": 1.0545, "dense_accumulator_bit": 1.6245,
+    "dense_input_bit": 3.2965, "dense": 161.5, "dense_bias_codes": 95.0, "ram_bit": 0.209,
+    "rom_bit": 0.114, "window": 185.25, "serialize": 31.35, "serialize_bit": 1.425,
+    "pair_serialize": 62.7, "pair_serialize_bit": 0.7125, "gather_bit": 0.95,
+    "class": 28.025, "argmax": 15.2, "logic_lane": 140, "board": 560, "self_test": 390}
+
+#: Each family's logic model, by the family's name (``platforms.families``).
+LOGIC_MODELS = {"ice40": LOGIC_MODEL, "ecp5": ECP5_LOGIC_MODEL}
 
 #: Weights assumed for a convolution whose weights are not known yet (an architecture): codes
 #: drawn from a normal distribution of this standard deviation (in codes) with a fixed seed.

@@ -105,9 +105,9 @@ def _largest(planner, params, resource, used, replan):
         return replan(new, planner.board, cut)[resource] <= avail
 
     best = None
-    for layer in layers[:-1]:
-        if _size(layer) is None:
-            continue
+    for i, layer in enumerate(layers[:-1]):
+        if _size(layer) is None or not any(l.has_params for l in layers[i + 1:]):
+            continue   # no size, or its outputs are the classes (an all-convolutional net's)
         size = getattr(layer, _size(layer))
         lo, hi = 0, size - 1   # the largest n in [1, size - 1] that fits (fewer fit better)
         while lo < hi:

@@ -3,7 +3,7 @@
 
 import dataclasses
 
-from hw.fit.costs import LOGIC_MODEL, memory_brams
+from hw.fit.costs import LOGIC_MODELS, memory_brams
 from hw.stages.network import DenseSchedule
 
 __all__ = ["FitError", "Stage", "Plan", "RESOURCES", "CROWDED", "RESOURCE_NAMES", "schedule_json"]
@@ -45,7 +45,8 @@ class Stage:
     memories : list of (str, int, int, int)
         ``(what, width, depth, block RAMs)``; 0 block RAMs: Yosys keeps it in logic.
     logic_cells : int
-        Estimated: :data:`LOGIC_MODEL` times :attr:`terms`.
+        Estimated: the family's logic model (``hw.fit.costs.LOGIC_MODELS``) times
+        :attr:`terms`.
     terms : dict
         The amounts of the model's terms.
     """
@@ -76,11 +77,8 @@ class Stage:
             self.terms[key] = self.terms.get(key, 0) + width * depth
 
     def estimate(self, family):
-        model = {**LOGIC_MODEL, "logic_lane": family.logic_lane_cells / family.logic_scale}
-        if family.board_cells is not None:
-            model["board"] = family.board_cells / family.logic_scale
-        self.logic_cells = round(family.logic_scale *
-                                 sum(model[k] * v for k, v in self.terms.items()))
+        model = LOGIC_MODELS[family.name]
+        self.logic_cells = round(sum(model[k] * v for k, v in self.terms.items()))
 
     def to_json(self):
         d = dataclasses.asdict(self)

@@ -6,6 +6,8 @@ import itertools
 import math
 
 from hw.board.defaults import BOARD
+from hw.board.flash_image import TESTS_OFFSETS, test_image_room
+from hw.board.top import network_self_test_refusal
 from hw.fit.costs import assumed_weight
 from hw.fit.diagnose import problems
 from hw.fit.plan import CROWDED, RESOURCES, Plan, Stage, floors
@@ -66,12 +68,26 @@ class Planner:
         self._keys = [tuple(n for n in tunable if self._index(n) <= i)
                       for i in range(len(self.layers))]
         self.input_stage = self._row(skid_cost("input", element_layout(1, self.layers[0].input)))
-        board_stage = Stage("board", "board")
-        board_stage.terms = {"board": 1}
-        board_stage.memory("image buffer", 8, self.pixels, family=self.family)
-        board_stage.estimate(self.family)
-        self.tail = [self._row(argmax_cost(self.classes), shape=str(self.classes)), board_stage]
+        self._board = {}
+        for self_test in (False, True):
+            board_stage = Stage("board", "board")
+            board_stage.terms = {"board": 1, "self_test": int(self_test)}
+            board_stage.memory("image buffer", 8, self.pixels, family=self.family)
+            board_stage.estimate(self.family)
+            self._board[self_test] = board_stage
+        self.argmax = self._row(argmax_cost(self.classes), shape=str(self.classes))
         self._cache = {}
+
+    def board_stage(self, interval):
+        """The board's row for a network of ``interval`` cycles an image back to back: with
+        the self-test's logic if the board top is built with one (a network that keeps the
+        flash's pace, whatever data set's images the flash holds:
+        ``hw.board.top.network_self_test_refusal``)."""
+        room = test_image_room(self.board.flash_bytes, self.pixels,
+                               offset=TESTS_OFFSETS[self.board.family])
+        refusal = network_self_test_refusal(classes=self.classes, pixels=self.pixels,
+                                            interval=interval)
+        return self._board[refusal is None and room > 0]
 
     def _index(self, name):
         return next(i for i, l in enumerate(self.layers) if l.name == name)
@@ -141,9 +157,10 @@ class Planner:
             rows, times, width, busy = self.layer_stage(index, schedules)
             stages += rows
             interval = max(interval, busy)
-        stages += self.tail
         latency, argmax_interval = argmax_cycles(self.classes, width)
-        return stages, times[-1] + latency, max(interval, argmax_interval)
+        interval = max(interval, argmax_interval)
+        stages += [self.argmax, self.board_stage(interval)]
+        return stages, times[-1] + latency, interval
 
     def totals(self, stages):
         return {k: sum(getattr(s, a) for s in stages) for k, a in

@@ -450,6 +450,17 @@ def engine_estimate(layer, times, *, weight, in_width=None, schedule=None,
     return StageEstimate(cost=cost, after=(skid,), times=out, width=layer.out_channels)
 
 
+def _serialize_terms(lanes, positions):
+    """The logic-cell terms of the serializer after a folded engine of ``lanes`` lanes and
+    ``positions`` positions a pass: :class:`~hw.stages.gather.SerializeStage`'s counters and
+    per bit of a group its register and the code's multiplexer; a
+    :class:`~hw.stages.gather.PairSerializeStage`'s, its two positions' codes (bits) in, the
+    second's memory port and the row's pair counters (its own terms: more logic a bit)."""
+    if positions == 2:
+        return {"pair_serialize": 1, "pair_serialize_bit": 16 * lanes}
+    return {"serialize": 1, "serialize_bit": 8 * lanes}
+
+
 def folded_estimate(layer, times, schedule, *, in_width, external_weights=False):
     """The model of the folded engine's stages (:func:`make_stages` with ``schedule``): the
     dense engine's terms for the window (``fan_in`` codes, ``in_width`` a transfer; with two
@@ -469,7 +480,7 @@ def folded_estimate(layer, times, schedule, *, in_width, external_weights=False)
     terms = {"dense": 1, "dense_lane_bit": positions * lanes * acc_width,
              "dense_accumulator_bit": positions * lanes * per * (acc_width + 8),
              "dense_input_bit": 8 * in_width * positions, "window": positions,
-             "serialize": positions, "serialize_bit": 8 * lanes, **bias_terms(groups)}
+             **_serialize_terms(lanes, positions), **bias_terms(groups)}
     if schedule.logic_lanes:
         terms["logic_lane"] = schedule.logic_lanes * positions
     # with two positions, a pixel's units more (hw.stages.window.WindowStage)

@@ -205,12 +205,14 @@ class NetworkPipeline(wiring.Component):
         # a byte a transfer, channels interleaved (row-major H x W x C): the board's image
         # buffer holds bytes; the first convolution gathers a pixel's channels itself
         width = 1
+        self._by_layer = {}
         for layer in self._net.layers:
             kind = KINDS[layer.kind]
             made, width = kind.make_stages(
                 layer, params=self._net.params.get(layer.name), in_width=width,
                 schedule=self._schedules.get(layer.name))
             stages += made
+            self._by_layer[layer.name] = tuple(made)
         stages.append(ArgmaxStage(classes=self._net.classes, in_width=width))
         return stages
 
@@ -221,6 +223,11 @@ class NetworkPipeline(wiring.Component):
     @property
     def stages(self):
         return tuple(self._stages)
+
+    def layer_stages(self, name):
+        """The stages made for layer ``name``, in order (a folded convolution's queue, window,
+        engine and serializer; a layer's own stage and its skid buffer)."""
+        return self._by_layer[name]
 
     @property
     def schedules(self):
