@@ -143,6 +143,24 @@ def test_too_many_logic_cells_names_the_most_filters():
                           "smaller fits it; make several smaller") for p in plan.problems)
 
 
+def test_the_diagnosis_never_cuts_the_layer_whose_outputs_are_the_classes():
+    # an all-convolutional network's last convolution makes the classes (a global pooling
+    # after it): the diagnosis names a size for the others only (it once tried to cut that
+    # one too, and crashed for want of a layer after it to cut the inputs of)
+    from hw.fit import diagnose, search
+    layers = arch.configs(arch.parse("conv4x3,conv8x3,conv10x1,gap"))
+    planner = search.Planner(layers, get_board("icebreaker"), None)
+    tried = []
+
+    def replan(new, board, params):   # fits while conv2 has at most 5 filters
+        tried.append([layer.out_shape[-1] for layer in new[:3]])
+        return {"logic_cells": 5280 + 100 * max(0, new[1].out_shape[-1] - 5)}
+    used = {"logic_cells": 6000}
+    sentence = diagnose._largest(planner, None, "logic_cells", used, replan)
+    assert sentence.endswith(": conv2 at most 5 filters")
+    assert tried and all(shape[2] == 10 for shape in tried)   # the classes' layer never cut
+
+
 def test_too_many_block_rams_names_the_widest_later_layer():
     # with the first dense layer alone in SPRAM (the plan's search moves more there:
     # the next test), and the diagnosis' size the largest that fits so
