@@ -9,7 +9,8 @@ import numpy as np
 
 from platforms.families import FAMILIES
 
-__all__ = ["memory_brams", "LOGIC_MODEL", "LOGIC_MODELS", "ASSUMED_WEIGHT_STD", "assumed_weight"]
+__all__ = ["memory_brams", "LOGIC_MODEL", "LOGIC_MODELS", "ASSUMED_WEIGHT_STD",
+           "assumed_weight"]
 
 
 #: memory_libmap's weights of the logic its mappings add (``passes/memory/memory_libmap.cc``:
@@ -110,8 +111,9 @@ LOGIC_MODEL = {
 #: bench.fit_calibrate --family ecp5``, ``bench/fit_calibration_ecp5.json``: within 9 % on
 #: each whole design). A term the fit drops (non-negative least squares: the accumulators,
 #: in proportion to the lanes in these plans; the self-test, which the board's part takes
-#: in) costs 0; the padding, stride, global pooling and gather terms, measured by no
-#: calibration network here, are the iCE40's scaled by 0.95.
+#: in) costs 0; the padding, stride, global pooling, gather and one-position serializer
+#: terms, measured by no calibration network here (the ECP5 plans serialize two positions),
+#: are the iCE40's former ones scaled by 0.95.
 ECP5_LOGIC_MODEL = {
     "conv_adder_bit": 1.456, "conv_window_bit": 1.67, "conv": 395.7,
     "skid_bit": 2.0, "skid": 9.0,
